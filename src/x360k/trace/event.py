@@ -1,0 +1,95 @@
+"""The trace event record (schema v1) shared by the kernel, writers, readers and diff.
+
+One flat record type serves every event kind so that a trace can be stored
+column by column without a union type: fields that do not apply to a kind stay
+``None`` and are omitted from JSON. ``docs/trace-format.md`` is the normative
+description; this module is its executable form.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+import xxhash
+
+SCHEMA_VERSION: Final = 1
+
+#: The closed set of event kinds. Order matters: it is the dictionary code used
+#: by the columnar formats and the diff tool's packed keys.
+KINDS: Final[tuple[str, ...]] = (
+    "import.call",
+    "kernel.call",
+    "kernel.return",
+    "handle.create",
+    "handle.destroy",
+    "thread.create",
+    "thread.exit",
+    "wait.begin",
+    "wait.end",
+    "checkpoint",
+    "marker",
+)
+KIND_CODE: Final[dict[str, int]] = {k: i for i, k in enumerate(KINDS)}
+
+#: Fields whose values differ between two runs of the same program on two
+#: emulators (or two runs of a nondeterministic one); the diff tool ignores or
+#: normalises them by default.
+VOLATILE_FIELDS: Final[frozenset[str]] = frozenset(
+    {"raw_tid", "handle", "ts", "ret_addr", "call_id", "child_raw_tid"}
+)
+
+
+class TraceEvent(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """One event in one guest thread's stream.
+
+    ``tid`` is the stable thread ordinal (0 = the first guest thread, then
+    creation order) and ``idx`` the gap-free per-thread index: together they
+    are the alignment axis the diff tool works on.
+    """
+
+    tid: int
+    idx: int
+    kind: str
+    name: str | None = None
+    module: str | None = None
+    ordinal: int | None = None
+    call_id: int | None = None
+    ret_addr: int | None = None
+    status: int | None = None
+    ret: int | None = None
+    args: list[str] | None = None
+    handle: int | None = None
+    sid: str | None = None
+    object_type: str | None = None
+    raw_tid: int | None = None
+    child_tid: int | None = None
+    child_raw_tid: int | None = None
+    entry: int | None = None
+    checksum: str | None = None
+    ts: int | None = None
+    path: str | None = None
+    offset: int | None = None
+    length: int | None = None
+    objects: list[str] | None = None
+    text: str | None = None
+
+
+#: Every field name in declaration order (the column order of columnar files).
+FIELDS: Final[tuple[str, ...]] = TraceEvent.__struct_fields__
+
+
+def make_sid(tid: int, idx: int) -> str:
+    """The stable id of a handle slot: xxh64 of (tid, idx) of its ``handle.create``.
+
+    Both are packed as 4-byte big-endian integers (8 bytes in all), seed 0,
+    so two emulators that agree on thread ordinals and per-thread indices
+    agree on every sid even though their raw handle values differ.
+    """
+    data = ((tid & 0xFFFFFFFF) << 32 | (idx & 0xFFFFFFFF)).to_bytes(8, "big")
+    return xxhash.xxh64_hexdigest(data, seed=0)
+
+
+def hex_arg(value: int) -> str:
+    """Format an argument the way schema v1 stores it: 0x-prefixed lowercase hex."""
+    return f"0x{value:08x}"
