@@ -1,0 +1,1 @@
+"""Benchmarks for every hot path; ``make bench`` (``python -m benchmarks``) runs them all."""

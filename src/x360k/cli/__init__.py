@@ -1,0 +1,1 @@
+"""The ``x360k`` command line: one module per command."""
