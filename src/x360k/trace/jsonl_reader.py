@@ -1,0 +1,223 @@
+"""Reader for our JSONL traces: a header line, then one event per line.
+
+Two paths over the same bytes. :meth:`JsonlReader.events` decodes with
+msgspec straight into :class:`TraceEvent`, a megabyte at a time, and drops to
+line-by-line decoding only for a chunk that fails, so a bad line is reported
+with its exact line number. :meth:`JsonlReader.batches` hands the file to
+Arrow's multithreaded JSON parser for columnar reads and falls back to the
+first path, picking up where it stopped, the moment Arrow objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from x360k.trace.columns import ARROW_SCHEMA, conform
+from x360k.trace.errors import TraceFormatError
+from x360k.trace.event import KIND_CODE, TraceEvent
+from x360k.trace.header import TraceHeader, decode_header, looks_like_header
+from x360k.trace.reader import DEFAULT_BATCH_ROWS, LineReader
+
+_CHUNK_BYTES: Final = 1 << 20
+_ARROW_BATCH_ROWS: Final = 1 << 18
+
+
+def _duckdb_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_dictionary(arrow_type) or pa.types.is_string(arrow_type):
+        return "VARCHAR"
+    if pa.types.is_list(arrow_type):
+        return _duckdb_type(arrow_type.value_type) + "[]"
+    names = {
+        pa.int8(): "TINYINT",
+        pa.int32(): "INTEGER",
+        pa.int64(): "BIGINT",
+        pa.uint16(): "USMALLINT",
+        pa.uint32(): "UINTEGER",
+        pa.uint64(): "UBIGINT",
+    }
+    return names[arrow_type]
+
+
+_DUCKDB_COLUMNS: Final = (
+    "{" + ", ".join(f"'{f.name}': '{_duckdb_type(f.type)}'" for f in ARROW_SCHEMA) + "}"
+)
+
+
+def check_event(event: TraceEvent) -> str | None:
+    """What is wrong with a decoded event's keys, or ``None``."""
+    if event.kind not in KIND_CODE:
+        return f"unknown kind {event.kind!r}"
+    if event.tid < 0 or event.idx < 0:
+        return "tid and idx must not be negative"
+    return None
+
+
+class JsonlReader(LineReader):
+    """Our JSON Lines trace (schema v1)."""
+
+    format = "jsonl"
+
+    def __init__(self, path: str | Path, *, lenient: bool = False) -> None:
+        super().__init__(path, lenient=lenient)
+        self._header: TraceHeader | None = None
+        self._body_offset = 0
+        self._decoder = msgspec.json.Decoder(TraceEvent)
+        self._read_header()
+
+    @property
+    def header(self) -> TraceHeader | None:
+        return self._header
+
+    def _read_header(self) -> None:
+        try:
+            with self.path.open("rb") as stream:
+                first = stream.readline()
+        except OSError as exc:
+            raise TraceFormatError(self.path, exc.strerror or str(exc)) from None
+        if not looks_like_header(first):
+            return
+        try:
+            self._header = decode_header(first)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise TraceFormatError(self.path, f"bad header: {exc}", line=1) from None
+        self._body_offset = len(first)
+
+    def _bad(self, line: int, message: str) -> None:
+        if not self.lenient:
+            raise TraceFormatError(self.path, message, line=line)
+        self.report.bad_lines += 1
+        if self.report.bad_lines == 1:
+            self.report.notes.append(f"first bad line {line}: {message}")
+
+    def _decode_line(self, raw: bytes, line: int) -> TraceEvent | None:
+        if not raw.strip():
+            return None
+        try:
+            event = self._decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            self._bad(line, f"not a trace event: {exc}")
+            return None
+        problem = check_event(event)
+        if problem is not None:
+            self._bad(line, problem)
+            return None
+        return event
+
+    def _decode_chunk(self, chunk: bytes, first_line: int) -> list[TraceEvent]:
+        try:
+            events = self._decoder.decode_lines(chunk)
+            if all(e.kind in KIND_CODE and e.tid >= 0 and e.idx >= 0 for e in events):
+                return events
+        except msgspec.DecodeError:
+            pass
+        good: list[TraceEvent] = []
+        for offset, raw in enumerate(chunk.split(b"\n")):
+            event = self._decode_line(raw, first_line + offset)
+            if event is not None:
+                good.append(event)
+        return good
+
+    def events(self) -> Iterator[TraceEvent]:
+        line = 2 if self._header is not None else 1
+        with self.path.open("rb") as stream:
+            stream.seek(self._body_offset)
+            rest = b""
+            while True:
+                data = stream.read(_CHUNK_BYTES)
+                if not data:
+                    break
+                data = rest + data
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    rest = data
+                    continue
+                chunk, rest = data[:cut], data[cut + 1 :]
+                yield from self._decode_chunk(chunk, line)
+                line += chunk.count(b"\n") + 1
+            if rest.strip():
+                yield from self._last_line(rest, line)
+
+    def _last_line(self, raw: bytes, line: int) -> Iterator[TraceEvent]:
+        """A final line without newline: complete JSON is kept, a torn write is reported."""
+        try:
+            event = self._decoder.decode(raw)
+        except msgspec.DecodeError:
+            self.report.partial_last_line = True
+            return
+        problem = check_event(event)
+        if problem is not None:
+            self._bad(line, problem)
+            return
+        yield event
+
+    def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """Columnar read through Arrow's JSON parser; the typed path takes over on trouble."""
+        yielded = 0
+        try:
+            if not _ends_cleanly(self.path):
+                raise ValueError("last line has no newline")
+            for batch in self._arrow_batches():
+                yielded += batch.num_rows
+                yield batch
+            return
+        except (pa.ArrowException, duckdb.Error, KeyError, ValueError):
+            pass
+        skipped = 0
+        for batch in super().batches(batch_rows):
+            if skipped + batch.num_rows <= yielded:
+                skipped += batch.num_rows
+                continue
+            yield batch.slice(max(0, yielded - skipped))
+            skipped += batch.num_rows
+
+    def _arrow_batches(self) -> Iterator[pa.RecordBatch]:
+        """DuckDB's parallel JSON reader, told every column's type up front."""
+        connection = duckdb.connect()
+        try:
+            relation = connection.sql(
+                "SELECT * FROM read_json(?, format='newline_delimited', columns="
+                + _DUCKDB_COLUMNS
+                + ", ignore_errors=false)",
+                params=[str(self.path)],
+            )
+            reader = relation.to_arrow_reader(_ARROW_BATCH_ROWS)
+            skip_header = self._header is not None
+            for raw in reader:
+                table = pa.Table.from_batches([raw])
+                if skip_header and table.num_rows:
+                    if table.column("tid")[0].is_valid:
+                        raise ValueError("header row missing from bulk result")
+                    table = table.slice(1)
+                    skip_header = False
+                yield from _checked(conform(table))
+        finally:
+            connection.close()
+
+
+def _checked(table: pa.Table) -> Iterator[pa.RecordBatch]:
+    """Refuse a block the typed path would refuse, so both paths agree on what is valid."""
+    if table.num_rows == 0:
+        return
+    for name in ("tid", "idx", "kind"):
+        if table.column(name).null_count:
+            raise ValueError(f"missing {name}")
+    if pc.min(table.column("tid")).as_py() < 0 or pc.min(table.column("idx")).as_py() < 0:
+        raise ValueError("negative key")
+    yield from table.combine_chunks().to_batches()
+
+
+def _ends_cleanly(path: Path) -> bool:
+    """True when the file is empty or its last byte is a newline (no torn last line)."""
+    with path.open("rb") as stream:
+        stream.seek(0, 2)
+        if stream.tell() == 0:
+            return True
+        stream.seek(-1, 2)
+        return stream.read(1) == b"\n"
