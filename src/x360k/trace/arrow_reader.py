@@ -1,0 +1,115 @@
+"""Readers for Arrow IPC streams (what the kernel's stream writer leaves) and files.
+
+A stream cut off by a crash still yields every complete batch before the
+break; the cut is noted in the report, never raised. Tables from other
+writers are conformed to :data:`~x360k.trace.columns.ARROW_SCHEMA`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pyarrow as pa
+
+from x360k.trace.columns import conform
+from x360k.trace.errors import TraceFormatError
+from x360k.trace.header import HEADER_METADATA_KEY, TraceHeader, decode_header
+from x360k.trace.reader import DEFAULT_BATCH_ROWS, ColumnarReader
+
+
+def header_from_schema(path: Path, schema: pa.Schema) -> TraceHeader | None:
+    """The header stored in a columnar file's schema metadata, if any."""
+    raw = (schema.metadata or {}).get(HEADER_METADATA_KEY)
+    if raw is None:
+        return None
+    try:
+        return decode_header(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise TraceFormatError(path, f"bad header in schema metadata: {exc}") from None
+
+
+def conform_batch(path: Path, batch: pa.RecordBatch, first_row: int) -> Iterator[pa.RecordBatch]:
+    """One foreign batch in ARROW_SCHEMA, or a TraceFormatError naming the event."""
+    try:
+        table = conform(pa.Table.from_batches([batch]), keep_metadata=False)
+    except KeyError as exc:
+        raise TraceFormatError(path, f"bad kind or missing column {exc}", event=first_row) from None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise TraceFormatError(
+            path, f"column does not fit schema v1: {exc}", event=first_row
+        ) from None
+    yield from table.combine_chunks().to_batches()
+
+
+class ArrowStreamReader(ColumnarReader):
+    """An Arrow IPC stream, possibly cut off mid-batch."""
+
+    format = "arrow-stream"
+
+    def __init__(self, path: str | Path, *, lenient: bool = False) -> None:
+        super().__init__(path, lenient=lenient)
+        try:
+            with pa.OSFile(str(self.path), "rb") as source:
+                schema = pa.ipc.open_stream(source).schema
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise TraceFormatError(self.path, f"not an Arrow IPC stream: {exc}") from None
+        self._header = header_from_schema(self.path, schema)
+
+    @property
+    def header(self) -> TraceHeader | None:
+        return self._header
+
+    def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        rows = 0
+        with pa.OSFile(str(self.path), "rb") as source:
+            reader = pa.ipc.open_stream(source)
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (pa.ArrowInvalid, OSError, EOFError):
+                    self.report.truncated = True
+                    return
+                yield from conform_batch(self.path, batch, rows)
+                rows += batch.num_rows
+
+
+class ArrowFileReader(ColumnarReader):
+    """An Arrow IPC file (random access; memory mapped)."""
+
+    format = "arrow-file"
+
+    def __init__(self, path: str | Path, *, lenient: bool = False) -> None:
+        super().__init__(path, lenient=lenient)
+        try:
+            self._source = pa.memory_map(str(self.path))
+            self._reader = pa.ipc.open_file(self._source)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise TraceFormatError(self.path, f"not an Arrow IPC file: {exc}") from None
+        self._header = header_from_schema(self.path, self._reader.schema)
+
+    @property
+    def header(self) -> TraceHeader | None:
+        return self._header
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The file's schema with its metadata (thread ranges, sort order)."""
+        return self._reader.schema
+
+    def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        rows = 0
+        for i in range(self._reader.num_record_batches):
+            batch = self._reader.get_batch(i)
+            yield from conform_batch(self.path, batch, rows)
+            rows += batch.num_rows
+
+    def table(self) -> pa.Table:
+        table = self._reader.read_all()
+        try:
+            return conform(table)
+        except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise TraceFormatError(self.path, f"columns do not fit schema v1: {exc}") from None
