@@ -1,0 +1,173 @@
+"""``x360k diff REF CAND``: where two traces part ways, per guest thread.
+
+Exit status: 0 match (or prefix match, or permutations only), 1 divergence,
+2 input error. Input errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from x360k.diff.compare import DiffOptions, Progress, StartPoint, run_diff
+from x360k.diff.inputs import InputError, load
+from x360k.diff.keys import IGNORABLE, RULES, Normalisation
+from x360k.diff.mapping import parse_map
+
+#: Inputs bigger than this take over a second to read: show a progress bar.
+PROGRESS_BYTES = 32 << 20
+
+_FROM = re.compile(r"^(\d+):(\d+)=(\d+):(\d+)$")
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Progress]:
+    if not enabled:
+        yield lambda _s, _d, _t: None
+        return
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    console = Console(stderr=True)
+    with Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("diff", total=1)
+
+        def step(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=max(total, 1))
+
+        yield step
+
+
+def _fail(message: str) -> None:
+    click.echo(f"x360k diff: {message}", err=True)
+    sys.exit(2)
+
+
+@click.command("diff")
+@click.argument("ref", type=click.Path(path_type=Path))
+@click.argument("cand", type=click.Path(path_type=Path))
+@click.option("--first", is_flag=True, help="Stop at the first divergence of each thread pair.")
+@click.option(
+    "--first-occurrence", is_flag=True, help="Compare only the order exports are first called."
+)
+@click.option("--map", "map_", default="", metavar="R=C,...", help="Force thread pairs: 6=1,9=3.")
+@click.option(
+    "--ignore", multiple=True, type=click.Choice(IGNORABLE), help="Do not compare this field."
+)
+@click.option(
+    "--rule",
+    "rules_on",
+    multiple=True,
+    type=click.Choice(sorted(RULES)),
+    help="Turn a normalisation rule on (all are on by default).",
+)
+@click.option(
+    "--no-rule",
+    "rules_off",
+    multiple=True,
+    type=click.Choice(sorted(RULES)),
+    help="Turn a normalisation rule off.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--html", "html_out", type=click.Path(path_type=Path), help="Write an HTML report.")
+@click.option(
+    "--perfetto",
+    "perfetto_out",
+    type=click.Path(path_type=Path),
+    help="Write a Perfetto excerpt around each divergence.",
+)
+@click.option(
+    "--from",
+    "from_",
+    default=None,
+    metavar="RT:RI=CT:CI",
+    help="Compare one thread pair from these indices on (the re-run command uses it).",
+)
+@click.option("--cache/--no-cache", default=True, help="Cache the reference as columns.")
+def command(
+    ref: Path,
+    cand: Path,
+    first: bool,
+    first_occurrence: bool,
+    map_: str,
+    ignore: tuple[str, ...],
+    rules_on: tuple[str, ...],
+    rules_off: tuple[str, ...],
+    as_json: bool,
+    html_out: Path | None,
+    perfetto_out: Path | None,
+    from_: str | None,
+    cache: bool,
+) -> None:
+    """Find where CAND parts ways with REF, per guest thread, and explain why."""
+    try:
+        forced = parse_map(map_)
+    except ValueError as exc:
+        _fail(str(exc))
+    start = None
+    if from_:
+        m = _FROM.match(from_.strip())
+        if not m:
+            _fail(
+                f"--from {from_!r}: expected REFTID:REFIDX=CANDTID:CANDIDX, e.g. 6:102553=1:102553"
+            )
+        else:
+            start = StartPoint(*(int(g) for g in m.groups()))
+    rules = (set(RULES) | set(rules_on)) - set(rules_off)
+    opts = DiffOptions(
+        first=first,
+        first_occurrence=first_occurrence,
+        forced_map=forced,
+        norm=Normalisation(rules=frozenset(rules), ignore=frozenset(ignore)),
+        start=start,
+    )
+    try:
+        size = sum(p.stat().st_size for p in (ref, cand) if p.is_file())
+    except OSError:
+        size = 0
+    show_bar = size > PROGRESS_BYTES and sys.stderr.isatty()
+    began = time.perf_counter()
+    with _progress(show_bar) as step:
+        try:
+            step(f"reading {ref.name}", 0, 2)
+            ref_cols = load(ref, cache=cache)
+            step(f"reading {cand.name}", 1, 2)
+            cand_cols = load(cand)
+        except InputError as exc:
+            _fail(str(exc))
+            return
+        result = run_diff(ref_cols, cand_cols, opts, step)
+        from x360k.diff.report import build_report, render_html, render_text, to_json
+
+        report = build_report(result, str(ref), str(cand))
+    if as_json:
+        sys.stdout.buffer.write(to_json(report) + b"\n")
+        sys.stdout.flush()
+    else:
+        wide = None if sys.stdout.isatty() else 200
+        render_text(report, Console(highlight=False, width=wide))
+    try:
+        if html_out is not None:
+            html_out.write_text(render_html(report), encoding="utf-8")
+        if perfetto_out is not None:
+            from x360k.diff.perfetto import perfetto_excerpt
+
+            perfetto_out.write_bytes(perfetto_excerpt(result))
+    except OSError as exc:
+        _fail(f"cannot write report: {exc}")
+    if show_bar:
+        click.echo(f"x360k diff: {time.perf_counter() - began:.1f} s", err=True)
+    sys.exit(report.exit_code)

@@ -1,0 +1,413 @@
+"""Turn a finding into something a person can act on: window, stack, handle origins, a sentence.
+
+Only findings that are shown are explained, so this module may work event by
+event in Python: it rebuilds the few events it needs from the columns.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import msgspec
+
+from x360k.diff.classify import Finding
+from x360k.diff.compare import DiffResult, PairResult
+from x360k.diff.inputs import NULL_INT, TraceColumns
+from x360k.diff.origins import handle_origins
+from x360k.trace.event import TraceEvent
+
+#: Fields shown in the seed's display format, in order, after ``[idx] kind name``.
+DISPLAY_FIELDS = (
+    "status",
+    "ret",
+    "handle",
+    "sid",
+    "object_type",
+    "args",
+    "child_tid",
+    "entry",
+    "path",
+    "offset",
+    "length",
+    "checksum",
+    "text",
+)
+#: Fields compared (after normalisation) when telling what changed.
+COMPARED_FIELDS = (
+    "kind",
+    "name",
+    "status",
+    "ret",
+    "object_type",
+    "args",
+    "entry",
+    "path",
+    "offset",
+    "length",
+    "checksum",
+    "text",
+    "module",
+    "ordinal",
+)
+HEX_FIELDS = frozenset({"status", "ret", "handle", "entry", "checksum"})
+
+CONTEXT = 3
+MAX_HUNK_ROWS = 12
+STACK_WALK = 20_000
+
+
+class WindowRow(msgspec.Struct):
+    """One row of the side-by-side window.
+
+    ``mark``: '=' same, '~' changed, '%' permuted, '-' reference only, '+' candidate only.
+    """
+
+    mark: str
+    ref: str | None
+    cand: str | None
+    ref_fields: dict[str, str]
+    cand_fields: dict[str, str]
+    differing: list[str]
+
+
+class Explained(msgspec.Struct):
+    """A finding with everything a report shows about it."""
+
+    number: int
+    cls: str
+    ref_tid: int
+    cand_tid: int
+    ref_idx: int
+    cand_idx: int
+    ref_count: int
+    cand_count: int
+    export: str | None
+    fields: list[str]
+    explanation: str
+    ref_stack: list[str]
+    cand_stack: list[str]
+    handles: list[str]
+    window: list[WindowRow]
+    rerun: str
+    synced: bool = True
+
+
+def field_values(ev: TraceEvent) -> dict[str, str]:
+    """The displayed fields of an event as strings (hex where the kernel speaks hex)."""
+    out: dict[str, str] = {}
+    for name in DISPLAY_FIELDS:
+        v = getattr(ev, name)
+        if v is None:
+            continue
+        if name == "args":
+            out[name] = ",".join(v)
+        elif name in HEX_FIELDS and isinstance(v, int):
+            out[name] = f"0x{v & 0xFFFFFFFFFFFFFFFF:08x}"
+        else:
+            out[name] = str(v)
+    return out
+
+
+def display(ev: TraceEvent) -> str:
+    """The seed's display format: ``[idx] kind name key=value ...``."""
+    parts = [f"[{ev.idx}]", ev.kind]
+    if ev.name:
+        parts.append(ev.name)
+    parts.extend(f"{k}={v}" for k, v in field_values(ev).items())
+    return " ".join(parts)
+
+
+def _masked_args(ev: TraceEvent, result: DiffResult) -> list[str | None]:
+    norm = result.options.norm
+    types = norm.arg_table.get(ev.name or "", ())
+    out: list[str | None] = []
+    for k, a in enumerate(ev.args or []):
+        t = types[k] if k < len(types) else "value"
+        masked = (t == "ptr" and norm.on("pointers")) or (t == "handle" and norm.on("handles"))
+        out.append(None if masked else a.lower())
+    return out
+
+
+def differing_fields(r: TraceEvent, c: TraceEvent, result: DiffResult) -> list[str]:
+    """Compared fields whose normalised values differ between two events."""
+    ignore = result.options.norm.ignore
+    out: list[str] = []
+    for name in COMPARED_FIELDS:
+        if name in ignore:
+            continue
+        if name == "args":
+            if _masked_args(r, result) != _masked_args(c, result):
+                out.append(name)
+        elif getattr(r, name) != getattr(c, name):
+            out.append(name)
+    if not result.options.norm.on("handles"):
+        out.extend(f for f in ("handle", "sid") if getattr(r, f) != getattr(c, f))
+    return out
+
+
+def open_stack(cols: TraceColumns, rows: list[int] | None, pr_rows: object, pos: int) -> list[str]:
+    """Open kernel calls (outermost first) just before position ``pos`` of a thread."""
+    import numpy as np
+
+    assert isinstance(pr_rows, np.ndarray)
+    kind = cols.strs["kind"]
+    name = cols.strs["name"]
+    idx = cols.ints["idx"]
+    depth = 0
+    frames: list[str] = []
+    lo = max(0, pos - STACK_WALK)
+    for p in range(min(pos, len(pr_rows)) - 1, lo - 1, -1):
+        row = int(pr_rows[p])
+        k = kind.get(row)
+        if k == "kernel.return":
+            depth += 1
+        elif k == "kernel.call":
+            if depth == 0:
+                frames.append(f"{name.get(row) or '?'} (called at #{int(idx[row])})")
+            else:
+                depth -= 1
+    frames.reverse()
+    return frames
+
+
+def _frame_name(stack: list[str]) -> str | None:
+    return stack[-1].split(" (")[0] if stack else None
+
+
+def _describe(ev: TraceEvent) -> str:
+    return f"{ev.kind} {ev.name}" if ev.name and not ev.kind.startswith("handle.") else ev.kind
+
+
+def _handle_label(ev: TraceEvent) -> str:
+    if ev.sid:
+        return f"sid {ev.sid}"
+    if ev.handle is not None:
+        return f"handle 0x{ev.handle:08x}"
+    return "a handle"
+
+
+class Explainer:
+    """Explains findings of one diff result; caches per-side handle origins."""
+
+    def __init__(self, result: DiffResult, ref_label: str, cand_label: str) -> None:
+        self.result = result
+        self.ref_label = ref_label
+        self.cand_label = cand_label
+        self._origins: tuple[object, object] | None = None
+
+    def _origin_rows(self) -> tuple[object, object]:
+        if self._origins is None:
+            self._origins = (handle_origins(self.result.ref), handle_origins(self.result.cand))
+        return self._origins
+
+    def _event(self, cols: TraceColumns, rows: object, pos: int) -> TraceEvent | None:
+        import numpy as np
+
+        assert isinstance(rows, np.ndarray)
+        if 0 <= pos < len(rows):
+            return cols.event(int(rows[pos]))
+        return None
+
+    def explain(self, number: int, pr: PairResult, f: Finding) -> Explained:
+        res = self.result
+        ref, cand = res.ref, res.cand
+        ri, cj = pr.ref_idx(ref, f.i0), pr.cand_idx(cand, f.j0)
+        r_ev = self._event(ref, pr.ref_rows, f.i0)
+        c_ev = self._event(cand, pr.cand_rows, f.j0)
+        ref_stack = open_stack(ref, None, pr.ref_rows, f.i0)
+        cand_stack = open_stack(cand, None, pr.cand_rows, f.j0)
+        fields = list(f.fields)
+        if f.cls == "changed" and not fields and r_ev and c_ev:
+            fields = differing_fields(r_ev, c_ev, res)
+        export = None
+        main_ev = r_ev if f.cls != "extra" else c_ev
+        if main_ev is not None:
+            export = (
+                main_ev.name
+                if main_ev.name and not main_ev.kind.startswith("handle.")
+                else _frame_name(ref_stack if f.cls != "extra" else cand_stack) or main_ev.name
+            )
+        text = self._sentence(pr, f, r_ev, c_ev, ri, cj, ref_stack, cand_stack, fields)
+        return Explained(
+            number=number,
+            cls=f.cls,
+            ref_tid=pr.pair.ref if pr.pair.ref is not None else -1,
+            cand_tid=pr.pair.cand if pr.pair.cand is not None else -1,
+            ref_idx=ri,
+            cand_idx=cj,
+            ref_count=f.i1 - f.i0,
+            cand_count=f.j1 - f.j0,
+            export=export,
+            fields=fields,
+            explanation=text,
+            ref_stack=ref_stack,
+            cand_stack=cand_stack,
+            handles=self._handle_lines(pr, f),
+            window=self._window(pr, f),
+            rerun=self._rerun(pr, ri, cj),
+            synced=f.synced,
+        )
+
+    def _sentence(
+        self,
+        pr: PairResult,
+        f: Finding,
+        r_ev: TraceEvent | None,
+        c_ev: TraceEvent | None,
+        ri: int,
+        cj: int,
+        ref_stack: list[str],
+        cand_stack: list[str],
+        fields: list[str],
+    ) -> str:
+        at = f"at ref#{ri} / cand#{cj}"
+        if f.cls == "missing" and r_ev is not None:
+            frame = _frame_name(ref_stack)
+            inside = f" inside {frame}" if frame else ""
+            n = f.i1 - f.i0
+            what = (
+                f"no {_describe(r_ev)}"
+                if n == 1
+                else f"none of {n} events starting with {_describe(r_ev)}"
+            )
+            s = f"candidate has {what}{inside} {at}"
+            if r_ev.kind == "handle.create":
+                s += f"; the reference created {_handle_label(r_ev)} here"
+            return s
+        if f.cls == "extra" and c_ev is not None:
+            frame = _frame_name(cand_stack)
+            inside = f" inside {frame}" if frame else ""
+            n = f.j1 - f.j0
+            what = (
+                f"an extra {_describe(c_ev)}"
+                if n == 1
+                else f"{n} extra events starting with {_describe(c_ev)}"
+            )
+            s = f"candidate has {what}{inside} {at}"
+            if c_ev.kind == "handle.create":
+                s += (
+                    "; the reference created no handle here, "
+                    f"the candidate created {_handle_label(c_ev)}"
+                )
+            return s
+        if f.cls == "changed" and r_ev is not None and c_ev is not None:
+            if fields == ["handle"]:
+                return f"{_describe(r_ev)} {at} refers to a different handle: " + "; ".join(
+                    self._handle_lines(pr, f)[:2]
+                )
+            if not f.synced:
+                return (
+                    f"the traces part ways {at} and do not meet again within the search window "
+                    f"({f.i1 - f.i0} reference / {f.j1 - f.j0} candidate events left unaligned)"
+                )
+            rv, cv = field_values(r_ev), field_values(c_ev)
+            parts = []
+            for name in fields:
+                if name in ("kind", "name"):
+                    parts.append(f"{name} {getattr(r_ev, name)} vs {getattr(c_ev, name)}")
+                else:
+                    parts.append(f"{name} {rv.get(name, '-')} vs {cv.get(name, '-')}")
+            n = f.i1 - f.i0
+            more = f" (and {n - 1} more changed events)" if n > 1 else ""
+            return f"{_describe(r_ev)} {at} differs: " + "; ".join(parts) + more
+        if f.cls == "permutation":
+            n = f.i1 - f.i0
+            return (
+                f"the same {n} events in a different order {at} "
+                "(a scheduling race, not a divergence)"
+            )
+        if f.cls == "truncated":
+            if f.j0 == f.j1:
+                return (
+                    f"candidate ended {at} after {pr.matched} matched events; "
+                    f"the reference goes on for {f.i1 - f.i0} more"
+                )
+            return (
+                f"reference ended {at} after {pr.matched} matched events; "
+                f"the candidate goes on for {f.j1 - f.j0} more"
+            )
+        return f"{f.cls} {at}"
+
+    def _handle_lines(self, pr: PairResult, f: Finding) -> list[str]:
+        import numpy as np
+
+        ro, co = self._origin_rows()
+        assert isinstance(ro, np.ndarray) and isinstance(co, np.ndarray)
+        out: list[str] = []
+        sides = (
+            ("reference", self.result.ref, pr.ref_rows, range(f.i0, min(f.i1, f.i0 + 4)), ro),
+            ("candidate", self.result.cand, pr.cand_rows, range(f.j0, min(f.j1, f.j0 + 4)), co),
+        )
+        for label, cols, rows, span, origin in sides:
+            for p in span:
+                row = int(rows[p])
+                o = int(origin[row])
+                if o < 0:
+                    if cols.ints["handle"][row] != NULL_INT or cols.strs["sid"].codes[row] >= 0:
+                        out.append(
+                            f"{label} #{int(cols.ints['idx'][row])}: handle of unknown origin"
+                        )
+                    continue
+                oev = cols.event(o)
+                frame = self._frame_of(cols, o)
+                where = f" inside {frame}" if frame else ""
+                out.append(
+                    f"{label} #{int(cols.ints['idx'][row])}: {_handle_label(oev)} created at "
+                    f"tid {oev.tid} #{oev.idx}{where}"
+                )
+        return out
+
+    def _frame_of(self, cols: TraceColumns, row: int) -> str | None:
+        import numpy as np
+
+        lo, hi = cols.thread_range(int(cols.ints["tid"][row]))
+        rows = np.arange(lo, hi, dtype=np.int64)
+        return _frame_name(open_stack(cols, None, rows, row - lo))
+
+    def _window(self, pr: PairResult, f: Finding) -> list[WindowRow]:
+        res = self.result
+        pairs: list[tuple[str, int | None, int | None]] = []
+        for t in range(CONTEXT, 0, -1):
+            if f.i0 - t >= 0 and f.j0 - t >= 0:
+                pairs.append(("=", f.i0 - t, f.j0 - t))
+        ni, nj = f.i1 - f.i0, f.j1 - f.j0
+        if f.cls in ("changed", "permutation"):
+            mark = "~" if f.cls == "changed" else "%"
+            pairs.extend(
+                (mark, f.i0 + t if t < ni else None, f.j0 + t if t < nj else None)
+                for t in range(min(max(ni, nj), MAX_HUNK_ROWS))
+            )
+        else:
+            pairs.extend(("-", f.i0 + t, None) for t in range(min(ni, MAX_HUNK_ROWS)))
+            pairs.extend(("+", None, f.j0 + t) for t in range(min(nj, MAX_HUNK_ROWS)))
+        for t in range(CONTEXT):
+            if f.i1 + t < len(pr.ref_rows) and f.j1 + t < len(pr.cand_rows):
+                pairs.append(("=", f.i1 + t, f.j1 + t))
+        rows: list[WindowRow] = []
+        for mark, i, j in pairs:
+            r = self._event(res.ref, pr.ref_rows, i) if i is not None else None
+            c = self._event(res.cand, pr.cand_rows, j) if j is not None else None
+            diff = differing_fields(r, c, res) if (r and c and mark == "~") else []
+            if mark == "~" and f.fields == ("handle",):
+                diff = ["handle", "sid"]
+            rows.append(
+                WindowRow(
+                    mark=mark,
+                    ref=display(r) if r else None,
+                    cand=display(c) if c else None,
+                    ref_fields=field_values(r) if r else {},
+                    cand_fields=field_values(c) if c else {},
+                    differing=diff,
+                )
+            )
+        return rows
+
+    def _rerun(self, pr: PairResult, ri: int, cj: int) -> str:
+        return " ".join(
+            [
+                "x360k diff",
+                shlex.quote(self.ref_label),
+                shlex.quote(self.cand_label),
+                f"--from {pr.pair.ref}:{ri}={pr.pair.cand}:{cj}",
+            ]
+        )

@@ -1,0 +1,145 @@
+"""Which guest thread of the candidate is which thread of the reference.
+
+Thread ids differ between emulators (the seed's main thread is 6 in canary and
+1 in the new emulator), so threads are paired by what they are: the main
+thread with the main thread, then the n-th thread each paired thread creates
+with the n-th its partner creates, accepted when both start at the same entry
+point. Threads left over are paired by how alike their event streams are
+(cosine similarity of export histograms) with an optimal assignment. The user
+can fix any pair with ``--map``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from x360k.diff.inputs import NULL_INT, TraceColumns
+from x360k.trace.event import KIND_CODE
+
+U64 = npt.NDArray[np.uint64]
+
+#: Below this similarity two leftover threads are not paired at all.
+MIN_SIMILARITY = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadPair:
+    """A reference thread and its candidate partner (None: unmapped), with evidence."""
+
+    ref: int | None
+    cand: int | None
+    method: str
+    confidence: float
+
+
+@dataclass(slots=True)
+class ThreadInfo:
+    """What mapping needs to know about one thread."""
+
+    tid: int
+    first_seq: int
+    creates: list[tuple[int, int]]  # (child tid, entry) in creation order
+    histogram: dict[int, int]
+
+
+def thread_infos(cols: TraceColumns, shape: U64) -> dict[int, ThreadInfo]:
+    """Per-thread creation lists and export histograms, one vectorised pass per thread."""
+    kind = cols.kind_codes()
+    out: dict[int, ThreadInfo] = {}
+    tc = KIND_CODE["thread.create"]
+    for k, tid in enumerate(cols.thread_tids.tolist()):
+        lo, hi = int(cols.thread_starts[k]), int(cols.thread_starts[k + 1])
+        rows = np.flatnonzero(kind[lo:hi] == tc) + lo
+        creates = [
+            (int(cols.ints["child_tid"][r]), int(cols.ints["entry"][r])) for r in rows.tolist()
+        ]
+        vals, counts = np.unique(shape[lo:hi], return_counts=True)
+        out[tid] = ThreadInfo(
+            tid=tid,
+            first_seq=int(cols.ints["seq"][lo:hi].min()) if hi > lo else 0,
+            creates=creates,
+            histogram=dict(zip(vals.tolist(), counts.tolist(), strict=True)),
+        )
+    return out
+
+
+def similarity(x: ThreadInfo, y: ThreadInfo) -> float:
+    """Cosine similarity of two threads' (kind, export) histograms."""
+    common = set(x.histogram) & set(y.histogram)
+    dot = float(sum(x.histogram[k] * y.histogram[k] for k in common))
+    nx = float(np.sqrt(sum(v * v for v in x.histogram.values())))
+    ny = float(np.sqrt(sum(v * v for v in y.histogram.values())))
+    return dot / (nx * ny) if nx and ny else 0.0
+
+
+def _roots(infos: dict[int, ThreadInfo]) -> list[int]:
+    children = {c for info in infos.values() for c, _ in info.creates}
+    return sorted((t for t in infos if t not in children), key=lambda t: infos[t].first_seq)
+
+
+def map_threads(
+    ref: dict[int, ThreadInfo],
+    cand: dict[int, ThreadInfo],
+    forced: dict[int, int] | None = None,
+) -> list[ThreadPair]:
+    """Pair threads: forced pairs, then the creation tree, then similarity; rest unmapped."""
+    pairs: dict[int, ThreadPair] = {}
+    used: set[int] = set()
+    for r, c in (forced or {}).items():
+        if r in ref and c in cand:
+            pairs[r] = ThreadPair(r, c, "--map", 1.0)
+            used.add(c)
+    queue: deque[tuple[int, int]] = deque()
+    for r, c in (forced or {}).items():
+        if r in pairs:
+            queue.append((r, c))
+        (p.ref, p.cand) for p in pairs.values() if p.ref is not None and p.cand is not None
+    )  # type: ignore[misc]
+    ref_roots, cand_roots = _roots(ref), _roots(cand)
+    if ref_roots and cand_roots and ref_roots[0] not in pairs and cand_roots[0] not in used:
+        r, c = ref_roots[0], cand_roots[0]
+        pairs[r] = ThreadPair(r, c, "main thread", round(similarity(ref[r], cand[c]), 3))
+        used.add(c)
+        queue.append((r, c))
+    while queue:
+        r, c = queue.popleft()
+        for (rc, rentry), (cc, centry) in zip(ref[r].creates, cand[c].creates, strict=False):
+            if rc in pairs or cc in used or rc not in ref or cc not in cand:
+                continue
+            if rentry != centry and NULL_INT not in (rentry, centry):
+                continue  # different entry points: not the same thread; leave to similarity
+            pairs[rc] = ThreadPair(rc, cc, "creation tree", 1.0)
+            used.add(cc)
+            queue.append((rc, cc))
+    left_r = [t for t in ref if t not in pairs]
+    left_c = [t for t in cand if t not in used]
+    if left_r and left_c:
+        sim = np.array([[similarity(ref[r], cand[c]) for c in left_c] for r in left_r])
+        rows, cols = linear_sum_assignment(-sim)
+        for ri, ci in zip(rows.tolist(), cols.tolist(), strict=True):
+            if sim[ri, ci] >= MIN_SIMILARITY:
+                r, c = left_r[ri], left_c[ci]
+                pairs[r] = ThreadPair(r, c, "similarity", round(float(sim[ri, ci]), 3))
+                used.add(c)
+    out = [pairs.get(r, ThreadPair(r, None, "unmapped", 0.0)) for r in sorted(ref)]
+    out.extend(ThreadPair(None, c, "unmapped", 0.0) for c in sorted(cand) if c not in used)
+    return out
+
+
+def parse_map(text: str) -> dict[int, int]:
+    """``6=1,9=3`` -> {6: 1, 9: 3}; raises ValueError naming the bad item."""
+    out: dict[int, int] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        left, sep, right = item.partition("=")
+        if not sep:
+            raise ValueError(f"--map item {item!r} is not REF=CAND")
+        try:
+            out[int(left, 0)] = int(right, 0)
+        except ValueError:
+            raise ValueError(f"--map item {item!r}: thread ids must be integers") from None
+    return out

@@ -1,0 +1,385 @@
+"""The diff's report: one data model, rendered as text, JSON or a self-contained HTML page.
+
+The model is built once (``build_report``) and every renderer reads only it,
+so the three outputs never disagree. JSON carries ``schema`` and
+``schema_version``; a consumer should check both.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import Final
+
+import msgspec
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from x360k.diff.classify import CLASSES
+from x360k.diff.compare import DiffResult
+from x360k.diff.explain import Explained, Explainer, WindowRow
+from x360k.diff.keys import RULES
+
+REPORT_SCHEMA: Final = "x360k.diff.report"
+REPORT_SCHEMA_VERSION: Final = 1
+#: Divergences explained in full; the grouped table still counts every one.
+MAX_EXPLAINED: Final = 200
+#: The HTML page stops adding divergence sections past this many bytes.
+HTML_CAP_BYTES: Final = 4 << 20
+
+
+class ThreadRow(msgspec.Struct):
+    ref_tid: int | None
+    cand_tid: int | None
+    method: str
+    confidence: float
+    verdict: str
+    ref_events: int
+    cand_events: int
+    matched: int
+    counts: dict[str, int]
+
+
+class RuleRow(msgspec.Struct):
+    name: str
+    enabled: bool
+    events: int
+    description: str
+
+
+class GroupRow(msgspec.Struct):
+    export: str
+    cls: str
+    count: int
+    first: str
+
+
+class Report(msgspec.Struct):
+    schema: str
+    schema_version: int
+    reference: str
+    candidate: str
+    mode: str
+    verdict: str
+    exit_code: int
+    rules: list[RuleRow]
+    ignored: list[str]
+    threads: list[ThreadRow]
+    groups: list[GroupRow]
+    divergences: list[Explained]
+    permutations: list[Explained]
+    truncations: list[Explained]
+    divergence_count: int
+    explained_cap: int
+
+
+def build_report(result: DiffResult, ref_label: str, cand_label: str) -> Report:
+    """Explain up to MAX_EXPLAINED divergences and summarise everything else."""
+    ex = Explainer(result, ref_label, cand_label)
+    threads: list[ThreadRow] = []
+    divs: list[Explained] = []
+    perms: list[Explained] = []
+    truncs: list[Explained] = []
+    groups: Counter[tuple[str, str]] = Counter()
+    first_of: dict[tuple[str, str], str] = {}
+    number = 0
+    total_div = 0
+    for pr in result.pairs:
+        counts = Counter(f.cls for f in pr.findings)
+        threads.append(
+            ThreadRow(
+                pr.pair.ref,
+                pr.pair.cand,
+                pr.pair.method,
+                pr.pair.confidence,
+                pr.verdict,
+                len(pr.ref_rows),
+                len(pr.cand_rows),
+                pr.matched,
+                {c: counts.get(c, 0) for c in CLASSES if counts.get(c)},
+            )
+        )
+        for f in pr.findings:
+            if f.divergent:
+                total_div += 1
+            bucket = divs if f.divergent else perms if f.cls == "permutation" else truncs
+            if len(bucket) >= MAX_EXPLAINED:
+                # still count it in the group table, by its own event's export
+                row = pr.ref_rows[f.i0] if f.i0 < len(pr.ref_rows) else None
+                name = result.ref.strs["name"].get(int(row)) if row is not None else None
+                key = (name or "?", f.cls)
+                groups[key] += 1
+                first_of.setdefault(key, f"ref#{pr.ref_idx(result.ref, f.i0)}")
+                continue
+            number += 1
+            e = ex.explain(number, pr, f)
+            bucket.append(e)
+            key = (e.export or "?", f.cls)
+            groups[key] += 1
+            first_of.setdefault(key, f"tid {e.ref_tid} ref#{e.ref_idx} / cand#{e.cand_idx}")
+    norm = result.options.norm
+    rules = [
+        RuleRow(name, norm.on(name), result.rule_counts.get(name, 0), desc)
+        for name, desc in RULES.items()
+    ]
+    diverged = result.divergent
+    mode = (
+        "first-occurrence"
+        if result.options.first_occurrence
+        else "first"
+        if result.options.first
+        else "all"
+    )
+    overall = "DIVERGED" if diverged else _overall(threads)
+    return Report(
+        schema=REPORT_SCHEMA,
+        schema_version=REPORT_SCHEMA_VERSION,
+        reference=ref_label,
+        candidate=cand_label,
+        mode=mode,
+        verdict=overall,
+        exit_code=1 if diverged else 0,
+        rules=rules,
+        ignored=sorted(norm.ignore),
+        threads=threads,
+        groups=[
+            GroupRow(exp, cls, n, first_of[(exp, cls)])
+            for (exp, cls), n in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        divergences=divs,
+        permutations=perms,
+        truncations=truncs,
+        divergence_count=total_div,
+        explained_cap=MAX_EXPLAINED,
+    )
+
+
+def _overall(threads: list[ThreadRow]) -> str:
+    verdicts = {t.verdict for t in threads}
+    if verdicts <= {"MATCH"}:
+        return "MATCH"
+    if "PREFIX MATCH" in verdicts:
+        return "PREFIX MATCH"
+    if "PERMUTATION ONLY" in verdicts:
+        return "PERMUTATION ONLY"
+    return "MATCH" if verdicts <= {"MATCH", "UNMAPPED"} else ", ".join(sorted(verdicts))
+
+
+def to_json(report: Report) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(report), indent=1)
+
+
+# ------------------------------------------------------------------------- text
+
+
+def _styled(line: str | None, fields: dict[str, str], differing: list[str]) -> Text:
+    if line is None:
+        return Text("")
+    t = Text(line)
+    for name in differing:
+        value = fields.get(name)
+        if value is None:
+            continue
+        token = f"{name}={value}"
+        start = line.find(token)
+        if start >= 0:
+            t.stylize("bold red", start, start + len(token))
+    if not differing and line:
+        pass
+    return t
+
+
+def _window_table(rows: list[WindowRow], ref_title: str, cand_title: str) -> Table:
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column(" ", no_wrap=True)
+    table.add_column(ref_title, overflow="fold")
+    table.add_column(cand_title, overflow="fold")
+    for row in rows:
+        style = {"-": "red", "+": "green", "%": "yellow"}.get(row.mark, "")
+        left = _styled(row.ref, row.ref_fields, row.differing)
+        right = _styled(row.cand, row.cand_fields, row.differing)
+        if style:
+            left.stylize(style)
+            right.stylize(style)
+        table.add_row(row.mark, left, right)
+    return table
+
+
+def render_text(report: Report, console: Console, *, verbose: bool = True) -> None:
+    """The terminal report: mapping, verdicts, rules, each divergence, then the groups."""
+    console.print(f"reference: {report.reference}")
+    console.print(f"candidate: {report.candidate}")
+    console.print(f"mode: {report.mode}")
+    console.print()
+    console.print("[bold]threads[/bold] (reference -> candidate, how mapped, confidence)")
+    for t in report.threads:
+        r = "-" if t.ref_tid is None else str(t.ref_tid)
+        c = "-" if t.cand_tid is None else str(t.cand_tid)
+        console.print(
+            f"  tid {r:>4} -> {c:<4} {t.method:<13} {t.confidence:4.2f}  "
+            f"{t.verdict}  ({t.ref_events} / {t.cand_events} events, {t.matched} matched)",
+            highlight=False,
+        )
+    console.print()
+    on = [f"{r.name} ({r.events})" for r in report.rules if r.enabled]
+    off = [r.name for r in report.rules if not r.enabled]
+    console.print("rules on: " + (", ".join(on) or "none"), highlight=False)
+    if off:
+        console.print("rules off: " + ", ".join(off), highlight=False)
+    if report.ignored:
+        console.print("ignored fields: " + ", ".join(report.ignored), highlight=False)
+    for e in [*report.divergences, *(report.truncations if verbose else [])]:
+        console.print()
+        head = f"#{e.number} {e.cls.upper()}  tid {e.ref_tid} / {e.cand_tid}"
+        console.print(Text(head, style="bold"))
+        console.print(e.explanation, highlight=False)
+        console.print(
+            _window_table(e.window, f"reference tid {e.ref_tid}", f"candidate tid {e.cand_tid}")
+        )
+        if e.ref_stack or e.cand_stack:
+            console.print(
+                "  open calls: ref "
+                + (" > ".join(e.ref_stack) or "-")
+                + " | cand "
+                + (" > ".join(e.cand_stack) or "-"),
+                highlight=False,
+            )
+        for h in e.handles:
+            console.print(f"  handle: {h}", highlight=False)
+        console.print(f"  re-run: {e.rerun}", highlight=False, soft_wrap=True)
+    if report.permutations:
+        console.print()
+        console.print(
+            f"{len(report.permutations)} permutation window(s) "
+            "(scheduling races, not divergences); "
+            f"first: {report.permutations[0].explanation}",
+            highlight=False,
+        )
+    if report.groups:
+        console.print()
+        table = Table(title="findings by export and class", title_justify="left")
+        table.add_column("export")
+        table.add_column("class")
+        table.add_column("count", justify="right")
+        table.add_column("first")
+        for g in report.groups:
+            table.add_row(g.export, g.cls, str(g.count), g.first)
+        console.print(table)
+    shown = len(report.divergences)
+    if report.divergence_count > shown:
+        console.print(f"({report.divergence_count - shown} more divergences counted, not shown)")
+    console.print()
+    console.print(Text(f"verdict: {report.verdict}", style="bold"))
+
+
+# ------------------------------------------------------------------------- html
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top}
+th{background:#eee;text-align:left}
+.win td{font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap}
+.m-minus{background:#fde2e2}.m-plus{background:#e2f6e2}.m-tilde{background:#fff6d5}
+.m-pct{background:#eef}
+mark{background:#f99;font-weight:bold}
+.verdict{font-size:1.2em;font-weight:bold}
+section{border-top:2px solid #888;margin-top:1em;padding-top:.5em}
+code{background:#f4f4f4;padding:1px 3px}
+"""
+
+_MARK_CLASS = {"-": "m-minus", "+": "m-plus", "~": "m-tilde", "%": "m-pct", "=": ""}
+
+
+def _html_line(line: str | None, fields: dict[str, str], differing: list[str]) -> str:
+    if line is None:
+        return ""
+    out = html.escape(line)
+    for name in differing:
+        value = fields.get(name)
+        if value is None:
+            continue
+        token = html.escape(f"{name}={value}")
+        out = out.replace(token, f"<mark>{token}</mark>", 1)
+    return out
+
+
+def render_html(report: Report, cap_bytes: int = HTML_CAP_BYTES) -> str:
+    """One HTML page, no scripts, no external resources, at most about ``cap_bytes``."""
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>x360k diff: {e(report.verdict)}</title><style>{_CSS}</style></head><body>",
+        "<h1>x360k diff</h1>",
+        f"<p>reference <code>{e(report.reference)}</code><br>"
+        f"candidate <code>{e(report.candidate)}</code><br>mode {e(report.mode)}</p>",
+        f"<p class='verdict' id='verdict'>{e(report.verdict)}</p>",
+        "<h2>Threads</h2><table id='threads'><tr><th>ref tid</th><th>cand tid</th>"
+        "<th>mapped by</th><th>confidence</th><th>verdict</th><th>events</th><th>matched</th></tr>",
+    ]
+    for t in report.threads:
+        parts.append(
+            f"<tr><td>{t.ref_tid if t.ref_tid is not None else '-'}</td>"
+            f"<td>{t.cand_tid if t.cand_tid is not None else '-'}</td><td>{e(t.method)}</td>"
+            f"<td>{t.confidence:.2f}</td><td>{e(t.verdict)}</td>"
+            f"<td>{t.ref_events} / {t.cand_events}</td><td>{t.matched}</td></tr>"
+        )
+    parts.append(
+        "</table><h2>Normalisation</h2><table id='rules'><tr><th>rule</th><th>on</th>"
+        "<th>events changed</th><th>what</th></tr>"
+    )
+    for r in report.rules:
+        parts.append(
+            f"<tr><td>{e(r.name)}</td><td>{'yes' if r.enabled else 'no'}</td>"
+            f"<td>{r.events}</td><td>{e(r.description)}</td></tr>"
+        )
+    parts.append("</table>")
+    if report.groups:
+        parts.append(
+            "<h2>By export and class</h2><table id='groups'><tr><th>export</th>"
+            "<th>class</th><th>count</th><th>first</th></tr>"
+        )
+        parts.extend(
+            f"<tr><td>{e(g.export)}</td><td>{e(g.cls)}</td><td>{g.count}</td>"
+            f"<td>{e(g.first)}</td></tr>"
+            for g in report.groups
+        )
+        parts.append("</table>")
+    size = sum(len(p) for p in parts)
+    omitted = 0
+    for d in [*report.divergences, *report.truncations, *report.permutations[:20]]:
+        sec = _html_section(d)
+        if size + len(sec) > cap_bytes:
+            omitted += 1
+            continue
+        parts.append(sec)
+        size += len(sec)
+    if omitted:
+        parts.append(
+            f"<p id='omitted'>{omitted} sections omitted to keep this page under "
+            f"{cap_bytes >> 20} MiB; use --json for all of them.</p>"
+        )
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _html_section(d: Explained) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr class='{_MARK_CLASS.get(w.mark, '')}'><td>{e(w.mark)}</td>"
+        f"<td>{_html_line(w.ref, w.ref_fields, w.differing)}</td>"
+        f"<td>{_html_line(w.cand, w.cand_fields, w.differing)}</td></tr>"
+        for w in d.window
+    )
+    handles = "".join(f"<li>{e(h)}</li>" for h in d.handles)
+    return (
+        f"<section class='divergence' id='d{d.number}'><h3>#{d.number} {e(d.cls)} "
+        f"(tid {d.ref_tid} / {d.cand_tid})</h3><p class='explanation'>{e(d.explanation)}</p>"
+        f"<table class='win'><tr><th></th><th>reference tid {d.ref_tid}</th>"
+        f"<th>candidate tid {d.cand_tid}</th></tr>{rows}</table>"
+        f"<p>open calls: reference {e(' > '.join(d.ref_stack) or '-')}; "
+        f"candidate {e(' > '.join(d.cand_stack) or '-')}</p>"
+        + (f"<ul class='handles'>{handles}</ul>" if handles else "")
+        + f"<p>re-run: <code>{e(d.rerun)}</code></p></section>"
+    )
