@@ -98,8 +98,6 @@ def map_threads(
     for r, c in (forced or {}).items():
         if r in pairs:
             queue.append((r, c))
-        (p.ref, p.cand) for p in pairs.values() if p.ref is not None and p.cand is not None
-    )  # type: ignore[misc]
     ref_roots, cand_roots = _roots(ref), _roots(cand)
     if ref_roots and cand_roots and ref_roots[0] not in pairs and cand_roots[0] not in used:
         r, c = ref_roots[0], cand_roots[0]
