@@ -1,0 +1,109 @@
+"""Wait blocks and the signal/satisfy rules shared by every wait export.
+
+A wait is a :class:`WaitBlock` hung on each object it waits for. Whenever an
+object may have become signalled, :meth:`Dispatcher.signal` offers it to its
+waiters in arrival order; a waiter whose whole condition holds (one object for
+wait-any, all of them at once for wait-all) is satisfied, the objects' side
+effects are applied (auto-reset, decrement, take ownership), and the thread is
+handed back to the kernel with its status. Nothing is consumed by a wait-all
+unless everything is ready, which is the atomicity NT guarantees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from x360k.objects.base import KernelObject
+from x360k.objects.thread import Thread
+from x360k.status import STATUS_ABANDONED_WAIT_0, STATUS_WAIT_0
+
+if TYPE_CHECKING:
+    from x360k.kernel import Kernel
+    from x360k.scheduler import TimedEntry
+
+
+@dataclass(slots=True, eq=False)
+class WaitBlock:
+    """One thread's outstanding wait."""
+
+    thread: Thread
+    objects: list[KernelObject]
+    wait_all: bool
+    alertable: bool
+    #: Virtual time at which the wait times out (None = never).
+    deadline: int | None
+    #: Turns the raw wait status into the export's status (and writes its outputs).
+    finish: Callable[[int], int] | None = None
+    #: Export-specific note for wedge reports (e.g. "critical section 0x40001000").
+    note: str = ""
+    since: int = 0
+    done: bool = False
+    handles: list[int] = field(default_factory=list)
+    timer: TimedEntry | None = None
+
+
+def try_satisfy(wb: WaitBlock) -> int | None:
+    """The status if the wait can be satisfied now (side effects applied), else None."""
+    thread = wb.thread
+    objects = wb.objects
+    if wb.wait_all:
+        for obj in objects:
+            if not obj.is_signalled_for(thread):
+                return None
+        abandoned = False
+        for obj in objects:
+            abandoned |= obj.satisfy(thread)
+        return STATUS_ABANDONED_WAIT_0 if abandoned else STATUS_WAIT_0
+    for index, obj in enumerate(objects):
+        if obj.is_signalled_for(thread):
+            return (STATUS_ABANDONED_WAIT_0 if obj.satisfy(thread) else STATUS_WAIT_0) + index
+    return None
+
+
+class Dispatcher:
+    """Hangs waits on objects and completes them when objects are signalled."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def begin(self, wb: WaitBlock) -> None:
+        """Park ``wb.thread`` on the block's objects (the caller found it not satisfiable now)."""
+        seen: set[int] = set()
+        for obj in wb.objects:
+            if id(obj) not in seen:
+                seen.add(id(obj))
+                obj.waiters.append(wb)
+        wb.thread.wait = wb
+        wb.since = self.kernel.clock
+
+    def signal(self, obj: KernelObject) -> None:
+        """``obj`` may now be signalled: satisfy its waiters in arrival order while it stays so."""
+        if not obj.waiters:
+            return
+        for wb in list(obj.waiters):
+            if wb.done:
+                continue
+            if not obj.is_signalled_for(wb.thread):
+                continue
+            status = try_satisfy(wb)
+            if status is not None:
+                self.complete(wb, status)
+
+    def complete(self, wb: WaitBlock, status: int) -> None:
+        """End a wait with ``status`` (satisfied, timed out or alerted) and wake its thread."""
+        if wb.done:
+            return
+        wb.done = True
+        for obj in wb.objects:
+            if wb in obj.waiters:
+                obj.waiters.remove(wb)
+        wb.thread.wait = None
+        for obj in wb.objects:
+            self.kernel.state_changed(obj)
+        if wb.timer is not None:
+            wb.timer.cancelled = True
+        if wb.finish is not None:
+            status = wb.finish(status)
+        self.kernel.wake(wb.thread, status)

@@ -1,0 +1,1 @@
+"""xboxkrnl exports: the registry and the handlers, grouped as xboxkrnl groups them."""

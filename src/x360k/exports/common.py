@@ -1,0 +1,128 @@
+"""Small helpers every handler module uses: out-pointers, typed lookups, named creation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from x360k.objects.base import KernelObject
+from x360k.status import (
+    STATUS_INVALID_HANDLE,
+    STATUS_OBJECT_NAME_COLLISION,
+    STATUS_OBJECT_NAME_EXISTS,
+    STATUS_OBJECT_TYPE_MISMATCH,
+)
+
+if TYPE_CHECKING:
+    from x360k.kernel import Kernel
+    from x360k.objects.thread import Thread
+
+ObjT = TypeVar("ObjT", bound=KernelObject)
+
+OBJ_OPENIF: Final = 0x80
+#: Canary's stamp in a dispatcher header's wait-list flink: 'X', 'E', 'N', 0.
+STAMP: Final = 0x58454E00
+
+
+def require(k: Kernel, ptr: int, size: int = 4) -> None:
+    """Fail the call with STATUS_ACCESS_VIOLATION now, before any state changes, if a
+    non-null out-pointer is not writable."""
+    if ptr:
+        k.memory.require(ptr, size)
+
+
+def write_u32(k: Kernel, ptr: int, value: int) -> None:
+    if ptr:
+        k.memory.write_u32(ptr, value)
+
+
+def lookup_typed(k: Kernel, t: Thread, handle: int, cls: type[ObjT]) -> ObjT | int:
+    """The object behind ``handle`` if it is a ``cls``, else the status to return.
+
+    A wrong type gets STATUS_OBJECT_TYPE_MISMATCH under both profiles: canary
+    does not check and its behaviour is undefined (see the divergence table).
+    """
+    obj = k.table.lookup(handle, t)
+    if obj is None:
+        return STATUS_INVALID_HANDLE
+    if not isinstance(obj, cls):
+        return STATUS_OBJECT_TYPE_MISMATCH
+    return obj
+
+
+def object_name(k: Kernel, attributes: int) -> bytes:
+    """The name an OBJECT_ATTRIBUTES carries (empty for a null pointer or no name)."""
+    return b"" if attributes == 0 else k.memory.read_object_name(attributes)
+
+
+def open_existing_named(
+    k: Kernel, t: Thread, attributes: int, name: bytes, handle_ptr: int, cls: type[KernelObject]
+) -> int | None:
+    """The named-object step of every Nt*Create*: None when the name is new (create it).
+
+    Otherwise the status of opening the existing object, with the handle
+    written as each profile does it.
+    """
+    if not name:
+        return None
+    existing = k.table.find_name(name)
+    if existing is None:
+        return None
+    if type(existing) is not cls:
+        if k.quirks.name_type_clash_invalid_handle:
+            return STATUS_INVALID_HANDLE
+        return STATUS_OBJECT_TYPE_MISMATCH
+    if not k.quirks.named_create_ignores_openif:
+        flags = k.memory.read_u32(attributes + 8)
+        if not flags & OBJ_OPENIF:
+            return STATUS_OBJECT_NAME_COLLISION
+    if handle_ptr:
+        write_u32(k, handle_ptr, open_handle(k, existing))
+    return STATUS_OBJECT_NAME_EXISTS
+
+
+def open_handle(k: Kernel, obj: KernelObject) -> int:
+    """Hand the caller a handle to an existing object, as each profile opens objects.
+
+    Canary gives out the object's primary handle again with one more count on
+    its slot; the console makes a new slot.
+    """
+    primary = obj.primary_handle
+    if k.quirks.named_open_shares_handle and primary is not None:
+        k.table.retain_handle(primary)
+        return primary
+    return k.table.add_handle(obj)
+
+
+def finish_create(k: Kernel, obj: KernelObject, name: bytes, handle_ptr: int) -> int:
+    """Give a new object its slot and name, write the handle; returns the handle."""
+    handle = k.table.add_handle(obj)
+    if name:
+        # A collision here can only come from a race in canary; its status is discarded.
+        k.table.register_name(obj, name)
+    write_u32(k, handle_ptr, handle)
+    return handle
+
+
+def stamp_body(k: Kernel, obj: KernelObject, body: int) -> None:
+    """Stamp a guest dispatcher header as canary does, and remember which object it is."""
+    mem = k.memory
+    mem.write_u32(body + 8, STAMP)
+    mem.write_u32(body + 12, obj.primary_handle or 0)
+    obj.body = body
+    k.bodies[body] = obj
+
+
+def allocate_body(k: Kernel, obj: KernelObject, size: int, type_byte: int | None) -> int:
+    """Allocate the guest body canary gives Nt-created events, semaphores and threads.
+
+    The body follows a 24-byte object header; canary leaves the type byte and
+    signal state 0 (``type_byte`` None), the console writes them.
+    """
+    mem = k.memory
+    header = mem.alloc_system(24 + size, 8)
+    body = header + 24
+    if type_byte is not None:
+        mem.write_u8(body, type_byte)
+        mem.write_u8(body + 2, size // 4)
+    stamp_body(k, obj, body)
+    return body

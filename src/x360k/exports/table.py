@@ -1,0 +1,11 @@
+"""Every export x360k implements, gathered from the handler modules."""
+
+from __future__ import annotations
+
+from x360k.exports import ob, sync, threads, waits
+from x360k.exports.registry import Export
+
+
+def all_exports() -> list[Export]:
+    groups = [ob.GROUP, sync.GROUP, threads.GROUP, waits.GROUP]
+    return [ex for group in groups for ex in group.exports]

@@ -1,0 +1,777 @@
+"""The Kernel facade: one kernel state, driven through the exact interface a guest uses.
+
+``Kernel.call`` puts arguments in r3..r10 of a guest thread, runs the export
+and returns r3; ``Kernel.run`` runs every thread's program on the
+deterministic scheduler until all end, a wedge, or a limit. Export handlers
+(``x360k.exports.*``) reach the state through the attributes here: guest
+memory, the object table, the dispatcher and the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from x360k.dispatcher import Dispatcher, WaitBlock, try_satisfy
+from x360k.exports.registry import BLOCKED, Export, Registry, Returns, invoke_args
+from x360k.exports.table import all_exports
+from x360k.handles import ObjectTable
+from x360k.memory import GuestMemory, GuestMemoryError
+from x360k.objects.base import KernelObject, Module
+from x360k.objects.event import Event
+from x360k.objects.thread import Program, Thread, ThreadState, UserApc
+from x360k.quirks import Profile, Quirks
+from x360k.scheduler import CALL_COST, QUANTUM, Scheduler
+from x360k.status import (
+    STATUS_ACCESS_VIOLATION,
+    STATUS_TIMEOUT,
+    STATUS_USER_APC,
+)
+from x360k.trace.event import TraceEvent, hex_arg, make_sid
+from x360k.trace.recorder import Recorder
+
+M32: Final = 0xFFFFFFFF
+M64: Final = 0xFFFFFFFFFFFFFFFF
+#: KeQuerySystemTime at virtual time 0: 2020-01-01 00:00 UTC in 100 ns units since 1601.
+SYSTEM_TIME_BASE: Final = 132223104000000000
+#: KeQueryPerformanceFrequency: the console's 50 MHz time base.
+PERFORMANCE_FREQUENCY: Final = 50_000_000
+KTHREAD_SIZE: Final = 0xAB0
+PCR_SIZE: Final = 0x2D8
+DEFAULT_STACK: Final = 64 * 1024
+#: Canary sleeps 10 ms before a new thread's start routine (quirk thread_start_delay).
+START_DELAY: Final = 10 * 10_000
+#: First guest thread id: canary's counter is shared with five host threads started earlier.
+CANARY_FIRST_THREAD_ID: Final = 6
+
+#: Where the kernel's data exports (object-type variables) live.
+DATA_EXPORTS_BASE: Final = 0x80040000
+
+#: Builds the program a routine runs: (thread, arguments) -> generator.
+RoutineFactory = Callable[[Thread, tuple[int, ...]], Program]
+
+
+class WedgeError(RuntimeError):
+    """A thread driven by ``Kernel.call`` blocked and nothing left could ever wake it."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(report.render_text())
+        self.report = report
+
+
+@dataclass(slots=True)
+class RunResult:
+    """How ``Kernel.run`` ended."""
+
+    outcome: Literal["finished", "wedge", "limit"]
+    calls: int
+    clock: int
+    wedge: Any = None  # x360k.wedge.WedgeReport when outcome == "wedge"
+
+
+class Kernel:
+    """An xboxkrnl instance: memory, object table, threads, scheduler and trace."""
+
+    def __init__(
+        self,
+        profile: Profile = "canary",
+        *,
+        quirks: Mapping[str, bool] | None = None,
+        recorder: Recorder | None = None,
+        wait_events: bool = False,
+    ) -> None:
+        self.profile: Profile = profile
+        self.quirks = Quirks.for_profile(profile, **dict(quirks or {}))
+        self.recorder = recorder
+        self.wait_events = wait_events
+        self.memory = GuestMemory()
+        self.exports = Registry(all_exports())
+        self.table = ObjectTable(self.quirks, self)
+        self.dispatcher = Dispatcher(self)
+        self.scheduler = Scheduler()
+        self.clock = 0
+        self.calls = 0
+        self.threads: list[Thread] = []
+        self.threads_by_kthread: dict[int, Thread] = {}
+        self.current: Thread | None = None
+        self.routines: dict[int, RoutineFactory] = {}
+        #: Fallback for routine addresses with no registered program (the CPU runtime's hook).
+        self.routine_resolver: Callable[[Thread, int, tuple[int, ...]], Program | None] | None = (
+            None
+        )
+        self._next_routine = 0x82F00000
+        self._next_thread_id = CANARY_FIRST_THREAD_ID if profile == "canary" else 1
+        self.destroyed: list[KernelObject] = []
+        #: Guest body address -> object, for exports that take object pointers.
+        self.bodies: dict[int, KernelObject] = {}
+        #: Data exports (the object-type variables) -> guest address, and type -> address.
+        self.data_exports: dict[str, int] = {}
+        self.data_exports_by_type: dict[str, int] = {}
+        #: Per-kernel extension state (native-object bridge, file system, TLS...).
+        self.ext: dict[str, Any] = {}
+        self._startup()
+
+    # -- start-up ---------------------------------------------------------------------------------
+
+    def _startup(self) -> None:
+        from x360k.exports.ob import OBJECT_TYPE_EXPORTS
+
+        region = self.memory.map(DATA_EXPORTS_BASE, 0x10000, "kernel data")
+        for i, (name, (_ordinal, type_name)) in enumerate(sorted(OBJECT_TYPE_EXPORTS.items())):
+            address = region.base + 0x20 * i
+            self.data_exports[name] = address
+            self.data_exports_by_type[type_name] = address
+        if self.quirks.canary_startup_objects:
+            # Slot 0: the kernel's USB boot-enumeration event, bridged from guest memory
+            # (untraced, never closed); slot 1: the executable module.
+            boot = Event(manual_reset=True, state=False)
+            self.table.add_handle(boot, traced=False)
+            self.table.add_handle(Module("default.xex"), traced=False)
+        self.main_thread = self.create_thread(start_address=0, context=0, traced=False)
+
+    # -- TableListener ------------------------------------------------------------------------
+
+    def handle_created(self, handle: int, obj: KernelObject, traced: bool) -> int:
+        thread = self.current or (self.threads[0] if self.threads else None)
+        if not traced or thread is None:
+            return -1
+        idx = thread.next_idx
+        thread.next_idx = idx + 1
+        rec = self.recorder
+        if rec is not None:
+            rec.record(
+                TraceEvent(
+                    tid=thread.ordinal,
+                    idx=idx,
+                    kind="handle.create",
+                    handle=handle,
+                    sid=make_sid(thread.ordinal, idx),
+                    object_type=obj.TYPE,
+                    raw_tid=thread.thread_id,
+                    ts=self.clock,
+                    path=self._path_of(obj),
+                )
+            )
+        return (thread.ordinal << 32) | idx
+
+    def handle_destroyed(self, handle: int, obj: KernelObject, sid_key: int, traced: bool) -> None:
+        thread = self.current or (self.threads[0] if self.threads else None)
+        if not traced or thread is None or sid_key < 0:
+            return
+        idx = thread.next_idx
+        thread.next_idx = idx + 1
+        rec = self.recorder
+        if rec is not None:
+            rec.record(
+                TraceEvent(
+                    tid=thread.ordinal,
+                    idx=idx,
+                    kind="handle.destroy",
+                    handle=handle,
+                    sid=make_sid(sid_key >> 32, sid_key & M32),
+                    object_type=obj.TYPE,
+                    raw_tid=thread.thread_id,
+                    ts=self.clock,
+                )
+            )
+
+    def object_destroyed(self, obj: KernelObject) -> None:
+        self.destroyed.append(obj)
+
+    @staticmethod
+    def _path_of(obj: KernelObject) -> str | None:
+        path = getattr(obj, "path", None)
+        return path if isinstance(path, str) else None
+
+    def sid_of(self, handle: int) -> str | None:
+        """The sid of a live slot (None for untraced or free slots)."""
+        key = self.table.sid_key(handle)
+        return None if key < 0 else make_sid(key >> 32, key & M32)
+
+    # -- trace --------------------------------------------------------------------------------
+
+    def emit(self, thread: Thread, kind: str, **fields: Any) -> int:
+        """Record one event in ``thread``'s stream; returns its index (counted even when off)."""
+        idx = thread.next_idx
+        thread.next_idx = idx + 1
+        rec = self.recorder
+        if rec is not None:
+            rec.record(
+                TraceEvent(
+                    tid=thread.ordinal,
+                    idx=idx,
+                    kind=kind,
+                    raw_tid=thread.thread_id,
+                    ts=self.clock,
+                    **fields,
+                )
+            )
+        return idx
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def call(self, export: str | int, *args: int, thread: Thread | None = None) -> int:
+        """Call an export exactly as a guest would; returns r3 as an unsigned 32-bit int.
+
+        Arguments go to r3..r10 (and the stack beyond eight). If the call blocks,
+        the other threads' programs run until it completes; if nothing can ever
+        complete it, :class:`WedgeError` carries the wedge report.
+        """
+        t = thread if thread is not None else (self.current or self.main_thread)
+        ex = self.exports.get(export)
+        gpr = t.gpr
+        for i, value in enumerate(args[:8]):
+            gpr[3 + i] = value & M64
+        if len(args) > 8:
+            self._write_stack_args(t, args[8:])
+        previous = self.current
+        self.current = t
+        try:
+            if self._invoke(t, ex) == BLOCKED:
+                self._drive_until_unblocked(t)
+        finally:
+            self.current = previous
+        return gpr[3] & M32
+
+    def _write_stack_args(self, t: Thread, extra: tuple[int, ...]) -> None:
+        sp = t.gpr[1] & M32
+        for k, value in enumerate(extra):
+            self.memory.write_u64(sp + 0x50 + 8 * (8 + k), value & M32)
+
+    def _invoke(self, t: Thread, ex: Export) -> int:
+        """Decode, run and finish one export call on ``t``; BLOCKED if it must wait."""
+        self.calls += 1
+        self.clock += CALL_COST
+        rec = self.recorder
+        try:
+            args = invoke_args(self, t, ex)
+        except GuestMemoryError:
+            args = []
+        call_id = t.next_call_id
+        t.next_call_id = call_id + 1
+        t.recent.append((t.next_idx, ex.name))
+        if rec is None:
+            t.next_idx += 2
+        else:
+            self.emit(
+                t,
+                "import.call",
+                name=ex.name,
+                module=ex.module,
+                ordinal=ex.ordinal,
+                call_id=call_id,
+                ret_addr=t.ret_addr,
+            )
+            self.emit(
+                t,
+                "kernel.call",
+                name=ex.name,
+                module=ex.module,
+                ordinal=ex.ordinal,
+                call_id=call_id,
+                args=[hex_arg(a) for a in args],
+            )
+        t.call_depth += 1
+        try:
+            result = (
+                ex.handler(self, t, *args)
+                if len(args) == len(ex.params)
+                else (STATUS_ACCESS_VIOLATION)
+            )
+        except GuestMemoryError:
+            result = STATUS_ACCESS_VIOLATION
+        if result == BLOCKED:
+            if t.state is not ThreadState.TERMINATED:
+                t.blocked_call = (ex, call_id)
+            return BLOCKED
+        self._finish_call(t, ex, call_id, result)
+        return result
+
+    def _finish_call(self, t: Thread, ex: Export, call_id: int, result: int) -> None:
+        t.call_depth -= 1
+        returns = ex.returns
+        if returns is Returns.STATUS:
+            result &= M32
+            t.gpr[3] = result | 0xFFFFFFFF00000000 if result & 0x80000000 else result
+        elif returns is Returns.VALUE:
+            t.gpr[3] = result & M64
+        rec = self.recorder
+        if rec is None:
+            t.next_idx += 1
+        elif returns is Returns.STATUS:
+            self.emit(
+                t,
+                "kernel.return",
+                name=ex.name,
+                module=ex.module,
+                ordinal=ex.ordinal,
+                call_id=call_id,
+                status=result,
+            )
+        else:
+            self.emit(
+                t,
+                "kernel.return",
+                name=ex.name,
+                module=ex.module,
+                ordinal=ex.ordinal,
+                call_id=call_id,
+                ret=t.gpr[3] & M32,
+            )
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def register_routine(self, factory: RoutineFactory, address: int | None = None) -> int:
+        """Make ``factory`` the program behind a guest code address (allocated if not given).
+
+        Scripted threads name their start routines and APC routines this way; the
+        CPU runtime instead installs :attr:`routine_resolver` for real code.
+        """
+        if address is None:
+            address = self._next_routine
+            self._next_routine += 0x10
+        self.routines[address] = factory
+        return address
+
+    def program_for(self, thread: Thread, address: int, args: tuple[int, ...]) -> Program | None:
+        factory = self.routines.get(address)
+        if factory is not None:
+            return factory(thread, args)
+        if self.routine_resolver is not None:
+            return self.routine_resolver(thread, address, args)
+        return None
+
+    def create_thread(
+        self,
+        start_address: int,
+        context: int,
+        *,
+        suspended: bool = False,
+        creator: Thread | None = None,
+        stack_size: int = 0,
+        traced: bool = True,
+        program: Program | None = None,
+    ) -> Thread:
+        """Make a guest thread: KTHREAD, PCR and stack in guest memory, a slot, a self reference."""
+        ordinal = len(self.threads)
+        t = Thread(ordinal, self._next_thread_id)
+        self._next_thread_id += 1
+        mem = self.memory
+        t.kthread = mem.alloc_system(KTHREAD_SIZE, 16)
+        t.pcr = mem.alloc_system(PCR_SIZE, 16)
+        t.stack_size = (
+            max(16 * 1024, (stack_size + 0xFFF) & ~0xFFF) if stack_size else DEFAULT_STACK
+        )
+        t.stack_base = mem.alloc_system(t.stack_size, 16) + t.stack_size
+        t.body = t.kthread
+        self.bodies[t.kthread] = t
+        mem.write_u8(t.kthread, 6)  # dispatcher header type: thread
+        mem.write_u8(t.kthread + 2, KTHREAD_SIZE // 4 & 0xFF)
+        mem.write_u32(t.kthread + 0x5C, t.stack_base)
+        mem.write_u32(t.kthread + 0x60, t.stack_base - t.stack_size)
+        mem.write_u32(t.kthread + 0x14C, t.thread_id)
+        mem.write_u32(t.kthread + 0x150, start_address)
+        mem.write_u32(t.pcr + 0x70, t.stack_base)
+        mem.write_u32(t.pcr + 0x74, t.stack_base - t.stack_size)
+        mem.write_u32(t.pcr + 0x100, t.kthread)
+        t.gpr[1] = t.stack_base - 0x100
+        t.gpr[13] = t.pcr
+        t.start_address = start_address
+        t.start_context = context
+        t.creator = creator
+        if creator is not None:
+            creator.children += 1
+        self.threads.append(t)
+        self.threads_by_kthread[t.kthread] = t
+        previous = self.current
+        self.current = creator if creator is not None else previous
+        try:
+            self.table.add_handle(t, traced=traced)
+        finally:
+            self.current = previous
+        # The running thread's self reference: a second count on its slot (canary) or a
+        # reference on the object (console); released when the thread ends.
+        self.table.reference(t)
+        if creator is not None:
+            self.emit(
+                creator,
+                "thread.create",
+                child_tid=t.ordinal,
+                child_raw_tid=t.thread_id,
+                entry=start_address,
+                handle=t.handles[0] if t.handles else None,
+            )
+        if program is None and start_address:
+            program = self.program_for(t, start_address, (context,))
+        t.program = program
+        if suspended:
+            t.suspend_count = 1
+            t.state = ThreadState.SUSPENDED
+        else:
+            self._start(t)
+        return t
+
+    def _start(self, t: Thread) -> None:
+        """Make a new (or resumed-for-the-first-time) thread runnable."""
+        if self.quirks.thread_start_delay and t.creator is not None and t.pending is None:
+            self._delay(t, self.clock + START_DELAY)
+            return
+        t.state = ThreadState.READY
+        if t.program is not None:
+            self.scheduler.make_ready(t)
+
+    def start_main(self, program: Program) -> Thread:
+        """Give the main thread (ordinal 0) its program and make it runnable."""
+        t = self.main_thread
+        t.program = program
+        if t.state is ThreadState.READY:
+            self.scheduler.make_ready(t)
+        return t
+
+    def spawn(self, program: Program, *, suspended: bool = False) -> Thread:
+        """A new thread running ``program`` (as if the main thread had created it)."""
+        return self.create_thread(
+            0, 0, suspended=suspended, creator=self.main_thread, program=program
+        )
+
+    def exit_thread(self, t: Thread, exit_code: int) -> None:
+        """End ``t``: abandon its mutants, signal it, drop its self reference."""
+        if t.state is ThreadState.TERMINATED:
+            return
+        if t.wait is not None:
+            wb = t.wait
+            wb.done = True
+            for obj in wb.objects:
+                if wb in obj.waiters:
+                    obj.waiters.remove(wb)
+            t.wait = None
+        self.scheduler.discard(t)
+        t.state = ThreadState.TERMINATED
+        t.exit_code = exit_code & M32
+        t.program = None
+        t.program_stack.clear()
+        t.apcs.clear()
+        mem = self.memory
+        mem.write_u8(t.kthread + 0xBE, 1)
+        mem.write_u32(t.kthread + 4, 1)
+        mem.write_u32(t.kthread + 0x140, t.exit_code)
+        previous = self.current
+        self.current = t
+        try:
+            self.emit(t, "thread.exit", ret=t.exit_code)
+            for mutant in list(t.owned_mutants):
+                mutant.abandon()
+                self.dispatcher.signal(mutant)
+            self.dispatcher.signal(t)
+            self.table.dereference(t, t)
+            self.ext_hook("thread_exit", t)
+        finally:
+            self.current = previous
+
+    def ext_hook(self, name: str, *args: Any) -> None:
+        """Let extensions (native objects, TLS) react to kernel events such as thread exit."""
+        for hook in self.ext.get(f"hook:{name}", ()):
+            hook(*args)
+
+    def thread_by_id(self, thread_id: int) -> Thread | None:
+        for t in self.threads:
+            if t.thread_id == thread_id:
+                return t
+        return None
+
+    # -- blocking and waking ------------------------------------------------------------------
+
+    def wait(
+        self,
+        t: Thread,
+        objects: list[KernelObject],
+        *,
+        wait_all: bool,
+        alertable: bool,
+        deadline: int | None,
+        finish: Callable[[int], int] | None = None,
+        note: str = "",
+        handles: list[int] | None = None,
+    ) -> int:
+        """Satisfy a wait now if possible, else park ``t`` (returns BLOCKED).
+
+        ``deadline`` is a virtual time (None = forever); a deadline not after now
+        makes this a poll that returns STATUS_TIMEOUT.
+        """
+        wb = WaitBlock(
+            t, objects, wait_all, alertable, deadline, finish, note, handles=handles or []
+        )
+        if alertable and t.apcs:
+            self._park(t, wb, objects_too=False)
+            self.dispatcher.complete(wb, STATUS_USER_APC)
+            return BLOCKED
+        status = try_satisfy(wb)
+        if status is not None:
+            return finish(status) if finish is not None else status
+        if deadline is not None and deadline <= self.clock:
+            return finish(STATUS_TIMEOUT) if finish is not None else STATUS_TIMEOUT
+        self._park(t, wb, objects_too=True)
+        if deadline is not None:
+            wb.timer = self.scheduler.at(
+                deadline, lambda: self.dispatcher.complete(wb, STATUS_TIMEOUT)
+            )
+        return BLOCKED
+
+    def _park(self, t: Thread, wb: WaitBlock, *, objects_too: bool) -> None:
+        if objects_too:
+            self.dispatcher.begin(wb)
+        else:
+            t.wait = wb
+            wb.since = self.clock
+        t.state = ThreadState.BLOCKED
+        t.blocked_since = self.clock
+        if self.wait_events:
+            sids = [self.sid_of(o.handles[0]) or "" if o.handles else "" for o in wb.objects]
+            self.emit(t, "wait.begin", objects=sids)
+
+    def _delay(self, t: Thread, until: int) -> None:
+        """Hold a new thread back until ``until`` (canary's start delay)."""
+        t.state = ThreadState.DELAYED
+        t.wake_at = until
+        t.blocked_since = self.clock
+        self.scheduler.at(until, lambda: self._end_delay(t, until))
+
+    def _end_delay(self, t: Thread, until: int) -> None:
+        if t.state is ThreadState.DELAYED and t.wake_at == until:
+            t.wake_at = None
+            self._make_runnable(t)
+
+    def wake(self, t: Thread, status: int) -> None:
+        """A blocked call of ``t`` completes with ``status``; ``t`` becomes runnable."""
+        if self.wait_events and t.state is ThreadState.BLOCKED:
+            self.emit(t, "wait.end", status=status & M32)
+        call = t.blocked_call
+        t.blocked_call = None
+        if t.state is ThreadState.TERMINATED:
+            return
+        if status == STATUS_USER_APC and t.apcs and call is not None:
+            t.deferred = (call[0], call[1], status)
+            self._run_apcs(t)
+            return
+        if call is not None:
+            self._finish_call(t, call[0], call[1], status)
+        t.pending = t.gpr[3] & M32
+        self._make_runnable(t)
+
+    def _make_runnable(self, t: Thread) -> None:
+        if t.suspend_count > 0:
+            t.state = ThreadState.SUSPENDED
+            return
+        t.state = ThreadState.READY
+        if t.program is not None:
+            self.scheduler.make_ready(t)
+
+    def queue_apc(self, t: Thread, apc: UserApc) -> None:
+        """Queue a user APC; an alertable wait in progress ends with STATUS_USER_APC."""
+        t.apcs.append(apc)
+        wb = t.wait
+        if wb is not None and wb.alertable and not wb.done:
+            self.dispatcher.complete(wb, STATUS_USER_APC)
+
+    def _apc_chain(
+        self, t: Thread, apcs: list[UserApc]
+    ) -> Iterator[tuple[str | int, tuple[int, ...]]]:
+        for apc in apcs:
+            program = self.program_for(t, apc.routine, (apc.context, apc.arg1, apc.arg2))
+            self.emit(t, "marker", text=f"apc 0x{apc.routine:08x}", entry=apc.routine)
+            if program is not None:
+                yield from program
+
+    def _run_apcs(self, t: Thread) -> None:
+        """Run the queued user APCs on ``t`` before its interrupted wait returns."""
+        apcs = list(t.apcs)
+        t.apcs.clear()
+        chain: Program = self._as_program(self._apc_chain(t, apcs))
+        if t.program is None:
+            self._run_inline(t, chain)
+            self._finish_deferred(t)
+            self._make_runnable(t)
+            return
+        t.program_stack.append(t.program)
+        t.program = chain
+        t.pending = None
+        self._make_runnable(t)
+
+    @staticmethod
+    def _as_program(it: Iterator[tuple[str | int, tuple[int, ...]]]) -> Program:
+        def gen() -> Program:
+            yield from it
+            return None
+
+        return gen()
+
+    def _finish_deferred(self, t: Thread) -> None:
+        if t.deferred is not None:
+            ex, call_id, status = t.deferred
+            t.deferred = None
+            self._finish_call(t, ex, call_id, status)
+            t.pending = t.gpr[3] & M32
+
+    def _run_inline(self, t: Thread, program: Program) -> None:
+        """Drive a program on a thread that has none of its own (a test's Kernel.call thread)."""
+        status: int | None = None
+        while True:
+            try:
+                export, args = program.send(status) if status is not None else next(program)
+            except StopIteration:
+                return
+            status = self.call(export, *args, thread=t)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, *, max_calls: int | None = None, max_time: int | None = None) -> RunResult:
+        """Run every thread program until all end, a wedge, or a limit on calls or virtual time."""
+        call_limit = None if max_calls is None else self.calls + max_calls
+        while True:
+            if call_limit is not None and self.calls >= call_limit:
+                return RunResult("limit", self.calls, self.clock)
+            t = self.scheduler.pick()
+            if t is None:
+                outcome = self._idle(max_time)
+                if outcome is None:
+                    continue
+                if outcome == "wedge":
+                    from x360k.wedge import build_wedge_report
+
+                    return RunResult("wedge", self.calls, self.clock, build_wedge_report(self))
+                return RunResult(outcome, self.calls, self.clock)
+            self._run_slice(t, call_limit)
+            sched = self.scheduler
+            if sched._timed and sched.next_deadline() is not None:
+                sched.fire_due(self.clock)
+            if max_time is not None and self.clock >= max_time:
+                return RunResult("limit", self.calls, self.clock)
+
+    def _idle(self, max_time: int | None) -> Literal["finished", "wedge", "limit"] | None:
+        """No thread is ready: jump the clock to the next deadline, or say why we stop."""
+        deadline = self.scheduler.next_deadline()
+        if deadline is not None:
+            if max_time is not None and deadline > max_time:
+                self.clock = max(self.clock, max_time)
+                return "limit"
+            self.clock = max(self.clock, deadline)
+            self.scheduler.fire_due(self.clock)
+            return None
+        alive = [t for t in self.threads if t.program is not None or t.program_stack]
+        if not alive:
+            return "finished"
+        return "wedge"
+
+    def _run_slice(self, t: Thread, call_limit: int | None) -> None:
+        """Run ``t`` until it blocks, yields, ends, is preempted or uses its quantum."""
+        self.current = t
+        t.state = ThreadState.RUNNING
+        t.yielded = False
+        registry_get = self.exports.get
+        sched = self.scheduler
+        budget = QUANTUM
+        try:
+            while budget > 0:
+                program = t.program
+                if program is None:
+                    return
+                status = t.pending
+                t.pending = None
+                try:
+                    if status is None:
+                        export, args = next(program)
+                    else:
+                        export, args = program.send(status)
+                except StopIteration as stop:
+                    if t.program_stack:
+                        t.program = t.program_stack.pop()
+                        self._finish_deferred(t)
+                        continue
+                    code = stop.value if isinstance(stop.value, int) else 0
+                    self.exit_thread(t, code)
+                    return
+                ex = registry_get(export)
+                gpr = t.gpr
+                for i, value in enumerate(args[:8]):
+                    gpr[3 + i] = value & M64
+                if len(args) > 8:
+                    self._write_stack_args(t, args[8:])
+                if self._invoke(t, ex) == BLOCKED:
+                    return
+                t.pending = gpr[3] & M32
+                if t.state is not ThreadState.RUNNING:
+                    return
+                budget -= 1
+                if t.yielded or sched.higher_ready(t.priority):
+                    break
+                if call_limit is not None and self.calls >= call_limit:
+                    break
+                if sched._timed and sched._timed[0].when <= self.clock:
+                    sched.fire_due(self.clock)
+        finally:
+            self.current = None
+        if t.state is ThreadState.RUNNING:
+            t.state = ThreadState.READY
+            sched.make_ready(t)
+
+    def _drive_until_unblocked(self, t: Thread) -> None:
+        """Run other threads until ``t``'s blocked call completes, or report the wedge."""
+        saved = self.current
+        try:
+            while t.blocked_call is not None or t.deferred is not None:
+                other = self.scheduler.pick()
+                if other is None:
+                    if self._idle(None) is not None:
+                        from x360k.wedge import build_wedge_report
+
+                        raise WedgeError(build_wedge_report(self))
+                    continue
+                self._run_slice(other, None)
+                if self.scheduler._timed:
+                    self.scheduler.fire_due(self.clock)
+        finally:
+            self.current = saved
+        if t.state is ThreadState.READY and t.program is None:
+            t.state = ThreadState.READY
+
+    # -- helpers for handlers -----------------------------------------------------------------
+
+    def state_changed(self, obj: KernelObject) -> None:
+        """Keep a guest dispatcher header's signal_state true (console profile only)."""
+        if not self.quirks.guest_signal_state_stale and obj.body:
+            self.memory.write_u32(obj.body + 4, obj.signal_state())
+
+    def signal(self, obj: KernelObject) -> None:
+        """An object's state changed in a way that may satisfy waiters."""
+        self.dispatcher.signal(obj)
+        self.state_changed(obj)
+
+    def system_time(self) -> int:
+        """KeQuerySystemTime: 100 ns units since 1601, from the virtual clock."""
+        return SYSTEM_TIME_BASE + self.clock
+
+    def deadline_from(self, timeout_ptr: int, *, delay: bool = False) -> int | None:
+        """A guest LARGE_INTEGER* timeout as a virtual deadline (None = forever).
+
+        Canary (quirk ``wait_timeout_milliseconds``) converts to whole
+        milliseconds: relative values truncate, positive ones are misread as a
+        millisecond count, 0xFFFFFFFF ms means forever. The console keeps 100 ns
+        precision and reads positive values as absolute system times.
+        """
+        if timeout_ptr == 0:
+            return None
+        value = self.memory.read_s64(timeout_ptr)
+        now = self.clock
+        if delay and value > 0 and self.quirks.delay_ignores_absolute:
+            return now
+        if self.quirks.wait_timeout_milliseconds:
+            if value == 0:
+                return now
+            ms = ((-value) // 10_000 if value < 0 else value) & M32
+            if ms == M32:
+                return None
+            return now + ms * 10_000
+        if value < 0:
+            return now - value
+        return max(now, value - SYSTEM_TIME_BASE)

@@ -1,0 +1,55 @@
+"""Timers: signalled on expiry; periodic ones re-arm; a wait resets a synchronization timer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from x360k.objects.base import KernelObject
+
+if TYPE_CHECKING:
+    from x360k.objects.thread import Thread
+
+
+class Timer(KernelObject):
+    TYPE = "Timer"
+    WAITABLE = True
+    __slots__ = (
+        "apc_context",
+        "apc_routine",
+        "apc_thread",
+        "due",
+        "generation",
+        "manual_reset",
+        "period",
+        "state",
+    )
+
+    def __init__(self, manual_reset: bool) -> None:
+        super().__init__()
+        self.manual_reset = manual_reset
+        self.state = False
+        #: Virtual time of the next expiry, None when not armed.
+        self.due: int | None = None
+        #: Period in 100 ns ticks (0 = one-shot).
+        self.period = 0
+        #: Bumped on every arm/cancel so that stale expiries in the clock queue are ignored.
+        self.generation = 0
+        self.apc_routine = 0
+        self.apc_context = 0
+        self.apc_thread: Thread | None = None
+
+    def is_signalled_for(self, thread: Thread) -> bool:
+        return self.state
+
+    def satisfy(self, thread: Thread) -> bool:
+        if not self.manual_reset:
+            self.state = False
+        return False
+
+    def signal_state(self) -> int:
+        return 1 if self.state else 0
+
+    def describe(self) -> str:
+        kind = "notification" if self.manual_reset else "synchronization"
+        armed = f"due at {self.due}" if self.due is not None else "not armed"
+        return f"{kind}, {'signalled' if self.state else 'not signalled'}, {armed}"

@@ -1,0 +1,435 @@
+"""Where Xenia canary departs from the real console: one table, two profiles.
+
+Every departure is a named quirk with both behaviours implemented. The
+``canary`` profile turns every quirk on (bug for bug, to match canary's
+traces); ``console`` turns every quirk off (NT-family behaviour and the
+console's own LIFO handle allocator). Single quirks can be switched on their
+own: ``Quirks.for_profile("console", double_close_succeeds=True)``.
+
+The table below is the single source of truth: the :class:`Quirks` record is
+built from it, ``docs/semantics.md`` is generated from it, and a test checks
+both stay in step. ``source`` points into ``shared/reference/xenia-semantics.md``
+(canary) and names the basis of the console claim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Profile = Literal["canary", "console"]
+PROFILES: Final[tuple[Profile, ...]] = ("canary", "console")
+
+
+@dataclass(frozen=True, slots=True)
+class QuirkInfo:
+    """One documented departure: its name, area, both behaviours and where each claim comes from."""
+
+    name: str
+    area: str
+    canary: str
+    console: str
+    source: str
+
+
+QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
+    # -- handles and names ---------------------------------------------------------------------
+    QuirkInfo(
+        "double_close_succeeds",
+        "handles",
+        "NtClose of an already-closed or never-used slot within capacity returns STATUS_SUCCESS "
+        "(the slot's count goes negative); only 0, 0xFFFFFFFF and out-of-range slots are invalid.",
+        "NtClose of a handle that is not live returns STATUS_INVALID_HANDLE.",
+        "reference 2.7, 3 (NtClose), 11.1; console: NT ObpCloseHandle, appendix A (freeing a free "
+        "entry does nothing)",
+    ),
+    QuirkInfo(
+        "pseudo_thread_is_primary_slot",
+        "handles",
+        "0xFFFFFFFE becomes the calling thread's primary handle everywhere, so NtClose(0xFFFFFFFE) "
+        "and DUPLICATE_CLOSE_SOURCE act on the thread's own slot.",
+        "0xFFFFFFFE names the calling thread without naming any slot: lookups and duplication "
+        "work, NtClose(0xFFFFFFFE) returns STATUS_INVALID_HANDLE and nothing is closed.",
+        "reference 2.3, 3, 11.2; console: NT pseudo-handle semantics",
+    ),
+    QuirkInfo(
+        "handle_ignores_base_bits",
+        "handles",
+        "Only bits 2..26 of a guest handle select the slot: 0x4, 0xF8000004 and 0xF8000007 all "
+        "name slot 1.",
+        "A handle must carry the table's high byte (0xF8) and clear low bits, else it is invalid.",
+        "reference 2.3, 11.3; console: appendix A (high byte must match the table)",
+    ),
+    QuirkInfo(
+        "lowest_free_slot_allocator",
+        "handles",
+        "A new handle takes the lowest free slot from the cursor (1 after the first object) "
+        "upward, wrapping to 0; the table grows to max(16384, 2C) with the cursor quirk.",
+        "The console's allocator: a LIFO free list (the most recently closed handle is reused "
+        "first), new offsets handed out in order from 0.",
+        "reference 2.4, 11.4, appendix A",
+    ),
+    QuirkInfo(
+        "canary_startup_objects",
+        "handles",
+        "Start-up consumes slot 0 (a bridged kernel event, untraced), slot 1 (the executable "
+        "module) and slot 2 (the main thread), so the title's first handle is 0xF800000C.",
+        "Only the main thread exists before title code runs; it takes the first handle.",
+        "reference 2.4 (last bullet); console: x360k models no other start-up objects",
+    ),
+    QuirkInfo(
+        "named_open_shares_handle",
+        "names",
+        "Opening an existing named object (named NtCreate*, ObOpenObjectByName, "
+        "ObOpenObjectByPointer) returns the object's existing primary handle value and adds one "
+        "to that slot's count; no new slot is made.",
+        "Opening an existing named object creates a new handle (new slot) to the same object.",
+        "reference 2.8, 4, 5.1, 11.5; console: NT ObOpenObjectByName / ObInsertObject",
+    ),
+    QuirkInfo(
+        "named_create_ignores_openif",
+        "names",
+        "A named Nt*Create* on an existing name of the same type opens it and returns "
+        "STATUS_OBJECT_NAME_EXISTS whatever the attributes say; the new parameters are ignored.",
+        "Without OBJ_OPENIF (0x80) the create fails with STATUS_OBJECT_NAME_COLLISION; with it, "
+        "the existing object is opened and STATUS_OBJECT_NAME_EXISTS returned.",
+        "reference 5.1 step 1, 11.5; console: NT ObInsertObject",
+    ),
+    QuirkInfo(
+        "name_type_clash_invalid_handle",
+        "names",
+        "Creating a name held by an object of another type returns STATUS_INVALID_HANDLE.",
+        "Creating a name held by an object of another type returns STATUS_OBJECT_TYPE_MISMATCH.",
+        "reference 2.10, 5.1, 11.5; console: NT ObpLookupObjectName",
+    ),
+    QuirkInfo(
+        "name_dropped_with_any_slot",
+        "names",
+        "A name leaves the name table when any slot of its object is removed (closing a duplicate "
+        "unnames the object while the original handle lives on).",
+        "A name lives until the object's last handle is closed.",
+        "reference 2.6 (RemoveHandle), 2.8, 11.6; console: NT temporary-object rule",
+    ),
+    QuirkInfo(
+        "ob_reference_on_primary_slot",
+        "references",
+        "Explicit Ob references are extra counts on the object's primary slot: a closed primary "
+        "handle stays valid while references remain; DUPLICATE_CLOSE_SOURCE discards them.",
+        "Explicit Ob references count on the object; handles come and go independently.",
+        "reference 2.5, 11.7; console: NT pointer count vs handle count",
+    ),
+    QuirkInfo(
+        "ob_reference_untyped_marker",
+        "references",
+        "ObReferenceObjectByHandle on an object without a guest body returns 0xDEADF00D (0 for "
+        "mutants and files) and skips the type check; ObDereferenceObject(0xDEADF00D) does "
+        "nothing, so that reference is never given back.",
+        "Every object has a guest body: its address is returned and dereferencing it releases "
+        "the reference.",
+        "reference 4, 11.7",
+    ),
+    QuirkInfo(
+        "ob_reference_by_name_double_counts",
+        "references",
+        "ObReferenceObjectByName takes two counts (name lookup and handle reference) for one "
+        "reference, so the object leaks.",
+        "ObReferenceObjectByName takes one reference.",
+        "reference 4, 11.7",
+    ),
+    QuirkInfo(
+        "dup_failure_writes_invalid",
+        "duplicate",
+        "NtDuplicateObject writes 0xFFFFFFFF to the out pointer when duplication fails.",
+        "The out pointer is written only on success.",
+        "reference 3 step 3, 11.8; console: NT ObDuplicateObject",
+    ),
+    QuirkInfo(
+        "dup_close_source_exact_option",
+        "duplicate",
+        "The source is closed only when Options == 1 exactly (Options 3 does not close it).",
+        "DUPLICATE_CLOSE_SOURCE is a bit: any Options with bit 0 set closes the source.",
+        "reference 3 step 4, 11.8; console: NT DUPLICATE_CLOSE_SOURCE flag",
+    ),
+    QuirkInfo(
+        "failed_semaphore_create_consumes_slot",
+        "leaks",
+        "NtCreateSemaphore with bad counts makes the object and its slot first, then releases "
+        "them (a handle.create and handle.destroy pair) and returns STATUS_INVALID_PARAMETER.",
+        "The counts are checked first; no object or slot is made.",
+        "reference 2.9, 5.2",
+    ),
+    QuirkInfo(
+        "io_completion_leaks_object",
+        "leaks",
+        "NtCreateIoCompletion leaks its construction reference: a port object is never "
+        "destroyed, only its slots.",
+        "A port is destroyed with its last handle.",
+        "reference 5.6, 11.10",
+    ),
+    # -- dispatcher objects --------------------------------------------------------------------
+    QuirkInfo(
+        "previous_state_always_one",
+        "events",
+        "NtSetEvent / NtPulseEvent report previous state 1 and KeSetEvent / KeResetEvent / "
+        "KePulseEvent return 1, whatever the state was.",
+        "The real previous signal state (0 or 1) is reported.",
+        "reference 5.1, 11.11",
+    ),
+    QuirkInfo(
+        "nonzero_event_type_is_synchronization",
+        "events",
+        "Any non-zero EventType (or TimerType) makes a synchronization (auto-reset) object.",
+        "EventType / TimerType must be 0 (notification) or 1 (synchronization); anything else "
+        "is STATUS_INVALID_PARAMETER.",
+        "reference 5.1, 11.13; console: NT NtCreateEvent parameter check",
+    ),
+    QuirkInfo(
+        "semaphore_over_release_succeeds",
+        "semaphores",
+        "A release past the maximum (or of a count <= 0) leaves the count unchanged, reports "
+        "previous count 0 and returns STATUS_SUCCESS.",
+        "It returns STATUS_SEMAPHORE_LIMIT_EXCEEDED (or STATUS_INVALID_PARAMETER for a count "
+        "<= 0) and writes nothing.",
+        "reference 5.2, 11.14",
+    ),
+    QuirkInfo(
+        "release_mutant_always_succeeds",
+        "mutants",
+        "NtReleaseMutant returns STATUS_SUCCESS for any valid handle, owned or not, and never "
+        "writes the previous count.",
+        "A release by a non-owner returns STATUS_MUTANT_NOT_OWNED; the previous count is "
+        "written when a pointer is given.",
+        "reference 5.3, 11.15",
+    ),
+    QuirkInfo(
+        "timer_resume_ignored_without_arming",
+        "timers",
+        "NtSetTimerEx with ResumeTimer set returns STATUS_TIMER_RESUME_IGNORED and does not "
+        "arm the timer.",
+        "The timer is armed and STATUS_TIMER_RESUME_IGNORED returned (no resume support).",
+        "reference 5.4, 11.16; console: NT KeSetTimerEx",
+    ),
+    QuirkInfo(
+        "cancel_timer_reports_zero",
+        "timers",
+        "NtCancelTimer always writes 0 as the current state, even for an invalid handle.",
+        "NtCancelTimer writes the timer's signal state, and nothing for an invalid handle.",
+        "reference 5.4, 11.16",
+    ),
+    QuirkInfo(
+        "thread_start_delay",
+        "threads",
+        "A new thread sleeps 10 ms before its start routine runs.",
+        "A new thread is ready at once.",
+        "reference 5.5, 11.19",
+    ),
+    QuirkInfo(
+        "resume_wraps_suspend_count",
+        "threads",
+        "NtResumeThread on a thread that is not suspended decrements the u8 suspend count to "
+        "255 (and reports previous 0).",
+        "Resuming a thread that is not suspended reports previous 0 and changes nothing.",
+        "reference 5.5, 11.19",
+    ),
+    # -- waits ---------------------------------------------------------------------------------
+    QuirkInfo(
+        "wait_timeout_milliseconds",
+        "waits",
+        "Wait timeouts become whole milliseconds: relative ones are truncated (below 1 ms polls) "
+        "and positive (absolute) ones are misread as a millisecond count.",
+        "Timeouts keep 100 ns precision; positive values are absolute system times.",
+        "reference 6.1, 11.20",
+    ),
+    QuirkInfo(
+        "delay_ignores_absolute",
+        "waits",
+        "KeDelayExecutionThread treats a positive (absolute) interval as 0 ms.",
+        "A positive interval is an absolute system time to sleep until.",
+        "reference 6.5, 11.20",
+    ),
+    QuirkInfo(
+        "wait_all_duplicate_abandoned",
+        "waits",
+        "The same object twice in a wait-all (e.g. a handle and its duplicate) returns "
+        "STATUS_ABANDONED_WAIT_0 (0x80).",
+        "It returns STATUS_INVALID_PARAMETER_MIX.",
+        "reference 6.3, 10",
+    ),
+    QuirkInfo(
+        "multi_wait_invalid_handle_parameter",
+        "waits",
+        "An invalid handle in NtWaitForMultipleObjectsEx returns STATUS_INVALID_PARAMETER.",
+        "It returns STATUS_INVALID_HANDLE.",
+        "reference 6.3, 11.22",
+    ),
+    QuirkInfo(
+        "unwaitable_objects_satisfy_single_waits",
+        "waits",
+        "Objects with no wait handle (I/O completion, symbolic links) satisfy a single wait at "
+        "once, and break a multiple wait (wait-any STATUS_UNSUCCESSFUL, wait-all 0x80).",
+        "Waiting on an object that is not a dispatcher object returns STATUS_OBJECT_TYPE_MISMATCH.",
+        "reference 5.7, 6.3, 11.23",
+    ),
+    QuirkInfo(
+        "yield_always_succeeds",
+        "waits",
+        "NtYieldExecution always returns STATUS_SUCCESS.",
+        "It returns STATUS_NO_YIELD_PERFORMED when no other thread was ready.",
+        "reference 6.5, 11.24",
+    ),
+    QuirkInfo(
+        "remove_io_completion_timeout_truncated",
+        "io",
+        "NtRemoveIoCompletion truncates its timeout to 32 bits and reads it as positive "
+        "milliseconds (a null pointer is about 31.6 days; a negative relative one about 49 days).",
+        "The timeout is an ordinary NT timeout (null = forever).",
+        "reference 5.6, 11.20",
+    ),
+    QuirkInfo(
+        "io_always_pending_async",
+        "io",
+        "All I/O completes synchronously, but a handle not opened for synchronous I/O gets "
+        "STATUS_PENDING even though the data, event and completion packet are already there.",
+        "A synchronously completed request returns its real status.",
+        "reference 9, 11.27",
+    ),
+    QuirkInfo(
+        "unsupported_set_information_succeeds",
+        "io",
+        "NtSetInformationFile with a class it does not implement returns STATUS_SUCCESS.",
+        "It returns STATUS_INVALID_INFO_CLASS.",
+        "reference 9, 11.28",
+    ),
+    QuirkInfo(
+        "guest_signal_state_stale",
+        "native",
+        "The signal_state of a dispatcher header in guest memory is written at initialisation "
+        "and thread exit only; the truth lives in the host object.",
+        "The header's signal_state is kept true after every change.",
+        "reference 5.1, 7, 11.12",
+    ),
+    QuirkInfo(
+        "ke_mutant_timer_missing",
+        "native",
+        "KeInitializeMutant, KeReleaseMutant, KeInitializeTimerEx, KeSetTimer(Ex) and "
+        "KeCancelTimer are unimplemented (r3 is left as the first argument) and guest KTIMERs "
+        "cannot be bridged.",
+        "They work, and guest KMUTANT / KTIMER structures bridge to working objects.",
+        "reference 1, 5.3, 7, 11.17",
+    ),
+    QuirkInfo(
+        "ke_init_semaphore_reuses_stamp",
+        "native",
+        "KeInitializeSemaphore on memory already stamped as a semaphore reuses the old object "
+        "and ignores the new count and limit.",
+        "KeInitializeSemaphore always (re)initialises the object with the new count and limit.",
+        "reference 5.2, 11.18",
+    ),
+)
+
+#: Departures x360k does not reproduce because canary's behaviour is undefined
+#: (it uses an object as the wrong class): both profiles give the console's answer.
+DIVERGENCES: Final[tuple[QuirkInfo, ...]] = (
+    QuirkInfo(
+        "wrong_type_handles",
+        "handles",
+        "Most exports do not check the object type in release builds: the object is used as "
+        "the expected class (undefined behaviour, typically a crash or silent corruption).",
+        "STATUS_OBJECT_TYPE_MISMATCH. x360k returns this under both profiles.",
+        "reference 2.10, 11.9",
+    ),
+    QuirkInfo(
+        "remove_io_completion_invalid_handle",
+        "io",
+        "NtRemoveIoCompletion with an invalid handle dereferences a null port and crashes.",
+        "STATUS_INVALID_HANDLE. x360k returns this under both profiles.",
+        "reference 5.6",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Quirks:
+    """The switches in force for one kernel; every field is one row of :data:`QUIRK_TABLE`."""
+
+    double_close_succeeds: bool
+    pseudo_thread_is_primary_slot: bool
+    handle_ignores_base_bits: bool
+    lowest_free_slot_allocator: bool
+    canary_startup_objects: bool
+    named_open_shares_handle: bool
+    named_create_ignores_openif: bool
+    name_type_clash_invalid_handle: bool
+    name_dropped_with_any_slot: bool
+    ob_reference_on_primary_slot: bool
+    ob_reference_untyped_marker: bool
+    ob_reference_by_name_double_counts: bool
+    dup_failure_writes_invalid: bool
+    dup_close_source_exact_option: bool
+    failed_semaphore_create_consumes_slot: bool
+    io_completion_leaks_object: bool
+    previous_state_always_one: bool
+    nonzero_event_type_is_synchronization: bool
+    semaphore_over_release_succeeds: bool
+    release_mutant_always_succeeds: bool
+    timer_resume_ignored_without_arming: bool
+    cancel_timer_reports_zero: bool
+    thread_start_delay: bool
+    resume_wraps_suspend_count: bool
+    wait_timeout_milliseconds: bool
+    delay_ignores_absolute: bool
+    wait_all_duplicate_abandoned: bool
+    multi_wait_invalid_handle_parameter: bool
+    unwaitable_objects_satisfy_single_waits: bool
+    yield_always_succeeds: bool
+    remove_io_completion_timeout_truncated: bool
+    io_always_pending_async: bool
+    unsupported_set_information_succeeds: bool
+    guest_signal_state_stale: bool
+    ke_mutant_timer_missing: bool
+    ke_init_semaphore_reuses_stamp: bool
+
+    @classmethod
+    def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:
+        """Every quirk on for ``canary``, off for ``console``, then ``overrides`` applied.
+
+        Raises ``ValueError`` naming an unknown profile or quirk.
+        """
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+        names = {q.name for q in QUIRK_TABLE}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown quirk(s): {', '.join(unknown)}")
+        on = profile == "canary"
+        values = {name: overrides.get(name, on) for name in names}
+        return cls(**values)
+
+    def enabled(self) -> list[str]:
+        """Names of the quirks switched on, in table order."""
+        return [q.name for q in QUIRK_TABLE if getattr(self, q.name)]
+
+    def replace(self, **changes: bool) -> Quirks:
+        return dataclasses.replace(self, **changes)
+
+
+def render_semantics_table() -> str:
+    """The quirk table as Markdown, as embedded in ``docs/semantics.md``."""
+    lines = [
+        "| quirk | area | canary (profile `canary`) | console (profile `console`) | source |",
+        "|---|---|---|---|---|",
+    ]
+    for q in QUIRK_TABLE:
+        lines.append(f"| `{q.name}` | {q.area} | {q.canary} | {q.console} | {q.source} |")
+    lines += [
+        "",
+        "Departures not reproduced (canary's behaviour is undefined there; both profiles give "
+        "the console's answer):",
+        "",
+        "| divergence | area | canary | x360k | source |",
+        "|---|---|---|---|---|",
+    ]
+    for q in DIVERGENCES:
+        lines.append(f"| `{q.name}` | {q.area} | {q.canary} | {q.console} | {q.source} |")
+    return "\n".join(lines) + "\n"
