@@ -201,7 +201,9 @@ def run_diff(
     forced = dict(opts.forced_map)
     if opts.start:
         forced[opts.start.ref_tid] = opts.start.cand_tid
-    mapping = map_threads(thread_infos(ref, rk.shape), thread_infos(cand, ck.shape), forced)
+    mapping = map_threads(
+        thread_infos(ref, rk.shape, rk.full), thread_infos(cand, ck.shape, ck.full), forced
+    )
     if opts.start:
         mapping = [p for p in mapping if p.ref == opts.start.ref_tid]
     ref_kind, cand_kind = ref.kind_codes(), cand.kind_codes()

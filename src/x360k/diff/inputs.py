@@ -440,15 +440,15 @@ def load_table(
     """
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    trace_cols = _trace_module("columnar") or _trace_module("readers")
-    loader = getattr(trace_cols, "load_columnar", None) if trace_cols else None
-    if loader is not None and _sniff(path) not in ("seed-text",):
+    cache_mod = _trace_module("cache")
+    loader = getattr(cache_mod, "load_columnar", None) if cache_mod else None
+    if loader is not None:
         try:
-            t = loader(path)
-        except Exception as exc:  # the trace layer's own input errors
-            raise InputError(
-                str(exc).splitlines()[0] if str(exc) else f"{path}: unreadable"
-            ) from None
+            t = loader(path, use_cache=cache)
+        except ValueError as exc:  # the trace layer's TraceFormatError: already one line
+            line = getattr(exc, "one_line", None)
+            msg = line() if callable(line) else str(exc).splitlines()[0]
+            raise InputError(msg) from None
         return t, _header_from_meta(t.schema.metadata or {})
     kind = _sniff(path)
     if cache and kind in ("jsonl", "seed-text"):

@@ -81,6 +81,7 @@ DEFAULT_ARG_TABLE: Final[dict[str, tuple[str, ...]]] = {
     "RtlInitializeCriticalSection": ("ptr",),
     "NtAllocateVirtualMemory": ("ptr", "ptr", "value", "value", "value"),
     "NtFreeVirtualMemory": ("ptr", "ptr", "value", "value"),
+    "RtlCompareMemoryUlong": ("ptr", "value", "value"),
 }
 
 

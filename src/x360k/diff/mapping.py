@@ -45,9 +45,15 @@ class ThreadInfo:
     first_seq: int
     creates: list[tuple[int, int]]  # (child tid, entry) in creation order
     histogram: dict[int, int]
+    full_histogram: dict[int, int]
 
 
-def thread_infos(cols: TraceColumns, shape: U64) -> dict[int, ThreadInfo]:
+def _hist(keys: U64) -> dict[int, int]:
+    vals, counts = np.unique(keys, return_counts=True)
+    return dict(zip(vals.tolist(), counts.tolist(), strict=True))
+
+
+def thread_infos(cols: TraceColumns, shape: U64, full: U64) -> dict[int, ThreadInfo]:
     """Per-thread creation lists and export histograms, one vectorised pass per thread."""
     kind = cols.kind_codes()
     out: dict[int, ThreadInfo] = {}
@@ -58,23 +64,32 @@ def thread_infos(cols: TraceColumns, shape: U64) -> dict[int, ThreadInfo]:
         creates = [
             (int(cols.ints["child_tid"][r]), int(cols.ints["entry"][r])) for r in rows.tolist()
         ]
-        vals, counts = np.unique(shape[lo:hi], return_counts=True)
         out[tid] = ThreadInfo(
             tid=tid,
             first_seq=int(cols.ints["seq"][lo:hi].min()) if hi > lo else 0,
             creates=creates,
-            histogram=dict(zip(vals.tolist(), counts.tolist(), strict=True)),
+            histogram=_hist(shape[lo:hi]),
+            full_histogram=_hist(full[lo:hi]),
         )
     return out
 
 
-def similarity(x: ThreadInfo, y: ThreadInfo) -> float:
-    """Cosine similarity of two threads' (kind, export) histograms."""
-    common = set(x.histogram) & set(y.histogram)
-    dot = float(sum(x.histogram[k] * y.histogram[k] for k in common))
-    nx = float(np.sqrt(sum(v * v for v in x.histogram.values())))
-    ny = float(np.sqrt(sum(v * v for v in y.histogram.values())))
+def _cosine(x: dict[int, int], y: dict[int, int]) -> float:
+    common = set(x) & set(y)
+    dot = float(sum(x[k] * y[k] for k in common))
+    nx = float(np.sqrt(sum(v * v for v in x.values())))
+    ny = float(np.sqrt(sum(v * v for v in y.values())))
     return dot / (nx * ny) if nx and ny else 0.0
+
+
+def similarity(x: ThreadInfo, y: ThreadInfo) -> float:
+    """Mean cosine similarity of the threads' histograms of shape keys and of full keys.
+
+    Shapes say "calls the same exports as often"; full keys (normalised, so
+    comparable across emulators) tell apart threads that run the same code on
+    different data.
+    """
+    return 0.5 * (_cosine(x.histogram, y.histogram) + _cosine(x.full_histogram, y.full_histogram))
 
 
 def _roots(infos: dict[int, ThreadInfo]) -> list[int]:
@@ -99,7 +114,8 @@ def map_threads(
         if r in pairs:
             queue.append((r, c))
     ref_roots, cand_roots = _roots(ref), _roots(cand)
-    if ref_roots and cand_roots and ref_roots[0] not in pairs and cand_roots[0] not in used:
+    single_root = len(ref_roots) == 1 and len(cand_roots) == 1
+    if single_root and ref_roots[0] not in pairs and cand_roots[0] not in used:
         r, c = ref_roots[0], cand_roots[0]
         pairs[r] = ThreadPair(r, c, "main thread", round(similarity(ref[r], cand[c]), 3))
         used.add(c)
