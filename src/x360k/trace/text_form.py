@@ -33,7 +33,9 @@ _STR_FIELDS: Final = frozenset(
 _INT_FIELDS: Final = frozenset(FIELDS) - _LIST_FIELDS - _STR_FIELDS
 _BARE: Final = re.compile(r"[A-Za-z0-9_.:/\\@$+\-]+")
 _LINE: Final = re.compile(r"\s*\[(\d+)\]\s+(\S+)(.*)")
-_TOKEN: Final = re.compile(r"""\s*(\w+)=("(?:[^"\\]|\\.)*"|\[[^\]]*\]|\S*)|\s*(\S+)""")
+_TOKEN: Final = re.compile(
+    r"""\s*(\w+)=("(?:[^"\\]|\\.)*"|\[(?:"(?:[^"\\]|\\.)*"|[^\]"])*\]|\S*)|\s*(\S+)"""
+)
 
 
 def _word(value: str) -> str:
