@@ -97,6 +97,7 @@ def _fail(message: str) -> None:
     help="Compare one thread pair from these indices on (the re-run command uses it).",
 )
 @click.option("--cache/--no-cache", default=True, help="Cache the reference as columns.")
+@click.option("--show", default=10, show_default=True, help="Divergences shown in detail as text.")
 def command(
     ref: Path,
     cand: Path,
@@ -111,6 +112,7 @@ def command(
     perfetto_out: Path | None,
     from_: str | None,
     cache: bool,
+    show: int,
 ) -> None:
     """Find where CAND parts ways with REF, per guest thread, and explain why."""
     try:
@@ -158,7 +160,7 @@ def command(
         sys.stdout.flush()
     else:
         wide = None if sys.stdout.isatty() else 200
-        render_text(report, Console(highlight=False, width=wide))
+        render_text(report, Console(highlight=False, width=wide), show=show)
     try:
         if html_out is not None:
             html_out.write_text(render_html(report), encoding="utf-8")

@@ -9,12 +9,14 @@ from __future__ import annotations
 import shlex
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from x360k.diff.classify import Finding
 from x360k.diff.compare import DiffResult, PairResult
 from x360k.diff.inputs import NULL_INT, TraceColumns
 from x360k.diff.origins import handle_origins
-from x360k.trace.event import TraceEvent
+from x360k.trace.event import KIND_CODE, TraceEvent
 
 #: Fields shown in the seed's display format, in order, after ``[idx] kind name``.
 DISPLAY_FIELDS = (
@@ -145,19 +147,38 @@ def differing_fields(r: TraceEvent, c: TraceEvent, result: DiffResult) -> list[s
     return out
 
 
-def open_stack(cols: TraceColumns, rows: list[int] | None, pr_rows: object, pos: int) -> list[str]:
-    """Open kernel calls (outermost first) just before position ``pos`` of a thread."""
-    import numpy as np
+def call_depths(cols: TraceColumns, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Open kernel calls just before each position of a thread (never below zero)."""
+    kind = cols.kind_codes()[rows]
+    step = (kind == KIND_CODE["kernel.call"]).astype(np.int64) - (
+        kind == KIND_CODE["kernel.return"]
+    ).astype(np.int64)
+    depth = np.concatenate(([0], np.cumsum(step)))
+    return np.maximum(depth - np.minimum.accumulate(np.minimum(depth, 0)), 0)
 
-    assert isinstance(pr_rows, np.ndarray)
+
+def open_stack(
+    cols: TraceColumns,
+    rows: npt.NDArray[np.int64],
+    pos: int,
+    depths: npt.NDArray[np.int64] | None = None,
+) -> list[str]:
+    """Open kernel calls (outermost first) just before position ``pos`` of a thread.
+
+    Walks back from ``pos`` pairing returns with calls; with ``depths`` (from
+    :func:`call_depths`) it stops as soon as every open call is found.
+    """
     kind = cols.strs["kind"]
     name = cols.strs["name"]
     idx = cols.ints["idx"]
+    want = int(depths[min(pos, len(depths) - 1)]) if depths is not None else None
     depth = 0
     frames: list[str] = []
     lo = max(0, pos - STACK_WALK)
-    for p in range(min(pos, len(pr_rows)) - 1, lo - 1, -1):
-        row = int(pr_rows[p])
+    for p in range(min(pos, len(rows)) - 1, lo - 1, -1):
+        if want is not None and len(frames) >= want:
+            break
+        row = int(rows[p])
         k = kind.get(row)
         if k == "kernel.return":
             depth += 1
@@ -194,6 +215,13 @@ class Explainer:
         self.ref_label = ref_label
         self.cand_label = cand_label
         self._origins: tuple[object, object] | None = None
+        self._depth_cache: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
+
+    def _depths(self, cols: TraceColumns, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        key = (id(cols), int(rows[0]) if len(rows) else -1)
+        if key not in self._depth_cache:
+            self._depth_cache[key] = call_depths(cols, rows)
+        return self._depth_cache[key]
 
     def _origin_rows(self) -> tuple[object, object]:
         if self._origins is None:
@@ -201,8 +229,6 @@ class Explainer:
         return self._origins
 
     def _event(self, cols: TraceColumns, rows: object, pos: int) -> TraceEvent | None:
-        import numpy as np
-
         assert isinstance(rows, np.ndarray)
         if 0 <= pos < len(rows):
             return cols.event(int(rows[pos]))
@@ -214,8 +240,8 @@ class Explainer:
         ri, cj = pr.ref_idx(ref, f.i0), pr.cand_idx(cand, f.j0)
         r_ev = self._event(ref, pr.ref_rows, f.i0)
         c_ev = self._event(cand, pr.cand_rows, f.j0)
-        ref_stack = open_stack(ref, None, pr.ref_rows, f.i0)
-        cand_stack = open_stack(cand, None, pr.cand_rows, f.j0)
+        ref_stack = open_stack(ref, pr.ref_rows, f.i0, self._depths(ref, pr.ref_rows))
+        cand_stack = open_stack(cand, pr.cand_rows, f.j0, self._depths(cand, pr.cand_rows))
         fields = list(f.fields)
         if f.cls == "changed" and not fields and r_ev and c_ev:
             fields = differing_fields(r_ev, c_ev, res)
@@ -329,8 +355,6 @@ class Explainer:
         return f"{f.cls} {at}"
 
     def _handle_lines(self, pr: PairResult, f: Finding) -> list[str]:
-        import numpy as np
-
         ro, co = self._origin_rows()
         assert isinstance(ro, np.ndarray) and isinstance(co, np.ndarray)
         out: list[str] = []
@@ -358,11 +382,9 @@ class Explainer:
         return out
 
     def _frame_of(self, cols: TraceColumns, row: int) -> str | None:
-        import numpy as np
-
         lo, hi = cols.thread_range(int(cols.ints["tid"][row]))
         rows = np.arange(lo, hi, dtype=np.int64)
-        return _frame_name(open_stack(cols, None, rows, row - lo))
+        return _frame_name(open_stack(cols, rows, row - lo, self._depths(cols, rows)))
 
     def _window(self, pr: PairResult, f: Finding) -> list[WindowRow]:
         res = self.result

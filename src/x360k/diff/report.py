@@ -206,8 +206,8 @@ def _window_table(rows: list[WindowRow], ref_title: str, cand_title: str) -> Tab
     return table
 
 
-def render_text(report: Report, console: Console, *, verbose: bool = True) -> None:
-    """The terminal report: mapping, verdicts, rules, each divergence, then the groups."""
+def render_text(report: Report, console: Console, *, show: int = 10) -> None:
+    """The terminal report: mapping, verdicts, rules, the first ``show`` divergences, groups."""
     console.print(f"reference: {report.reference}")
     console.print(f"candidate: {report.candidate}")
     console.print(f"mode: {report.mode}")
@@ -229,7 +229,10 @@ def render_text(report: Report, console: Console, *, verbose: bool = True) -> No
         console.print("rules off: " + ", ".join(off), highlight=False)
     if report.ignored:
         console.print("ignored fields: " + ", ".join(report.ignored), highlight=False)
-    for e in [*report.divergences, *(report.truncations if verbose else [])]:
+    for e in [
+        *report.divergences[:show],
+        *report.truncations[: max(0, show - len(report.divergences))],
+    ]:
         console.print()
         head = f"#{e.number} {e.cls.upper()}  tid {e.ref_tid} / {e.cand_tid}"
         console.print(Text(head, style="bold"))
@@ -266,9 +269,12 @@ def render_text(report: Report, console: Console, *, verbose: bool = True) -> No
         for g in report.groups:
             table.add_row(g.export, g.cls, str(g.count), g.first)
         console.print(table)
-    shown = len(report.divergences)
+    shown = min(show, len(report.divergences))
     if report.divergence_count > shown:
-        console.print(f"({report.divergence_count - shown} more divergences counted, not shown)")
+        console.print(
+            f"({report.divergence_count - shown} more divergences not shown in detail: "
+            "--show N, --json or --html)"
+        )
     console.print()
     console.print(Text(f"verdict: {report.verdict}", style="bold"))
 
