@@ -102,7 +102,9 @@ def _assemble(
         columns["tid"].append(np.full(n, tid, np.int32))
         columns["idx"].append(idx)
         columns["kind"].append(kind)
-        columns["name"].append([names[e] if h else None for e, h in zip(export, has_name)])
+        columns["name"].append(
+            [names[e] if h else None for e, h in zip(export, has_name, strict=True)]
+        )
         columns["module"].append(["xboxkrnl" if c else None for c in is_call])
         columns["ordinal"].append(np.where(is_call, ordinals[export], 0))
         columns["call_id"].append(np.where(has_name, row_call, -1))
@@ -114,7 +116,10 @@ def _assemble(
         values = rng.integers(0, 1 << 32, size=(n, 3), dtype=np.uint64)
         is_kcall = kind == KIND_CODE["kernel.call"]
         columns["args"].append(
-            [[f"0x{int(v):08x}" for v in row] if k else None for row, k in zip(values, is_kcall)]
+            [
+                [f"0x{int(v):08x}" for v in row] if k else None
+                for row, k in zip(values, is_kcall, strict=True)
+            ]
         )
         creates = np.flatnonzero(kind == KIND_CODE["handle.create"])
         destroys = np.flatnonzero(kind == KIND_CODE["handle.destroy"])
@@ -204,7 +209,8 @@ def _add_thread_events(arrays: dict[str, pa.Array]) -> None:
     arrays["kind"] = pa.DictionaryArray.from_arrays(pa.array(kind, pa.int8()), pa.array(KINDS))
     checksum = np.full(len(kind), None, object)
     checksum[checkpoints] = [
-        f"{int(t):02x}{int(i):014x}" for t, i in zip(tid[checkpoints], idx[checkpoints])
+        f"{int(t):02x}{int(i):014x}"
+        for t, i in zip(tid[checkpoints], idx[checkpoints], strict=True)
     ]
     arrays["checksum"] = pa.array(checksum, pa.string())
     for name in (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmarks.gen_trace import generate
 from click.testing import CliRunner
 
-from benchmarks.gen_trace import generate
 from x360k.cli.main import cli
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from benchmarks.gen_trace import generate_table
+
 from x360k.trace.columns import batch_to_events
 from x360k.trace.event import TraceEvent
 from x360k.trace.perfetto import write_perfetto

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from benchmarks.gen_trace import generate_table
+
 from x360k.trace.columns import batch_to_events
 from x360k.trace.stats import compute_stats
 
