@@ -129,6 +129,8 @@ class ObjectTable:
         self.live_objects: dict[int, KernelObject] = {}
         self._serial = 0
         self.destroyed_count = 0
+        #: Canary decodes every 0xF8xxxxxx value by its slot bits alone: the lookup fast path.
+        self._fast_decode = quirks.handle_ignores_base_bits
 
     # -- handle values ------------------------------------------------------------------------
 
@@ -162,6 +164,10 @@ class ObjectTable:
     def lookup(self, handle: int, thread: Thread | None) -> KernelObject | None:
         """The object a guest handle names (pseudo-handles included), or None."""
         handle &= 0xFFFFFFFF
+        if handle >= HANDLE_BASE and handle < CURRENT_THREAD and self._fast_decode:
+            fast = (handle & 0x07FFFFFF) >> 2
+            objects = self._objects
+            return objects[fast] if fast < len(objects) else None
         if handle == CURRENT_THREAD and not self.quirks.pseudo_thread_is_primary_slot:
             return thread
         handle = self.translate(handle, thread)

@@ -28,7 +28,7 @@ from x360k.status import (
     STATUS_TIMEOUT,
     STATUS_USER_APC,
 )
-from x360k.trace.event import TraceEvent, hex_arg, make_sid
+from x360k.trace.event import TraceEvent, make_sid
 from x360k.trace.recorder import Recorder
 
 M32: Final = 0xFFFFFFFF
@@ -87,6 +87,7 @@ class Kernel:
         self.wait_events = wait_events
         self.memory = GuestMemory()
         self.exports = Registry(all_exports())
+        self._export_lookup = self.exports.lookup_table
         self.table = ObjectTable(self.quirks, self)
         self.dispatcher = Dispatcher(self)
         self.scheduler = Scheduler()
@@ -219,11 +220,13 @@ class Kernel:
         complete it, :class:`WedgeError` carries the wedge report.
         """
         t = thread if thread is not None else (self.current or self.main_thread)
-        ex = self.exports.get(export)
+        ex = self._export_lookup.get(export) or self.exports.get(export)
         gpr = t.gpr
-        for i, value in enumerate(args[:8]):
-            gpr[3 + i] = value & M64
-        if len(args) > 8:
+        n = len(args)
+        if n <= 8:
+            gpr[3 : 3 + n] = [value & M64 for value in args]
+        else:
+            gpr[3:11] = [value & M64 for value in args[:8]]
             self._write_stack_args(t, args[8:])
         previous = self.current
         self.current = t
@@ -243,44 +246,59 @@ class Kernel:
         """Decode, run and finish one export call on ``t``; BLOCKED if it must wait."""
         self.calls += 1
         self.clock += CALL_COST
-        rec = self.recorder
-        try:
-            args = invoke_args(self, t, ex)
-        except GuestMemoryError:
-            args = []
+        if ex.nargs > 8:
+            try:
+                args = invoke_args(self, t, ex)
+            except GuestMemoryError:
+                args = None
+        else:
+            args = [value & M32 for value in t.gpr[3 : 3 + ex.nargs]]
         call_id = t.next_call_id
         t.next_call_id = call_id + 1
-        t.recent.append((t.next_idx, ex.name))
+        idx = t.next_idx
+        t.recent.append((idx, ex.name))
+        rec = self.recorder
         if rec is None:
-            t.next_idx += 2
+            t.next_idx = idx + 2
         else:
-            self.emit(
-                t,
-                "import.call",
-                name=ex.name,
-                module=ex.module,
-                ordinal=ex.ordinal,
-                call_id=call_id,
-                ret_addr=t.ret_addr,
+            t.next_idx = idx + 2
+            tid, raw, now = t.ordinal, t.thread_id, self.clock
+            rec.record(
+                TraceEvent(
+                    tid=tid,
+                    idx=idx,
+                    kind="import.call",
+                    name=ex.name,
+                    module=ex.module,
+                    ordinal=ex.ordinal,
+                    call_id=call_id,
+                    ret_addr=t.ret_addr,
+                    raw_tid=raw,
+                    ts=now,
+                )
             )
-            self.emit(
-                t,
-                "kernel.call",
-                name=ex.name,
-                module=ex.module,
-                ordinal=ex.ordinal,
-                call_id=call_id,
-                args=[hex_arg(a) for a in args],
+            rec.record(
+                TraceEvent(
+                    tid=tid,
+                    idx=idx + 1,
+                    kind="kernel.call",
+                    name=ex.name,
+                    module=ex.module,
+                    ordinal=ex.ordinal,
+                    call_id=call_id,
+                    raw_tid=raw,
+                    ts=now,
+                    args=[f"0x{a:08x}" for a in args or ()],
+                )
             )
         t.call_depth += 1
-        try:
-            result = (
-                ex.handler(self, t, *args)
-                if len(args) == len(ex.params)
-                else (STATUS_ACCESS_VIOLATION)
-            )
-        except GuestMemoryError:
+        if args is None:
             result = STATUS_ACCESS_VIOLATION
+        else:
+            try:
+                result = ex.handler(self, t, *args)
+            except GuestMemoryError:
+                result = STATUS_ACCESS_VIOLATION
         if result == BLOCKED:
             if t.state is not ThreadState.TERMINATED:
                 t.blocked_call = (ex, call_id)
@@ -291,34 +309,37 @@ class Kernel:
     def _finish_call(self, t: Thread, ex: Export, call_id: int, result: int) -> None:
         t.call_depth -= 1
         returns = ex.returns
+        gpr = t.gpr
         if returns is Returns.STATUS:
             result &= M32
-            t.gpr[3] = result | 0xFFFFFFFF00000000 if result & 0x80000000 else result
+            gpr[3] = result | 0xFFFFFFFF00000000 if result & 0x80000000 else result
         elif returns is Returns.VALUE:
-            t.gpr[3] = result & M64
+            gpr[3] = result & M64
+        idx = t.next_idx
+        t.next_idx = idx + 1
         rec = self.recorder
-        if rec is None:
-            t.next_idx += 1
-        elif returns is Returns.STATUS:
-            self.emit(
-                t,
-                "kernel.return",
-                name=ex.name,
-                module=ex.module,
-                ordinal=ex.ordinal,
-                call_id=call_id,
-                status=result,
+        if rec is not None:
+            extra = t.return_fields
+            if extra:
+                t.return_fields = None
+            rec.record(
+                TraceEvent(
+                    tid=t.ordinal,
+                    idx=idx,
+                    kind="kernel.return",
+                    name=ex.name,
+                    module=ex.module,
+                    ordinal=ex.ordinal,
+                    call_id=call_id,
+                    raw_tid=t.thread_id,
+                    ts=self.clock,
+                    status=result if returns is Returns.STATUS else None,
+                    ret=None if returns is Returns.STATUS else gpr[3] & M32,
+                    **(extra or {}),
+                )
             )
-        else:
-            self.emit(
-                t,
-                "kernel.return",
-                name=ex.name,
-                module=ex.module,
-                ordinal=ex.ordinal,
-                call_id=call_id,
-                ret=t.gpr[3] & M32,
-            )
+        elif t.return_fields:
+            t.return_fields = None
 
     # -- threads ------------------------------------------------------------------------------
 
@@ -458,28 +479,6 @@ class Kernel:
         mem.write_u32(t.kthread + 0x140, t.exit_code)
         previous = self.current
         self.current = t
-        try:
-            self.emit(t, "thread.exit", ret=t.exit_code)
-            for mutant in list(t.owned_mutants):
-                mutant.abandon()
-                self.dispatcher.signal(mutant)
-            self.dispatcher.signal(t)
-            self.table.dereference(t, t)
-            self.ext_hook("thread_exit", t)
-        finally:
-            self.current = previous
-
-    def ext_hook(self, name: str, *args: Any) -> None:
-        """Let extensions (native objects, TLS) react to kernel events such as thread exit."""
-        for hook in self.ext.get(f"hook:{name}", ()):
-            hook(*args)
-
-    def thread_by_id(self, thread_id: int) -> Thread | None:
-        for t in self.threads:
-            if t.thread_id == thread_id:
-                return t
-        return None
-
     # -- blocking and waking ------------------------------------------------------------------
 
     def wait(
@@ -497,26 +496,42 @@ class Kernel:
         """Satisfy a wait now if possible, else park ``t`` (returns BLOCKED).
 
         ``deadline`` is a virtual time (None = forever); a deadline not after now
-        makes this a poll that returns STATUS_TIMEOUT.
+        makes this a poll that returns STATUS_TIMEOUT. The order of the checks is
+        the NT wait loop's, which canary inherits from its Windows host: objects
+        that are ready win, then user APCs already queued end an alertable wait
+        with STATUS_USER_APC (after running them), then the timeout.
         """
         wb = WaitBlock(
             t, objects, wait_all, alertable, deadline, finish, note, handles=handles or []
         )
-        if alertable and t.apcs:
-            self._park(t, wb, objects_too=False)
-            self.dispatcher.complete(wb, STATUS_USER_APC)
-            return BLOCKED
-        status = try_satisfy(wb)
+        status = try_satisfy(wb) if objects else None
         if status is not None:
             return finish(status) if finish is not None else status
+        if alertable and t.apcs:
+            self._park(t, wb, objects_too=False)
+            wb.immediate = STATUS_USER_APC
+            return BLOCKED
         if deadline is not None and deadline <= self.clock:
+            if self.quirks.wait_timeout_yields:
+                t.yielded = True
             return finish(STATUS_TIMEOUT) if finish is not None else STATUS_TIMEOUT
         self._park(t, wb, objects_too=True)
         if deadline is not None:
             wb.timer = self.scheduler.at(
-                deadline, lambda: self.dispatcher.complete(wb, STATUS_TIMEOUT)
+                deadline, lambda: self._time_out(wb), kind="timeout", subject=t
             )
         return BLOCKED
+
+    def _time_out(self, wb: WaitBlock) -> None:
+        if self.quirks.wait_timeout_yields:
+            wb.thread.yielded = True
+        self.dispatcher.complete(wb, STATUS_TIMEOUT)
+
+    def _settle_immediate(self, t: Thread) -> None:
+        """End a wait that was decided while its call was being made (see ``wait``)."""
+        wb = t.wait
+        if wb is not None and wb.immediate is not None and t.blocked_call is not None:
+            self.dispatcher.complete(wb, wb.immediate)
 
     def _park(self, t: Thread, wb: WaitBlock, *, objects_too: bool) -> None:
         if objects_too:
@@ -527,32 +542,40 @@ class Kernel:
         t.state = ThreadState.BLOCKED
         t.blocked_since = self.clock
         if self.wait_events:
-            sids = [self.sid_of(o.handles[0]) or "" if o.handles else "" for o in wb.objects]
-            self.emit(t, "wait.begin", objects=sids)
+            self.emit(t, "wait.begin", objects=self._wait_sids(wb))
+
+    def _wait_sids(self, wb: WaitBlock) -> list[str]:
+        return [(self.sid_of(o.handles[0]) or "") if o.handles else "" for o in wb.objects]
 
     def _delay(self, t: Thread, until: int) -> None:
         """Hold a new thread back until ``until`` (canary's start delay)."""
         t.state = ThreadState.DELAYED
         t.wake_at = until
         t.blocked_since = self.clock
-        self.scheduler.at(until, lambda: self._end_delay(t, until))
+        self.scheduler.at(until, lambda: self._end_delay(t, until), kind="start", subject=t)
 
     def _end_delay(self, t: Thread, until: int) -> None:
         if t.state is ThreadState.DELAYED and t.wake_at == until:
             t.wake_at = None
             self._make_runnable(t)
 
-    def wake(self, t: Thread, status: int) -> None:
+    def wake(self, t: Thread, status: int, wb: WaitBlock | None = None) -> None:
         """A blocked call of ``t`` completes with ``status``; ``t`` becomes runnable."""
         if self.wait_events and t.state is ThreadState.BLOCKED:
-            self.emit(t, "wait.end", status=status & M32)
+            self.emit(
+                t,
+                "wait.end",
+                status=status & M32,
+                objects=self._wait_sids(wb) if wb is not None else None,
+            )
         call = t.blocked_call
         t.blocked_call = None
         if t.state is ThreadState.TERMINATED:
             return
         if status == STATUS_USER_APC and t.apcs and call is not None:
             t.deferred = (call[0], call[1], status)
-            self._run_apcs(t)
+            self._push_apcs(t)
+            self._make_runnable(t)
             return
         if call is not None:
             self._finish_call(t, call[0], call[1], status)
@@ -574,37 +597,26 @@ class Kernel:
         if wb is not None and wb.alertable and not wb.done:
             self.dispatcher.complete(wb, STATUS_USER_APC)
 
-    def _apc_chain(
-        self, t: Thread, apcs: list[UserApc]
-    ) -> Iterator[tuple[str | int, tuple[int, ...]]]:
+    def _apc_chain(self, t: Thread, apcs: list[UserApc]) -> Program:
         for apc in apcs:
             program = self.program_for(t, apc.routine, (apc.context, apc.arg1, apc.arg2))
             self.emit(t, "marker", text=f"apc 0x{apc.routine:08x}", entry=apc.routine)
             if program is not None:
                 yield from program
+        return None
 
-    def _run_apcs(self, t: Thread) -> None:
-        """Run the queued user APCs on ``t`` before its interrupted wait returns."""
+    def _push_apcs(self, t: Thread) -> None:
+        """Run ``t``'s queued user APCs (FIFO) on top of whatever it was running.
+
+        The APC routines form one program pushed over the thread's own (None for
+        a thread driven by ``Kernel.call``); when it ends, the interrupted program
+        resumes and a deferred wait status is returned to it.
+        """
         apcs = list(t.apcs)
         t.apcs.clear()
-        chain: Program = self._as_program(self._apc_chain(t, apcs))
-        if t.program is None:
-            self._run_inline(t, chain)
-            self._finish_deferred(t)
-            self._make_runnable(t)
-            return
         t.program_stack.append(t.program)
-        t.program = chain
+        t.program = self._apc_chain(t, apcs)
         t.pending = None
-        self._make_runnable(t)
-
-    @staticmethod
-    def _as_program(it: Iterator[tuple[str | int, tuple[int, ...]]]) -> Program:
-        def gen() -> Program:
-            yield from it
-            return None
-
-        return gen()
 
     def _finish_deferred(self, t: Thread) -> None:
         if t.deferred is not None:
@@ -613,25 +625,16 @@ class Kernel:
             self._finish_call(t, ex, call_id, status)
             t.pending = t.gpr[3] & M32
 
-    def _run_inline(self, t: Thread, program: Program) -> None:
-        """Drive a program on a thread that has none of its own (a test's Kernel.call thread)."""
-        status: int | None = None
-        while True:
-            try:
-                export, args = program.send(status) if status is not None else next(program)
-            except StopIteration:
-                return
-            status = self.call(export, *args, thread=t)
-
     # -- running ------------------------------------------------------------------------------
 
     def run(self, *, max_calls: int | None = None, max_time: int | None = None) -> RunResult:
         """Run every thread program until all end, a wedge, or a limit on calls or virtual time."""
         call_limit = None if max_calls is None else self.calls + max_calls
+        sched = self.scheduler
         while True:
             if call_limit is not None and self.calls >= call_limit:
                 return RunResult("limit", self.calls, self.clock)
-            t = self.scheduler.pick()
+            t = sched.pick()
             if t is None:
                 outcome = self._idle(max_time)
                 if outcome is None:
@@ -642,16 +645,21 @@ class Kernel:
                     return RunResult("wedge", self.calls, self.clock, build_wedge_report(self))
                 return RunResult(outcome, self.calls, self.clock)
             self._run_slice(t, call_limit)
-            sched = self.scheduler
-            if sched._timed and sched.next_deadline() is not None:
+            timed = sched._timed
+            if timed and timed[0].when <= self.clock:
                 sched.fire_due(self.clock)
             if max_time is not None and self.clock >= max_time:
                 return RunResult("limit", self.calls, self.clock)
 
     def _idle(self, max_time: int | None) -> Literal["finished", "wedge", "limit"] | None:
-        """No thread is ready: jump the clock to the next deadline, or say why we stop."""
+        """No thread is ready: jump the clock to the next deadline, or say why we stop.
+
+        Time only helps if something due can still wake a thread: armed timers
+        that nobody waits on (and that queue no APC for an alertable waiter) fire
+        for ever without changing anything, so they do not keep a wedge alive.
+        """
         deadline = self.scheduler.next_deadline()
-        if deadline is not None:
+        if deadline is not None and self._time_can_help():
             if max_time is not None and deadline > max_time:
                 self.clock = max(self.clock, max_time)
                 return "limit"
@@ -663,12 +671,39 @@ class Kernel:
             return "finished"
         return "wedge"
 
+    def _time_can_help(self) -> bool:
+        """Whether any pending timed action could make a thread runnable."""
+        timers: list[KernelObject] = []
+        for entry in self.scheduler.timed_entries():
+            if entry.kind != "timer":
+                return True
+            timers.append(entry.subject)
+        for t in self.threads:
+            wb = t.wait
+            if wb is None or wb.done or t.terminated:
+                continue
+            if wb.alertable and any(getattr(x, "apc_thread", None) is t for x in timers):
+                return True
+            hit = [o for o in wb.objects if any(o is x for x in timers)]
+            if not hit:
+                continue
+            if not wb.wait_all:
+                return True
+            if all(o.is_signalled_for(t) or any(o is x for x in timers) for o in wb.objects):
+                return True
+        return False
+
     def _run_slice(self, t: Thread, call_limit: int | None) -> None:
         """Run ``t`` until it blocks, yields, ends, is preempted or uses its quantum."""
         self.current = t
         t.state = ThreadState.RUNNING
         t.yielded = False
-        registry_get = self.exports.get
+        if not t.started:
+            t.started = True
+            if t.apcs:
+                # APCs queued before the thread first ran are delivered as it starts.
+                self._push_apcs(t)
+        lookup = self._export_lookup
         sched = self.scheduler
         budget = QUANTUM
         try:
@@ -687,17 +722,25 @@ class Kernel:
                     if t.program_stack:
                         t.program = t.program_stack.pop()
                         self._finish_deferred(t)
+                        if t.program is None:
+                            # A Kernel.call-driven thread has run its APCs; its call returns.
+                            t.state = ThreadState.READY
+                            return
                         continue
                     code = stop.value if isinstance(stop.value, int) else 0
                     self.exit_thread(t, code)
                     return
-                ex = registry_get(export)
+                ex = lookup.get(export) or self.exports.get(export)
                 gpr = t.gpr
-                for i, value in enumerate(args[:8]):
-                    gpr[3 + i] = value & M64
-                if len(args) > 8:
+                n = len(args)
+                if n <= 8:
+                    gpr[3 : 3 + n] = [value & M64 for value in args]
+                else:
+                    gpr[3:11] = [value & M64 for value in args[:8]]
                     self._write_stack_args(t, args[8:])
                 if self._invoke(t, ex) == BLOCKED:
+                    if t.wait is not None and t.wait.immediate is not None:
+                        self._settle_immediate(t)
                     return
                 t.pending = gpr[3] & M32
                 if t.state is not ThreadState.RUNNING:
@@ -707,12 +750,37 @@ class Kernel:
                     break
                 if call_limit is not None and self.calls >= call_limit:
                     break
-                if sched._timed and sched._timed[0].when <= self.clock:
+                timed = sched._timed
+                if timed and timed[0].when <= self.clock:
                     sched.fire_due(self.clock)
         finally:
             self.current = None
         if t.state is ThreadState.RUNNING:
             t.state = ThreadState.READY
+            sched.make_ready(t)
+
+    def _drive_until_unblocked(self, t: Thread) -> None:
+        """Run other threads until ``t``'s blocked call completes, or report the wedge."""
+        saved = self.current
+        sched = self.scheduler
+        try:
+            self._settle_immediate(t)
+            while t.blocked_call is not None or t.deferred is not None:
+                timed = sched._timed
+                if timed and timed[0].when <= self.clock:
+                    sched.fire_due(self.clock)
+                    continue
+                other = sched.pick()
+                if other is None:
+                    if self._idle(None) is not None:
+                        from x360k.wedge import build_wedge_report
+
+                        raise WedgeError(build_wedge_report(self))
+                    continue
+                self._run_slice(other, None)
+        finally:
+            self.current = saved
+
             sched.make_ready(t)
 
     def _drive_until_unblocked(self, t: Thread) -> None:
@@ -744,8 +812,10 @@ class Kernel:
 
     def signal(self, obj: KernelObject) -> None:
         """An object's state changed in a way that may satisfy waiters."""
-        self.dispatcher.signal(obj)
-        self.state_changed(obj)
+        if obj.waiters:
+            self.dispatcher.signal(obj)
+        if obj.body and not self.quirks.guest_signal_state_stale:
+            self.memory.write_u32(obj.body + 4, obj.signal_state())
 
     def system_time(self) -> int:
         """KeQuerySystemTime: 100 ns units since 1601, from the virtual clock."""

@@ -94,6 +94,8 @@ class Export:
     completeness: Completeness
     doc: str
     module: str = "xboxkrnl"
+    #: len(params), kept as a field because the dispatcher reads it on every call.
+    nargs: int = 0
 
     def pointer_args(self) -> list[int]:
         """Indices of the parameters that are guest pointers (for masking in diffs)."""
@@ -118,7 +120,16 @@ class ExportGroup:
         def register(handler: Handler) -> Handler:
             doc = (handler.__doc__ or "").strip().split("\n")[0]
             self.exports.append(
-                Export(name, ordinal, tuple(params), handler, returns, completeness, doc)
+                Export(
+                    name,
+                    ordinal,
+                    tuple(params),
+                    handler,
+                    returns,
+                    completeness,
+                    doc,
+                    nargs=len(params),
+                )
             )
             return handler
 
@@ -150,6 +161,11 @@ class Registry:
             self.by_ordinal[ex.ordinal] = ex
             self._lookup[ex.name] = ex
             self._lookup[ex.ordinal] = ex
+
+    @property
+    def lookup_table(self) -> dict[str | int, Export]:
+        """Name-or-ordinal -> export, for the dispatcher's fast path (do not modify)."""
+        return self._lookup
 
     def get(self, key: str | int) -> Export:
         ex = self._lookup.get(key)

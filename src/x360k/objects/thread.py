@@ -73,10 +73,12 @@ class Thread(KernelObject):
         "program_stack",
         "recent",
         "ret_addr",
+        "return_fields",
         "stack_base",
         "stack_size",
         "start_address",
         "start_context",
+        "started",
         "state",
         "suspend_count",
         "thread_id",
@@ -91,8 +93,11 @@ class Thread(KernelObject):
         self.thread_id = thread_id
         self.gpr: list[int] = [0] * 32
         self.program: Program | None = None
-        #: Programs interrupted by a nested one (an APC routine runs on top of its thread).
-        self.program_stack: list[Program] = []
+        #: Programs interrupted by a nested one (an APC routine runs on top of its thread);
+        #: None stands for "no program": a thread driven by ``Kernel.call`` running its APCs.
+        self.program_stack: list[Program | None] = []
+        #: Whether the thread has had its first time slice (it drains early APCs then).
+        self.started = False
         #: r3 to send into the program when it next runs (None before its first step).
         self.pending: int | None = None
         self.state = ThreadState.READY
@@ -123,6 +128,8 @@ class Thread(KernelObject):
         self.blocked_call: tuple[Any, int] | None = None
         #: A wait's (export, call id, status) held back while its APCs run.
         self.deferred: tuple[Any, int, int] | None = None
+        #: Extra fields (offset, length...) a handler asks to put on its kernel.return event.
+        self.return_fields: dict[str, Any] | None = None
         #: Set by NtYieldExecution: give up the rest of the quantum.
         self.yielded = False
 

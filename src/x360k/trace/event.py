@@ -40,7 +40,7 @@ VOLATILE_FIELDS: Final[frozenset[str]] = frozenset(
 )
 
 
-class TraceEvent(msgspec.Struct, omit_defaults=True, kw_only=True):
+class TraceEvent(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
     """One event in one guest thread's stream.
 
     ``tid`` is the stable thread ordinal (0 = the first guest thread, then

@@ -1,0 +1,147 @@
+"""The object table: allocators, and a stateful property test of slot and object lifetimes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import hypothesis.strategies as st
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from x360k.handles import CanarySlotAllocator, ConsoleSlotAllocator
+from x360k.kernel import Kernel
+from x360k.objects.base import KernelObject
+from x360k.quirks import Profile
+from x360k.status import STATUS_SUCCESS
+from x360k.trace.recorder import MemoryRecorder
+
+
+def test_canary_allocator_lowest_free_then_wrap() -> None:
+    alloc = CanarySlotAllocator()
+    assert [alloc.allocate() for _ in range(4)] == [0, 1, 2, 3]
+    alloc.free(0)
+    alloc.free(2)
+    # The cursor sits at 1: slot 2 first, slot 0 only after every slot above is taken.
+    assert alloc.allocate() == 2
+    assert alloc.allocate() == 4
+    assert alloc.capacity == 16384
+
+
+def test_canary_allocator_growth_cursor() -> None:
+    alloc = CanarySlotAllocator()
+    for _ in range(16384):
+        alloc.allocate()
+    assert alloc.allocate() == 16384
+    assert alloc.capacity == 32768
+    alloc.free(5)
+    # After growth the cursor is 16385: free slots above it come before slot 5.
+    assert alloc.allocate() == 16385
+    for _ in range(16386, 32768):
+        alloc.allocate()
+    assert alloc.allocate() == 5
+
+
+def test_console_allocator_is_lifo() -> None:
+    alloc = ConsoleSlotAllocator()
+    assert [alloc.allocate() for _ in range(3)] == [0, 1, 2]
+    alloc.free(0)
+    alloc.free(2)
+    assert alloc.allocate() == 2
+    assert alloc.allocate() == 0
+    assert alloc.allocate() == 3
+    assert alloc.capacity == 64
+
+
+class HandleLifetimes(RuleBasedStateMachine):
+    """Random create / duplicate / close / close-source / reference / dereference sequences."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.profile: Profile = "canary"
+        self.k = Kernel(self.profile)
+        self.rec = MemoryRecorder()
+
+    @initialize(profile=st.sampled_from(["canary", "console"]))
+    def start(self, profile: Profile) -> None:
+        self.profile = profile
+        self.rec = MemoryRecorder()
+        self.k = Kernel(profile, recorder=self.rec)
+        self.out = self.k.memory.alloc(4)
+        self.handles: list[int] = []
+        self.objects: list[KernelObject] = []
+        #: body pointer -> explicit references the guest still holds
+        self.refs: Counter[int] = Counter()
+
+    def _live(self) -> list[int]:
+        return [h for h in self.handles if self.k.table.lookup(h, None) is not None]
+
+    @rule()
+    def create(self) -> None:
+        assert self.k.call("NtCreateEvent", self.out, 0, 1, 0) == STATUS_SUCCESS
+        handle = self.k.memory.read_u32(self.out)
+        self.handles.append(handle)
+        obj = self.k.table.lookup(handle, None)
+        assert obj is not None
+        self.objects.append(obj)
+
+    @precondition(lambda self: self.handles)
+    @rule(data=st.data(), close_source=st.booleans())
+    def duplicate(self, data: st.DataObject, close_source: bool) -> None:
+        source = data.draw(st.sampled_from(self.handles))
+        alive = self.k.table.lookup(source, None) is not None
+        status = self.k.call("NtDuplicateObject", source, self.out, 1 if close_source else 0)
+        if alive:
+            assert status == STATUS_SUCCESS
+            self.handles.append(self.k.memory.read_u32(self.out))
+
+    @precondition(lambda self: self.handles)
+    @rule(data=st.data())
+    def close(self, data: st.DataObject) -> None:
+        self.k.call("NtClose", data.draw(st.sampled_from(self.handles)))
+
+    @precondition(lambda self: self.handles)
+    @rule(data=st.data())
+    def reference(self, data: st.DataObject) -> None:
+        handle = data.draw(st.sampled_from(self.handles))
+        if self.k.call("ObReferenceObjectByHandle", handle, 0, self.out) == STATUS_SUCCESS:
+            self.refs[self.k.memory.read_u32(self.out)] += 1
+
+    @precondition(lambda self: +self.refs)
+    @rule(data=st.data())
+    def dereference(self, data: st.DataObject) -> None:
+        body = data.draw(st.sampled_from(sorted(+self.refs)))
+        self.refs[body] -= 1
+        self.k.call("ObDereferenceObject", body)
+
+    @invariant()
+    def alive_exactly_while_held(self) -> None:
+        if not hasattr(self, "objects"):
+            return
+        for obj in self.objects:
+            held_by_slot = bool(obj.handles)
+            held_by_ref = self.refs[obj.body] > 0 and self.profile == "console"
+            assert obj.destroyed == (not (held_by_slot or held_by_ref)), obj
+
+    @invariant()
+    def one_destroy_per_create(self) -> None:
+        creates = Counter(e.sid for e in self.rec.events if e.kind == "handle.create")
+        destroys = Counter(e.sid for e in self.rec.events if e.kind == "handle.destroy")
+        assert all(n == 1 for n in creates.values())
+        assert all(n == 1 for n in destroys.values())
+        assert set(destroys) <= set(creates)
+
+    def teardown(self) -> None:
+        if not hasattr(self, "objects"):
+            return
+        for handle in self.handles:
+            while self.k.table.lookup(handle, None) is not None:
+                self.k.call("NtClose", handle)
+        for body, n in self.refs.items():
+            for _ in range(n):
+                self.k.call("ObDereferenceObject", body)
+        assert all(obj.destroyed for obj in self.objects)
+        assert all(obj.refs == 0 for obj in self.objects)
+
+
+TestHandleLifetimes = HandleLifetimes.TestCase
+TestHandleLifetimes.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
