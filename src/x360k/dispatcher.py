@@ -42,6 +42,9 @@ class WaitBlock:
     done: bool = False
     handles: list[int] = field(default_factory=list)
     timer: TimedEntry | None = None
+    #: A status the wait ends with as soon as its call is marked blocked (an alertable
+    #: wait that finds user APCs already queued).
+    immediate: int | None = None
 
 
 def try_satisfy(wb: WaitBlock) -> int | None:
@@ -106,4 +109,4 @@ class Dispatcher:
             wb.timer.cancelled = True
         if wb.finish is not None:
             status = wb.finish(status)
-        self.kernel.wake(wb.thread, status)
+        self.kernel.wake(wb.thread, status, wb)

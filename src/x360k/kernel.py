@@ -9,7 +9,7 @@ memory, the object table, the dispatcher and the scheduler.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -223,15 +223,19 @@ class Kernel:
         ex = self._export_lookup.get(export) or self.exports.get(export)
         gpr = t.gpr
         n = len(args)
+        decoded: list[int] | None = None
         if n <= 8:
             gpr[3 : 3 + n] = [value & M64 for value in args]
+            if n == ex.nargs:
+                # Exactly what the dispatcher would read back from r3..r(2+n).
+                decoded = [value & M32 for value in args]
         else:
             gpr[3:11] = [value & M64 for value in args[:8]]
             self._write_stack_args(t, args[8:])
         previous = self.current
         self.current = t
         try:
-            if self._invoke(t, ex) == BLOCKED:
+            if self._invoke(t, ex, decoded) == BLOCKED:
                 self._drive_until_unblocked(t)
         finally:
             self.current = previous
@@ -242,11 +246,18 @@ class Kernel:
         for k, value in enumerate(extra):
             self.memory.write_u64(sp + 0x50 + 8 * (8 + k), value & M32)
 
-    def _invoke(self, t: Thread, ex: Export) -> int:
-        """Decode, run and finish one export call on ``t``; BLOCKED if it must wait."""
+    def _invoke(self, t: Thread, ex: Export, decoded: list[int] | None = None) -> int:
+        """Decode, run and finish one export call on ``t``; BLOCKED if it must wait.
+
+        ``decoded`` short-cuts the register read when the caller already holds
+        the 32-bit arguments it has just written to r3..r10.
+        """
         self.calls += 1
         self.clock += CALL_COST
-        if ex.nargs > 8:
+        args: list[int] | None
+        if decoded is not None:
+            args = decoded
+        elif ex.nargs > 8:
             try:
                 args = invoke_args(self, t, ex)
             except GuestMemoryError:
@@ -373,8 +384,14 @@ class Kernel:
         stack_size: int = 0,
         traced: bool = True,
         program: Program | None = None,
+        startup: int = 0,
     ) -> Thread:
-        """Make a guest thread: KTHREAD, PCR and stack in guest memory, a slot, a self reference."""
+        """Make a guest thread: KTHREAD, PCR and stack in guest memory, a slot, a self reference.
+
+        Without an explicit ``program`` the thread runs ``startup(start_address,
+        context)`` when a XapiThreadStartup routine is given, else
+        ``start_address(context)``.
+        """
         ordinal = len(self.threads)
         t = Thread(ordinal, self._next_thread_id)
         self._next_thread_id += 1
@@ -423,11 +440,14 @@ class Kernel:
                 entry=start_address,
                 handle=t.handles[0] if t.handles else None,
             )
+        if program is None and startup:
+            program = self.program_for(t, startup, (start_address, context))
         if program is None and start_address:
             program = self.program_for(t, start_address, (context,))
         t.program = program
         if suspended:
             t.suspend_count = 1
+            mem.write_u8(t.kthread + 0xBC, 1)
             t.state = ThreadState.SUSPENDED
         else:
             self._start(t)
@@ -435,6 +455,7 @@ class Kernel:
 
     def _start(self, t: Thread) -> None:
         """Make a new (or resumed-for-the-first-time) thread runnable."""
+        t.launched = True
         if self.quirks.thread_start_delay and t.creator is not None and t.pending is None:
             self._delay(t, self.clock + START_DELAY)
             return
@@ -479,6 +500,28 @@ class Kernel:
         mem.write_u32(t.kthread + 0x140, t.exit_code)
         previous = self.current
         self.current = t
+        try:
+            self.emit(t, "thread.exit", ret=t.exit_code)
+            for mutant in list(t.owned_mutants):
+                mutant.abandon()
+                self.dispatcher.signal(mutant)
+            self.dispatcher.signal(t)
+            self.table.dereference(t, t)
+            self.ext_hook("thread_exit", t)
+        finally:
+            self.current = previous
+
+    def ext_hook(self, name: str, *args: Any) -> None:
+        """Let extensions (native objects, TLS) react to kernel events such as thread exit."""
+        for hook in self.ext.get(f"hook:{name}", ()):
+            hook(*args)
+
+    def thread_by_id(self, thread_id: int) -> Thread | None:
+        for t in self.threads:
+            if t.thread_id == thread_id:
+                return t
+        return None
+
     # -- blocking and waking ------------------------------------------------------------------
 
     def wait(
@@ -780,28 +823,6 @@ class Kernel:
                 self._run_slice(other, None)
         finally:
             self.current = saved
-
-            sched.make_ready(t)
-
-    def _drive_until_unblocked(self, t: Thread) -> None:
-        """Run other threads until ``t``'s blocked call completes, or report the wedge."""
-        saved = self.current
-        try:
-            while t.blocked_call is not None or t.deferred is not None:
-                other = self.scheduler.pick()
-                if other is None:
-                    if self._idle(None) is not None:
-                        from x360k.wedge import build_wedge_report
-
-                        raise WedgeError(build_wedge_report(self))
-                    continue
-                self._run_slice(other, None)
-                if self.scheduler._timed:
-                    self.scheduler.fire_due(self.clock)
-        finally:
-            self.current = saved
-        if t.state is ThreadState.READY and t.program is None:
-            t.state = ThreadState.READY
 
     # -- helpers for handlers -----------------------------------------------------------------
 

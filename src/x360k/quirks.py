@@ -228,7 +228,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "resume_wraps_suspend_count",
         "threads",
         "NtResumeThread on a thread that is not suspended decrements the u8 suspend count to "
-        "255 (and reports previous 0).",
+        "255 (and reports previous 0); the suspend exports report that guest byte, so the next "
+        "NtSuspendThread reports previous 255 (and really suspends).",
         "Resuming a thread that is not suspended reports previous 0 and changes nothing.",
         "reference 5.5, 11.19",
     ),
@@ -279,6 +280,25 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "reference 6.5, 11.24",
     ),
     QuirkInfo(
+        "wait_timeout_yields",
+        "waits",
+        "A wait that times out (a poll included) yields the processor once before returning "
+        "STATUS_TIMEOUT, so a polling thread lets equal-priority threads run.",
+        "A timed-out wait returns at once; the thread keeps the rest of its quantum.",
+        "reference 6.1 (last bullets); console: NT KeWaitForSingleObject",
+    ),
+    QuirkInfo(
+        "signal_and_wait_failure_abandoned",
+        "waits",
+        "NtSignalAndWaitForSingleObjectEx returns STATUS_ABANDONED_WAIT_0 (0x80) when the signal "
+        "half fails (a timer, thread or other unsignallable object, a semaphore at its limit, a "
+        "mutant the caller does not own) or the wait object has no wait handle; nothing waits.",
+        "It returns STATUS_OBJECT_TYPE_MISMATCH, STATUS_SEMAPHORE_LIMIT_EXCEEDED or "
+        "STATUS_MUTANT_NOT_OWNED respectively (STATUS_OBJECT_TYPE_MISMATCH for an unwaitable "
+        "wait object); nothing waits.",
+        "reference 6.4, 10; console: NT NtSignalAndWaitForSingleObject",
+    ),
+    QuirkInfo(
         "remove_io_completion_timeout_truncated",
         "io",
         "NtRemoveIoCompletion truncates its timeout to 32 bits and reads it as positive "
@@ -302,6 +322,72 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "reference 9, 11.28",
     ),
     QuirkInfo(
+        "create_file_failure_writes_invalid",
+        "io",
+        "Once NtCreateFile / NtOpenFile reach the file system, a failure writes 0xFFFFFFFF to "
+        "the handle pointer.",
+        "The handle pointer is written only on success.",
+        "reference 9 (NtCreateFile); console: NT IoCreateFile",
+    ),
+    QuirkInfo(
+        "directory_option_not_checked",
+        "io",
+        "FILE_DIRECTORY_FILE (CreateOptions 0x1) on an existing regular file opens the file.",
+        "It fails with STATUS_NOT_A_DIRECTORY.",
+        "reference 9 (only the non-directory option is checked); console: NT IopParseDevice",
+    ),
+    QuirkInfo(
+        "io_apc_requires_context",
+        "io",
+        "NtReadFile / NtWriteFile queue their APC only when both ApcRoutine (low bit cleared) and "
+        "ApcContext are non-zero.",
+        "The APC is queued whenever ApcRoutine is non-zero, whatever the context.",
+        "reference 9 (NtReadFile); console: NT IopCompleteRequest",
+    ),
+    QuirkInfo(
+        "io_completion_count_capped",
+        "io",
+        "A port counts packets with a semaphore of maximum 1024: beyond 1024 outstanding packets "
+        "the count stops growing while the queue grows, so the extra packets are never removed.",
+        "Every queued packet can be removed (the queue has no such limit).",
+        "reference 5.6",
+    ),
+    QuirkInfo(
+        "query_information_classes_limited",
+        "io",
+        "NtQueryInformationFile answers Basic (4) with STATUS_INVALID_PARAMETER after zero-filling, "
+        "and does not know Standard (5): STATUS_INVALID_INFO_CLASS.",
+        "Basic (4) returns the times and attributes; Standard (5) returns allocation size, end of "
+        "file, links, delete pending and directory flag.",
+        "reference 9 (query classes); console: NT FILE_BASIC_INFORMATION, "
+        "FILE_STANDARD_INFORMATION",
+    ),
+    QuirkInfo(
+        "query_directory_single_entry",
+        "io",
+        "NtQueryDirectoryFile returns one entry per call whatever the buffer size.",
+        "It returns as many entries as fit in the buffer (8-byte aligned, chained by "
+        "NextEntryOffset).",
+        "x360k reading of canary's XFile::QueryDirectory; console: NT NtQueryDirectoryFile "
+        "without ReturnSingleEntry",
+    ),
+    QuirkInfo(
+        "query_symlink_bad_handle_no_such_file",
+        "io",
+        "NtQuerySymbolicLinkObject with a handle that is not found returns STATUS_NO_SUCH_FILE.",
+        "It returns STATUS_INVALID_HANDLE.",
+        "reference 9, 11.28",
+    ),
+    QuirkInfo(
+        "query_symlink_truncates_silently",
+        "io",
+        "NtQuerySymbolicLinkObject copies min(MaximumLength, target length) bytes, sets Length to "
+        "that and returns STATUS_SUCCESS even when the target was cut short.",
+        "A target longer than MaximumLength returns STATUS_BUFFER_TOO_SMALL with Length set to "
+        "the length needed and nothing copied.",
+        "reference 9; console: NT NtQuerySymbolicLinkObject",
+    ),
+    QuirkInfo(
         "guest_signal_state_stale",
         "native",
         "The signal_state of a dispatcher header in guest memory is written at initialisation "
@@ -313,8 +399,9 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "ke_mutant_timer_missing",
         "native",
         "KeInitializeMutant, KeReleaseMutant, KeInitializeTimerEx, KeSetTimer(Ex) and "
-        "KeCancelTimer are unimplemented (r3 is left as the first argument) and guest KTIMERs "
-        "cannot be bridged.",
+        "KeCancelTimer are unimplemented (r3 is left as the first argument); a bridged guest "
+        "KMUTANT has no lock behind it (every wait on it succeeds, nobody owns it) and guest "
+        "KTIMERs cannot be bridged.",
         "They work, and guest KMUTANT / KTIMER structures bridge to working objects.",
         "reference 1, 5.3, 7, 11.17",
     ),
@@ -325,6 +412,25 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "and ignores the new count and limit.",
         "KeInitializeSemaphore always (re)initialises the object with the new count and limit.",
         "reference 5.2, 11.18",
+    ),
+    QuirkInfo(
+        "bridge_stamps_header",
+        "native",
+        "The first pointer call on a guest dispatcher structure makes a kernel object with an "
+        "untraced table slot that is never closed, and stamps 'XEN\\0' (0x58454E00) and that "
+        "handle into the header's wait-list words; later calls go through the stamped handle "
+        "(a freed slot finds nothing, a reused one its new occupant).",
+        "The structure is the object: no slot, no stamp, the wait-list words are left alone, and "
+        "a signal state the title stores into the header itself is the object's state.",
+        "reference 7, 11.10; console: NT dispatcher objects live in caller memory",
+    ),
+    QuirkInfo(
+        "critical_section_lock_host_order",
+        "native",
+        "A critical section's lock count (+0x10) is kept in host (little-endian) byte order; "
+        "-1 and 0 look the same either way, other values do not.",
+        "The lock count is big-endian like every other field.",
+        "reference appendix B, 1",
     ),
 )
 
@@ -345,6 +451,15 @@ DIVERGENCES: Final[tuple[QuirkInfo, ...]] = (
         "NtRemoveIoCompletion with an invalid handle dereferences a null port and crashes.",
         "STATUS_INVALID_HANDLE. x360k returns this under both profiles.",
         "reference 5.6",
+    ),
+    QuirkInfo(
+        "create_file_invalid_root_handle",
+        "io",
+        "NtCreateFile with a RootDirectory handle that is not found dereferences a null file and "
+        "crashes.",
+        "STATUS_INVALID_HANDLE (STATUS_OBJECT_TYPE_MISMATCH for a handle that is not a file). "
+        "x360k returns this under both profiles.",
+        "reference 9",
     ),
 )
 
@@ -383,12 +498,24 @@ class Quirks:
     multi_wait_invalid_handle_parameter: bool
     unwaitable_objects_satisfy_single_waits: bool
     yield_always_succeeds: bool
+    wait_timeout_yields: bool
+    signal_and_wait_failure_abandoned: bool
     remove_io_completion_timeout_truncated: bool
     io_always_pending_async: bool
     unsupported_set_information_succeeds: bool
+    create_file_failure_writes_invalid: bool
+    directory_option_not_checked: bool
+    io_apc_requires_context: bool
+    io_completion_count_capped: bool
+    query_information_classes_limited: bool
+    query_directory_single_entry: bool
+    query_symlink_bad_handle_no_such_file: bool
+    query_symlink_truncates_silently: bool
     guest_signal_state_stale: bool
     ke_mutant_timer_missing: bool
     ke_init_semaphore_reuses_stamp: bool
+    bridge_stamps_header: bool
+    critical_section_lock_host_order: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:

@@ -14,7 +14,7 @@ import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from x360k.objects.thread import Thread
 
@@ -71,10 +71,17 @@ class Scheduler:
 
     # -- virtual time -------------------------------------------------------------------------
 
-    def at(self, when: int, action: Callable[[], None]) -> TimedEntry:
-        """Run ``action`` when the clock reaches ``when`` (ties in scheduling order)."""
+    def at(
+        self, when: int, action: Callable[[], None], *, kind: str = "other", subject: Any = None
+    ) -> TimedEntry:
+        """Run ``action`` when the clock reaches ``when`` (ties in scheduling order).
+
+        ``kind`` ("timeout", "start", "timer" or "other") and ``subject`` (the
+        thread or timer concerned) let the kernel judge whether waiting for time
+        can still wake anybody, and let wedge reports say what is pending.
+        """
         self._seq += 1
-        entry = TimedEntry(when, self._seq, action)
+        entry = TimedEntry(when, self._seq, action, kind, subject)
         heapq.heappush(self._timed, entry)
         return entry
 
@@ -111,4 +118,6 @@ class TimedEntry:
     when: int
     seq: int
     action: Callable[[], None] = field(compare=False)
+    kind: str = field(default="other", compare=False)
+    subject: Any = field(default=None, compare=False)
     cancelled: bool = field(default=False, compare=False)

@@ -324,7 +324,7 @@ def arm_timer(
 
 
 def _schedule(k: Kernel, timer: Timer, when: int, generation: int) -> None:
-    k.scheduler.at(when, lambda: _expire(k, timer, generation))
+    k.scheduler.at(when, lambda: _expire(k, timer, generation), kind="timer", subject=timer)
 
 
 def _expire(k: Kernel, timer: Timer, generation: int) -> None:

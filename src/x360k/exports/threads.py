@@ -58,12 +58,8 @@ def ex_create_thread(
         suspended=bool(flags & CREATE_SUSPENDED),
         creator=t,
         stack_size=stack_size,
-        program=None,
+        startup=xapi_startup,
     )
-    if child.program is None and xapi_startup:
-        child.program = k.program_for(child, xapi_startup, (start, context))
-        if child.program is not None and child.state is ThreadState.READY:
-            k.scheduler.make_ready(child)
     out = child.kthread if flags & CREATE_RETURN_KTHREAD else child.handles[0]
     write_u32(k, handle_ptr, out)
     write_u32(k, id_ptr, child.thread_id)
@@ -78,11 +74,21 @@ def ex_terminate_thread(k: Kernel, t: Thread, exit_code: int) -> int:
 
 
 def _suspend(k: Kernel, t: Thread, target: ThreadObject) -> int | tuple[int, int]:
+    """One more suspension: (status, previous count) or a failure status.
+
+    The thread stops at its next call boundary (at once if it is the caller).
+    Under canary the count reported is the guest KTHREAD byte, which a resume of
+    a running thread has wrapped to 255 (quirk ``resume_wraps_suspend_count``).
+    """
     if target is not t and target.terminated:
         return STATUS_THREAD_IS_TERMINATING
-    previous = target.suspend_count
-    target.suspend_count = (previous + 1) & 0xFF
-    k.memory.write_u8(target.kthread + KTHREAD_SUSPEND_COUNT, target.suspend_count)
+    count_at = target.kthread + KTHREAD_SUSPEND_COUNT
+    if k.quirks.resume_wraps_suspend_count:
+        previous = k.memory.read_u8(count_at)
+    else:
+        previous = target.suspend_count
+    target.suspend_count += 1
+    k.memory.write_u8(count_at, (previous + 1) & 0xFF)
     if target.state is ThreadState.READY:
         k.scheduler.discard(target)
         target.state = ThreadState.SUSPENDED
@@ -92,15 +98,20 @@ def _suspend(k: Kernel, t: Thread, target: ThreadObject) -> int | tuple[int, int
 
 
 def _resume(k: Kernel, target: ThreadObject) -> int:
-    previous = target.suspend_count
-    if previous == 0:
-        if k.quirks.resume_wraps_suspend_count:
-            k.memory.write_u8(target.kthread + KTHREAD_SUSPEND_COUNT, 0xFF)
-        return 0
-    target.suspend_count = previous - 1
-    k.memory.write_u8(target.kthread + KTHREAD_SUSPEND_COUNT, target.suspend_count)
+    """One suspension less; returns the previous count. At zero the thread runs again."""
+    count_at = target.kthread + KTHREAD_SUSPEND_COUNT
+    if k.quirks.resume_wraps_suspend_count:
+        previous = k.memory.read_u8(count_at)
+        k.memory.write_u8(count_at, (previous - 1) & 0xFF)
+    else:
+        previous = target.suspend_count
+    if target.suspend_count == 0:
+        return previous
+    target.suspend_count -= 1
+    if not k.quirks.resume_wraps_suspend_count:
+        k.memory.write_u8(count_at, target.suspend_count)
     if target.suspend_count == 0 and target.state is ThreadState.SUSPENDED:
-        if target.pending is None and target.blocked_call is None and target.next_idx == 0:
+        if not target.launched:
             k._start(target)
         else:
             k._make_runnable(target)

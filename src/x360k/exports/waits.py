@@ -18,8 +18,10 @@ from x360k.status import (
     STATUS_INVALID_HANDLE,
     STATUS_INVALID_PARAMETER,
     STATUS_INVALID_PARAMETER_MIX,
+    STATUS_MUTANT_NOT_OWNED,
     STATUS_NO_YIELD_PERFORMED,
     STATUS_OBJECT_TYPE_MISMATCH,
+    STATUS_SEMAPHORE_LIMIT_EXCEEDED,
     STATUS_SUCCESS,
     STATUS_TIMEOUT,
     STATUS_UNSUCCESSFUL,
@@ -126,22 +128,26 @@ def wait_for_objects(
     )
 
 
-def signal_object(k: Kernel, t: Thread, obj: KernelObject) -> bool:
-    """The 'signal' half of NtSignalAndWaitForSingleObjectEx; False when it cannot be done."""
+def signal_object(k: Kernel, t: Thread, obj: KernelObject) -> int:
+    """The 'signal' half of NtSignalAndWaitForSingleObjectEx: STATUS_SUCCESS or NT's reason.
+
+    An event is set, a semaphore released by one, a mutant released once by its
+    owner; anything else cannot be signalled. On failure nothing changes.
+    """
     if isinstance(obj, Event):
         obj.state = True
     elif isinstance(obj, Semaphore):
         if obj.count + 1 > obj.maximum:
-            return False
+            return STATUS_SEMAPHORE_LIMIT_EXCEEDED
         obj.count += 1
     elif isinstance(obj, Mutant):
         if obj.owner is not t:
-            return False
+            return STATUS_MUTANT_NOT_OWNED
         obj.release()
     else:
-        return False
+        return STATUS_OBJECT_TYPE_MISMATCH
     k.signal(obj)
-    return True
+    return STATUS_SUCCESS
 
 
 @GROUP.export(
@@ -162,16 +168,18 @@ def nt_signal_and_wait_for_single_object_ex(
     unknown: int,
     timeout_ptr: int,
 ) -> int:
-    """Signal one object and wait on another as one step."""
+    """Signal one object and wait on another as one step (no thread runs in between)."""
     to_signal = k.table.lookup(signal_handle, t)
     to_wait = k.table.lookup(wait_handle, t)
     if to_signal is None or to_wait is None:
         return STATUS_INVALID_HANDLE
     deadline = k.deadline_from(timeout_ptr)
-    if not signal_object(k, t, to_signal):
-        return STATUS_ABANDONED_WAIT_0 if k.profile == "canary" else STATUS_OBJECT_TYPE_MISMATCH
+    canary = k.quirks.signal_and_wait_failure_abandoned
     if not to_wait.WAITABLE:
-        return _unwaitable(k, single=True, wait_any=False)
+        return STATUS_ABANDONED_WAIT_0 if canary else STATUS_OBJECT_TYPE_MISMATCH
+    failed = signal_object(k, t, to_signal)
+    if failed != STATUS_SUCCESS:
+        return STATUS_ABANDONED_WAIT_0 if canary else failed
     return k.wait(
         t,
         [to_wait],

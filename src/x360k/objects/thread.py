@@ -62,6 +62,7 @@ class Thread(KernelObject):
         "exit_code",
         "gpr",
         "kthread",
+        "launched",
         "next_call_id",
         "next_idx",
         "ordinal",
@@ -98,6 +99,9 @@ class Thread(KernelObject):
         self.program_stack: list[Program | None] = []
         #: Whether the thread has had its first time slice (it drains early APCs then).
         self.started = False
+        #: Whether it has been released to run (start delay included); False while it is
+        #: still suspended from creation.
+        self.launched = False
         #: r3 to send into the program when it next runs (None before its first step).
         self.pending: int | None = None
         self.state = ThreadState.READY
