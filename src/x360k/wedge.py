@@ -14,11 +14,23 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from x360k.objects.base import KernelObject
 from x360k.objects.mutant import Mutant
 from x360k.objects.thread import Thread, ThreadState
 
 if TYPE_CHECKING:
     from x360k.kernel import Kernel
+
+
+class Holder(msgspec.Struct, kw_only=True):
+    """One live handle to a waited-on object and the thread whose call made it."""
+
+    handle: str
+    sid: str | None
+    #: Ordinal of the thread whose call created this handle (None: made by the kernel).
+    created_by: int | None
+    #: That thread's state now: ready, blocked, suspended, delayed, terminated...
+    creator_state: str | None
 
 
 class WaitedObject(msgspec.Struct, kw_only=True):
@@ -31,6 +43,7 @@ class WaitedObject(msgspec.Struct, kw_only=True):
     owner_tid: int | None = None
     address: str | None = None
     reachable_by: list[int] = msgspec.field(default_factory=list)
+    holders: list[Holder] = msgspec.field(default_factory=list)
     note: str = ""
 
 
@@ -55,6 +68,8 @@ class WedgeReport(msgspec.Struct, kw_only=True):
     ended: list[int]
     suspended: list[int]
     cycles: list[list[int]]
+    #: Live threads with no program to run (driven by Kernel.call, or an unknown start).
+    idle: list[int] = msgspec.field(default_factory=list)
 
     def to_json(self) -> bytes:
         return msgspec.json.encode(self)
@@ -82,6 +97,13 @@ class WedgeReport(msgspec.Struct, kw_only=True):
                 )
                 if o.owner_tid is not None:
                     lines.append(f"      owned by thread {o.owner_tid}")
+                for hd in o.holders:
+                    maker = (
+                        "the kernel"
+                        if hd.created_by is None
+                        else f"thread {hd.created_by} ({hd.creator_state})"
+                    )
+                    lines.append(f"      handle {hd.handle} sid {hd.sid or '-'} made by {maker}")
                 if o.reachable_by:
                     who = ", ".join(str(t) for t in o.reachable_by)
                     lines.append(f"      could be signalled by live thread(s) {who}")
@@ -95,43 +117,51 @@ class WedgeReport(msgspec.Struct, kw_only=True):
             lines.append("  ended threads: " + ", ".join(str(t) for t in self.ended))
         if self.suspended:
             lines.append("  suspended threads: " + ", ".join(str(t) for t in self.suspended))
+        if self.idle:
+            lines.append("  threads with no program: " + ", ".join(str(t) for t in self.idle))
         return "\n".join(lines)
 
 
 def build_wedge_report(k: Kernel) -> WedgeReport:
+    """Describe the kernel's wedge: every blocked thread, what it waits on and who could help.
+
+    Handles are process-wide, so any live thread *could* use any handle; the
+    report names the threads that actually made each live handle to an object
+    (their calls created it), which is who the title gave the object to. An
+    object none of whose handles belong to another live thread is called out
+    as unreachable.
+    """
     blocked: list[BlockedThread] = []
-    live = [t for t in k.threads if not t.terminated]
+    by_ordinal = {t.ordinal: t for t in k.threads}
     for t in k.threads:
         wb = t.wait
         if t.terminated or wb is None:
             continue
         objects: list[WaitedObject] = []
         for obj in wb.objects:
-            others = [
-                u.ordinal
-                for u in live
-                if u is not t
-                and u.state is not ThreadState.BLOCKED
-                and (u.program is not None or u.state is ThreadState.SUSPENDED)
-            ]
-            sids = [s for s in (k.sid_of(h) for h in obj.handles) if s]
+            holders = _holders(k, obj, by_ordinal)
+            makers = sorted(
+                {
+                    h.created_by
+                    for h in holders
+                    if h.created_by is not None and h.created_by != t.ordinal
+                }
+            )
+            reachable = [m for m in makers if not by_ordinal[m].terminated]
             owner = obj.owner.ordinal if isinstance(obj, Mutant) and obj.owner else None
-            note = ""
-            if not others:
-                note = "no other live thread can run to signal it"
-            describe = obj.describe()
             objects.append(
                 WaitedObject(
                     type=obj.TYPE,
                     handles=[f"0x{h:08X}" for h in obj.handles],
-                    sids=sids,
+                    sids=[s for s in (k.sid_of(h) for h in obj.handles) if s],
                     name=obj.name.decode("latin-1") if obj.name else None,
-                    state=describe,
+                    state=obj.describe(),
                     signal_state=obj.signal_state(),
                     owner_tid=owner,
                     address=f"0x{obj.body:08X}" if obj.body else None,
-                    reachable_by=others,
-                    note=note,
+                    reachable_by=reachable,
+                    holders=holders,
+                    note=_reach_note(obj, t, makers, reachable, by_ordinal),
                 )
             )
         kind = (
@@ -158,7 +188,50 @@ def build_wedge_report(k: Kernel) -> WedgeReport:
         ended=[t.ordinal for t in k.threads if t.terminated],
         suspended=[t.ordinal for t in k.threads if t.state is ThreadState.SUSPENDED],
         cycles=_cycles(k.threads),
+        idle=[
+            t.ordinal
+            for t in k.threads
+            if not t.terminated and t.wait is None and t.program is None and not t.program_stack
+        ],
     )
+
+
+def _holders(k: Kernel, obj: KernelObject, by_ordinal: dict[int, Thread]) -> list[Holder]:
+    holders: list[Holder] = []
+    for handle in obj.handles:
+        key = k.table.sid_key(handle)
+        maker = None if key < 0 else key >> 32
+        who = by_ordinal.get(maker) if maker is not None else None
+        holders.append(
+            Holder(
+                handle=f"0x{handle:08X}",
+                sid=k.sid_of(handle),
+                created_by=maker,
+                creator_state=who.state.value if who is not None else None,
+            )
+        )
+    return holders
+
+
+def _reach_note(
+    obj: KernelObject,
+    waiter: Thread,
+    makers: list[int],
+    reachable: list[int],
+    by_ordinal: dict[int, Thread],
+) -> str:
+    if isinstance(obj, Thread):
+        return "" if not obj.terminated else "the thread has ended"
+    if not obj.handles:
+        return "no handle to it is left: nothing can reach it"
+    if not makers:
+        return "no other thread holds a handle to it: nothing else can reach it"
+    if not reachable:
+        ended = ", ".join(str(m) for m in makers)
+        return f"every other thread that held a handle to it has ended ({ended})"
+    if all(by_ordinal[m].state is ThreadState.BLOCKED for m in reachable):
+        return "every live holder is itself blocked"
+    return ""
 
 
 def _cycles(threads: list[Thread]) -> list[list[int]]:
