@@ -50,8 +50,12 @@ def test_json_is_schema_versioned_and_complete() -> None:
     (d,) = rep["divergences"]
     assert (d["cls"], d["ref_idx"], d["cand_idx"]) == ("missing", 102553, 102553)
     assert rep["groups"] == [
-        {"export": "NtDuplicateObject", "cls": "missing", "count": 1,
-         "first": "tid 6 ref#102553 / cand#102553"}
+        {
+            "export": "NtDuplicateObject",
+            "cls": "missing",
+            "count": 1,
+            "first": "tid 6 ref#102553 / cand#102553",
+        }
     ]
     assert {r["name"] for r in rep["rules"]} >= {"handles", "pointers", "timestamps"}
 
@@ -138,13 +142,24 @@ def test_html_report_is_self_contained(tmp_path: Path) -> None:
     assert "script" not in parser.tags and not parser.external
     assert "<mark>" in page or "handle.create" in page
     assert len(page) < 5 << 20
-    chromium = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    chromium = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
     if chromium:
         shot = tmp_path / "shot.png"
         subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu",
-             f"--screenshot={shot}", "--window-size=1200,900", out.as_uri()],
-            check=True, capture_output=True, timeout=60,
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                f"--screenshot={shot}",
+                "--window-size=1200,900",
+                out.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         assert shot.stat().st_size > 1000
 
@@ -184,7 +199,7 @@ def test_perfetto_excerpt_is_well_formed(tmp_path: Path) -> None:
 def test_input_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("[1] kernel.call Foo\n[2] bogus.kind\n", encoding="utf-8")
-    code, out, err = _run(str(bad), SEED_CAND)
+    code, _, err = _run(str(bad), SEED_CAND)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "bad.txt" in err and "2" in err
     code, _, err = _run(str(tmp_path / "missing.jsonl"), SEED_CAND)

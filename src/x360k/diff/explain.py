@@ -154,7 +154,8 @@ def call_depths(cols: TraceColumns, rows: npt.NDArray[np.int64]) -> npt.NDArray[
         kind == KIND_CODE["kernel.return"]
     ).astype(np.int64)
     depth = np.concatenate(([0], np.cumsum(step)))
-    return np.maximum(depth - np.minimum.accumulate(np.minimum(depth, 0)), 0)
+    out: npt.NDArray[np.int64] = np.maximum(depth - np.minimum.accumulate(np.minimum(depth, 0)), 0)
+    return out
 
 
 def open_stack(

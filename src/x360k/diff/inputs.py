@@ -85,7 +85,7 @@ class TraceColumns:
     strs: dict[str, StrColumn]
     arg_offsets: I64
     arg_values: U64
-    arg_text: StrColumn
+    arg_text: pa.Array
     header: dict[str, Any] = field(default_factory=dict)
     thread_tids: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     thread_starts: I64 = field(default_factory=lambda: np.zeros(1, np.int64))
@@ -104,7 +104,7 @@ class TraceColumns:
 
     def args_of(self, row: int) -> list[str]:
         lo, hi = int(self.arg_offsets[row]), int(self.arg_offsets[row + 1])
-        return [self.arg_text.values[int(c)] for c in self.arg_text.codes[lo:hi]]
+        return [str(v) for v in self.arg_text.slice(lo, hi - lo).to_pylist()]
 
     def event(self, row: int) -> TraceEvent:
         """Rebuild one event for display; only called for the few rows a report shows."""
@@ -165,6 +165,40 @@ def _parse_arg(text: str) -> int:
         return xxhash.xxh64_intdigest(text.encode())
 
 
+_HEX_LUT = np.full(256, 255, dtype=np.uint8)
+for _k, _c in enumerate(b"0123456789abcdef"):
+    _HEX_LUT[_c] = _k
+for _k, _c in enumerate(b"ABCDEF"):
+    _HEX_LUT[_c] = 10 + _k
+_SHIFTS = np.arange(28, -1, -4, dtype=np.uint64)
+
+
+def _parse_hex_fast(flat: pa.Array) -> U64 | None:
+    """Parse ``0x%08x`` strings (schema v1's argument form) without a Python loop.
+
+    Returns None when any value has another shape; the caller then parses each
+    distinct value on its own.
+    """
+    if flat.null_count or len(flat) == 0:
+        return None if flat.null_count else np.zeros(0, np.uint64)
+    offsets = np.frombuffer(flat.buffers()[1], dtype=np.int32)[
+        flat.offset : flat.offset + len(flat) + 1
+    ]
+    if not bool(np.all(np.diff(offsets) == 10)):
+        return None
+    data = np.frombuffer(flat.buffers()[2], dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    chars = data.reshape(-1, 10)
+    if not (
+        bool(np.all(chars[:, 0] == ord("0"))) and bool(np.all((chars[:, 1] | 0x20) == ord("x")))
+    ):
+        return None
+    digits = _HEX_LUT[chars[:, 2:]]
+    if bool(np.any(digits == 255)):
+        return None
+    out: U64 = np.bitwise_or.reduce(digits.astype(np.uint64) << _SHIFTS, axis=1)
+    return out
+
+
 def columns_from_table(table: pa.Table, path: str, header: dict[str, Any]) -> TraceColumns:
     """Sort by (tid, idx), split per thread and encode every column the diff reads."""
     n = table.num_rows
@@ -211,15 +245,20 @@ def columns_from_table(table: pa.Table, path: str, header: dict[str, Any]) -> Tr
         offsets = arr.offsets.to_numpy().astype(np.int64)
         flat = arr.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
         offsets = offsets - offsets[0]
-        text = _str_column(flat)
-        parsed = np.fromiter(
-            (_parse_arg(v) for v in text.values), dtype=np.uint64, count=len(text.values)
-        )
-        values = parsed[text.codes] if len(text.codes) else np.zeros(0, np.uint64)
+        if not pa.types.is_string(flat.type):
+            flat = flat.cast(pa.string())
+        text = flat
+        values = _parse_hex_fast(flat)
+        if values is None:
+            enc = _str_column(flat)
+            parsed = np.fromiter(
+                (_parse_arg(v) for v in enc.values), dtype=np.uint64, count=len(enc.values)
+            )
+            values = parsed[enc.codes] if len(enc.codes) else np.zeros(0, np.uint64)
     else:
         offsets = np.zeros(n + 1, np.int64)
         values = np.zeros(0, np.uint64)
-        text = StrColumn(np.zeros(0, np.int32), [])
+        text = pa.array([], pa.string())
     tids_sorted = ints["tid"]
     change = np.flatnonzero(tids_sorted[1:] != tids_sorted[:-1]) + 1
     starts = np.concatenate(([0], change, [n])).astype(np.int64)

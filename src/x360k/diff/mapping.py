@@ -44,13 +44,18 @@ class ThreadInfo:
     tid: int
     first_seq: int
     creates: list[tuple[int, int]]  # (child tid, entry) in creation order
-    histogram: dict[int, int]
-    full_histogram: dict[int, int]
+    histogram: tuple[U64, npt.NDArray[np.int64]]
+    full_histogram: tuple[U64, npt.NDArray[np.int64]]
 
 
-def _hist(keys: U64) -> dict[int, int]:
+#: Full-key histograms look at this many events per thread: threads that are the
+#: same thread agree from their start, and the cost stays bounded on huge traces.
+SIMILARITY_PREFIX = 20_000
+
+
+def _hist(keys: U64) -> tuple[U64, npt.NDArray[np.int64]]:
     vals, counts = np.unique(keys, return_counts=True)
-    return dict(zip(vals.tolist(), counts.tolist(), strict=True))
+    return vals, counts.astype(np.int64)
 
 
 def thread_infos(cols: TraceColumns, shape: U64, full: U64) -> dict[int, ThreadInfo]:
@@ -69,16 +74,16 @@ def thread_infos(cols: TraceColumns, shape: U64, full: U64) -> dict[int, ThreadI
             first_seq=int(cols.ints["seq"][lo:hi].min()) if hi > lo else 0,
             creates=creates,
             histogram=_hist(shape[lo:hi]),
-            full_histogram=_hist(full[lo:hi]),
+            full_histogram=_hist(full[lo : min(hi, lo + SIMILARITY_PREFIX)]),
         )
     return out
 
 
-def _cosine(x: dict[int, int], y: dict[int, int]) -> float:
-    common = set(x) & set(y)
-    dot = float(sum(x[k] * y[k] for k in common))
-    nx = float(np.sqrt(sum(v * v for v in x.values())))
-    ny = float(np.sqrt(sum(v * v for v in y.values())))
+def _cosine(x: tuple[U64, npt.NDArray[np.int64]], y: tuple[U64, npt.NDArray[np.int64]]) -> float:
+    _, ix, iy = np.intersect1d(x[0], y[0], assume_unique=True, return_indices=True)
+    dot = float(np.dot(x[1][ix].astype(np.float64), y[1][iy].astype(np.float64)))
+    nx = float(np.sqrt(np.dot(x[1].astype(np.float64), x[1].astype(np.float64))))
+    ny = float(np.sqrt(np.dot(y[1].astype(np.float64), y[1].astype(np.float64))))
     return dot / (nx * ny) if nx and ny else 0.0
 
 
