@@ -77,6 +77,7 @@ class GuestMemory:
         self.regions: list[Region] = []
         self._heap = _Arena(self.HEAP_BASE, self.HEAP_LIMIT, 1 << 20)
         self._system = _Arena(self.SYSTEM_BASE, self.SYSTEM_LIMIT, 1 << 20)
+        self._system_free: dict[tuple[int, int], list[int]] = {}
         self._map_listeners: list[_MapListener] = []
 
     # -- mapping ------------------------------------------------------------------------------
@@ -205,7 +206,20 @@ class GuestMemory:
 
     def alloc_system(self, size: int, align: int = 8) -> int:
         """Allocate zeroed memory in the kernel's own range (object bodies, stacks)."""
+        reusable = self._system_free.get((size, align))
+        if reusable:
+            address = reusable.pop()
+            self.fill(address, size)
+            return address
         return self._bump(self._system, size, align, "system")
+
+    def free_system(self, address: int, size: int, align: int = 8) -> None:
+        """Give back a block from :meth:`alloc_system`; the next request of that shape reuses it.
+
+        The kernel frees the guest body of an object when the object is destroyed,
+        so long runs that create and close objects do not grow guest memory.
+        """
+        self._system_free.setdefault((size, align), []).append(address)
 
     def _bump(self, arena: _Arena, size: int, align: int, name: str) -> int:
         if size < 0 or align <= 0 or align & (align - 1):

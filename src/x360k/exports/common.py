@@ -121,6 +121,7 @@ def allocate_body(k: Kernel, obj: KernelObject, size: int, type_byte: int | None
     mem = k.memory
     header = mem.alloc_system(24 + size, 8)
     body = header + 24
+    k.owned_bodies[body] = (header, 24 + size)
     if type_byte is not None:
         mem.write_u8(body, type_byte)
         mem.write_u8(body + 2, size // 4)
