@@ -80,11 +80,13 @@ class Kernel:
         quirks: Mapping[str, bool] | None = None,
         recorder: Recorder | None = None,
         wait_events: bool = False,
+        keep_destroyed: bool = True,
     ) -> None:
         self.profile: Profile = profile
         self.quirks = Quirks.for_profile(profile, **dict(quirks or {}))
         self.recorder = recorder
         self.wait_events = wait_events
+        self.keep_destroyed = keep_destroyed
         self.memory = GuestMemory()
         self.exports = Registry(all_exports())
         self._export_lookup = self.exports.lookup_table
@@ -106,6 +108,11 @@ class Kernel:
         self.destroyed: list[KernelObject] = []
         #: Guest body address -> object, for exports that take object pointers.
         self.bodies: dict[int, KernelObject] = {}
+        #: Bodies the kernel allocated itself: body -> (block address, block size), freed
+        #: with their object.
+        self.owned_bodies: dict[int, tuple[int, int]] = {}
+        #: Objects destroyed so far (kept for tests and reports unless keep_destroyed is off).
+        self.destroyed_count = 0
         #: Data exports (the object-type variables) -> guest address, and type -> address.
         self.data_exports: dict[str, int] = {}
         self.data_exports_by_type: dict[str, int] = {}
@@ -178,7 +185,13 @@ class Kernel:
             )
 
     def object_destroyed(self, obj: KernelObject) -> None:
-        self.destroyed.append(obj)
+        self.destroyed_count += 1
+        if self.keep_destroyed:
+            self.destroyed.append(obj)
+        owned = self.owned_bodies.pop(obj.body, None)
+        if owned is not None:
+            self.bodies.pop(obj.body, None)
+            self.memory.free_system(*owned)
 
     @staticmethod
     def _path_of(obj: KernelObject) -> str | None:
