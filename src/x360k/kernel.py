@@ -124,7 +124,9 @@ class Kernel:
 
     def _startup(self) -> None:
         from x360k.exports.ob import OBJECT_TYPE_EXPORTS
+        from x360k.native.bridge import install as install_native_objects
 
+        install_native_objects(self)  # k.ext["bridge"], ["native"]: guest-memory objects
         region = self.memory.map(DATA_EXPORTS_BASE, 0x10000, "kernel data")
         for i, (name, (_ordinal, type_name)) in enumerate(sorted(OBJECT_TYPE_EXPORTS.items())):
             address = region.base + 0x20 * i

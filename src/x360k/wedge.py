@@ -133,6 +133,9 @@ def build_wedge_report(k: Kernel) -> WedgeReport:
     """
     blocked: list[BlockedThread] = []
     by_ordinal = {t.ordinal: t for t in k.threads}
+    # The native-object layer names bridged objects and critical sections (x360k.native).
+    object_note = k.ext.get("wedge:object_note")
+    wait_note = k.ext.get("wedge:wait_note")
     for t in k.threads:
         wb = t.wait
         if t.terminated or wb is None:
@@ -161,7 +164,8 @@ def build_wedge_report(k: Kernel) -> WedgeReport:
                     address=f"0x{obj.body:08X}" if obj.body else None,
                     reachable_by=reachable,
                     holders=holders,
-                    note=_reach_note(obj, t, makers, reachable, by_ordinal),
+                    note=(object_note(k, obj) if object_note is not None else None)
+                    or _reach_note(obj, t, makers, reachable, by_ordinal),
                 )
             )
         kind = (
@@ -179,7 +183,8 @@ def build_wedge_report(k: Kernel) -> WedgeReport:
                 alertable=wb.alertable,
                 objects=objects,
                 last_calls=[f"[{idx}] {name}" for idx, name in t.recent],
-                note=wb.note if wb.note != "delay" else "",
+                note=(wait_note(k, wb) if wait_note is not None else None)
+                or (wb.note if wb.note != "delay" else ""),
             )
         )
     return WedgeReport(
