@@ -259,7 +259,7 @@ class Kernel:
     def _write_stack_args(self, t: Thread, extra: tuple[int, ...]) -> None:
         sp = t.gpr[1] & M32
         for k, value in enumerate(extra):
-            self.memory.write_u64(sp + 0x50 + 8 * (8 + k), value & M32)
+            self.memory.write_u64(sp + 0x50 + 8 * k, value & M32)
 
     def _invoke(self, t: Thread, ex: Export, decoded: list[int] | None = None) -> int:
         """Decode, run and finish one export call on ``t``; BLOCKED if it must wait.
@@ -655,8 +655,10 @@ class Kernel:
         if wb is not None and wb.alertable and not wb.done:
             self.dispatcher.complete(wb, STATUS_USER_APC)
 
-    def _apc_chain(self, t: Thread, apcs: list[UserApc]) -> Program:
-        for apc in apcs:
+    def _apc_chain(self, t: Thread) -> Program:
+        apcs = t.apcs
+        while apcs:
+            apc = apcs.popleft()
             program = self.program_for(t, apc.routine, (apc.context, apc.arg1, apc.arg2))
             self.emit(t, "marker", text=f"apc 0x{apc.routine:08x}", entry=apc.routine)
             if program is not None:
@@ -667,13 +669,13 @@ class Kernel:
         """Run ``t``'s queued user APCs (FIFO) on top of whatever it was running.
 
         The APC routines form one program pushed over the thread's own (None for
-        a thread driven by ``Kernel.call``); when it ends, the interrupted program
-        resumes and a deferred wait status is returned to it.
+        a thread driven by ``Kernel.call``); it drains the queue as it runs, so
+        APCs queued before the thread gets the CPU run too. When it ends, the
+        interrupted program resumes and a deferred wait status is returned to it.
         """
-        apcs = list(t.apcs)
-        t.apcs.clear()
+        t.started = True
         t.program_stack.append(t.program)
-        t.program = self._apc_chain(t, apcs)
+        t.program = self._apc_chain(t)
         t.pending = None
 
     def _finish_deferred(self, t: Thread) -> None:
