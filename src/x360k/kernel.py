@@ -48,6 +48,10 @@ CANARY_FIRST_THREAD_ID: Final = 6
 #: Where the kernel's data exports (object-type variables) live.
 DATA_EXPORTS_BASE: Final = 0x80040000
 
+#: What a program yields as its export to give up the CPU without a kernel call (no event,
+#: no clock cost here): the CPU runtime's instruction budget ran out.
+PREEMPT: Final = -1
+
 #: Builds the program a routine runs: (thread, arguments) -> generator.
 RoutineFactory = Callable[[Thread, tuple[int, ...]], Program]
 
@@ -790,6 +794,8 @@ class Kernel:
                     code = stop.value if isinstance(stop.value, int) else 0
                     self.exit_thread(t, code)
                     return
+                if export == PREEMPT:
+                    break
                 ex = lookup.get(export) or self.exports.get(export)
                 gpr = t.gpr
                 n = len(args)
