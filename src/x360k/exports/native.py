@@ -283,7 +283,8 @@ def ke_release_mutant(
     mutant = resolve_as(k, t, ptr, Mutant)
     if mutant is None or isinstance(mutant, BrokenMutant):
         return 0
-    previous = mutant.signal_state()
+    # As a u32: a handler's -1 would read as BLOCKED.
+    previous = mutant.signal_state() & 0xFFFFFFFF
     if abandoned:
         mutant.abandon()
     elif mutant.owner is not t:
