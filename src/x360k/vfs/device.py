@@ -1,0 +1,204 @@
+"""A device backed by a host folder, and the NtCreateFile dispositions on it.
+
+The device answers in NTSTATUS values so the exports stay thin: every host
+error becomes one of the statuses the reference lists for file creation, and
+anything the sandbox refuses becomes STATUS_NO_SUCH_FILE, the status of a
+missing path, so a title learns nothing about what lies outside.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from x360k.status import (
+    STATUS_ACCESS_DENIED,
+    STATUS_DIRECTORY_NOT_EMPTY,
+    STATUS_FILE_IS_A_DIRECTORY,
+    STATUS_NO_SUCH_FILE,
+    STATUS_NOT_A_DIRECTORY,
+    STATUS_OBJECT_NAME_COLLISION,
+    STATUS_SUCCESS,
+)
+from x360k.vfs.guest_path import Refused
+from x360k.vfs.sandbox import HostEntry, Sandbox
+
+# CreateDisposition values.
+FILE_SUPERSEDE: Final = 0
+FILE_OPEN: Final = 1
+FILE_CREATE: Final = 2
+FILE_OPEN_IF: Final = 3
+FILE_OVERWRITE: Final = 4
+FILE_OVERWRITE_IF: Final = 5
+# IO_STATUS_BLOCK.Information after a create.
+FILE_SUPERSEDED: Final = 0
+FILE_OPENED: Final = 1
+FILE_CREATED: Final = 2
+FILE_OVERWRITTEN: Final = 3
+FILE_EXISTS: Final = 4
+FILE_DOES_NOT_EXIST: Final = 5
+# CreateOptions bits canary looks at.
+FILE_DIRECTORY_FILE: Final = 0x01
+FILE_SYNCHRONOUS_IO_ALERT: Final = 0x10
+FILE_SYNCHRONOUS_IO_NONALERT: Final = 0x20
+FILE_NON_DIRECTORY_FILE: Final = 0x40
+# DesiredAccess bits that ask for reading or writing data (specific and generic).
+READ_ACCESS: Final = 0x00000001 | 0x80000000 | 0x10000000
+WRITE_ACCESS: Final = 0x00000002 | 0x00000004 | 0x40000000 | 0x10000000
+
+
+def status_for(err: BaseException) -> int:
+    """The NTSTATUS a host failure (or a sandbox refusal) is reported as."""
+    if isinstance(err, Refused):
+        return STATUS_NO_SUCH_FILE
+    if isinstance(err, OSError):
+        code = err.errno
+        if code == errno.EEXIST:
+            return STATUS_OBJECT_NAME_COLLISION
+        if code == errno.ENOTEMPTY:
+            return STATUS_DIRECTORY_NOT_EMPTY
+        if code == errno.EISDIR:
+            return STATUS_FILE_IS_A_DIRECTORY
+        if code in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
+            return STATUS_NO_SUCH_FILE
+    return STATUS_ACCESS_DENIED
+
+
+@dataclass(slots=True)
+class OpenNode:
+    """What a successful open hands to a file object: where it is and a descriptor for files."""
+
+    device: HostFolderDevice
+    names: tuple[str, ...]
+    real: str
+    is_dir: bool
+    #: Host descriptor of a regular file (-1 for a directory, which is re-listed by path).
+    fd: int
+    writable: bool
+    readable: bool
+
+
+@dataclass(slots=True)
+class OpenOutcome:
+    status: int
+    action: int
+    node: OpenNode | None = None
+
+
+@dataclass(slots=True)
+class VolumeInfo:
+    """Fixed, deterministic volume figures (a trace must not depend on the host's free space)."""
+
+    label: str = ""
+    serial: int = 0x58333630
+    file_system: str = "FATX"
+    bytes_per_sector: int = 512
+    sectors_per_cluster: int = 32
+    total_clusters: int = 0x80000
+    free_clusters: int = 0x40000
+
+
+@dataclass(slots=True)
+class HostFolderDevice:
+    """A guest device path (``\\Device\\Cdrom0``) showing one host folder."""
+
+    path: str
+    root: Path
+    writable: bool = False
+    volume: VolumeInfo = field(default_factory=VolumeInfo)
+    sandbox: Sandbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sandbox = Sandbox(self.root)
+
+    @property
+    def cluster_size(self) -> int:
+        return self.volume.bytes_per_sector * self.volume.sectors_per_cluster
+
+    def allocation_size(self, size: int) -> int:
+        c = self.cluster_size
+        return (size + c - 1) // c * c
+
+    # -- lookups ----------------------------------------------------------------------------------
+
+    def stat(self, names: tuple[str, ...]) -> tuple[int, HostEntry | None]:
+        """(status, entry) for a path: STATUS_NO_SUCH_FILE when missing or refused."""
+        try:
+            entry = self.sandbox.locate(names)
+        except (Refused, OSError) as err:
+            return status_for(err), None
+        return (STATUS_SUCCESS, entry) if entry is not None else (STATUS_NO_SUCH_FILE, None)
+
+    # -- open / create ----------------------------------------------------------------------------
+
+    def open(
+        self, names: tuple[str, ...], disposition: int, options: int, access: int
+    ) -> OpenOutcome:
+        """Open or create ``names`` as NtCreateFile's disposition and options say."""
+        try:
+            return self._open(names, disposition, options, access)
+        except (Refused, OSError) as err:
+            return OpenOutcome(status_for(err), FILE_DOES_NOT_EXIST)
+
+    def _open(
+        self, names: tuple[str, ...], disposition: int, options: int, access: int
+    ) -> OpenOutcome:
+        sb = self.sandbox
+        want_write = bool(access & WRITE_ACCESS)
+        if not names:
+            entry: HostEntry | None = sb.locate(names)
+            parent = None
+        else:
+            found = sb.locate_parent(names)
+            if found is None:
+                return OpenOutcome(STATUS_NO_SUCH_FILE, FILE_DOES_NOT_EXIST)
+            parent, host_name = found
+            entry = None if host_name is None else sb.locate((*names[:-1], host_name))
+            if entry is not None:
+                names = (*names[:-1], entry.name)
+        if entry is None:
+            if disposition in (FILE_OPEN, FILE_OVERWRITE) or parent is None:
+                return OpenOutcome(STATUS_NO_SUCH_FILE, FILE_DOES_NOT_EXIST)
+            if not self.writable:
+                return OpenOutcome(STATUS_ACCESS_DENIED, FILE_DOES_NOT_EXIST)
+            if options & FILE_DIRECTORY_FILE:
+                real = sb.make_directory(parent.real, names[-1])
+                node = OpenNode(self, names, real, True, -1, False, True)
+            else:
+                fd, real = sb.create_file(parent.real, names[-1])
+                readable = bool(access & READ_ACCESS)
+                node = OpenNode(self, names, real, False, fd, want_write, readable)
+            return OpenOutcome(STATUS_SUCCESS, FILE_CREATED, node)
+        if disposition == FILE_CREATE:
+            return OpenOutcome(STATUS_OBJECT_NAME_COLLISION, FILE_EXISTS)
+        if entry.is_dir and options & FILE_NON_DIRECTORY_FILE:
+            # Canary leaves Information unset on this path; x360k writes nothing there.
+            return OpenOutcome(STATUS_FILE_IS_A_DIRECTORY, -1)
+        replace = disposition in (FILE_SUPERSEDE, FILE_OVERWRITE, FILE_OVERWRITE_IF)
+        if (replace or want_write) and not self.writable:
+            return OpenOutcome(STATUS_ACCESS_DENIED, FILE_EXISTS)
+        if entry.is_dir:
+            if replace:
+                return OpenOutcome(STATUS_ACCESS_DENIED, FILE_EXISTS)
+            node = OpenNode(self, names, entry.real, True, -1, False, True)
+            return OpenOutcome(STATUS_SUCCESS, FILE_OPENED, node)
+        fd = sb.open_file(entry.real, write=want_write or replace)
+        if replace:
+            os.ftruncate(fd, 0)
+        action = {
+            FILE_SUPERSEDE: FILE_SUPERSEDED,
+            FILE_OVERWRITE: FILE_OVERWRITTEN,
+            FILE_OVERWRITE_IF: FILE_OVERWRITTEN,
+        }.get(disposition, FILE_OPENED)
+        readable = bool(access & READ_ACCESS)
+        node = OpenNode(self, names, entry.real, False, fd, want_write, readable)
+        return OpenOutcome(STATUS_SUCCESS, action, node)
+
+    def check_directory_option(self, node: OpenNode, options: int) -> int:
+        """NT's rule for FILE_DIRECTORY_FILE on a file (canary does not apply it)."""
+        if options & FILE_DIRECTORY_FILE and not node.is_dir:
+            return STATUS_NOT_A_DIRECTORY
+        return STATUS_SUCCESS
