@@ -119,6 +119,14 @@ class GuestMemory:
         """
         self._locate(address, size)
 
+    def span(self, address: int, size: int) -> tuple[bytearray, int]:
+        """The region buffer and offset holding ``[address, address + size)``.
+
+        For hot paths that pack several fields of one structure with a single
+        lookup (critical sections); raises :class:`GuestMemoryError` like any access.
+        """
+        return self._locate(address, size)
+
     def _locate(self, address: int, size: int) -> tuple[bytearray, int]:
         region = self._pages.get(address >> PAGE_SHIFT)
         if region is None or address < 0 or address + size > region.base + len(region.data):

@@ -51,21 +51,22 @@ class LockCount:
 
     __slots__ = ("_fmt", "host_order")
 
+    # ``_fmt`` is read directly by this module's enter/leave fast paths.
+
     def __init__(self, host_order: bool) -> None:
         self.host_order = host_order
         self._fmt = struct.Struct("<i" if host_order else ">i")
 
     def read_state(self, mem: GuestMemory, cs: int) -> tuple[int, int, int]:
         """(lock count, recursion count, owning KTHREAD)."""
-        data = mem.read_bytes(cs + LOCK_COUNT, 12)
-        recursion, owner = _TAIL.unpack_from(data, 4)
-        return int(self._fmt.unpack_from(data, 0)[0]), int(recursion), int(owner)
+        buf, off = mem.span(cs + LOCK_COUNT, 12)
+        recursion, owner = _TAIL.unpack_from(buf, off + 4)
+        return self._fmt.unpack_from(buf, off)[0], recursion, owner
 
     def write_state(self, mem: GuestMemory, cs: int, lock: int, recursion: int, owner: int) -> None:
-        mem.write_bytes(
-            cs + LOCK_COUNT,
-            self._fmt.pack(_s32(lock)) + _TAIL.pack(_s32(recursion), owner & 0xFFFFFFFF),
-        )
+        buf, off = mem.span(cs + LOCK_COUNT, 12)
+        self._fmt.pack_into(buf, off, _s32(lock))
+        _TAIL.pack_into(buf, off + 4, _s32(recursion), owner & 0xFFFFFFFF)
 
     def read(self, mem: GuestMemory, cs: int) -> int:
         return self.read_state(mem, cs)[0]
@@ -103,12 +104,17 @@ def initialize(
 
 def try_acquire(mem: GuestMemory, cs: int, lock: LockCount, kthread: int) -> bool:
     """Take the section if it is free or already ours (RtlTryEnter, and Enter's fast path)."""
-    count, recursion, owner = lock.read_state(mem, cs)
+    buf, off = mem.span(cs + LOCK_COUNT, 12)
+    fmt = lock._fmt
+    count = fmt.unpack_from(buf, off)[0]
+    recursion, owner = _TAIL.unpack_from(buf, off + 4)
     if owner == kthread:
-        lock.write_state(mem, cs, count + 1, recursion + 1, owner)
+        fmt.pack_into(buf, off, _s32(count + 1))
+        _TAIL.pack_into(buf, off + 4, _s32(recursion + 1), owner)
         return True
     if count == -1:
-        lock.write_state(mem, cs, 0, 1, kthread)
+        fmt.pack_into(buf, off, 0)
+        _TAIL.pack_into(buf, off + 4, 1, kthread)
         return True
     return False
 
@@ -132,11 +138,14 @@ def release(mem: GuestMemory, cs: int, lock: LockCount) -> bool:
     Like the kernel it models, this does not check that the caller owns the
     section: an unbalanced leave corrupts the counts just as it would there.
     """
-    count, recursion, owner = lock.read_state(mem, cs)
-    count -= 1
-    recursion -= 1
+    buf, off = mem.span(cs + LOCK_COUNT, 12)
+    fmt = lock._fmt
+    count = _s32(fmt.unpack_from(buf, off)[0] - 1)
+    recursion, owner = _TAIL.unpack_from(buf, off + 4)
+    recursion = _s32(recursion - 1)
+    fmt.pack_into(buf, off, count)
     if recursion != 0:
-        lock.write_state(mem, cs, count, recursion, owner)
+        _TAIL.pack_into(buf, off + 4, recursion, owner)
         return False
-    lock.write_state(mem, cs, count, 0, 0)
+    _TAIL.pack_into(buf, off + 4, 0, 0)
     return count != -1
