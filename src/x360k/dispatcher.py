@@ -47,11 +47,18 @@ class WaitBlock:
     immediate: int | None = None
 
 
-def try_satisfy(wb: WaitBlock) -> int | None:
-    """The status if the wait can be satisfied now (side effects applied), else None."""
-    thread = wb.thread
-    objects = wb.objects
-    if wb.wait_all:
+def satisfy_now(thread: Thread, objects: list[KernelObject], wait_all: bool) -> int | None:
+    """The status if a wait by ``thread`` can be satisfied now (side effects applied), else None.
+
+    Wait-any takes the lowest-indexed signalled object only; wait-all checks
+    every object before touching any, so nothing is consumed unless all are ready.
+    """
+    if len(objects) == 1:
+        obj = objects[0]
+        if obj.is_signalled_for(thread):
+            return STATUS_ABANDONED_WAIT_0 if obj.satisfy(thread) else STATUS_WAIT_0
+        return None
+    if wait_all:
         for obj in objects:
             if not obj.is_signalled_for(thread):
                 return None
@@ -65,6 +72,11 @@ def try_satisfy(wb: WaitBlock) -> int | None:
     return None
 
 
+def try_satisfy(wb: WaitBlock) -> int | None:
+    """:func:`satisfy_now` for a wait block."""
+    return satisfy_now(wb.thread, wb.objects, wb.wait_all)
+
+
 class Dispatcher:
     """Hangs waits on objects and completes them when objects are signalled."""
 
@@ -73,24 +85,27 @@ class Dispatcher:
 
     def begin(self, wb: WaitBlock) -> None:
         """Park ``wb.thread`` on the block's objects (the caller found it not satisfiable now)."""
-        seen: set[int] = set()
-        for obj in wb.objects:
-            if id(obj) not in seen:
-                seen.add(id(obj))
-                obj.waiters.append(wb)
+        objects = wb.objects
+        if len(objects) == 1:
+            objects[0].waiters.append(wb)
+        else:
+            seen: set[int] = set()
+            for obj in objects:
+                if id(obj) not in seen:
+                    seen.add(id(obj))
+                    obj.waiters.append(wb)
         wb.thread.wait = wb
         wb.since = self.kernel.clock
 
     def signal(self, obj: KernelObject) -> None:
         """``obj`` may now be signalled: satisfy its waiters in arrival order while it stays so."""
-        if not obj.waiters:
+        waiters = obj.waiters
+        if not waiters:
             return
-        for wb in list(obj.waiters):
-            if wb.done:
+        for wb in list(waiters) if len(waiters) > 1 else (waiters[0],):
+            if wb.done or not obj.is_signalled_for(wb.thread):
                 continue
-            if not obj.is_signalled_for(wb.thread):
-                continue
-            status = try_satisfy(wb)
+            status = satisfy_now(wb.thread, wb.objects, wb.wait_all)
             if status is not None:
                 self.complete(wb, status)
 
@@ -99,14 +114,17 @@ class Dispatcher:
         if wb.done:
             return
         wb.done = True
-        for obj in wb.objects:
+        objects = wb.objects
+        for obj in objects:
             if wb in obj.waiters:
                 obj.waiters.remove(wb)
         wb.thread.wait = None
-        for obj in wb.objects:
-            self.kernel.state_changed(obj)
+        k = self.kernel
+        if not k.quirks.guest_signal_state_stale:
+            for obj in objects:
+                k.state_changed(obj)
         if wb.timer is not None:
             wb.timer.cancelled = True
         if wb.finish is not None:
             status = wb.finish(status)
-        self.kernel.wake(wb.thread, status, wb)
+        k.wake(wb.thread, status, wb)

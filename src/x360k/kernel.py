@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from x360k.dispatcher import Dispatcher, WaitBlock, try_satisfy
+from x360k.dispatcher import Dispatcher, WaitBlock, satisfy_now
 from x360k.exports.registry import BLOCKED, Export, Registry, Returns, invoke_args
 from x360k.exports.table import all_exports
 from x360k.handles import ObjectTable
@@ -563,12 +563,16 @@ class Kernel:
         that are ready win, then user APCs already queued end an alertable wait
         with STATUS_USER_APC (after running them), then the timeout.
         """
+        if objects:
+            status = satisfy_now(t, objects, wait_all)
+            if status is not None:
+                if not self.quirks.guest_signal_state_stale:
+                    for obj in objects:
+                        self.state_changed(obj)
+                return finish(status) if finish is not None else status
         wb = WaitBlock(
             t, objects, wait_all, alertable, deadline, finish, note, handles=handles or []
         )
-        status = try_satisfy(wb) if objects else None
-        if status is not None:
-            return finish(status) if finish is not None else status
         if alertable and t.apcs:
             self._park(t, wb, objects_too=False)
             wb.immediate = STATUS_USER_APC
