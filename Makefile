@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/x360k run examples/*.yaml
+	$(BIN)/x360k run --verbose examples/*.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

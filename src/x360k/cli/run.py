@@ -33,6 +33,8 @@ from x360k.scenario.errors import ScenarioError
 from x360k.scenario.loader import load_scenario
 from x360k.scenario.runner import ScenarioResult, run_scenario
 from x360k.scenario.schema import Scenario
+from x360k.status import status_name
+from x360k.trace.event import TraceEvent
 from x360k.trace.header import TraceHeader
 from x360k.trace.recorder import MemoryRecorder, Recorder
 from x360k.trace.text_form import format_event
@@ -209,6 +211,10 @@ class _Progress:
             self.progress = None
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _virtual_time(ticks: int) -> str:
     ms = ticks / 10_000
     return f"{ms / 1000:.3f} s" if ms >= 1000 else f"{ms:.3f} ms"
@@ -217,12 +223,14 @@ def _virtual_time(ticks: int) -> str:
 # -- output ---------------------------------------------------------------------------------------
 
 
-def _print_result(out: Console, result: ScenarioResult, verbose: bool, trace: list[str]) -> None:
+def _print_result(
+    out: Console, result: ScenarioResult, describe: bool, verbose: bool, trace: list[str]
+) -> None:
     mark = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
     out.print(
         f"{mark} {escape(result.file)} [dim]·[/] {result.profile} [dim]·[/] {escape(result.name)}"
     )
-    if verbose and result.description:
+    if describe and result.description:
         for line in result.description.splitlines():
             out.print(f"     [dim]{escape(line)}[/]")
     outcome = result.outcome
@@ -232,17 +240,17 @@ def _print_result(out: Console, result: ScenarioResult, verbose: bool, trace: li
         outcome = "[yellow]wedge[/] (as expected)"
     alive = ", ".join(f"{n} {t}" for t, n in sorted(result.objects_alive_types.items()))
     out.print(
-        f"     {outcome} [dim]·[/] {len(result.threads)} thread(s) [dim]·[/] {result.calls} calls "
-        f"[dim]·[/] handles +{result.handles_created} −{result.handles_destroyed} [dim]·[/] "
-        f"{result.objects_alive} object(s) alive{f' ({alive})' if alive else ''} [dim]·[/] "
-        f"virtual time {_virtual_time(result.clock)}"
+        f"     {outcome} [dim]·[/] {_plural(len(result.threads), 'thread')} [dim]·[/] "
+        f"{_plural(result.calls, 'call')} [dim]·[/] handles +{result.handles_created} "
+        f"−{result.handles_destroyed} [dim]·[/] {_plural(result.objects_alive, 'object')} alive"
+        f"{f' ({alive})' if alive else ''} [dim]·[/] virtual time {_virtual_time(result.clock)}"
     )
     if verbose:
         for t in result.threads:
             end = f"exit {t.exit_code}" if t.exit_code is not None else t.state
             out.print(
                 f"     [dim]thread {t.tid}[/] {escape(t.program)} [dim](id {t.thread_id})[/] "
-                f"{t.calls} calls, {end}"
+                f"{_plural(t.calls, 'call')}, {end}"
             )
     for warning in result.warnings:
         out.print(f"     [yellow]warning:[/] {escape(warning)}")
@@ -258,6 +266,17 @@ def _print_result(out: Console, result: ScenarioResult, verbose: bool, trace: li
         out.print(f"     [dim]{escape(line)}[/]")
 
 
+def _compact(event: TraceEvent) -> str:
+    """An event in the ``trace show`` form without the fields a reader rarely needs here."""
+    shown = msgspec.structs.replace(
+        event, module=None, ordinal=None, call_id=None, raw_tid=None, ret_addr=None, ts=None
+    )
+    text = format_event(shown)
+    if event.status is not None:
+        text = text.replace(f"status=0x{event.status:08x}", f"status={status_name(event.status)}")
+    return text
+
+
 def _trace_lines(gathered: MemoryRecorder, result: ScenarioResult) -> list[str]:
     lines: list[str] = []
     for t in result.threads:
@@ -265,7 +284,7 @@ def _trace_lines(gathered: MemoryRecorder, result: ScenarioResult) -> list[str]:
         if not events:
             continue
         lines.append(f"-- thread {t.tid} ({t.program}) --")
-        lines += [format_event(e) for e in events]
+        lines += [_compact(e) for e in events]
     return lines
 
 
@@ -378,7 +397,13 @@ def command(
         names = list(PROFILES) if profile == "both" else [profile] if profile else item.profiles
         plan += [(item, p) for p in names]
 
+    if verbose and not as_json and len(plan) > 1:
+        out.print(
+            f"[bold]Running {_plural(len(plan), 'scenario run')}[/] (format: docs/scenarios.md). "
+            "Profile canary = Xenia canary's kernel, console = the real Xbox 360 kernel."
+        )
     results: list[ScenarioResult] = []
+    described: set[str] = set()
     for item, run_profile in plan:
         file = str(item) if isinstance(item, Path) else item.file
         sink: _TraceSink | None = None
@@ -431,7 +456,8 @@ def command(
         results.append(result)
         if not as_json:
             lines = _trace_lines(shown, result) if shown is not None else []
-            _print_result(out, result, verbose, lines)
+            _print_result(out, result, verbose and file not in described, verbose, lines)
+            described.add(file)
 
     failed = sum(1 for r in results if not r.ok)
     exit_code = 2 if errors else 1 if failed else 0
@@ -444,5 +470,10 @@ def command(
             parts.append(f"[red]{failed} failed[/]")
         if errors:
             parts.append(f"[red]{len(errors)} could not run[/]")
-        out.print(f"{len(results) + len(errors)} run(s): " + ", ".join(parts))
+        out.print(f"{_plural(len(results) + len(errors), 'run')}: " + ", ".join(parts))
+        if verbose:
+            out.print(
+                "[dim]See one run's events with: x360k run --show-trace --profile console "
+                "FILE.yaml; save them with --trace FILE.jsonl[/]"
+            )
     sys.exit(exit_code)

@@ -14,7 +14,7 @@ import click
 import msgspec
 from rich.console import Console
 
-from x360k.status import BY_NAME, nt_success, parse_status, status_name
+from x360k.status import BY_NAME, parse_status, status_name
 
 
 class StatusInfo(msgspec.Struct, kw_only=True):
@@ -50,7 +50,8 @@ def describe(query: str) -> StatusInfo:
         hex=f"0x{value:08X}",
         name=name,
         severity=SEVERITY[value >> 30],
-        nt_success=nt_success(value),
+        # NT_SUCCESS: the status read as a signed 32-bit value is not negative.
+        nt_success=value < 0x80000000,
         aliases=aliases,
     )
 

@@ -1,0 +1,57 @@
+"""``x360k exports`` against the registry and the reference's ordinal list."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from x360k.cli.main import cli
+from x360k.exports.reference_list import KNOWN_ORDINALS, REFERENCE_EXPORTS
+from x360k.exports.table import all_exports
+
+
+def rows() -> list[dict[str, object]]:
+    result = CliRunner().invoke(cli, ["exports", "--json"])
+    assert result.exit_code == 0
+    data: list[dict[str, object]] = json.loads(result.stdout)
+    return data
+
+
+def test_every_implemented_export_and_every_reference_export_is_listed() -> None:
+    by_name = {r["name"]: r for r in rows()}
+    for ex in all_exports():
+        row = by_name[ex.name]
+        assert row["ordinal"] == ex.ordinal
+        assert row["state"] == ex.completeness.value
+        assert len(row["params"]) == len(ex.params)  # type: ignore[arg-type]
+    implemented = {ex.name for ex in all_exports()}
+    for ref in REFERENCE_EXPORTS:
+        row = by_name[ref.name]
+        assert row["ordinal"] == ref.ordinal
+        if ref.name not in implemented and not ref.variable:
+            assert row["state"] == "absent"
+    assert by_name["NtDuplicateObject"]["params"] == [
+        "source_handle:handle",
+        "target_handle:out_handle?",
+        "options:u32",
+    ]
+
+
+def test_declared_ordinals_agree_with_the_checked_table() -> None:
+    for ex in all_exports():
+        if ex.name in KNOWN_ORDINALS:
+            assert ex.ordinal == KNOWN_ORDINALS[ex.name], ex.name
+
+
+def test_reference_list_has_unique_names_and_ordinals() -> None:
+    assert len({r.name for r in REFERENCE_EXPORTS}) == len(REFERENCE_EXPORTS)
+    assert len({r.ordinal for r in REFERENCE_EXPORTS}) == len(REFERENCE_EXPORTS)
+
+
+def test_state_filter_and_text_table() -> None:
+    absent = CliRunner().invoke(cli, ["exports", "--json", "--state", "absent"])
+    assert {r["state"] for r in json.loads(absent.stdout)} <= {"absent"}
+    text = CliRunner().invoke(cli, ["exports", "--name", "duplicate"])
+    assert text.exit_code == 0
+    assert "NtDuplicateObject" in text.stdout and "0x0DA" in text.stdout
