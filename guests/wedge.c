@@ -1,0 +1,27 @@
+/*
+ * The seed's wedge (examples/worker_never_signals.yaml): the main thread waits
+ * forever on an event the only other thread never sets (it sets a different
+ * one and ends). Nothing can run and no timeout can fire: the run wedges.
+ */
+#include "xboxkrnl.h"
+
+X360K_GUEST("wedge", "a worker that never signals wedges the waiter", "wedge");
+
+static HANDLE other;
+
+static ULONG worker(void *context)
+{
+    (void)context;
+    return NtSetEvent(other, NULL) == STATUS_SUCCESS ? 0 : 1;
+}
+
+ULONG _start(void)
+{
+    HANDLE work_done, dup;
+    NtCreateEvent(&work_done, NULL, SynchronizationEvent, 0);
+    NtCreateEvent(&other, NULL, NotificationEvent, 0);
+    NtDuplicateObject(work_done, &dup, 0);
+    ExCreateThread(NULL, 0, NULL, NULL, (void *)worker, NULL, 0);
+    NtWaitForSingleObjectEx(work_done, 1, 0, NULL); /* never returns */
+    return 0;
+}

@@ -1,0 +1,188 @@
+"""Run a guest executable on a fresh kernel: what ``x360k run GUEST.elf`` calls.
+
+:func:`execute_guest` loads the ELF, starts its entry point as the main
+thread and runs the kernel's scheduler; it returns everything about the run
+(kernel, image, result or fault) for tests and tools. :func:`run_guest` wraps
+that in the scenario runner's :class:`ScenarioResult`, so the CLI prints a
+guest run with the same summary, trace and wedge report as a scenario. A
+guest's ``.x360k`` metadata (see ``guests/xboxkrnl.h``) supplies its name,
+description and expected outcome.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from x360k.cpu.elf import ElfError
+from x360k.cpu.fault import FaultReport, GuestFault
+from x360k.cpu.loader import GuestImage, load_image
+from x360k.cpu.recent_events import RecentEvents
+from x360k.cpu.runtime import CpuRuntime
+from x360k.kernel import Kernel, RunResult
+from x360k.quirks import Profile
+from x360k.trace.recorder import MemoryRecorder, Recorder, TeeRecorder
+
+#: Calls a guest run may make unless told otherwise (as for scenarios).
+DEFAULT_MAX_CALLS: Final = 1_000_000
+
+
+class GuestLoadError(ValueError):
+    """The guest file cannot be read or loaded; the message names the file and the problem."""
+
+
+@dataclass(slots=True)
+class GuestRun:
+    """One guest run: the kernel afterwards, the image, and how it ended."""
+
+    kernel: Kernel
+    runtime: CpuRuntime
+    image: GuestImage
+    result: RunResult | None
+    fault: FaultReport | None
+    trace: MemoryRecorder | None
+
+    @property
+    def outcome(self) -> str:
+        if self.fault is not None:
+            return "fault"
+        assert self.result is not None
+        return self.result.outcome
+
+
+def execute_guest(
+    path: str | Path,
+    *,
+    profile: Profile = "canary",
+    quirks: Mapping[str, bool] | None = None,
+    recorder: Recorder | None = None,
+    keep_trace: bool = True,
+    max_calls: int | None = DEFAULT_MAX_CALLS,
+    max_time: int | None = None,
+    title: str | Path | None = None,
+    pokes: Mapping[str, int] | None = None,
+    wait_events: bool = False,
+) -> GuestRun:
+    """Load and run the guest at ``path``.
+
+    ``title`` is the host folder the guest sees as ``game:`` (default: the
+    folder holding the executable, read-only). ``pokes`` writes 32-bit values
+    to the guest's global symbols before it starts (tests and benchmarks use
+    it to pick a variant or a size). ``keep_trace`` keeps every event in
+    memory (``GuestRun.trace``); ``recorder`` receives them too.
+    """
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise GuestLoadError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    ring = RecentEvents()
+    memory_trace = MemoryRecorder() if keep_trace else None
+    sinks: list[Recorder] = [ring]
+    if memory_trace is not None:
+        sinks.append(memory_trace)
+    if recorder is not None:
+        sinks.append(recorder)
+    kernel = Kernel(profile, quirks=quirks, recorder=TeeRecorder(*sinks), wait_events=wait_events)
+    try:
+        image = load_image(kernel.memory, data, file.name)
+    except ElfError as exc:
+        raise GuestLoadError(f"{file}: {exc}") from None
+    _poke(kernel, image, file, pokes or {})
+    from x360k.vfs.mount import mount
+
+    mount(kernel, title if title is not None else file.resolve().parent)
+    runtime = CpuRuntime(kernel, image)
+    runtime.recent = ring.events
+    runtime.start_main(image.entry)
+    try:
+        result = kernel.run(max_calls=max_calls, max_time=max_time)
+    except GuestFault as fault:
+        return GuestRun(kernel, runtime, image, None, fault.report, memory_trace)
+    return GuestRun(kernel, runtime, image, result, None, memory_trace)
+
+
+def _poke(kernel: Kernel, image: GuestImage, file: Path, pokes: Mapping[str, int]) -> None:
+    by_name = {s.name: s.value for s in image.symbols}
+    for name, value in pokes.items():
+        if name not in by_name:
+            raise GuestLoadError(f"{file}: no symbol {name!r} to set")
+        kernel.memory.write_u32(by_name[name], value)
+
+
+def run_guest(
+    path: str | Path,
+    *,
+    profile: str | None = None,
+    quirks: Mapping[str, bool] | None = None,
+    recorder: Recorder | None = None,
+    max_calls: int | None = None,
+    **_options: Any,
+) -> Any:
+    """Run a guest for ``x360k run``: returns a :class:`ScenarioResult`.
+
+    Raises :class:`ScenarioError` (file, line 0, message) when the file cannot
+    be loaded, which the CLI reports as one line with exit status 2.
+    """
+    from x360k.scenario.errors import ScenarioError
+    from x360k.scenario.runner import Failure, ScenarioResult, ThreadSummary
+
+    run_profile: Profile = "console" if profile == "console" else "canary"
+    try:
+        run = execute_guest(
+            path,
+            profile=run_profile,
+            quirks=quirks,
+            recorder=recorder,
+            max_calls=max_calls or DEFAULT_MAX_CALLS,
+        )
+    except GuestLoadError as exc:
+        raise ScenarioError(str(path), 0, str(exc)) from None
+    k, image, trace = run.kernel, run.image, run.trace
+    assert trace is not None
+    meta = image.meta
+    expected = meta.get("outcome", "finished")
+    failures: list[Any] = []
+    warnings: list[str] = []
+    if run.fault is not None:
+        (warnings if expected == "fault" else failures).append(run.fault.render_text())
+    if run.outcome != expected:
+        failures.append(f"run ended with outcome {run.outcome!r}, expected {expected!r}")
+    kinds = Counter(e.kind for e in trace.events)
+    calls = Counter(e.tid for e in trace.events if e.kind == "kernel.call")
+    alive = [obj for obj in k.table.live_objects.values() if obj is not k.main_thread]
+    alive = [obj for obj in alive if getattr(obj, "TYPE", "") != "Module" and obj.handles[:1]]
+    threads = [
+        ThreadSummary(
+            tid=t.ordinal,
+            program=(image.symbolize(t.start_address) or "?") if t.ordinal else "_start",
+            thread_id=t.thread_id,
+            state=t.state.value,
+            exit_code=t.exit_code,
+            calls=calls[t.ordinal],
+        )
+        for t in k.threads
+    ]
+    result = run.result
+    return ScenarioResult(
+        file=str(path),
+        name=meta.get("name", Path(path).stem),
+        description=meta.get("description", ""),
+        profile=run_profile,
+        outcome=run.outcome,
+        expected_outcome=expected,
+        ok=not failures,
+        calls=k.calls,
+        clock=k.clock,
+        threads=threads,
+        handles_created=kinds["handle.create"],
+        handles_destroyed=kinds["handle.destroy"],
+        objects_alive=len(alive),
+        objects_alive_types=dict(Counter(obj.TYPE for obj in alive)),
+        failures=[Failure(str(path), 0, message) for message in failures],
+        warnings=warnings,
+        wedge=None if result is None else result.wedge,
+    )

@@ -1,0 +1,232 @@
+"""Guest threads as saved CPU contexts, driven as thread programs on the kernel's scheduler.
+
+Each routine the guest starts (the entry point, an ExCreateThread start
+routine, an APC routine) becomes a *CPU program*: a generator that loads its
+register context into the shared engine, runs unicorn until the guest
+executes an import thunk's ``sc``, yields that call ``(ordinal, args)`` to
+the kernel like any scripted program, writes the status it gets back into r3
+and runs on. The kernel therefore decides every interleaving; unicorn only
+ever runs one context at a time, and a context that is parked (its call
+blocked, or another thread's turn) is saved in a unicorn context.
+
+Preemption is deterministic: when another thread is ready to run or a timed
+event is pending, a run gets an instruction budget (unicorn's ``count``);
+when it runs out the program yields ``PREEMPT`` (no kernel call, no trace
+event) and the clock moves by the budget's virtual time. When nothing else
+could run, counting would only slow the guest down and change nothing
+observable (no other thread, no timer can act before this thread's next
+kernel call), so the run is uncounted and at full speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from unicorn import ppc_const as R
+
+from x360k.cpu.engine import INTR_SYSCALL, Engine
+from x360k.cpu.fault import INTERRUPT_NAMES, FaultReport, GuestFault, disassemble
+from x360k.cpu.loader import GuestImage
+from x360k.cpu.shared_memory import share_memory
+from x360k.cpu.thunks import RETURN_MARKER, RETURN_TRAMPOLINE, TRAMPOLINE_BASE, return_stub
+from x360k.exports.registry import Export
+from x360k.kernel import PREEMPT
+from x360k.memory import GuestMemoryError
+from x360k.trace.text_form import format_event
+
+if TYPE_CHECKING:
+    from x360k.kernel import Kernel
+    from x360k.objects.thread import Program, Thread
+    from x360k.trace.event import TraceEvent
+
+M32: Final = 0xFFFFFFFF
+#: Instructions a thread may run between two scheduling points while another could run.
+BUDGET: Final = 100_000
+#: Virtual time an exhausted budget costs (100 ns ticks): about 100k instructions at 3.2 GHz.
+BUDGET_TICKS: Final = 300
+#: Stack a nested routine (an APC) leaves untouched below the interrupted frame.
+NESTED_FRAME_GAP: Final = 0x100
+#: The uc_err codes for unmapped and protected accesses, by what was accessed.
+_MEMORY_ERRORS: Final = {6: "read", 7: "write", 8: "fetch", 12: "write", 13: "read", 14: "fetch"}
+_UC_ERR_INSN_INVALID: Final = 10
+
+
+@dataclass(slots=True)
+class CpuContext:
+    """One routine activation's registers: a unicorn context once it has been parked."""
+
+    thread: Thread
+    pc: int
+    initial: list[tuple[int, int]]
+    handle: Any = None
+
+
+class CpuRuntime:
+    """Runs guest code for one kernel: the engine, the loaded image and the contexts."""
+
+    def __init__(self, kernel: Kernel, image: GuestImage | None = None) -> None:
+        self.k = kernel
+        self.image = image
+        self.engine = engine = Engine()
+        share_memory(kernel.memory, engine)
+        page = kernel.memory.map(TRAMPOLINE_BASE, 0x1000, "cpu trampolines")
+        stub = return_stub()
+        page.data[: len(stub)] = stub
+        self._template = engine.new_context()
+        engine.save_context(self._template)
+        self.loaded: CpuContext | None = None
+        self._exports: dict[int, Export] = {ex.ordinal: ex for ex in kernel.exports}
+        self._interrupt = -1
+        self._bad_access: tuple[int, int] | None = None
+        #: Where fault reports take their "last events" from (the runner's ring buffer).
+        self.recent: Iterable[TraceEvent] | None = None
+        engine.hook_interrupts(self._on_interrupt)
+        engine.hook_invalid_memory(self._on_invalid_memory)
+        kernel.routine_resolver = self.resolve
+        kernel.ext["cpu"] = self
+
+    # -- unicorn hooks ----------------------------------------------------------------------------
+
+    def _on_interrupt(self, uc: Any, number: int, data: Any) -> None:
+        self._interrupt = number
+        self.engine.stop()
+
+    def _on_invalid_memory(
+        self, uc: Any, access: int, address: int, size: int, value: int, data: Any
+    ) -> bool:
+        self._bad_access = (address & M32, size)
+        return False
+
+    # -- programs ---------------------------------------------------------------------------------
+
+    def resolve(self, thread: Thread, address: int, args: tuple[int, ...]) -> Program:
+        """The kernel's routine resolver: any code address runs as guest code.
+
+        A thread that already runs a program is being interrupted (an APC): its
+        routine gets a frame below the interrupted one on the same stack.
+        """
+        sp = thread.gpr[1] & M32
+        if thread.program is not None or thread.program_stack:
+            sp = (sp - NESTED_FRAME_GAP) & ~0xF
+        return self.program(thread, address, args, sp)
+
+    def start_main(self, entry: int) -> Thread:
+        t = self.k.main_thread
+        return self.k.start_main(self.program(t, entry, (), t.gpr[1] & M32))
+
+    def program(self, thread: Thread, entry: int, args: tuple[int, ...], sp: int) -> Program:
+        """A CPU program running ``entry(args...)`` on ``thread`` with stack pointer ``sp``."""
+        with contextlib.suppress(GuestMemoryError):
+            self.k.memory.write_u32(sp, 0)  # the ABI's back chain: no caller frame
+        initial = [
+            (R.UC_PPC_REG_1, sp),
+            (R.UC_PPC_REG_13, thread.pcr),
+            (R.UC_PPC_REG_LR, RETURN_TRAMPOLINE),
+        ]
+        initial += [(R.UC_PPC_REG_3 + i, a & M32) for i, a in enumerate(args[:8])]
+        return self._run(CpuContext(thread, entry & M32, initial))
+
+    def _load(self, ctx: CpuContext) -> None:
+        engine = self.engine
+        previous = self.loaded
+        if previous is not None:
+            if previous.handle is None:
+                previous.handle = engine.new_context()
+            engine.save_context(previous.handle)
+        if ctx.handle is None:
+            engine.restore_context(self._template)
+            engine.write_regs(ctx.initial)
+        else:
+            engine.restore_context(ctx.handle)
+        self.loaded = ctx
+
+    def _contended(self) -> bool:
+        sched = self.k.scheduler
+        return sched.any_ready() or sched.next_deadline() is not None
+
+    def _run(self, ctx: CpuContext) -> Program:
+        engine = self.engine
+        exports = self._exports
+        t = ctx.thread
+        pc = ctx.pc
+        status: int | None = None
+        try:
+            while True:
+                if self.loaded is not ctx:
+                    self._load(ctx)
+                if status is not None:
+                    engine.write_reg(R.UC_PPC_REG_3, status)
+                    status = None
+                self._interrupt = -1
+                error = engine.start(pc, BUDGET if self._contended() else 0)
+                regs = engine.call_registers()
+                pc = regs[0]
+                if error:
+                    raise self._fault(t, pc, self._memory_reason(error), regs)
+                number = self._interrupt
+                if number == INTR_SYSCALL:
+                    r0 = regs[2]
+                    if r0 == RETURN_MARKER:
+                        return regs[4]
+                    ex = exports.get(r0)
+                    if ex is None:
+                        reason = f"call to xboxkrnl ordinal {r0} (0x{r0:x}), which x360k lacks"
+                        raise self._fault(t, pc - 4, reason, regs)
+                    t.ret_addr = regs[1]
+                    t.gpr[1] = regs[3]
+                    status = yield (r0, tuple(regs[4 : 4 + min(ex.nargs, 8)]))
+                    continue
+                if number >= 0:
+                    reason = INTERRUPT_NAMES.get(number, f"interrupt {number}")
+                    raise self._fault(t, pc - 4, reason, regs)
+                if pc == 0:
+                    raise self._fault(t, 0, "jump to address 0", regs)
+                self.k.clock += BUDGET_TICKS
+                yield (PREEMPT, ())
+        finally:
+            if self.loaded is ctx:
+                self.loaded = None
+            if ctx.handle is not None:
+                engine.free_context(ctx.handle)
+                ctx.handle = None
+
+    # -- faults -----------------------------------------------------------------------------------
+
+    def _memory_reason(self, error: int) -> str:
+        what = _MEMORY_ERRORS.get(error)
+        bad = self._bad_access
+        self._bad_access = None
+        if error == _UC_ERR_INSN_INVALID:
+            return "illegal instruction"
+        if what is None:
+            return f"unicorn error {error}"
+        if bad is None:
+            return f"{what} of unmapped memory"
+        return f"{what} of unmapped memory at 0x{bad[0]:08x} ({bad[1]} bytes)"
+
+    def _fault(self, t: Thread, pc: int, reason: str, regs: list[int]) -> GuestFault:
+        k = self.k
+        pc &= M32
+        try:
+            code = k.memory.read_bytes(pc, 4)
+        except GuestMemoryError:
+            code = b""
+        instruction = disassemble(code, pc) if code else "<unmapped>"
+        registers = self.engine.snapshot()
+        registers["pc"] = pc
+        events = list(self.recent) if self.recent is not None else []
+        report = FaultReport(
+            reason=reason,
+            tid=t.ordinal,
+            thread_id=t.thread_id,
+            pc=pc,
+            symbol=self.image.symbolize(pc) if self.image is not None else None,
+            instruction=instruction,
+            registers=registers,
+            last_events=[format_event(e, with_tid=True) for e in events],
+        )
+        k.emit(t, "marker", text=f"guest fault: {reason}", entry=pc)
+        return GuestFault(report)

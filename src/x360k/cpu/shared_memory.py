@@ -1,0 +1,26 @@
+"""One guest memory for kernel and CPU: every GuestMemory region is mapped into unicorn.
+
+Regions are ``bytearray`` objects that never move or resize, so unicorn maps
+their buffers directly (``mem_map_ptr``): a guest store is visible to the
+kernel's next read and a kernel write to the guest's next load, with no copy.
+Regions the kernel maps later (heap growth, object bodies, stacks) are
+mirrored through ``GuestMemory.on_map``. The kernel's own bounds checks are
+untouched: a pointer the guest passes to an export still goes through
+``GuestMemory`` and an unmapped one still yields STATUS_ACCESS_VIOLATION.
+"""
+
+from __future__ import annotations
+
+from x360k.cpu.engine import Engine
+from x360k.memory import GuestMemory, Region
+
+
+def share_memory(memory: GuestMemory, engine: Engine) -> None:
+    """Map every present and future region of ``memory`` into ``engine``."""
+
+    def mirror(region: Region) -> None:
+        engine.map_buffer(region.base, region.data)
+
+    for region in list(memory.regions):
+        mirror(region)
+    memory.on_map(mirror)
