@@ -11,6 +11,7 @@ stream colons, over-long or host-reserved names) is refused with
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 #: Bytes canary refuses anywhere in a path, besides control characters and bytes >= 0x7F.
@@ -21,6 +22,8 @@ SEPARATOR: Final = "\\"
 MAX_COMPONENT: Final = 255
 #: Longest whole path (after link resolution) the sandbox accepts.
 MAX_PATH: Final = 1024
+#: A %XX escape: harmless to us (never decoded) but a sign of a path built to fool a decoder.
+_PERCENT_ESCAPE: Final = re.compile(r"%[0-9A-Fa-f]{2}")
 #: Names a Windows host would treat as devices whatever the folder; refused everywhere.
 _RESERVED: Final = frozenset(
     ["con", "prn", "aux", "nul"] + [f"com{i}" for i in range(10)] + [f"lpt{i}" for i in range(10)]
@@ -68,8 +71,10 @@ def component_problem(name: str) -> str | None:
             return "control or non-ASCII character"
         if ch in '/:"+,;<=>|*?':
             return f"character {ch!r} not allowed in a name"
-    if name.endswith((".", " ")) or name.startswith(" "):
-        return "leading space or trailing dot/space"
+    if name.endswith((".", " ")) or name.startswith((" ", "..")):
+        return "leading space or dots, or trailing dot/space"
+    if _PERCENT_ESCAPE.search(name):
+        return "percent-encoded byte"
     if fold(name.split(".", 1)[0]) in _RESERVED:
         return "host-reserved device name"
     return None
