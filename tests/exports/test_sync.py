@@ -6,6 +6,8 @@ where a quirk makes them differ, each profile's answer is asserted separately.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from x360k.kernel import SYSTEM_TIME_BASE
@@ -378,7 +380,7 @@ def test_periodic_timer_fires_every_period(profile: Profile) -> None:
     for _ in range(4):
         assert w.k.call("NtWaitForSingleObjectEx", timer, 1, 0, 0) == 0
         times.append(w.k.call("KeQueryInterruptTime"))
-    deltas = [b - a for a, b in zip(times, times[1:], strict=False)]
+    deltas = [b - a for a, b in itertools.pairwise(times)]
     assert all(3 * MS <= d < 3 * MS + 100 for d in deltas), deltas
 
 
