@@ -166,3 +166,20 @@ def test_help_documents_every_option() -> None:
     assert result.exit_code == 0
     for option in ("--profile", "--quirk", "--trace", "--json", "--max-calls", "--show-trace"):
         assert option in result.stdout
+
+
+def test_progress_line_appears_only_after_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    from x360k.cli import run as run_module
+
+    quiet = run_module._Progress("x", enabled=True)
+    quiet.tick(10, 100)
+    assert quiet.progress is None  # well under a second: nothing shown
+    monkeypatch.setattr(run_module, "PROGRESS_AFTER", 0.0)
+    shown = run_module._Progress("x", enabled=True)
+    shown.tick(5000, 10_000_000)
+    assert shown.progress is not None
+    shown.stop()
+    assert shown.progress is None
+    off = run_module._Progress("x", enabled=False)
+    off.tick(5000, 1)
+    assert off.progress is None

@@ -237,3 +237,18 @@ def test_the_documented_example_runs_as_documented() -> None:
     for profile in scenario.profiles:
         result = run_scenario(scenario, profile=profile)
         assert result.ok, [f.render() for f in result.failures]
+
+
+def test_expect_may_name_a_value_the_same_step_binds() -> None:
+    result = run_text(
+        """\
+        threads:
+          main:
+            - call: ExCreateThread
+              start_address: child
+              out: {handle: h, thread_id: tid}
+              expect_out: {h: h, tid: tid}
+          child: []
+        """
+    )
+    assert result.ok, result.failures  # type: ignore[attr-defined]

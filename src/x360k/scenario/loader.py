@@ -710,7 +710,8 @@ class _Loader:
                 values.append(self.status(item, str(value)))
             elif isinstance(value, str) and IDENTIFIER.fullmatch(value):
                 refs.append(value)
-                self.late_refs.append(_Use(value, self.in_thread, self.order, _line(item)))
+                # Checked after the call, so the step's own out values count as bound.
+                self.late_refs.append(_Use(value, self.in_thread, self.order + 1, _line(item)))
             else:
                 number = parse_int_text(str(value))
                 if number is None:
