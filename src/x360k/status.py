@@ -1,8 +1,9 @@
 """NTSTATUS values used by xboxkrnl, with lookup in both directions.
 
 Values are unsigned 32-bit, as they appear in r3 after truncation. A status
-succeeds when its top two bits are clear (``NT_SUCCESS``), so informational
-0x4xxxxxxx codes succeed and 0x8xxxxxxx warnings do not.
+succeeds when its top bit is clear (``NT_SUCCESS``: the value is non-negative
+as a signed 32-bit number), so informational 0x4xxxxxxx codes succeed and
+0x8xxxxxxx warnings and 0xCxxxxxxx errors do not.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ del _name, _value
 
 
 def nt_success(status: int) -> bool:
-    """True for success and informational codes (top two bits clear)."""
-    return (status & 0xFFFFFFFF) >> 30 == 0
+    """True for success and informational codes (top bit clear)."""
+    return status & 0x80000000 == 0
 
 
 def status_name(status: int) -> str:
