@@ -529,12 +529,11 @@ def _rename(k: Kernel, f: File, buffer: int) -> int:
         parent, existing = found
         name = where.names[-1]
         if existing is not None:
-            entry = sb.locate((*where.names[:-1], existing))
-            same = entry is not None and entry.real == node.real
+            same = existing.real == node.real
             if not same and not replace:
                 return STATUS_OBJECT_NAME_COLLISION
             if not same:
-                name = existing
+                name = existing.name
         node.real = sb.rename(node.real, parent.real, name, replace=True)
     except (Refused, OSError) as err:
         return status_for(err)

@@ -155,8 +155,7 @@ class HostFolderDevice:
             found = sb.locate_parent(names)
             if found is None:
                 return OpenOutcome(STATUS_NO_SUCH_FILE, FILE_DOES_NOT_EXIST)
-            parent, host_name = found
-            entry = None if host_name is None else sb.locate((*names[:-1], host_name))
+            parent, entry = found
             if entry is not None:
                 names = (*names[:-1], entry.name)
         if entry is None:

@@ -63,12 +63,8 @@ class Sandbox:
             raise Refused(host_path, "resolves outside the mounted folder")
         return real
 
-    def _entry(self, name: str, real: str) -> HostEntry | None:
-        """Describe ``real`` (already resolved), or None when it is gone."""
-        try:
-            st = os.lstat(real)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+    @staticmethod
+    def _describe(name: str, real: str, st: os.stat_result) -> HostEntry:
         if stat.S_ISLNK(st.st_mode):
             # Became a link after it was resolved: something is racing us.
             raise Refused(real, "changed into a link while being resolved")
@@ -85,52 +81,66 @@ class Sandbox:
             st.st_ctime_ns,
         )
 
+    def _entry(self, name: str, real: str) -> HostEntry | None:
+        """Describe ``real`` (already resolved), or None when it is gone."""
+        try:
+            st = os.lstat(real)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return self._describe(name, real, st)
+
     # -- lookup -----------------------------------------------------------------------------------
 
-    def child_name(self, dir_real: str, name: str) -> str | None:
-        """The host spelling of ``name`` in a directory, matched case-insensitively.
+    def child(self, dir_real: str, name: str) -> HostEntry | None:
+        """The entry called ``name`` (case-insensitively) in a resolved directory, or None.
 
         An exact match wins; otherwise the first case-insensitive match in
         sorted order, so the choice is deterministic when the host holds both
-        ``A`` and ``a``.
+        ``A`` and ``a``. Only a link costs a ``realpath``; a plain entry is
+        checked with the one ``lstat`` that found it.
         """
+        host = name
+        path = os.path.join(dir_real, name)
         try:
-            os.lstat(os.path.join(dir_real, name))
-            return name
+            st = os.lstat(path)
         except FileNotFoundError:
-            pass
+            key = fold(name)
+            try:
+                found = sorted(n for n in os.listdir(dir_real) if fold(n) == key)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            if not found:
+                return None
+            host = found[0]
+            path = os.path.join(dir_real, host)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                return None
         except NotADirectoryError:
             return None
-        key = fold(name)
-        try:
-            found = sorted(n for n in os.listdir(dir_real) if fold(n) == key)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return found[0] if found else None
+        if stat.S_ISLNK(st.st_mode):
+            return self._entry(host, self._follow(path))
+        return self._describe(host, path, st)
 
     def locate(self, names: tuple[str, ...]) -> HostEntry | None:
-        """The entry ``names`` lead to None if missing, :class:`Refused` on escape."""
-        real = self.root
-        shown = ""
+        """The entry ``names`` lead to from the root: None if missing, Refused on escape."""
+        entry = self._entry("", self.root)
         for name in names:
-            if not os.path.isdir(real):
+            if entry is None or not entry.is_dir:
                 return None
-            host = self.child_name(real, name)
-            if host is None:
-                return None
-            real = self._follow(os.path.join(real, host))
-            shown = host
-        return self._entry(shown, real)
+            entry = self.child(entry.real, name)
+        return entry
 
-    def locate_parent(self, names: tuple[str, ...]) -> tuple[HostEntry, str | None] | None:
-        """The parent directory of ``names`` and the host spelling of the last name if present.
+    def locate_parent(self, names: tuple[str, ...]) -> tuple[HostEntry, HostEntry | None] | None:
+        """The parent directory of ``names`` and the last name's entry if present.
 
         None when the parent is missing or not a directory.
         """
         parent = self.locate(names[:-1])
         if parent is None or not parent.is_dir:
             return None
-        return parent, self.child_name(parent.real, names[-1])
+        return parent, self.child(parent.real, names[-1])
 
     # -- files ------------------------------------------------------------------------------------
 
