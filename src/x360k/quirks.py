@@ -368,8 +368,9 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "NtQueryDirectoryFile returns one entry per call whatever the buffer size.",
         "It returns as many entries as fit in the buffer (8-byte aligned, chained by "
         "NextEntryOffset).",
-        "x360k reading of canary's XFile::QueryDirectory; console: NT NtQueryDirectoryFile "
-        "without ReturnSingleEntry",
+        "not in the reference (section 9 covers the handle parts only): x360k's reading of "
+        "canary's XFile::QueryDirectory; console: NT NtQueryDirectoryFile without "
+        "ReturnSingleEntry",
     ),
     QuirkInfo(
         "query_symlink_bad_handle_no_such_file",
