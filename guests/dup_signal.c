@@ -13,18 +13,20 @@ static HANDLE dup;
 static ULONG worker(void *context)
 {
     (void)context;
-    return NtSetEvent(dup, NULL) == STATUS_SUCCESS ? 0 : 1;
+    ULONG previous;
+    return NtSetEvent(dup, &previous) == STATUS_SUCCESS ? 0 : 1;
 }
 
 ULONG _start(void)
 {
     HANDLE ev, worker_thread;
+    ULONG worker_id;
     if (NtCreateEvent(&ev, NULL, SynchronizationEvent, 0) != STATUS_SUCCESS) return 1;
     if (NtDuplicateObject(ev, &dup, 0) != STATUS_SUCCESS) return 2;
-    if (ExCreateThread(&worker_thread, 0, NULL, NULL, (void *)worker, NULL, 0) != STATUS_SUCCESS)
+    if (ExCreateThread(&worker_thread, 0, &worker_id, NULL, (void *)worker, NULL, 0) != STATUS_SUCCESS)
         return 3;
-    if (NtWaitForSingleObjectEx(ev, 1, 0, NULL) != STATUS_WAIT_0) return 4;
-    if (NtWaitForSingleObjectEx(worker_thread, 1, 0, NULL) != STATUS_WAIT_0) return 5;
+    if (NtWaitForSingleObjectEx(ev, 0, 0, NULL) != STATUS_WAIT_0) return 4;
+    if (NtWaitForSingleObjectEx(worker_thread, 0, 0, NULL) != STATUS_WAIT_0) return 5;
     NtClose(worker_thread);
     NtClose(dup);
     NtClose(ev);

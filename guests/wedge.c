@@ -12,16 +12,18 @@ static HANDLE other;
 static ULONG worker(void *context)
 {
     (void)context;
-    return NtSetEvent(other, NULL) == STATUS_SUCCESS ? 0 : 1;
+    ULONG previous;
+    return NtSetEvent(other, &previous) == STATUS_SUCCESS ? 0 : 1;
 }
 
 ULONG _start(void)
 {
-    HANDLE work_done, dup;
+    HANDLE work_done, dup, worker_thread;
+    ULONG worker_id;
     NtCreateEvent(&work_done, NULL, SynchronizationEvent, 0);
     NtCreateEvent(&other, NULL, NotificationEvent, 0);
     NtDuplicateObject(work_done, &dup, 0);
-    ExCreateThread(NULL, 0, NULL, NULL, (void *)worker, NULL, 0);
-    NtWaitForSingleObjectEx(work_done, 1, 0, NULL); /* never returns */
+    ExCreateThread(&worker_thread, 0, &worker_id, NULL, (void *)worker, NULL, 0);
+    NtWaitForSingleObjectEx(work_done, 0, 0, NULL); /* never returns */
     return 0;
 }

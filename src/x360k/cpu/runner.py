@@ -44,6 +44,13 @@ class GuestRun:
     result: RunResult | None
     fault: FaultReport | None
     trace: MemoryRecorder | None
+    #: Object serials up to this one were made by the kernel at start-up.
+    startup_serial: int = 0
+
+    def objects_alive(self) -> list[Any]:
+        """Objects the guest made that are still alive."""
+        live = self.kernel.table.live_objects
+        return [obj for serial, obj in live.items() if serial > self.startup_serial]
 
     @property
     def outcome(self) -> str:
@@ -87,6 +94,7 @@ def execute_guest(
     if recorder is not None:
         sinks.append(recorder)
     kernel = Kernel(profile, quirks=quirks, recorder=TeeRecorder(*sinks), wait_events=wait_events)
+    startup = max(kernel.table.live_objects, default=0)
     try:
         image = load_image(kernel.memory, data, file.name)
     except ElfError as exc:
@@ -101,8 +109,8 @@ def execute_guest(
     try:
         result = kernel.run(max_calls=max_calls, max_time=max_time)
     except GuestFault as fault:
-        return GuestRun(kernel, runtime, image, None, fault.report, memory_trace)
-    return GuestRun(kernel, runtime, image, result, None, memory_trace)
+        return GuestRun(kernel, runtime, image, None, fault.report, memory_trace, startup)
+    return GuestRun(kernel, runtime, image, result, None, memory_trace, startup)
 
 
 def _poke(kernel: Kernel, image: GuestImage, file: Path, pokes: Mapping[str, int]) -> None:
@@ -153,8 +161,7 @@ def run_guest(
         failures.append(f"run ended with outcome {run.outcome!r}, expected {expected!r}")
     kinds = Counter(e.kind for e in trace.events)
     calls = Counter(e.tid for e in trace.events if e.kind == "kernel.call")
-    alive = [obj for obj in k.table.live_objects.values() if obj is not k.main_thread]
-    alive = [obj for obj in alive if getattr(obj, "TYPE", "") != "Module" and obj.handles[:1]]
+    alive = run.objects_alive()
     threads = [
         ThreadSummary(
             tid=t.ordinal,

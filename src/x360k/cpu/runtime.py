@@ -81,6 +81,8 @@ class CpuRuntime:
         self._exports: dict[int, Export] = {ex.ordinal: ex for ex in kernel.exports}
         self._interrupt = -1
         self._bad_access: tuple[int, int] | None = None
+        #: How often a thread ran out of its instruction budget and gave way.
+        self.preemptions = 0
         #: Where fault reports take their "last events" from (the runner's ring buffer).
         self.recent: Iterable[TraceEvent] | None = None
         engine.hook_interrupts(self._on_interrupt)
@@ -184,6 +186,7 @@ class CpuRuntime:
                     raise self._fault(t, pc - 4, reason, regs)
                 if pc == 0:
                     raise self._fault(t, 0, "jump to address 0", regs)
+                self.preemptions += 1
                 self.k.clock += BUDGET_TICKS
                 yield (PREEMPT, ())
         finally:
