@@ -244,10 +244,13 @@ class Kernel:
         n = len(args)
         decoded: list[int] | None = None
         if n <= 8:
-            gpr[3 : 3 + n] = [value & M64 for value in args]
-            if n == ex.nargs:
-                # Exactly what the dispatcher would read back from r3..r(2+n).
-                decoded = [value & M32 for value in args]
+            if n and (min(args) < 0 or max(args) > M32):
+                gpr[3 : 3 + n] = [value & M64 for value in args]
+            else:
+                # The common case: plain 32-bit values, stored and decoded as they are.
+                gpr[3 : 3 + n] = args
+                if n == ex.nargs:
+                    decoded = list(args)
         else:
             gpr[3:11] = [value & M64 for value in args[:8]]
             self._write_stack_args(t, args[8:])
