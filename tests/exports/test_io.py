@@ -733,3 +733,11 @@ def test_every_profile_can_be_asked(tmp_path: Path) -> None:
     }  # fmt: skip
     for name, ordinal in ordinals.items():
         assert k.exports.get(name).ordinal == ordinal
+
+
+def test_vanished_directory_is_a_status_not_a_traceback(io: IoKit) -> None:
+    (io.hdd / "tmpdir").mkdir()
+    d = io.open("hdd:\\tmpdir", options=DIRECTORY | SYNC)
+    (io.hdd / "tmpdir").rmdir()
+    assert io.query_info(d, 34, 56)[0] == STATUS_NO_SUCH_FILE
+    assert io.list_dir(d)[0] == STATUS_NO_SUCH_FILE

@@ -485,7 +485,12 @@ def nt_query_information_file(
     elif info_class == SECTOR:
         mem.write_u32(buffer, _path_hash(f.path) & 0xFFFFFFFF)
     else:
-        entry = _node_entry(f.node)
+        try:
+            entry = _node_entry(f.node)
+        except OSError as err:  # the host entry vanished under an open directory
+            status = status_for(err)
+            _iosb(k, iosb, status, 0)
+            return status
         allocation = f.node.device.allocation_size(entry.size)
         if info_class == NETWORK_OPEN:
             _write_network_open(k, buffer, entry, allocation)
