@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/x360k run --verbose examples/*.yaml
+	@echo
+	@echo "== x360k diff on the seed's excerpt: canary (tid 6) against the new emulator (tid 1) =="
+	@$(BIN)/x360k diff examples/traces/seed_reference_canary.txt examples/traces/seed_candidate.txt; \
+	  status=$$?; test $$status -eq 1 || { echo "expected exit 1 (a divergence), got $$status"; exit 1; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
