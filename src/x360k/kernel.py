@@ -9,7 +9,7 @@ memory, the object table, the dispatcher and the scheduler.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -242,7 +242,7 @@ class Kernel:
         ex = self._export_lookup.get(export) or self.exports.get(export)
         gpr = t.gpr
         n = len(args)
-        decoded: list[int] | None = None
+        decoded: Sequence[int] | None = None
         if n <= 8:
             if n and (min(args) < 0 or max(args) > M32):
                 gpr[3 : 3 + n] = [value & M64 for value in args]
@@ -250,7 +250,7 @@ class Kernel:
                 # The common case: plain 32-bit values, stored and decoded as they are.
                 gpr[3 : 3 + n] = args
                 if n == ex.nargs:
-                    decoded = list(args)
+                    decoded = args
         else:
             gpr[3:11] = [value & M64 for value in args[:8]]
             self._write_stack_args(t, args[8:])
@@ -268,7 +268,7 @@ class Kernel:
         for k, value in enumerate(extra):
             self.memory.write_u64(sp + 0x50 + 8 * k, value & M32)
 
-    def _invoke(self, t: Thread, ex: Export, decoded: list[int] | None = None) -> int:
+    def _invoke(self, t: Thread, ex: Export, decoded: Sequence[int] | None = None) -> int:
         """Decode, run and finish one export call on ``t``; BLOCKED if it must wait.
 
         ``decoded`` short-cuts the register read when the caller already holds
@@ -276,7 +276,7 @@ class Kernel:
         """
         self.calls += 1
         self.clock += CALL_COST
-        args: list[int] | None
+        args: Sequence[int] | None
         if decoded is not None:
             args = decoded
         elif ex.nargs > 8:
@@ -341,12 +341,12 @@ class Kernel:
 
     def _finish_call(self, t: Thread, ex: Export, call_id: int, result: int) -> None:
         t.call_depth -= 1
-        returns = ex.returns
         gpr = t.gpr
-        if returns is Returns.STATUS:
+        is_status = ex.returns_status
+        if is_status:
             result &= M32
             gpr[3] = result | 0xFFFFFFFF00000000 if result & 0x80000000 else result
-        elif returns is Returns.VALUE:
+        elif ex.returns is Returns.VALUE:
             gpr[3] = result & M64
         idx = t.next_idx
         t.next_idx = idx + 1
@@ -366,8 +366,8 @@ class Kernel:
                     call_id=call_id,
                     raw_tid=t.thread_id,
                     ts=self.clock,
-                    status=result if returns is Returns.STATUS else None,
-                    ret=None if returns is Returns.STATUS else gpr[3] & M32,
+                    status=result if is_status else None,
+                    ret=None if is_status else gpr[3] & M32,
                     **(extra or {}),
                 )
             )

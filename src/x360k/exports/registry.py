@@ -94,8 +94,10 @@ class Export:
     completeness: Completeness
     doc: str
     module: str = "xboxkrnl"
-    #: len(params), kept as a field because the dispatcher reads it on every call.
+    #: len(params) and returns == STATUS, kept as fields because the dispatcher reads
+    #: them on every call.
     nargs: int = 0
+    returns_status: bool = True
 
     def pointer_args(self) -> list[int]:
         """Indices of the parameters that are guest pointers (for masking in diffs)."""
@@ -129,6 +131,7 @@ class ExportGroup:
                     completeness,
                     doc,
                     nargs=len(params),
+                    returns_status=returns is Returns.STATUS,
                 )
             )
             return handler
