@@ -14,6 +14,7 @@ import msgspec
 import pyarrow as pa
 
 from x360k.trace.columns import conform
+from x360k.trace.compact import compacted_columns, expand_table
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.header import HEADER_METADATA_KEY, TraceHeader, decode_header
 from x360k.trace.reader import DEFAULT_BATCH_ROWS, ColumnarReader
@@ -30,13 +31,42 @@ def header_from_schema(path: Path, schema: pa.Schema) -> TraceHeader | None:
         raise TraceFormatError(path, f"bad header in schema metadata: {exc}") from None
 
 
-def conform_batch(path: Path, batch: pa.RecordBatch, first_row: int) -> Iterator[pa.RecordBatch]:
-    """One foreign batch in ARROW_SCHEMA, or a TraceFormatError naming the event."""
+def compacted_in(path: Path, schema: pa.Schema) -> list[str]:
+    """The columns a file stores compactly (see :mod:`x360k.trace.compact`)."""
     try:
-        table = conform(pa.Table.from_batches([batch]), keep_metadata=False)
+        return compacted_columns(schema)
+    except ValueError as exc:
+        raise TraceFormatError(path, f"bad schema metadata: {exc}") from None
+
+
+def conform_table(
+    path: Path, table: pa.Table, compacted: list[str], first_row: int = 0
+) -> pa.Table:
+    """A table read from a columnar file, compact columns expanded, in ARROW_SCHEMA."""
+    try:
+        if compacted:
+            table = expand_table(table, compacted)
+        return conform(table)
     except KeyError as exc:
         raise TraceFormatError(path, f"bad kind or missing column {exc}", event=first_row) from None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+    except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise TraceFormatError(
+            path, f"column does not fit schema v1: {exc}", event=first_row
+        ) from None
+
+
+def conform_batch(
+    path: Path, batch: pa.RecordBatch, first_row: int, compacted: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """One foreign batch in ARROW_SCHEMA, or a TraceFormatError naming the event."""
+    try:
+        table = pa.Table.from_batches([batch])
+        if compacted:
+            table = expand_table(table, compacted)
+        table = conform(table, keep_metadata=False)
+    except KeyError as exc:
+        raise TraceFormatError(path, f"bad kind or missing column {exc}", event=first_row) from None
+    except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise TraceFormatError(
             path, f"column does not fit schema v1: {exc}", event=first_row
         ) from None
@@ -56,6 +86,7 @@ class ArrowStreamReader(ColumnarReader):
         except (OSError, pa.ArrowInvalid) as exc:
             raise TraceFormatError(self.path, f"not an Arrow IPC stream: {exc}") from None
         self._header = header_from_schema(self.path, schema)
+        self._compacted = compacted_in(self.path, schema)
 
     @property
     def header(self) -> TraceHeader | None:
@@ -73,7 +104,7 @@ class ArrowStreamReader(ColumnarReader):
                 except (pa.ArrowInvalid, OSError, EOFError):
                     self.report.truncated = True
                     return
-                yield from conform_batch(self.path, batch, rows)
+                yield from conform_batch(self.path, batch, rows, self._compacted)
                 rows += batch.num_rows
 
 
@@ -90,6 +121,7 @@ class ArrowFileReader(ColumnarReader):
         except (OSError, pa.ArrowInvalid) as exc:
             raise TraceFormatError(self.path, f"not an Arrow IPC file: {exc}") from None
         self._header = header_from_schema(self.path, self._reader.schema)
+        self._compacted = compacted_in(self.path, self._reader.schema)
 
     @property
     def header(self) -> TraceHeader | None:
@@ -104,12 +136,8 @@ class ArrowFileReader(ColumnarReader):
         rows = 0
         for i in range(self._reader.num_record_batches):
             batch = self._reader.get_batch(i)
-            yield from conform_batch(self.path, batch, rows)
+            yield from conform_batch(self.path, batch, rows, self._compacted)
             rows += batch.num_rows
 
     def table(self) -> pa.Table:
-        table = self._reader.read_all()
-        try:
-            return conform(table)
-        except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise TraceFormatError(self.path, f"columns do not fit schema v1: {exc}") from None
+        return conform_table(self.path, self._reader.read_all(), self._compacted)

@@ -30,6 +30,8 @@ from x360k.trace.columns import SORTED_METADATA_KEY, sort_by_thread
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import SCHEMA_VERSION
 from x360k.trace.parquet_reader import ParquetReader
+from x360k.trace.parquet_writer import LAYOUT, LAYOUT_METADATA_KEY
+from x360k.trace.parquet_writer import write_parquet as write_parquet
 from x360k.trace.reader import ReadReport
 from x360k.trace.readers import open_trace
 
@@ -136,17 +138,6 @@ def _atomic(target: Path, write: object) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_parquet(table: pa.Table, path: str | Path) -> None:
-    """Parquet with zstd and dictionary encoding; the table's metadata is kept."""
-    pq.write_table(
-        table,
-        str(path),
-        compression="zstd",
-        use_dictionary=True,
-        row_group_size=1 << 20,
-    )
-
-
 @dataclass(slots=True)
 class Converted:
     """What ``convert`` did."""
@@ -168,7 +159,7 @@ def convert(
 
     ``fmt`` is ``parquet`` or ``arrow`` (default: from the target's suffix,
     ``.arrow``/``.feather`` meaning Arrow). A target already made from the
-    same source bytes is left alone.
+    same source bytes (and, for Parquet, in the current layout) is left alone.
     """
     target = Path(target)
     if fmt is None:
@@ -177,8 +168,11 @@ def convert(
         raise TraceFormatError(target, f"cannot convert to {fmt!r}: parquet or arrow")
     if target.exists():
         digest = content_hash(source)
-        existing = _source_hash_of(target)
-        if existing == digest.encode():
+        existing = _source_metadata(target)
+        current = existing.get(SOURCE_HASH_KEY) == digest.encode() and (
+            fmt != "parquet" or existing.get(LAYOUT_METADATA_KEY) == LAYOUT
+        )
+        if current:
             return Converted(_row_count(target), True, ReadReport())
     loaded = load(source, lenient=lenient, cache_dir=cache_dir)
     if fmt == "parquet":
@@ -188,14 +182,15 @@ def convert(
     return Converted(loaded.table.num_rows, False, loaded.report)
 
 
-def _source_hash_of(path: Path) -> bytes | None:
+def _source_metadata(path: Path) -> dict[bytes, bytes]:
+    """Schema metadata of a columnar file we may have written, else empty."""
     try:
         reader = open_trace(path)
     except TraceFormatError:
-        return None
+        return {}
     if isinstance(reader, ArrowFileReader | ParquetReader):
-        return (reader.schema.metadata or {}).get(SOURCE_HASH_KEY)
-    return None
+        return dict(reader.schema.metadata or {})
+    return {}
 
 
 def _row_count(path: Path) -> int:

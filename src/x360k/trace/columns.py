@@ -201,7 +201,7 @@ def conform(data: pa.Table, *, keep_metadata: bool = True) -> pa.Table:
             continue
         column = data.column(field.name)
         if field.name == "kind":
-            column = pa.chunked_array([canonical_kinds(column)], KIND_TYPE)
+            column = canonical_kinds(column)
         elif column.type != field.type:
             if pa.types.is_dictionary(field.type) and not pa.types.is_dictionary(column.type):
                 column = pc.cast(column, pa.string()).dictionary_encode()
@@ -229,16 +229,20 @@ def kind_codes(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int8]:
     return np.asarray(mapping[indices], np.int8)
 
 
-def canonical_kinds(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+def canonical_kinds(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     """``kind`` re-encoded so its dictionary is exactly KINDS (indices = KIND_CODE).
 
-    Raises ``KeyError`` naming a kind outside the closed set.
+    Raises ``KeyError`` naming a kind outside the closed set, or ``"kind"``
+    when a row has none. A column already in that form is returned as is.
     """
-    codes = kind_codes(column)
-    mask = None
     if column.null_count:
-        mask = pa.array(np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False), bool))
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8(), mask=mask), _KIND_DICTIONARY)
+        raise KeyError("kind")
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if column.type == KIND_TYPE and all(c.dictionary.equals(_KIND_DICTIONARY) for c in chunks):
+        return pa.chunked_array(chunks, KIND_TYPE)
+    codes = kind_codes(column)
+    indices = pa.array(codes, pa.int8())
+    return pa.chunked_array([pa.DictionaryArray.from_arrays(indices, _KIND_DICTIONARY)], KIND_TYPE)
 
 
 def sort_by_thread(table: pa.Table) -> pa.Table:

@@ -1,4 +1,10 @@
-"""Reader for Parquet traces (what ``x360k trace convert`` writes, or any tool's)."""
+"""Reader for Parquet traces (what ``x360k trace convert`` writes, or any tool's).
+
+Files we wrote may store the hex-text columns as integers
+(:mod:`x360k.trace.compact`, listed in the schema metadata); they are turned
+back into schema v1 text here, so every caller sees ARROW_SCHEMA whatever the
+file's layout.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from x360k.trace.arrow_reader import conform_batch, header_from_schema
-from x360k.trace.columns import conform
+from x360k.trace.arrow_reader import compacted_in, conform_batch, conform_table, header_from_schema
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.header import TraceHeader
+from x360k.trace.parquet_writer import LAYOUT_METADATA_KEY
 from x360k.trace.reader import DEFAULT_BATCH_ROWS, ColumnarReader
 
 
@@ -26,6 +32,7 @@ class ParquetReader(ColumnarReader):
             self._file = pq.ParquetFile(str(self.path), memory_map=True)
         except (OSError, pa.ArrowInvalid) as exc:
             raise TraceFormatError(self.path, f"not a Parquet file: {exc}") from None
+        self._compacted = compacted_in(self.path, self._file.schema_arrow)
         self._header = header_from_schema(self.path, self._file.schema_arrow)
 
     @property
@@ -40,12 +47,17 @@ class ParquetReader(ColumnarReader):
     def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         rows = 0
         for batch in self._file.iter_batches(batch_size=batch_rows):
-            yield from conform_batch(self.path, batch, rows)
+            if batch.num_rows:
+                yield from conform_batch(self.path, batch, rows, self._compacted)
             rows += batch.num_rows
 
     def table(self) -> pa.Table:
         try:
-            table = pq.read_table(str(self.path), memory_map=True)
-            return conform(table)
-        except (KeyError, OSError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise TraceFormatError(self.path, f"columns do not fit schema v1: {exc}") from None
+            table = self._file.read(use_threads=True)
+        except (OSError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise TraceFormatError(self.path, f"unreadable Parquet: {exc}") from None
+        table = conform_table(self.path, table, self._compacted)
+        metadata = dict(table.schema.metadata or {})
+        if metadata.pop(LAYOUT_METADATA_KEY, None) is None:
+            return table
+        return table.replace_schema_metadata(metadata)
