@@ -1,8 +1,11 @@
 """The diff from end to end: keys, thread mapping, per-pair alignment, handle checks, verdicts.
 
 This is the one place that knows the order of the steps; each step lives in its
-own module. The result keeps the loaded columns so that reports can show any
-event without reading the files again.
+own module. Work is done one thread pair at a time: a pair's keys exist only
+while it is aligned, so memory follows the largest thread, not the trace.
+With ``first``, keys are built in growing stretches and building stops once the
+first divergence is found, so the cost follows the matched prefix.
+The result keeps the (memory-mapped) traces so reports can show any event.
 """
 
 from __future__ import annotations
@@ -13,12 +16,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from x360k.diff.align import AlignParams, Segment, align
-from x360k.diff.classify import Finding, classify
-from x360k.diff.inputs import TraceColumns
-from x360k.diff.keys import Normalisation, SideKeys, build_keys, unlogged_exports
+from x360k.diff.align import AlignParams, Segment, align, first_mismatch
+from x360k.diff.classify import Finding, ThreadAlignment, classify
+from x360k.diff.inputs import Rows, TraceColumns
+from x360k.diff.keys import (
+    KeyBuilder,
+    Normalisation,
+    ThreadKeys,
+    dictionary_values,
+    unlogged_exports,
+)
 from x360k.diff.mapping import ThreadPair, map_threads, thread_infos
-from x360k.diff.origins import handle_origins, mismatched_handles, uses_handle
+from x360k.diff.origins import HandleIndex, mismatched_handles
 from x360k.trace.event import KIND_CODE
 
 I64 = npt.NDArray[np.int64]
@@ -51,11 +60,11 @@ class DiffOptions:
 
 @dataclass(slots=True)
 class PairResult:
-    """One thread pair: its rows (global, visible only), findings and verdict."""
+    """One thread pair: its rows (visible only), findings and verdict."""
 
     pair: ThreadPair
-    ref_rows: I64
-    cand_rows: I64
+    ref_rows: Rows
+    cand_rows: Rows
     findings: list[Finding]
     segments: list[Segment]
     matched: int = 0
@@ -75,45 +84,34 @@ class DiffResult:
 
     ref: TraceColumns
     cand: TraceColumns
-    ref_keys: SideKeys
-    cand_keys: SideKeys
     options: DiffOptions
     pairs: list[PairResult]
     rule_counts: dict[str, int]
+    ref_handles: HandleIndex | None = None
+    cand_handles: HandleIndex | None = None
 
     @property
     def divergent(self) -> bool:
         return any(f.divergent for p in self.pairs for f in p.findings)
 
+    def handles(self, side: str) -> HandleIndex:
+        """The handle index of a side ("ref" or "cand"), built on first use."""
+        if side == "ref":
+            if self.ref_handles is None:
+                self.ref_handles = HandleIndex.build(self.ref)
+            return self.ref_handles
+        if self.cand_handles is None:
+            self.cand_handles = HandleIndex.build(self.cand)
+        return self.cand_handles
 
-def _idx_at(cols: TraceColumns, rows: I64, pos: int) -> int:
+
+def _idx_at(cols: TraceColumns, rows: Rows, pos: int) -> int:
     """The per-thread index at a position; one past the last event at the end."""
     if pos < len(rows):
-        return int(cols.ints["idx"][rows[pos]])
+        return cols.idx_at(int(rows[pos]))
     if len(rows):
-        return int(cols.ints["idx"][rows[-1]]) + 1
+        return cols.idx_at(int(rows[-1])) + 1
     return 0
-
-
-def _thread_rows(cols: TraceColumns, keys: SideKeys, tid: int | None) -> I64:
-    if tid is None:
-        return np.zeros(0, np.int64)
-    lo, hi = cols.thread_range(tid)
-    vis = keys.visible[lo:hi]
-    if bool(vis.all()):
-        return np.arange(lo, hi, dtype=np.int64)
-    return np.flatnonzero(vis).astype(np.int64) + lo
-
-
-def _contiguous(rows: I64) -> bool:
-    return len(rows) == 0 or int(rows[-1]) - int(rows[0]) + 1 == len(rows)
-
-
-def _take(arr: U64, rows: I64) -> U64:
-    """Key slice for rows: a view when rows are contiguous (the usual case)."""
-    if _contiguous(rows):
-        return arr[int(rows[0]) : int(rows[0]) + len(rows)] if len(rows) else arr[:0]
-    return arr[rows]
 
 
 def verdict(p: PairResult, ref: TraceColumns, cand: TraceColumns) -> str:
@@ -140,23 +138,112 @@ def _first_occurrence(shape: U64, kind: npt.NDArray[np.int8]) -> I64:
     return out
 
 
-def _align_pair(
-    ref_rows: I64,
-    cand_rows: I64,
-    rk: SideKeys,
-    ck: SideKeys,
+def _visible_rows(builder: KeyBuilder, lo: int, hi: int) -> Rows:
+    return builder.visible_rows(lo, hi)
+
+
+class _Lazy:
+    """One side's keys for a thread, built in growing stretches as the comparison advances."""
+
+    def __init__(self, builder: KeyBuilder, lo: int, hi: int) -> None:
+        self.builder, self.cursor, self.hi = builder, lo, hi
+        self.full = np.zeros(0, np.uint64)
+        self.shape = np.zeros(0, np.uint64)
+        self.step = 1 << 16
+
+    @property
+    def done(self) -> bool:
+        return self.cursor >= self.hi
+
+    def ensure(self, positions: int) -> None:
+        parts_f, parts_s = [self.full], [self.shape]
+        have = len(self.full)
+        while have < positions and self.cursor < self.hi:
+            end = min(self.hi, self.cursor + max(self.step, positions - have))
+            k = self.builder.keys(self.cursor, end)
+            parts_f.append(k.full)
+            parts_s.append(k.shape)
+            have += len(k.full)
+            self.cursor = end
+            self.step = min(self.step * 2, 1 << 22)
+        if len(parts_f) > 1:
+            self.full = np.concatenate(parts_f)
+            self.shape = np.concatenate(parts_s)
+
+
+def _first_streaming(
+    a: _Lazy, b: _Lazy, start: tuple[int, int], params: AlignParams
+) -> ThreadAlignment:
+    """Compare until the first divergence, building keys only as far as needed."""
+    i, j = start
+    segments: list[Segment] = []
+    while True:
+        a.ensure(i + 1)
+        b.ensure(j + 1)
+        run = first_mismatch(a.full, b.full, i, j, params.first_chunk)
+        if run:
+            segments.append(Segment(i, j, run))
+            i, j = i + run, j + run
+        if i < len(a.full) and j < len(b.full):
+            break  # a real mismatch
+        if (i >= len(a.full) and a.done) or (j >= len(b.full) and b.done):
+            break  # one side ended
+    width = max(params.max_window, 1 << 16)
+    while True:
+        a.ensure(i + width)
+        b.ensure(j + width)
+        whole = a.done and b.done
+        res = classify(
+            align(a.full, b.full, (i, j), params), a.full, b.full, a.shape, b.shape, first=True
+        )
+        limit_a, limit_b = len(a.full) - width // 2, len(b.full) - width // 2
+        div = [f for f in res.findings if f.divergent]
+        if whole or (div and div[0].i1 <= limit_a and div[0].j1 <= limit_b):
+            res.segments = segments + res.segments
+            res.stopped_early = bool(div) or res.stopped_early
+            return res
+        width *= 4
+
+
+def _start_positions(
+    ref: TraceColumns, cand: TraceColumns, rrows: Rows, crows: Rows, start: StartPoint
+) -> tuple[int, int]:
+    out = []
+    for cols, rows, want in ((ref, rrows, start.ref_idx), (cand, crows, start.cand_idx)):
+        if not len(rows):
+            out.append(0)
+            continue
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        col = cols.column("idx", lo, hi)
+        assert col is not None
+        idx = col.to_numpy().astype(np.int64)
+        if not isinstance(rows, range):
+            idx = idx[rows - lo]
+        out.append(int(np.searchsorted(idx, want)))
+    return out[0], out[1]
+
+
+def _align_keys(
+    rk: ThreadKeys,
+    ck: ThreadKeys,
     opts: DiffOptions,
     start: tuple[int, int],
-    ref_kind: npt.NDArray[np.int8],
-    cand_kind: npt.NDArray[np.int8],
-) -> tuple[list[Finding], list[Segment], bool]:
-    a, b = _take(rk.full, ref_rows), _take(ck.full, cand_rows)
-    sa, sb = _take(rk.shape, ref_rows), _take(ck.shape, cand_rows)
+    ref: TraceColumns,
+    cand: TraceColumns,
+) -> ThreadAlignment:
+    a, b, sa, sb = rk.full, ck.full, rk.shape, ck.shape
     if not opts.first_occurrence:
-        res = classify(align(a, b, start, opts.params), a, b, sa, sb, first=opts.first)
-        return res.findings, res.segments, res.stopped_early
-    fa = _first_occurrence(sa, ref_kind[ref_rows])
-    fb = _first_occurrence(sb, cand_kind[cand_rows])
+        return classify(align(a, b, start, opts.params), a, b, sa, sb, first=opts.first)
+    kinds = []
+    for cols, rows in ((ref, rk.rows), (cand, ck.rows)):
+        if len(rows) == 0:
+            kinds.append(np.zeros(0, np.int8))
+            continue
+        lo = int(rows[0])
+        k = cols.kinds(lo, int(rows[-1]) + 1)
+        kinds.append(k if isinstance(rows, range) else k[np.asarray(rows) - lo])
+    fa = _first_occurrence(sa, kinds[0])
+    fb = _first_occurrence(sb, kinds[1])
     oa, ob = sa[fa], sb[fb]
     res = classify(align(oa, ob, (0, 0), opts.params), oa, ob, oa, ob, first=opts.first)
 
@@ -175,7 +262,78 @@ def _align_pair(
         )
         for f in res.findings
     ]
-    return findings, [], res.stopped_early
+    return ThreadAlignment(findings, [], res.stopped_early)
+
+
+@dataclass(slots=True)
+class _HandleMatches:
+    """For each reference handle entry: the matched candidate row, its pair and positions."""
+
+    ref: HandleIndex
+    cand: HandleIndex
+    match: I64
+    pair: I64
+    pos: I64
+    cand_pos: I64
+
+    @classmethod
+    def empty(cls, ref: HandleIndex, cand: HandleIndex) -> _HandleMatches:
+        n = len(ref.rows)
+        return cls(ref, cand, *(np.full(n, -1, np.int64) for _ in range(4)))
+
+    def record(self, k: int, pr: PairResult) -> None:
+        rows = pr.ref_rows
+        if not len(rows) or not pr.segments:
+            return
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        e0, e1 = np.searchsorted(self.ref.rows, [lo, hi])
+        if e0 == e1:
+            return
+        ents = np.arange(e0, e1)
+        r = self.ref.rows[e0:e1]
+        if isinstance(rows, range):
+            pos = r - lo
+            ok = np.ones(len(r), bool)
+        else:
+            pos = np.searchsorted(rows, r)
+            ok = pos < len(rows)
+            ok[ok] = rows[pos[ok]] == r[ok]
+        si = np.array([s.i for s in pr.segments], np.int64)
+        sj = np.array([s.j for s in pr.segments], np.int64)
+        sl = np.array([s.length for s in pr.segments], np.int64)
+        seg = np.searchsorted(si, pos, "right") - 1
+        ok &= seg >= 0
+        seg = np.maximum(seg, 0)
+        ok &= pos < si[seg] + sl[seg]
+        cpos = sj[seg] + pos - si[seg]
+        crows = pr.cand_rows
+        if isinstance(crows, range):
+            crow = cpos + crows.start
+        else:
+            crow = crows[np.minimum(cpos, len(crows) - 1)]
+        sel = ents[ok]
+        self.match[sel] = crow[ok]
+        self.pair[sel] = k
+        self.pos[sel] = pos[ok]
+        self.cand_pos[sel] = cpos[ok]
+
+    def findings(self, pairs: list[PairResult], first: bool) -> None:
+        bad = mismatched_handles(self.ref, self.match, self.cand)
+        for e in bad.tolist():
+            pr = pairs[int(self.pair[e])]
+            i, j = int(self.pos[e]), int(self.cand_pos[e])
+            if first and any(f.divergent and f.i0 <= i for f in pr.findings):
+                continue
+            pr.findings.append(Finding("changed", i, i + 1, j, j + 1, True, ("handle",)))
+        if not len(bad):
+            return
+        for pr in pairs:
+            pr.findings.sort(key=lambda f: (f.i0, f.j0))
+            if first:
+                div = [f for f in pr.findings if f.divergent]
+                if div:
+                    cut = div[0]
+                    pr.findings = [f for f in pr.findings if f.i0 <= cut.i0]
 
 
 def run_diff(
@@ -188,84 +346,64 @@ def run_diff(
     opts = opts or DiffOptions()
     norm = opts.norm
     step = progress or (lambda _s, _d, _t: None)
-    step("normalising", 0, 1)
-    rk = build_keys(ref, norm)
-    drop = (
-        unlogged_exports(ref.header, cand.strs["name"].values)
-        if norm.on("unlogged-exports")
-        else set()
-    )
-    ck = build_keys(cand, norm, drop)
-    counts = {k: rk.counts.get(k, 0) + ck.counts.get(k, 0) for k in {*rk.counts, *ck.counts}}
-    counts["unlogged-exports"] = ck.counts.get("unlogged-exports", 0)
+    step("mapping threads", 0, 1)
+    rb = KeyBuilder(ref, norm)
+    drop: set[str] = set()
+    if norm.on("unlogged-exports"):
+        names = cand.column("name")
+        values: list[str] = []
+        if names is not None and names.null_count < len(names):
+            values = dictionary_values(names)
+        drop = unlogged_exports(ref.header, values)
+    cb = KeyBuilder(cand, norm, drop)
     forced = dict(opts.forced_map)
     if opts.start:
         forced[opts.start.ref_tid] = opts.start.cand_tid
-    mapping = map_threads(
-        thread_infos(ref, rk.shape, rk.full), thread_infos(cand, ck.shape, ck.full), forced
-    )
+    mapping = map_threads(thread_infos(ref, rb), thread_infos(cand, cb), forced)
+    ref.release()
+    cand.release()
     if opts.start:
         mapping = [p for p in mapping if p.ref == opts.start.ref_tid]
-    ref_kind, cand_kind = ref.kind_codes(), cand.kind_codes()
-    pairs: list[PairResult] = []
+    check = norm.on("handles") and not opts.first_occurrence
+    result = DiffResult(ref, cand, opts, [], {})
+    hm = _HandleMatches.empty(result.handles("ref"), result.handles("cand")) if check else None
     for k, pair in enumerate(mapping):
         step("aligning threads", k, len(mapping))
-        ref_rows = _thread_rows(ref, rk, pair.ref)
-        cand_rows = _thread_rows(cand, ck, pair.cand)
-        pr = PairResult(pair, ref_rows, cand_rows, [], [])
-        if pair.ref is not None and pair.cand is not None:
+        rr = ref.thread_range(pair.ref) if pair.ref is not None else (0, 0)
+        cr = cand.thread_range(pair.cand) if pair.cand is not None else (0, 0)
+        if pair.ref is None or pair.cand is None:
+            result.pairs.append(
+                PairResult(pair, _visible_rows(rb, *rr), _visible_rows(cb, *cr), [], [])
+            )
+            continue
+        if opts.first and not opts.first_occurrence:
+            pr = PairResult(pair, _visible_rows(rb, *rr), _visible_rows(cb, *cr), [], [])
             start = (0, 0)
             if opts.start:
-                start = (
-                    int(np.searchsorted(ref.ints["idx"][ref_rows], opts.start.ref_idx)),
-                    int(np.searchsorted(cand.ints["idx"][cand_rows], opts.start.cand_idx)),
-                )
-            pr.findings, pr.segments, pr.stopped_early = _align_pair(
-                ref_rows, cand_rows, rk, ck, opts, start, ref_kind, cand_kind
-            )
-            pr.matched = sum(s.length for s in pr.segments)
-        pairs.append(pr)
+                start = _start_positions(ref, cand, pr.ref_rows, pr.cand_rows, opts.start)
+            res = _first_streaming(_Lazy(rb, *rr), _Lazy(cb, *cr), start, opts.params)
+        else:
+            rk, ck = rb.keys(*rr), cb.keys(*cr)
+            pr = PairResult(pair, rk.rows, ck.rows, [], [])
+            start = (0, 0)
+            if opts.start:
+                start = _start_positions(ref, cand, rk.rows, ck.rows, opts.start)
+            res = _align_keys(rk, ck, opts, start, ref, cand)
+            del rk, ck
+        pr.findings, pr.segments, pr.stopped_early = res.findings, res.segments, res.stopped_early
+        pr.matched = sum(s.length for s in pr.segments)
+        if hm is not None:
+            hm.record(k, pr)
+        result.pairs.append(pr)
+        ref.release()
+        cand.release()
     step("checking handles", 0, 1)
-    if norm.on("handles") and not opts.first_occurrence:
-        _check_handles(ref, cand, pairs, opts.first)
-    for pr in pairs:
+    if hm is not None:
+        hm.findings(result.pairs, opts.first)
+    for pr in result.pairs:
         pr.verdict = verdict(pr, ref, cand)
+    counts = {k: rb.counts.get(k, 0) + cb.counts.get(k, 0) for k in {*rb.counts, *cb.counts}}
+    counts["unlogged-exports"] = cb.counts.get("unlogged-exports", 0)
+    result.rule_counts = counts
     step("done", 1, 1)
-    return DiffResult(ref, cand, rk, ck, opts, pairs, counts)
-
-
-def _check_handles(
-    ref: TraceColumns, cand: TraceColumns, pairs: list[PairResult], first: bool
-) -> None:
-    """Add a 'changed: handle' finding wherever matched events use non-corresponding handles."""
-    ref_uses = uses_handle(ref)
-    cand_uses = uses_handle(cand)
-    if not ref_uses.any() and not cand_uses.any():
-        return
-    match = np.full(ref.n, -1, dtype=np.int64)
-    pos_of = np.full(ref.n, -1, dtype=np.int64)
-    owner = np.full(ref.n, -1, dtype=np.int64)
-    for k, pr in enumerate(pairs):
-        pos_of[pr.ref_rows] = np.arange(len(pr.ref_rows))
-        owner[pr.ref_rows] = k
-        for s in pr.segments:
-            match[pr.ref_rows[s.i : s.i + s.length]] = pr.cand_rows[s.j : s.j + s.length]
-    bad = mismatched_handles(match, handle_origins(ref), handle_origins(cand), ref_uses)
-    if not len(bad):
-        return
-    cand_pos = np.full(cand.n, -1, dtype=np.int64)
-    for pr in pairs:
-        cand_pos[pr.cand_rows] = np.arange(len(pr.cand_rows))
-    for r in bad.tolist():
-        pr = pairs[int(owner[r])]
-        i, j = int(pos_of[r]), int(cand_pos[match[r]])
-        if first and any(f.divergent and f.i0 <= i for f in pr.findings):
-            continue
-        pr.findings.append(Finding("changed", i, i + 1, j, j + 1, True, ("handle",)))
-    for pr in pairs:
-        pr.findings.sort(key=lambda f: (f.i0, f.j0))
-        if first:
-            div = [f for f in pr.findings if f.divergent]
-            if div:
-                cut = div[0]
-                pr.findings = [f for f in pr.findings if f.i0 <= cut.i0]
+    return result

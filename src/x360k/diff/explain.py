@@ -10,12 +10,10 @@ import shlex
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 
 from x360k.diff.classify import Finding
 from x360k.diff.compare import DiffResult, PairResult
-from x360k.diff.inputs import NULL_INT, TraceColumns
-from x360k.diff.origins import handle_origins
+from x360k.diff.inputs import Rows, TraceColumns
 from x360k.trace.event import KIND_CODE, TraceEvent
 
 #: Fields shown in the seed's display format, in order, after ``[idx] kind name``.
@@ -147,48 +145,31 @@ def differing_fields(r: TraceEvent, c: TraceEvent, result: DiffResult) -> list[s
     return out
 
 
-def call_depths(cols: TraceColumns, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Open kernel calls just before each position of a thread (never below zero)."""
-    kind = cols.kind_codes()[rows]
+def open_stack(cols: TraceColumns, rows: Rows, pos: int) -> list[str]:
+    """Open kernel calls (outermost first) just before position ``pos`` of a thread.
+
+    Looks back at most STACK_WALK events. A call is still open at ``pos`` when
+    the call depth after it never drops below its own level before ``pos``:
+    one vectorised pass over the window, then a lookup of the few open frames.
+    """
+    end = min(pos, len(rows))
+    begin = max(0, end - STACK_WALK)
+    if end <= begin:
+        return []
+    lo, hi = int(rows[begin]), int(rows[end - 1]) + 1
+    kind = cols.kinds(lo, hi)
+    if not isinstance(rows, range):
+        kind = kind[np.asarray(rows[begin:end]) - lo]
     step = (kind == KIND_CODE["kernel.call"]).astype(np.int64) - (
         kind == KIND_CODE["kernel.return"]
     ).astype(np.int64)
-    depth = np.concatenate(([0], np.cumsum(step)))
-    out: npt.NDArray[np.int64] = np.maximum(depth - np.minimum.accumulate(np.minimum(depth, 0)), 0)
-    return out
-
-
-def open_stack(
-    cols: TraceColumns,
-    rows: npt.NDArray[np.int64],
-    pos: int,
-    depths: npt.NDArray[np.int64] | None = None,
-) -> list[str]:
-    """Open kernel calls (outermost first) just before position ``pos`` of a thread.
-
-    Walks back from ``pos`` pairing returns with calls; with ``depths`` (from
-    :func:`call_depths`) it stops as soon as every open call is found.
-    """
-    kind = cols.strs["kind"]
-    name = cols.strs["name"]
-    idx = cols.ints["idx"]
-    want = int(depths[min(pos, len(depths) - 1)]) if depths is not None else None
-    depth = 0
+    level = np.cumsum(step)
+    suffix_min = np.minimum.accumulate(level[::-1])[::-1]
+    is_open = (kind == KIND_CODE["kernel.call"]) & (level <= suffix_min)
     frames: list[str] = []
-    lo = max(0, pos - STACK_WALK)
-    for p in range(min(pos, len(rows)) - 1, lo - 1, -1):
-        if want is not None and len(frames) >= want:
-            break
-        row = int(rows[p])
-        k = kind.get(row)
-        if k == "kernel.return":
-            depth += 1
-        elif k == "kernel.call":
-            if depth == 0:
-                frames.append(f"{name.get(row) or '?'} (called at #{int(idx[row])})")
-            else:
-                depth -= 1
-    frames.reverse()
+    for p in np.flatnonzero(is_open).tolist():
+        row = int(rows[begin + p])
+        frames.append(f"{cols.value('name', row) or '?'} (called at #{cols.idx_at(row)})")
     return frames
 
 
@@ -215,22 +196,8 @@ class Explainer:
         self.result = result
         self.ref_label = ref_label
         self.cand_label = cand_label
-        self._origins: tuple[object, object] | None = None
-        self._depth_cache: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
 
-    def _depths(self, cols: TraceColumns, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        key = (id(cols), int(rows[0]) if len(rows) else -1)
-        if key not in self._depth_cache:
-            self._depth_cache[key] = call_depths(cols, rows)
-        return self._depth_cache[key]
-
-    def _origin_rows(self) -> tuple[object, object]:
-        if self._origins is None:
-            self._origins = (handle_origins(self.result.ref), handle_origins(self.result.cand))
-        return self._origins
-
-    def _event(self, cols: TraceColumns, rows: object, pos: int) -> TraceEvent | None:
-        assert isinstance(rows, np.ndarray)
+    def _event(self, cols: TraceColumns, rows: Rows, pos: int) -> TraceEvent | None:
         if 0 <= pos < len(rows):
             return cols.event(int(rows[pos]))
         return None
@@ -241,8 +208,8 @@ class Explainer:
         ri, cj = pr.ref_idx(ref, f.i0), pr.cand_idx(cand, f.j0)
         r_ev = self._event(ref, pr.ref_rows, f.i0)
         c_ev = self._event(cand, pr.cand_rows, f.j0)
-        ref_stack = open_stack(ref, pr.ref_rows, f.i0, self._depths(ref, pr.ref_rows))
-        cand_stack = open_stack(cand, pr.cand_rows, f.j0, self._depths(cand, pr.cand_rows))
+        ref_stack = open_stack(ref, pr.ref_rows, f.i0)
+        cand_stack = open_stack(cand, pr.cand_rows, f.j0)
         fields = list(f.fields)
         if f.cls == "changed" and not fields and r_ev and c_ev:
             fields = differing_fields(r_ev, c_ev, res)
@@ -356,36 +323,32 @@ class Explainer:
         return f"{f.cls} {at}"
 
     def _handle_lines(self, pr: PairResult, f: Finding) -> list[str]:
-        ro, co = self._origin_rows()
-        assert isinstance(ro, np.ndarray) and isinstance(co, np.ndarray)
         out: list[str] = []
         sides = (
-            ("reference", self.result.ref, pr.ref_rows, range(f.i0, min(f.i1, f.i0 + 4)), ro),
-            ("candidate", self.result.cand, pr.cand_rows, range(f.j0, min(f.j1, f.j0 + 4)), co),
+            ("reference", self.result.ref, pr.ref_rows, range(f.i0, min(f.i1, f.i0 + 4)), "ref"),
+            ("candidate", self.result.cand, pr.cand_rows, range(f.j0, min(f.j1, f.j0 + 4)), "cand"),
         )
-        for label, cols, rows, span, origin in sides:
+        for label, cols, rows, span, side in sides:
+            index = self.result.handles(side)
             for p in span:
                 row = int(rows[p])
-                o = int(origin[row])
+                o = index.origin_row(row)
                 if o < 0:
-                    if cols.ints["handle"][row] != NULL_INT or cols.strs["sid"].codes[row] >= 0:
-                        out.append(
-                            f"{label} #{int(cols.ints['idx'][row])}: handle of unknown origin"
-                        )
+                    if index.uses(row):
+                        out.append(f"{label} #{cols.idx_at(row)}: handle of unknown origin")
                     continue
                 oev = cols.event(o)
                 frame = self._frame_of(cols, o)
                 where = f" inside {frame}" if frame else ""
                 out.append(
-                    f"{label} #{int(cols.ints['idx'][row])}: {_handle_label(oev)} created at "
+                    f"{label} #{cols.idx_at(row)}: {_handle_label(oev)} created at "
                     f"tid {oev.tid} #{oev.idx}{where}"
                 )
         return out
 
     def _frame_of(self, cols: TraceColumns, row: int) -> str | None:
-        lo, hi = cols.thread_range(int(cols.ints["tid"][row]))
-        rows = np.arange(lo, hi, dtype=np.int64)
-        return _frame_name(open_stack(cols, rows, row - lo, self._depths(cols, rows)))
+        lo, hi = cols.thread_range(int(cols.value("tid", row)))
+        return _frame_name(open_stack(cols, range(lo, hi), row - lo))
 
     def _window(self, pr: PairResult, f: Finding) -> list[WindowRow]:
         res = self.result

@@ -4,20 +4,27 @@ Every event becomes two integers: a *shape* key (kind and export name: what
 happened) and a *full* key (shape plus every compared field after the
 normalisation rules ran). Two events are equal for the diff exactly when their
 full keys are equal, so comparing millions of events is one vectorised numpy
-comparison. Keys are built column by column with integer mixing; strings are
-hashed once per distinct value, so cost is linear in rows with a small constant.
+comparison. Keys are built for one thread at a time, straight from the Arrow
+columns (no widened copies): each present field adds its own mixed hash, a null
+adds nothing, so a column that is empty in one trace and absent in the other
+compares equal. Strings are hashed once per distinct value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from x360k.diff.inputs import NULL_INT, TraceColumns
+from x360k.diff.inputs import Rows, TraceColumns
+from x360k.trace.event import KINDS
 
 U64 = npt.NDArray[np.uint64]
 BoolArr = npt.NDArray[np.bool_]
@@ -51,7 +58,8 @@ IGNORABLE: Final[tuple[str, ...]] = (
 #: (masked by the handles rule, checked through origins instead) or "value".
 ArgTable = Mapping[str, tuple[str, ...]]
 
-#: A starting table for common exports until the export registry provides one.
+#: A fallback table for common exports, used when the kernel's export registry cannot be
+#: imported (see :func:`registry_arg_table`).
 DEFAULT_ARG_TABLE: Final[dict[str, tuple[str, ...]]] = {
     "NtCreateEvent": ("ptr", "ptr", "value", "value"),
     "NtCreateSemaphore": ("ptr", "ptr", "value", "value"),
@@ -85,26 +93,82 @@ DEFAULT_ARG_TABLE: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+def registry_arg_table() -> dict[str, tuple[str, ...]]:
+    """Per-argument types of every export the kernel implements, from its export registry.
+
+    Imported here, not at module import, so the diff stays usable (and quick to
+    start) without the kernel; the small built-in table fills any gap.
+    """
+    out = dict(DEFAULT_ARG_TABLE)
+    try:
+        from x360k.exports.registry import POINTER_KINDS, P
+        from x360k.exports.table import all_exports
+    except ImportError:
+        return out
+    for export in all_exports():
+        out[export.name] = tuple(
+            "handle" if p.kind == P.HANDLE else "ptr" if p.kind in POINTER_KINDS else "value"
+            for p in export.params
+        )
+    return out
+
+
+def load_arg_table(path: str | Path) -> dict[str, tuple[str, ...]]:
+    """An argument table from JSON or YAML: ``{export: ["ptr" | "handle" | "value", ...]}``.
+
+    Raises ValueError with one line naming the file and the bad entry.
+    """
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{p}: {exc.strerror or exc}") from None
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = msgspec.json.decode(text)
+    except Exception as exc:  # any parse error is one input-error line
+        raise ValueError(f"{p}: not JSON/YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{p}: expected a mapping of export name to argument types")
+    out: dict[str, tuple[str, ...]] = {}
+    for name, types in data.items():
+        if not isinstance(types, list) or any(t not in ("ptr", "handle", "value") for t in types):
+            raise ValueError(
+                f"{p}: {name}: expected a list of 'ptr', 'handle' or 'value', got {types!r}"
+            )
+        out[str(name)] = tuple(str(t) for t in types)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Normalisation:
     """Which rules are on, which fields are ignored, and the argument-type table."""
 
     rules: frozenset[str] = frozenset(RULES)
     ignore: frozenset[str] = frozenset()
-    arg_table: ArgTable = field(default_factory=lambda: dict(DEFAULT_ARG_TABLE))
+    arg_table: ArgTable = field(default_factory=registry_arg_table)
 
     def on(self, rule: str) -> bool:
         return rule in self.rules
 
+    def columns(self) -> tuple[str, ...]:
+        """The trace columns this normalisation compares (the rest are never read)."""
+        from x360k.diff.inputs import columns_for
+
+        return columns_for(timestamps=not self.on("timestamps"), volatile=not self.on("volatile"))
+
 
 @dataclass(slots=True)
-class SideKeys:
-    """Keys of one trace's visible rows, plus which rows are visible and rule counts."""
+class ThreadKeys:
+    """Keys of one thread's visible events; ``rows[p]`` is the trace row at position p."""
 
     shape: U64
     full: U64
-    visible: BoolArr
-    counts: dict[str, int]
+    rows: Rows
 
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -121,51 +185,331 @@ def mix(x: U64) -> U64:
     return x ^ (x >> np.uint64(31))
 
 
+def _mix_into(x: U64) -> U64:
+    """:func:`mix` in place on an array the caller owns (fewer temporaries)."""
+    x ^= x >> np.uint64(30)
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
+
+
 def fold(h: U64, value: U64, salt: int) -> U64:
     """Fold one field into a running key; the salt keeps fields from cancelling."""
     return mix(h * _GOLD + (value ^ np.uint64(salt)))
 
 
-def _ints(col: npt.NDArray[np.int64]) -> U64:
-    return col.view(np.uint64)
+def _one(col: pa.ChunkedArray) -> pa.Array:
+    if col.num_chunks == 1:
+        return col.chunk(0)
+    if col.num_chunks == 0:
+        return pa.array([], col.type)
+    if pa.types.is_dictionary(col.type):
+        return pa.table({"c": col}).unify_dictionaries().column("c").combine_chunks()
+    return col.combine_chunks()
 
 
-def _arg_masks(cols: TraceColumns, norm: Normalisation) -> tuple[U64, int, int]:
-    """Per-row hash of the compared arguments, and how many rows each masking rule touched."""
-    n = cols.n
-    offs = cols.arg_offsets
-    total = int(offs[-1]) if len(offs) else 0
-    if total == 0 or "args" in norm.ignore:
-        return np.zeros(n, np.uint64), 0, 0
-    lengths = np.diff(offs)
-    parent = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    position = np.arange(total, dtype=np.int64) - np.repeat(offs[:-1], lengths)
-    names = cols.strs["name"]
-    width = int(position.max()) + 1
-    lut = np.zeros((len(names.values) + 1, width), dtype=np.int8)  # 0 value, 1 ptr, 2 handle
-    for code, export in enumerate(names.values):
-        types = norm.arg_table.get(export)
-        if types:
-            for k, t in enumerate(types[:width]):
-                lut[code, k] = 1 if t == "ptr" else 2 if t == "handle" else 0
-    arg_type = lut[names.codes[parent], position]
-    masked = np.zeros(total, dtype=bool)
-    if norm.on("pointers"):
-        masked |= arg_type == 1
-    if norm.on("handles"):
-        masked |= arg_type == 2
-    values = np.where(masked, np.uint64(0x5A5A), cols.arg_values)
-    h = mix(values ^ (position.astype(np.uint64) * _GOLD))
-    cs = np.concatenate(([np.uint64(0)], np.cumsum(h, dtype=np.uint64)))
-    row_hash = cs[offs[1:]] - cs[offs[:-1]]
-    row_hash = row_hash + lengths.astype(np.uint64)
-    ptr_rows = int(np.count_nonzero(np.bincount(parent[arg_type == 1], minlength=n)))
-    hnd_rows = int(np.count_nonzero(np.bincount(parent[arg_type == 2], minlength=n)))
-    return (
-        row_hash,
-        (ptr_rows if norm.on("pointers") else 0),
-        (hnd_rows if norm.on("handles") else 0),
+def _as_dict(col: pa.ChunkedArray) -> pa.DictionaryArray:
+    arr = _one(col)
+    if not pa.types.is_dictionary(arr.type):
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = arr.cast(pa.string())
+        arr = pc.dictionary_encode(arr)
+    return arr
+
+
+def dictionary_values(col: pa.ChunkedArray) -> list[str]:
+    """The distinct strings of a string or dictionary column."""
+    return [str(v) for v in _as_dict(col).dictionary.to_pylist()]
+
+
+def _codes(arr: pa.DictionaryArray) -> npt.NDArray[np.int64]:
+    out: npt.NDArray[np.int64] = (
+        arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     )
+    return out
+
+
+def _str_hash_lut(values: list[object]) -> U64:
+    """xxh64 of every distinct string, and a trailing 0 that code -1 (null) picks."""
+    import xxhash
+
+    lut = np.fromiter(
+        (xxhash.xxh64_intdigest(str(v).encode()) for v in values), np.uint64, len(values)
+    )
+    return np.append(lut, np.uint64(0))
+
+
+def _str_hashes(col: pa.ChunkedArray) -> U64:
+    arr = _as_dict(col)
+    out: U64 = _str_hash_lut(arr.dictionary.to_pylist())[_codes(arr)]
+    return out
+
+
+def _int_values(col: pa.ChunkedArray) -> tuple[U64, npt.NDArray[np.bool_] | None]:
+    """A numeric column as uint64 (nulls as 0) and its validity (None: no nulls)."""
+    arr = _one(col)
+    valid = None
+    if arr.null_count:
+        valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), bool)
+        arr = pc.fill_null(arr, 0)
+    values = arr.to_numpy(zero_copy_only=False)
+    return values.astype(np.uint64), valid
+
+
+_HEX_LUT = np.full(256, 255, dtype=np.uint8)
+for _k, _c in enumerate(b"0123456789abcdef"):
+    _HEX_LUT[_c] = _k
+for _k, _c in enumerate(b"ABCDEF"):
+    _HEX_LUT[_c] = 10 + _k
+_SHIFTS = np.arange(28, -1, -4, dtype=np.uint64)
+
+
+def _parse_hex_fast(flat: pa.Array) -> U64 | None:
+    """Parse ``0x%08x`` strings (schema v1's argument form) without a Python loop.
+
+    Returns None when any value has another shape; the caller then parses each
+    distinct value on its own.
+    """
+    if flat.null_count or len(flat) == 0:
+        return None if flat.null_count else np.zeros(0, np.uint64)
+    if not pa.types.is_string(flat.type):
+        return None
+    offsets = np.frombuffer(flat.buffers()[1], dtype=np.int32)[
+        flat.offset : flat.offset + len(flat) + 1
+    ]
+    if not bool(np.all(np.diff(offsets) == 10)):
+        return None
+    data = np.frombuffer(flat.buffers()[2], dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    chars = data.reshape(-1, 10)
+    if not (
+        bool(np.all(chars[:, 0] == ord("0"))) and bool(np.all((chars[:, 1] | 0x20) == ord("x")))
+    ):
+        return None
+    digits = _HEX_LUT[chars[:, 2:]]
+    if bool(np.any(digits == 255)):
+        return None
+    out: U64 = np.bitwise_or.reduce(digits.astype(np.uint64) << _SHIFTS, axis=1)
+    return out
+
+
+def _parse_arg(text: str) -> int:
+    import xxhash
+
+    try:
+        return int(text, 0) & 0xFFFF_FFFF_FFFF_FFFF
+    except ValueError:
+        return int(xxhash.xxh64_intdigest(text.encode()))
+
+
+def _arg_values(flat: pa.Array) -> U64:
+    """Argument values as integers, whether stored as hex strings or as integers."""
+    if pa.types.is_integer(flat.type):
+        return np.asarray(pc.fill_null(flat, 0).to_numpy(zero_copy_only=False)).astype(np.uint64)
+    fast = _parse_hex_fast(flat)
+    if fast is not None:
+        return fast
+    enc = pc.dictionary_encode(flat.cast(pa.string()))
+    parsed = np.fromiter(
+        (_parse_arg(str(v)) for v in enc.dictionary.to_pylist()), np.uint64, len(enc.dictionary)
+    )
+    out: U64 = np.append(parsed, np.uint64(0))[_codes(enc)]
+    return out
+
+
+_INT_FIELDS = ("status", "ret", "entry", "offset", "length", "ordinal")
+_STR_FIELDS = ("object_type", "path", "text", "checksum", "module")
+_VOLATILE = ("raw_tid", "call_id", "ret_addr", "child_raw_tid")
+
+
+class KeyBuilder:
+    """Keys for row ranges of one trace under one normalisation; counts what each rule did.
+
+    One builder per side; call :meth:`keys` per thread (or per stretch of a
+    thread when streaming). Only the columns a rule needs are touched.
+    """
+
+    def __init__(
+        self, cols: TraceColumns, norm: Normalisation, drop_exports: set[str] | None = None
+    ) -> None:
+        self.cols = cols
+        self.norm = norm
+        self.drop = drop_exports or set()
+        self.counts: dict[str, int] = {}
+
+    def _count(self, rule: str, k: int) -> None:
+        self.counts[rule] = self.counts.get(rule, 0) + k
+
+    def _names(self, lo: int, hi: int) -> tuple[npt.NDArray[np.int64], list[str]]:
+        col = self.cols.column("name", lo, hi)
+        if col is None or col.null_count == len(col):
+            return np.full(hi - lo, -1, np.int64), []
+        arr = _as_dict(col)
+        return _codes(arr), [str(v) for v in arr.dictionary.to_pylist()]
+
+    def _shape(
+        self, lo: int, hi: int, count: bool = True
+    ) -> tuple[U64, npt.NDArray[np.int64], list[str], npt.NDArray[np.bool_] | None]:
+        kind = self.cols.kinds(lo, hi).astype(np.int64)
+        codes, values = self._names(lo, hi)
+        width = len(values) + 1
+        kind_h = mix(np.arange(1, len(KINDS) + 2, dtype=np.uint64))  # code -1 -> last
+        name_h = _str_hash_lut(list(values))  # code -1 -> trailing 0
+        lut = fold(np.repeat(kind_h, width), np.tile(np.roll(name_h, 1), len(kind_h)), 0x11)
+        shape: U64 = lut[np.where(kind < 0, len(KINDS), kind) * width + (codes + 1)]
+        visible = None
+        if self.drop:
+            drop = np.array([i for i, v in enumerate(values) if v in self.drop], np.int64)
+            if len(drop):
+                visible = ~np.isin(codes, drop)
+                if count:
+                    self._count("unlogged-exports", int(len(visible) - np.count_nonzero(visible)))
+        return shape, codes, values, visible
+
+    def shapes(self, lo: int, hi: int) -> U64:
+        """Shape keys only (kind and export) of the visible rows in [lo, hi)."""
+        shape, _, _, visible = self._shape(lo, hi, count=False)
+        return shape if visible is None else shape[visible]
+
+    def visible_rows(self, lo: int, hi: int) -> Rows:
+        """Rows of [lo, hi) the comparison sees (all of them unless exports are dropped)."""
+        if not self.drop:
+            return range(lo, hi)
+        _, _, _, visible = self._shape(lo, hi, count=False)
+        if visible is None:
+            return range(lo, hi)
+        out: npt.NDArray[np.int64] = np.flatnonzero(visible).astype(np.int64) + lo
+        return out
+
+    def keys(self, lo: int, hi: int, *, count: bool = True) -> ThreadKeys:
+        """Shape and full keys of the visible rows in [lo, hi)."""
+        saved = dict(self.counts)
+        shape, codes, values, visible = self._shape(lo, hi)
+        full = shape.copy()
+        norm, cols = self.norm, self.cols
+
+        def add(v: U64, valid: npt.NDArray[np.bool_] | None, salt: int) -> None:
+            v ^= np.uint64(salt * 0x9E3779B97F4A7C15 & 0xFFFF_FFFF_FFFF_FFFF)
+            c = _mix_into(v)
+            if valid is not None:
+                c *= valid
+            np.add(full, c, out=full)
+
+        def present(col: pa.ChunkedArray | None) -> int:
+            return 0 if col is None else len(col) - col.null_count
+
+        for salt, fname in enumerate(_INT_FIELDS, 0x20):
+            col = cols.column(fname, lo, hi)
+            if not present(col):
+                continue
+            assert col is not None
+            if fname in norm.ignore:
+                self._count(f"ignore {fname}", present(col))
+                continue
+            add(*_int_values(col), salt)
+        for salt, sname in enumerate(_STR_FIELDS, 0x100):
+            col = cols.column(sname, lo, hi)
+            if not present(col):
+                continue
+            assert col is not None
+            if sname in norm.ignore:
+                self._count(f"ignore {sname}", present(col))
+                continue
+            h = _str_hashes(col)
+            add(h, h != 0, salt)
+        self._args(lo, hi, codes, values, add)
+        handle = cols.column("handle", lo, hi)
+        sid = cols.column("sid", lo, hi)
+        if norm.on("handles"):
+            if present(handle):
+                assert handle is not None
+                self._count("handles", present(handle))
+                valid = np.asarray(pc.is_valid(_one(handle)).to_numpy(zero_copy_only=False), bool)
+                add(np.ones(hi - lo, np.uint64), valid, 0x300)
+        else:
+            if present(handle):
+                assert handle is not None
+                add(*_int_values(handle), 0x301)
+            if present(sid):
+                assert sid is not None
+                h = _str_hashes(sid)
+                add(h, h != 0, 0x302)
+        ts = cols.column("ts", lo, hi)
+        if norm.on("timestamps"):
+            self._count("timestamps", present(ts))
+        elif present(ts):
+            assert ts is not None
+            add(*_int_values(ts), 0x400)
+        touched = 0
+        for salt, vname in enumerate(_VOLATILE, 0x500):
+            col = cols.column(vname, lo, hi)
+            if not present(col):
+                continue
+            assert col is not None
+            touched = max(touched, present(col))
+            if not norm.on("volatile"):
+                add(*_int_values(col), salt)
+        if norm.on("volatile"):
+            self._count("volatile", touched)
+        if not count:
+            self.counts = saved
+        rows: Rows = range(lo, hi)
+        if visible is not None:
+            shape, full = shape[visible], full[visible]
+            rows = np.flatnonzero(visible).astype(np.int64) + lo
+        return ThreadKeys(shape, full, rows)
+
+    def _args(
+        self,
+        lo: int,
+        hi: int,
+        codes: npt.NDArray[np.int64],
+        names: list[str],
+        add: object,
+    ) -> None:
+        norm = self.norm
+        col = self.cols.column("args", lo, hi)
+        if col is None or col.null_count == len(col):
+            return
+        arr = _one(col)
+        offs = arr.offsets.to_numpy().astype(np.int64)
+        total = int(offs[-1] - offs[0])
+        if "args" in norm.ignore:
+            self._count("ignore args", int(np.count_nonzero(np.diff(offs))))
+            return
+        if total == 0:
+            return
+        flat = arr.values.slice(int(offs[0]), total)
+        offs = offs - offs[0]
+        lengths = np.diff(offs)
+        values = _arg_values(flat)
+        position = np.arange(total, dtype=np.int64) - np.repeat(offs[:-1], lengths)
+        width = int(position.max()) + 1
+        lut = np.zeros((len(names) + 1, width), dtype=np.int8)  # 0 value, 1 ptr, 2 handle
+        for code, export in enumerate(names):
+            types = norm.arg_table.get(export)
+            if types:
+                for k, t in enumerate(types[:width]):
+                    lut[code, k] = 1 if t == "ptr" else 2 if t == "handle" else 0
+        if lut.any():
+            parent_code = np.repeat(codes, lengths)
+            arg_type = lut[parent_code, position]  # code -1 reads the all-value last row
+            masked = np.zeros(total, dtype=bool)
+            if norm.on("pointers"):
+                masked |= arg_type == 1
+            if norm.on("handles"):
+                masked |= arg_type == 2
+            values = np.where(masked, np.uint64(0x5A5A), values)
+            for rule, t in (("pointers", 1), ("handles", 2)):
+                if norm.on(rule):
+                    parents = np.searchsorted(offs, np.flatnonzero(arg_type == t), "right")
+                    self._count(rule, len(np.unique(parents)))
+        h = _mix_into(values ^ (position.astype(np.uint64) * _GOLD))
+        cs = np.concatenate(([np.uint64(0)], np.cumsum(h, dtype=np.uint64)))
+        row_hash = cs[offs[1:]] - cs[offs[:-1]] + lengths.astype(np.uint64)
+        assert callable(add)
+        add(row_hash, None, 0x200)
 
 
 def unlogged_exports(
@@ -181,72 +525,3 @@ def unlogged_exports(
         rec = {str(r) for r in recorded}
         out.update(n for n in candidate_names if n not in rec)
     return out
-
-
-def build_keys(
-    cols: TraceColumns, norm: Normalisation, drop_exports: set[str] | None = None
-) -> SideKeys:
-    """Shape and full keys for every row of one trace (all threads at once)."""
-    n = cols.n
-    kind = cols.kind_codes().astype(np.uint64)
-    name_h = cols.strs["name"].hashes()
-    shape = fold(mix(kind + np.uint64(1)), name_h, 0x11)
-    full = shape.copy()
-    counts: dict[str, int] = {}
-    for salt, fname in enumerate(("status", "ret", "entry", "offset", "length", "ordinal")):
-        col = cols.ints[fname]
-        if fname in norm.ignore:
-            counts[f"ignore {fname}"] = int(np.count_nonzero(col != NULL_INT))
-            continue
-        if np.any(col != NULL_INT):
-            full = fold(full, _ints(col), 0x20 + salt)
-    for salt, sname in enumerate(("object_type", "path", "text", "checksum", "module")):
-        scol = cols.strs[sname]
-        if sname in norm.ignore:
-            counts[f"ignore {sname}"] = int(np.count_nonzero(scol.codes >= 0))
-            continue
-        if scol.values:
-            full = fold(full, scol.hashes(), 0x100 + salt)
-    args_h, ptr_rows, hnd_arg_rows = _arg_masks(cols, norm)
-    if "args" in norm.ignore:
-        counts["ignore args"] = int(np.count_nonzero(np.diff(cols.arg_offsets)))
-    else:
-        full = fold(full, args_h, 0x200)
-    counts["pointers"] = ptr_rows
-    handle = cols.ints["handle"]
-    sid = cols.strs["sid"]
-    if norm.on("handles"):
-        counts["handles"] = (
-            int(np.count_nonzero((handle != NULL_INT) | (sid.codes >= 0))) + hnd_arg_rows
-        )
-        full = fold(full, (handle != NULL_INT).astype(np.uint64), 0x300)
-    else:
-        full = fold(full, _ints(handle), 0x301)
-        if sid.values:
-            full = fold(full, sid.hashes(), 0x302)
-    ts = cols.ints["ts"]
-    if norm.on("timestamps"):
-        counts["timestamps"] = int(np.count_nonzero(ts != NULL_INT))
-    else:
-        full = fold(full, _ints(ts), 0x400)
-    vol = ("raw_tid", "call_id", "ret_addr", "child_raw_tid")
-    if norm.on("volatile"):
-        present = np.zeros(n, bool)
-        for v in vol:
-            present |= cols.ints[v] != NULL_INT
-        counts["volatile"] = int(np.count_nonzero(present))
-    else:
-        for k, v in enumerate(vol):
-            full = fold(full, _ints(cols.ints[v]), 0x500 + k)
-    visible = np.ones(n, dtype=bool)
-    if drop_exports:
-        names = cols.strs["name"]
-        drop_codes = np.array(
-            [i for i, v in enumerate(names.values) if v in drop_exports], dtype=np.int32
-        )
-        if len(drop_codes):
-            visible = ~np.isin(names.codes, drop_codes)
-        counts["unlogged-exports"] = int(n - np.count_nonzero(visible))
-    elif norm.on("unlogged-exports"):
-        counts["unlogged-exports"] = 0
-    return SideKeys(shape=shape, full=full, visible=visible, counts=counts)

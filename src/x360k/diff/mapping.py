@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
-from x360k.diff.inputs import NULL_INT, TraceColumns
+from x360k.diff.inputs import TraceColumns
+from x360k.diff.keys import KeyBuilder
 from x360k.trace.event import KIND_CODE
 
 U64 = npt.NDArray[np.uint64]
@@ -43,7 +43,7 @@ class ThreadInfo:
 
     tid: int
     first_seq: int
-    creates: list[tuple[int, int]]  # (child tid, entry) in creation order
+    creates: list[tuple[int | None, int | None]]  # (child tid, entry) in creation order
     histogram: tuple[U64, npt.NDArray[np.int64]]
     full_histogram: tuple[U64, npt.NDArray[np.int64]]
 
@@ -58,23 +58,23 @@ def _hist(keys: U64) -> tuple[U64, npt.NDArray[np.int64]]:
     return vals, counts.astype(np.int64)
 
 
-def thread_infos(cols: TraceColumns, shape: U64, full: U64) -> dict[int, ThreadInfo]:
-    """Per-thread creation lists and export histograms, one vectorised pass per thread."""
-    kind = cols.kind_codes()
+def thread_infos(cols: TraceColumns, keys: KeyBuilder) -> dict[int, ThreadInfo]:
+    """Per-thread creation lists and export histograms, one thread at a time."""
     out: dict[int, ThreadInfo] = {}
     tc = KIND_CODE["thread.create"]
     for k, tid in enumerate(cols.thread_tids.tolist()):
         lo, hi = int(cols.thread_starts[k]), int(cols.thread_starts[k + 1])
-        rows = np.flatnonzero(kind[lo:hi] == tc) + lo
-        creates = [
-            (int(cols.ints["child_tid"][r]), int(cols.ints["entry"][r])) for r in rows.tolist()
-        ]
+        local = np.flatnonzero(cols.kinds(lo, hi) == tc)
+        creates: list[tuple[int | None, int | None]] = []
+        if len(local):
+            got = cols.take((local + lo).tolist(), ("child_tid", "entry"))
+            creates = list(zip(got["child_tid"], got["entry"], strict=True))
         out[tid] = ThreadInfo(
             tid=tid,
-            first_seq=int(cols.ints["seq"][lo:hi].min()) if hi > lo else 0,
+            first_seq=int(cols.seq[lo:hi].min()) if cols.seq is not None and hi > lo else lo,
             creates=creates,
-            histogram=_hist(shape[lo:hi]),
-            full_histogram=_hist(full[lo : min(hi, lo + SIMILARITY_PREFIX)]),
+            histogram=_hist(keys.shapes(lo, hi)),
+            full_histogram=_hist(keys.keys(lo, min(hi, lo + SIMILARITY_PREFIX), count=False).full),
         )
     return out
 
@@ -128,9 +128,11 @@ def map_threads(
     while queue:
         r, c = queue.popleft()
         for (rc, rentry), (cc, centry) in zip(ref[r].creates, cand[c].creates, strict=False):
+            if rc is None or cc is None:
+                continue
             if rc in pairs or cc in used or rc not in ref or cc not in cand:
                 continue
-            if rentry != centry and NULL_INT not in (rentry, centry):
+            if rentry != centry and None not in (rentry, centry):
                 continue  # different entry points: not the same thread; leave to similarity
             pairs[rc] = ThreadPair(rc, cc, "creation tree", 1.0)
             used.add(cc)
@@ -138,6 +140,8 @@ def map_threads(
     left_r = [t for t in ref if t not in pairs]
     left_c = [t for t in cand if t not in used]
     if left_r and left_c:
+        from scipy.optimize import linear_sum_assignment
+
         sim = np.array([[similarity(ref[r], cand[c]) for c in left_c] for r in left_r])
         rows, cols = linear_sum_assignment(-sim)
         for ri, ci in zip(rows.tolist(), cols.tolist(), strict=True):

@@ -6,22 +6,31 @@ So every event that names a handle (or a sid) is linked to the ``handle.create``
 that made it, in emission order, and after alignment the check is: if the
 reference's event uses the handle its creation #r made, the candidate's matched
 event must use the handle made by the creation matched to #r.
+
+Only the rows that name a handle are kept (a few percent of a trace), as
+sorted compact arrays, so the check costs memory in proportion to handle
+traffic, not to trace length.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from x360k.diff.inputs import NULL_INT, TraceColumns
+from x360k.diff.inputs import TraceColumns
 from x360k.trace.event import KIND_CODE
 
 I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+Bools = npt.NDArray[np.bool_]
 
 
-def _origins_by(
-    key: I64, valid: npt.NDArray[np.bool_], is_create: npt.NDArray[np.bool_], seq: I64
-) -> I64:
+def _origins_by(key: U64, valid: Bools, is_create: Bools, seq: I64) -> I64:
+    """For each entry, the latest create (in ``seq`` order) of the same key at or before it."""
     n = len(key)
     origin = np.full(n, -1, dtype=np.int64)
     rows = np.flatnonzero(valid)
@@ -37,48 +46,114 @@ def _origins_by(
     return origin
 
 
-def handle_origins(cols: TraceColumns) -> I64:
-    """Row of the ``handle.create`` behind each row's handle or sid; -1 if none or unknown."""
-    kind = cols.kind_codes()
-    is_create = kind == KIND_CODE["handle.create"]
-    seq = cols.ints["seq"]
-    handle = cols.ints["handle"]
-    by_handle = _origins_by(handle, handle != NULL_INT, is_create, seq)
-    sid = cols.strs["sid"].codes.astype(np.int64)
-    by_sid = _origins_by(sid, sid >= 0, is_create, seq)
-    return np.where(by_handle >= 0, by_handle, by_sid)
+@dataclass(slots=True)
+class HandleIndex:
+    """The rows of one trace that name a handle, and the entry of each one's creation.
 
-
-def uses_handle(cols: TraceColumns) -> npt.NDArray[np.bool_]:
-    """Rows that name a handle, by value or by sid."""
-    out: npt.NDArray[np.bool_] = (cols.ints["handle"] != NULL_INT) | (cols.strs["sid"].codes >= 0)
-    return out
-
-
-def mismatched_handles(
-    match: I64, ref_origin: I64, cand_origin: I64, ref_uses: npt.NDArray[np.bool_]
-) -> I64:
-    """Reference rows whose matched candidate row refers to a non-corresponding creation.
-
-    ``match[r]`` is the candidate row aligned with reference row r (-1 if none).
-    A use whose creation is itself unmatched is a consequence of that divergence
-    and not reported again.
+    ``rows`` is sorted; ``origin[e]`` indexes ``rows`` (-1: unknown origin).
     """
-    rows = np.flatnonzero((match >= 0) & ref_uses)
-    if not len(rows):
-        return rows
-    cand = match[rows]
-    ro = ref_origin[rows]
-    co = cand_origin[cand]
-    expected = np.where(ro >= 0, match[np.maximum(ro, 0)], -1)
-    inverse = np.full(len(cand_origin), -1, dtype=np.int64)
-    matched_r = np.flatnonzero(match >= 0)
-    inverse[match[matched_r]] = matched_r
-    co_matched = np.where(co >= 0, inverse[np.maximum(co, 0)] >= 0, False)
-    bad = np.where(
-        ro >= 0,
-        (expected >= 0) & (expected != co),
-        (co >= 0) & co_matched,
-    )
-    out: I64 = rows[bad]
+
+    rows: I64
+    origin: I64
+
+    @classmethod
+    def build(cls, cols: TraceColumns) -> HandleIndex:
+        """One pass over the handle, sid and kind columns, a thread at a time."""
+        rows_parts: list[I64] = []
+        handle_parts: list[U64] = []
+        handle_valid: list[Bools] = []
+        sid_parts: list[pa.Array] = []
+        create_parts: list[Bools] = []
+        has_handle, has_sid = cols.has("handle"), cols.has("sid")
+        for k in range(len(cols.thread_tids)):
+            lo, hi = int(cols.thread_starts[k]), int(cols.thread_starts[k + 1])
+            uses = np.zeros(hi - lo, bool)
+            hcol = cols.column("handle", lo, hi) if has_handle else None
+            scol = cols.column("sid", lo, hi) if has_sid else None
+            hvalid = svalid = None
+            if hcol is not None and hcol.null_count < len(hcol):
+                hvalid = np.asarray(pc.is_valid(hcol).to_numpy(zero_copy_only=False), bool)
+                uses |= hvalid
+            if scol is not None and scol.null_count < len(scol):
+                svalid = np.asarray(pc.is_valid(scol).to_numpy(zero_copy_only=False), bool)
+                uses |= svalid
+            local = np.flatnonzero(uses)
+            if not len(local):
+                continue
+            rows_parts.append(local + lo)
+            take = pa.array(local)
+            if hcol is not None and hvalid is not None:
+                hv = pc.fill_null(hcol.take(take), 0).to_numpy().astype(np.uint64)
+                handle_parts.append(hv)
+                handle_valid.append(hvalid[local])
+            else:
+                handle_parts.append(np.zeros(len(local), np.uint64))
+                handle_valid.append(np.zeros(len(local), bool))
+            if scol is not None and svalid is not None:
+                sid_parts.extend(scol.take(take).chunks)
+            elif has_sid:
+                sid_parts.append(pa.nulls(len(local), cols.table.column("sid").type))
+            create_parts.append(cols.kinds(lo, hi)[local] == KIND_CODE["handle.create"])
+        if not rows_parts:
+            empty = np.zeros(0, np.int64)
+            return cls(empty, empty)
+        rows = np.concatenate(rows_parts)
+        is_create = np.concatenate(create_parts)
+        seq = cols.seq[rows] if cols.seq is not None else rows
+        by_handle = _origins_by(
+            np.concatenate(handle_parts), np.concatenate(handle_valid), is_create, seq
+        )
+        origin = by_handle
+        if sid_parts:
+            sids = pa.chunked_array(sid_parts, cols.table.column("sid").type).combine_chunks()
+            if pa.types.is_integer(sids.type):
+                skey = pc.fill_null(sids, 0).to_numpy().astype(np.uint64)
+            else:
+                enc = pc.dictionary_encode(sids.cast(pa.string()))
+                skey = enc.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.uint64)
+            svalid_all = np.asarray(pc.is_valid(sids).to_numpy(zero_copy_only=False), bool)
+            by_sid = _origins_by(skey, svalid_all, is_create, seq)
+            origin = np.where(by_handle >= 0, by_handle, by_sid)
+        return cls(rows, origin)
+
+    def entry(self, row: int) -> int:
+        """Index of ``row`` in :attr:`rows`, or -1 when the row names no handle."""
+        k = int(np.searchsorted(self.rows, row))
+        return k if k < len(self.rows) and int(self.rows[k]) == row else -1
+
+    def uses(self, row: int) -> bool:
+        return self.entry(row) >= 0
+
+    def origin_row(self, row: int) -> int:
+        """Row of the ``handle.create`` behind ``row``'s handle; -1 if none or unknown."""
+        e = self.entry(row)
+        if e < 0 or int(self.origin[e]) < 0:
+            return -1
+        return int(self.rows[int(self.origin[e])])
+
+
+def mismatched_handles(ref: HandleIndex, ref_match: I64, cand: HandleIndex) -> I64:
+    """Entries of ``ref`` whose matched candidate row refers to a non-corresponding creation.
+
+    ``ref_match[e]`` is the candidate row aligned with reference row
+    ``ref.rows[e]`` (-1 if none). A use whose creation is itself unmatched is a
+    consequence of that divergence and not reported again.
+    """
+    entries = np.flatnonzero(ref_match >= 0)
+    if not len(entries):
+        return entries
+    crow = ref_match[entries]
+    ce = np.searchsorted(cand.rows, crow)
+    ce_ok = ce < len(cand.rows)
+    ce_ok[ce_ok] = cand.rows[ce[ce_ok]] == crow[ce_ok]
+    co = np.where(ce_ok, cand.origin[np.minimum(ce, max(len(cand.rows) - 1, 0))], -1)
+    co_row = np.where(co >= 0, cand.rows[np.maximum(co, 0)] if len(cand.rows) else -1, -1)
+    ro = ref.origin[entries]
+    expected = np.where(ro >= 0, ref_match[np.maximum(ro, 0)], -1)
+    matched_cand = np.sort(ref_match[ref_match >= 0])
+    k = np.searchsorted(matched_cand, co_row)
+    co_matched = (co_row >= 0) & (k < len(matched_cand))
+    co_matched[co_matched] = matched_cand[k[co_matched]] == co_row[co_matched]
+    bad = np.where(ro >= 0, (expected >= 0) & (expected != co_row), co_matched)
+    out: I64 = entries[bad]
     return out

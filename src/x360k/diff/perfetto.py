@@ -12,29 +12,26 @@ from __future__ import annotations
 from typing import Any, Final
 
 import msgspec
-import numpy as np
-import numpy.typing as npt
 
 from x360k.diff.compare import DiffResult
-from x360k.diff.inputs import TraceColumns
+from x360k.diff.inputs import Rows, TraceColumns
 
 RADIUS: Final = 50
 MAX_EXCERPTS: Final = 200
 
 
 def _track(
-    cols: TraceColumns, rows: npt.NDArray[np.int64], lo: int, hi: int, pid: int, tid: int
+    cols: TraceColumns, rows: Rows, lo: int, hi: int, pid: int, tid: int
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    kind, name, idx = cols.strs["kind"], cols.strs["name"], cols.ints["idx"]
+    got = cols.take([int(rows[p]) for p in range(lo, hi)], ("kind", "name", "idx"))
     open_names: list[str] = []
     last_ts = 0
-    for p in range(lo, hi):
-        row = int(rows[p])
-        k = kind.get(row) or "?"
-        ts = int(idx[row])
+    for k_, n_, i_ in zip(got["kind"], got["name"], got["idx"], strict=True):
+        k = str(k_ or "?")
+        ts = int(i_)
         last_ts = ts
-        label = name.get(row) or k
+        label = str(n_ or k)
         if k == "kernel.call":
             out.append({"ph": "B", "name": label, "pid": pid, "tid": tid, "ts": ts, "cat": k})
             open_names.append(label)
@@ -47,7 +44,7 @@ def _track(
                 {
                     "ph": "i",
                     "s": "t",
-                    "name": f"{k} {name.get(row) or ''}".strip(),
+                    "name": f"{k} {n_ or ''}".strip(),
                     "pid": pid,
                     "tid": tid,
                     "ts": ts,
@@ -96,9 +93,9 @@ def perfetto_excerpt(result: DiffResult, limit: int = MAX_EXCERPTS) -> bytes:
                 )
                 events.extend(_track(cols, rows, lo, hi, pid, tid))
                 at = (
-                    int(cols.ints["idx"][rows[pos]])
+                    cols.idx_at(int(rows[pos]))
                     if pos < len(rows)
-                    else (int(cols.ints["idx"][rows[-1]]) + 1 if len(rows) else 0)
+                    else (cols.idx_at(int(rows[-1])) + 1 if len(rows) else 0)
                 )
                 events.append(
                     {

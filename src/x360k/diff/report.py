@@ -107,7 +107,7 @@ def build_report(result: DiffResult, ref_label: str, cand_label: str) -> Report:
             if len(bucket) >= MAX_EXPLAINED:
                 # still count it in the group table, by its own event's export
                 row = pr.ref_rows[f.i0] if f.i0 < len(pr.ref_rows) else None
-                name = result.ref.strs["name"].get(int(row)) if row is not None else None
+                name = result.ref.value("name", int(row)) if row is not None else None
                 key = (name or "?", f.cls)
                 groups[key] += 1
                 first_of.setdefault(key, f"ref#{pr.ref_idx(result.ref, f.i0)}")
