@@ -185,6 +185,11 @@ def empty_table(header: TraceHeader | None = None) -> pa.Table:
     return schema_with_header(header).empty_table()
 
 
+def _dictionary_encoded(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    column = pc.cast(column, pa.string()).dictionary_encode()
+    return column if column.type == target else column.cast(target)
+
+
 def conform(data: pa.Table, *, keep_metadata: bool = True) -> pa.Table:
     """Cast a table from any of our readers to exactly ARROW_SCHEMA.
 
@@ -204,9 +209,7 @@ def conform(data: pa.Table, *, keep_metadata: bool = True) -> pa.Table:
             column = canonical_kinds(column)
         elif column.type != field.type:
             if pa.types.is_dictionary(field.type) and not pa.types.is_dictionary(column.type):
-                column = pc.cast(column, pa.string()).dictionary_encode()
-                if column.type != field.type:
-                    column = column.cast(field.type)
+                column = _dictionary_encoded(column, field.type)
             else:
                 column = column.cast(field.type)
         arrays.append(column)
@@ -238,7 +241,14 @@ def canonical_kinds(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     if column.null_count:
         raise KeyError("kind")
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    if column.type == KIND_TYPE and all(c.dictionary.equals(_KIND_DICTIONARY) for c in chunks):
+    if pa.types.is_dictionary(column.type) and all(
+        c.dictionary.equals(_KIND_DICTIONARY) for c in chunks
+    ):
+        if column.type != KIND_TYPE:
+            chunks = [
+                pa.DictionaryArray.from_arrays(c.indices.cast(pa.int8()), _KIND_DICTIONARY)
+                for c in chunks
+            ]
         return pa.chunked_array(chunks, KIND_TYPE)
     codes = kind_codes(column)
     indices = pa.array(codes, pa.int8())

@@ -19,9 +19,9 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from x360k.trace.columns import ARROW_SCHEMA, conform
+from x360k.trace.columns import ARROW_SCHEMA, conform, schema_with_header
 from x360k.trace.errors import TraceFormatError
-from x360k.trace.event import KIND_CODE, TraceEvent
+from x360k.trace.event import KIND_CODE, KINDS, TraceEvent
 from x360k.trace.header import TraceHeader, decode_header, looks_like_header
 from x360k.trace.reader import DEFAULT_BATCH_ROWS, LineReader
 
@@ -45,9 +45,24 @@ def _duckdb_type(arrow_type: pa.DataType) -> str:
     return names[arrow_type]
 
 
+#: ``kind`` as a DuckDB ENUM of exactly KINDS: parsed straight into dictionary codes
+#: (an unknown kind is a conversion error, which hands the file to the typed path).
+_KIND_ENUM: Final = "ENUM(" + ", ".join(f"''{k}''" for k in KINDS) + ")"
 _DUCKDB_COLUMNS: Final = (
-    "{" + ", ".join(f"'{f.name}': '{_duckdb_type(f.type)}'" for f in ARROW_SCHEMA) + "}"
+    "{"
+    + ", ".join(
+        f"'{f.name}': '{_KIND_ENUM if f.name == 'kind' else _duckdb_type(f.type)}'"
+        for f in ARROW_SCHEMA
+    )
+    + "}"
 )
+_DUCKDB_QUERY: Final = (
+    "SELECT * FROM read_json(?, format='newline_delimited', columns="
+    + _DUCKDB_COLUMNS
+    + ", ignore_errors=false)"
+)
+#: Errors that make the bulk path give up and the typed path (exact line numbers) take over.
+_BULK_ERRORS: Final = (pa.ArrowException, duckdb.Error, KeyError, ValueError)
 
 
 def check_event(event: TraceEvent) -> str | None:
@@ -157,8 +172,30 @@ class JsonlReader(LineReader):
             return
         yield event
 
+    def table(self) -> pa.Table:
+        """The whole trace through DuckDB in one go; the typed path takes over on trouble."""
+        try:
+            body = self._bulk_table()
+        except _BULK_ERRORS:
+            body = pa.Table.from_batches(list(LineReader.batches(self)), schema=ARROW_SCHEMA)
+        return body.replace_schema_metadata(schema_with_header(self.header).metadata)
+
+    def _bulk_table(self) -> pa.Table:
+        if not _ends_cleanly(self.path):
+            raise ValueError("last line has no newline")
+        connection = duckdb.connect()
+        try:
+            table = connection.sql(_DUCKDB_QUERY, params=[str(self.path)]).to_arrow_table()
+        finally:
+            connection.close()
+        if self._header is not None:
+            table = _without_header_row(table)
+        table = conform(table, keep_metadata=False)
+        _check(table)
+        return table
+
     def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        """Columnar read through Arrow's JSON parser; the typed path takes over on trouble."""
+        """Columnar read through DuckDB's JSON reader; the typed path takes over on trouble."""
         yielded = 0
         try:
             if not _ends_cleanly(self.path):
@@ -167,7 +204,7 @@ class JsonlReader(LineReader):
                 yielded += batch.num_rows
                 yield batch
             return
-        except (pa.ArrowException, duckdb.Error, KeyError, ValueError):
+        except _BULK_ERRORS:
             pass
         skipped = 0
         for batch in super().batches(batch_rows):
@@ -181,28 +218,31 @@ class JsonlReader(LineReader):
         """DuckDB's parallel JSON reader, told every column's type up front."""
         connection = duckdb.connect()
         try:
-            relation = connection.sql(
-                "SELECT * FROM read_json(?, format='newline_delimited', columns="
-                + _DUCKDB_COLUMNS
-                + ", ignore_errors=false)",
-                params=[str(self.path)],
-            )
+            relation = connection.sql(_DUCKDB_QUERY, params=[str(self.path)])
             reader = relation.to_arrow_reader(_ARROW_BATCH_ROWS)
             skip_header = self._header is not None
             for raw in reader:
                 table = pa.Table.from_batches([raw])
                 if skip_header and table.num_rows:
-                    if table.column("tid")[0].is_valid:
-                        raise ValueError("header row missing from bulk result")
-                    table = table.slice(1)
+                    table = _without_header_row(table)
                     skip_header = False
-                yield from _checked(conform(table))
+                if table.num_rows:
+                    table = conform(table, keep_metadata=False)
+                    _check(table)
+                    yield from table.combine_chunks().to_batches()
         finally:
             connection.close()
 
 
-def _checked(table: pa.Table) -> Iterator[pa.RecordBatch]:
-    """Refuse a block the typed path would refuse, so both paths agree on what is valid."""
+def _without_header_row(table: pa.Table) -> pa.Table:
+    """The bulk result minus its first row, which must be the header (no ``tid``)."""
+    if table.num_rows == 0 or table.column("tid")[0].is_valid:
+        raise ValueError("header row missing from bulk result")
+    return table.slice(1)
+
+
+def _check(table: pa.Table) -> None:
+    """Refuse what the typed path would refuse, so both paths agree on what is valid."""
     if table.num_rows == 0:
         return
     for name in ("tid", "idx", "kind"):
@@ -210,7 +250,6 @@ def _checked(table: pa.Table) -> Iterator[pa.RecordBatch]:
             raise ValueError(f"missing {name}")
     if pc.min(table.column("tid")).as_py() < 0 or pc.min(table.column("idx")).as_py() < 0:
         raise ValueError("negative key")
-    yield from table.combine_chunks().to_batches()
 
 
 def _ends_cleanly(path: Path) -> bool:
