@@ -9,17 +9,16 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-from x360k.diff.compare import DiffOptions, Progress, StartPoint, run_diff
-from x360k.diff.inputs import InputError, load
-from x360k.diff.keys import IGNORABLE, RULES, Normalisation
-from x360k.diff.mapping import parse_map
+from x360k.diff.rules import IGNORABLE, RULES
+
+#: Progress callback: (stage, done, total).
+Progress = Callable[[str, int, int], None]
 
 #: Inputs bigger than this take over a second to read: show a progress bar.
 PROGRESS_BYTES = 32 << 20
@@ -32,6 +31,7 @@ def _progress(enabled: bool) -> Iterator[Progress]:
     if not enabled:
         yield lambda _s, _d, _t: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 
@@ -96,6 +96,13 @@ def _fail(message: str) -> None:
     metavar="RT:RI=CT:CI",
     help="Compare one thread pair from these indices on (the re-run command uses it).",
 )
+@click.option(
+    "--args-table",
+    "args_table",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="JSON/YAML {export: [ptr|handle|value, ...]} overriding the export registry's types.",
+)
 @click.option("--cache/--no-cache", default=True, help="Cache the reference as columns.")
 @click.option("--show", default=10, show_default=True, help="Divergences shown in detail as text.")
 def command(
@@ -111,10 +118,18 @@ def command(
     html_out: Path | None,
     perfetto_out: Path | None,
     from_: str | None,
+    args_table: Path | None,
     cache: bool,
     show: int,
 ) -> None:
     """Find where CAND parts ways with REF, per guest thread, and explain why."""
+    from rich.console import Console
+
+    from x360k.diff.compare import DiffOptions, StartPoint, run_diff
+    from x360k.diff.inputs import InputError, load
+    from x360k.diff.keys import Normalisation, load_arg_table, registry_arg_table
+    from x360k.diff.mapping import parse_map
+
     try:
         forced = parse_map(map_)
     except ValueError as exc:
@@ -129,11 +144,18 @@ def command(
         else:
             start = StartPoint(*(int(g) for g in m.groups()))
     rules = (set(RULES) | set(rules_on)) - set(rules_off)
+    table = registry_arg_table()
+    if args_table is not None:
+        try:
+            table.update(load_arg_table(args_table))
+        except ValueError as exc:
+            _fail(str(exc))
+    norm = Normalisation(rules=frozenset(rules), ignore=frozenset(ignore), arg_table=table)
     opts = DiffOptions(
         first=first,
         first_occurrence=first_occurrence,
         forced_map=forced,
-        norm=Normalisation(rules=frozenset(rules), ignore=frozenset(ignore)),
+        norm=norm,
         start=start,
     )
     try:
@@ -145,9 +167,9 @@ def command(
     with _progress(show_bar) as step:
         try:
             step(f"reading {ref.name}", 0, 2)
-            ref_cols = load(ref, cache=cache)
+            ref_cols = load(ref, cache=cache, columns=norm.columns())
             step(f"reading {cand.name}", 1, 2)
-            cand_cols = load(cand)
+            cand_cols = load(cand, columns=norm.columns())
         except InputError as exc:
             _fail(str(exc))
             return

@@ -53,6 +53,8 @@ class AlignParams:
     max_d: int = 4000
     first_chunk: int = 1 << 12
     max_tail: int = 20_000
+    #: ``--first`` builds keys in stretches starting at this many events (then doubling).
+    stream_chunk: int = 1 << 16
 
 
 def first_mismatch(a: U64, b: U64, i: int, j: int, first_chunk: int = 1 << 12) -> int:

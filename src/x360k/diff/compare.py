@@ -145,11 +145,11 @@ def _visible_rows(builder: KeyBuilder, lo: int, hi: int) -> Rows:
 class _Lazy:
     """One side's keys for a thread, built in growing stretches as the comparison advances."""
 
-    def __init__(self, builder: KeyBuilder, lo: int, hi: int) -> None:
+    def __init__(self, builder: KeyBuilder, lo: int, hi: int, step: int) -> None:
         self.builder, self.cursor, self.hi = builder, lo, hi
         self.full = np.zeros(0, np.uint64)
         self.shape = np.zeros(0, np.uint64)
-        self.step = 1 << 16
+        self.step = max(step, 1)
 
     @property
     def done(self) -> bool:
@@ -188,7 +188,7 @@ def _first_streaming(
             break  # a real mismatch
         if (i >= len(a.full) and a.done) or (j >= len(b.full) and b.done):
             break  # one side ended
-    width = max(params.max_window, 1 << 16)
+    width = max(params.max_window, params.stream_chunk)
     while True:
         a.ensure(i + width)
         b.ensure(j + width)
@@ -381,7 +381,8 @@ def run_diff(
             start = (0, 0)
             if opts.start:
                 start = _start_positions(ref, cand, pr.ref_rows, pr.cand_rows, opts.start)
-            res = _first_streaming(_Lazy(rb, *rr), _Lazy(cb, *cr), start, opts.params)
+            chunk = opts.params.stream_chunk
+            res = _first_streaming(_Lazy(rb, *rr, chunk), _Lazy(cb, *cr, chunk), start, opts.params)
         else:
             rk, ck = rb.keys(*rr), cb.keys(*cr)
             pr = PairResult(pair, rk.rows, ck.rows, [], [])

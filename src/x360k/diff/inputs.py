@@ -179,8 +179,9 @@ class TraceColumns:
 
     def event(self, row: int) -> TraceEvent:
         """Rebuild one event for display; only called for the few rows a report shows."""
-        names = [f for f in FIELDS if f in self.table.column_names]
-        raw = self.table.select(names).slice(row, 1).to_pylist()[0]
+        present = set(self.table.column_names)
+        names = [f for f in FIELDS if f in present]
+        raw = self.table.slice(row, 1).select(names).to_pylist()[0]
         kw = {k: _py(k, v) for k, v in raw.items() if v is not None}
         kw.setdefault("tid", 0)
         kw.setdefault("idx", row)
@@ -212,7 +213,8 @@ def kind_codes(column: pa.ChunkedArray | pa.Array) -> I8:
         if not pa.types.is_dictionary(chunk.type):
             chunk = pc.dictionary_encode(chunk.cast(pa.string()))
         lut = np.array([KIND_CODE.get(str(k), -1) for k in chunk.dictionary.to_pylist()] + [-1])
-        codes = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        idx = chunk.indices.fill_null(-1) if chunk.null_count else chunk.indices
+        codes = idx.to_numpy(zero_copy_only=False)
         parts.append(lut.astype(np.int8)[codes])
     if not parts:
         return np.zeros(0, np.int8)

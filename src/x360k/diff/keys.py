@@ -24,35 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from x360k.diff.inputs import Rows, TraceColumns
+from x360k.diff.rules import IGNORABLE as IGNORABLE
+from x360k.diff.rules import RULES
 from x360k.trace.event import KINDS
 
 U64 = npt.NDArray[np.uint64]
 BoolArr = npt.NDArray[np.bool_]
-
-#: Every normalisation rule, by name, with what it does (shown by ``--help`` and in reports).
-RULES: Final[dict[str, str]] = {
-    "handles": "handle values and sids replaced by their origin (the matching handle.create)",
-    "pointers": "pointer arguments masked, per export argument (ArgTable)",
-    "timestamps": "timestamps ignored",
-    "unlogged-exports": "candidate events for exports the reference does not log dropped",
-    "volatile": "raw thread ids, call ids and guest return addresses ignored",
-}
-
-#: Fields the user may drop from comparison with ``--ignore``.
-IGNORABLE: Final[tuple[str, ...]] = (
-    "status",
-    "ret",
-    "args",
-    "object_type",
-    "entry",
-    "path",
-    "text",
-    "checksum",
-    "offset",
-    "length",
-    "module",
-    "ordinal",
-)
 
 #: Export name -> per-argument type: "ptr" (masked by the pointers rule), "handle"
 #: (masked by the handles rule, checked through origins instead) or "value".
@@ -225,9 +202,8 @@ def dictionary_values(col: pa.ChunkedArray) -> list[str]:
 
 
 def _codes(arr: pa.DictionaryArray) -> npt.NDArray[np.int64]:
-    out: npt.NDArray[np.int64] = (
-        arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    )
+    idx = arr.indices.fill_null(-1) if arr.null_count else arr.indices
+    out: npt.NDArray[np.int64] = idx.to_numpy(zero_copy_only=False).astype(np.int64)
     return out
 
 
@@ -258,19 +234,20 @@ def _int_values(col: pa.ChunkedArray) -> tuple[U64, npt.NDArray[np.bool_] | None
     return values.astype(np.uint64), valid
 
 
-_HEX_LUT = np.full(256, 255, dtype=np.uint8)
-for _k, _c in enumerate(b"0123456789abcdef"):
-    _HEX_LUT[_c] = _k
-for _k, _c in enumerate(b"ABCDEF"):
-    _HEX_LUT[_c] = 10 + _k
-_SHIFTS = np.arange(28, -1, -4, dtype=np.uint64)
+_HEX_OK = np.zeros(256, dtype=bool)
+for _c in b"0123456789abcdefABCDEF":
+    _HEX_OK[_c] = True
+_LOW = np.uint64(0x0F0F0F0F0F0F0F0F)
+_LETTER = np.uint64(0x0101010101010101)
 
 
 def _parse_hex_fast(flat: pa.Array) -> U64 | None:
     """Parse ``0x%08x`` strings (schema v1's argument form) without a Python loop.
 
-    Returns None when any value has another shape; the caller then parses each
-    distinct value on its own.
+    The eight digits of each value are read as one little-endian uint64 and
+    turned into nibbles and packed with shifts and masks (SWAR), so the cost is
+    a dozen numpy passes over one integer per argument. Returns None when any
+    value has another shape; the caller then parses each distinct value alone.
     """
     if flat.null_count or len(flat) == 0:
         return None if flat.null_count else np.zeros(0, np.uint64)
@@ -279,7 +256,9 @@ def _parse_hex_fast(flat: pa.Array) -> U64 | None:
     offsets = np.frombuffer(flat.buffers()[1], dtype=np.int32)[
         flat.offset : flat.offset + len(flat) + 1
     ]
-    if not bool(np.all(np.diff(offsets) == 10)):
+    if int(offsets[-1]) - int(offsets[0]) != 10 * len(flat) or not bool(
+        np.all(np.diff(offsets) == 10)
+    ):
         return None
     data = np.frombuffer(flat.buffers()[2], dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
     chars = data.reshape(-1, 10)
@@ -287,11 +266,16 @@ def _parse_hex_fast(flat: pa.Array) -> U64 | None:
         bool(np.all(chars[:, 0] == ord("0"))) and bool(np.all((chars[:, 1] | 0x20) == ord("x")))
     ):
         return None
-    digits = _HEX_LUT[chars[:, 2:]]
-    if bool(np.any(digits == 255)):
+    digits = np.ascontiguousarray(chars[:, 2:])
+    if not bool(_HEX_OK[digits].all()):
         return None
-    out: U64 = np.bitwise_or.reduce(digits.astype(np.uint64) << _SHIFTS, axis=1)
-    return out
+    x = digits.view("<u8").reshape(-1).copy()
+    x = (x & _LOW) + np.uint64(9) * ((x >> np.uint64(6)) & _LETTER)
+    x = x.byteswap()
+    x = (x | (x >> np.uint64(4))) & np.uint64(0x00FF00FF00FF00FF)
+    x = (x | (x >> np.uint64(8))) & np.uint64(0x0000FFFF0000FFFF)
+    x = (x | (x >> np.uint64(16))) & np.uint64(0x00000000FFFFFFFF)
+    return x
 
 
 def _parse_arg(text: str) -> int:
@@ -348,16 +332,36 @@ class KeyBuilder:
         arr = _as_dict(col)
         return _codes(arr), [str(v) for v in arr.dictionary.to_pylist()]
 
-    def _shape(
-        self, lo: int, hi: int, count: bool = True
-    ) -> tuple[U64, npt.NDArray[np.int64], list[str], npt.NDArray[np.bool_] | None]:
+    def _combo(
+        self, lo: int, hi: int
+    ) -> tuple[npt.NDArray[np.int64], U64, npt.NDArray[np.int64], list[str]]:
+        """Each row's (kind, export) as one small code, and the shape key of every code."""
         kind = self.cols.kinds(lo, hi).astype(np.int64)
         codes, values = self._names(lo, hi)
         width = len(values) + 1
         kind_h = mix(np.arange(1, len(KINDS) + 2, dtype=np.uint64))  # code -1 -> last
         name_h = _str_hash_lut(list(values))  # code -1 -> trailing 0
         lut = fold(np.repeat(kind_h, width), np.tile(np.roll(name_h, 1), len(kind_h)), 0x11)
-        shape: U64 = lut[np.where(kind < 0, len(KINDS), kind) * width + (codes + 1)]
+        combo = np.where(kind < 0, len(KINDS), kind) * width + (codes + 1)
+        return combo, lut, codes, values
+
+    def shape_histogram(self, lo: int, hi: int) -> tuple[U64, npt.NDArray[np.int64]]:
+        """Distinct shape keys of the visible rows in [lo, hi) and how often each occurs."""
+        combo, lut, codes, values = self._combo(lo, hi)
+        if self.drop:
+            drop = np.array([i for i, v in enumerate(values) if v in self.drop], np.int64)
+            if len(drop):
+                combo = combo[~np.isin(codes, drop)]
+        counts = np.bincount(combo, minlength=len(lut))
+        nz = np.flatnonzero(counts)
+        keys, inverse = np.unique(lut[nz], return_inverse=True)
+        return keys, np.bincount(inverse, weights=counts[nz]).astype(np.int64)
+
+    def _shape(
+        self, lo: int, hi: int, count: bool = True
+    ) -> tuple[U64, npt.NDArray[np.int64], list[str], npt.NDArray[np.bool_] | None]:
+        combo, lut, codes, values = self._combo(lo, hi)
+        shape: U64 = lut[combo]
         visible = None
         if self.drop:
             drop = np.array([i for i, v in enumerate(values) if v in self.drop], np.int64)
@@ -504,7 +508,8 @@ class KeyBuilder:
             for rule, t in (("pointers", 1), ("handles", 2)):
                 if norm.on(rule):
                     parents = np.searchsorted(offs, np.flatnonzero(arg_type == t), "right")
-                    self._count(rule, len(np.unique(parents)))
+                    if len(parents):
+                        self._count(rule, int(np.count_nonzero(np.diff(parents))) + 1)
         h = _mix_into(values ^ (position.astype(np.uint64) * _GOLD))
         cs = np.concatenate(([np.uint64(0)], np.cumsum(h, dtype=np.uint64)))
         row_hash = cs[offs[1:]] - cs[offs[:-1]] + lengths.astype(np.uint64)

@@ -44,8 +44,7 @@ class ThreadInfo:
     tid: int
     first_seq: int
     creates: list[tuple[int | None, int | None]]  # (child tid, entry) in creation order
-    histogram: tuple[U64, npt.NDArray[np.int64]]
-    full_histogram: tuple[U64, npt.NDArray[np.int64]]
+    profile: npt.NDArray[np.float64]  # see _profile
 
 
 #: Full-key histograms look at this many events per thread: threads that are the
@@ -53,9 +52,21 @@ class ThreadInfo:
 SIMILARITY_PREFIX = 20_000
 
 
-def _hist(keys: U64) -> tuple[U64, npt.NDArray[np.int64]]:
-    vals, counts = np.unique(keys, return_counts=True)
-    return vals, counts.astype(np.int64)
+#: Histograms are folded into this many buckets (by the keys' low bits, which
+#: are well mixed), so comparing every pair of threads is one matrix product.
+BUCKETS = 1 << 12
+
+
+def _unit(keys: U64, weights: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
+    slot = (keys & np.uint64(BUCKETS - 1)).astype(np.int64)
+    vec = np.bincount(slot, weights=weights, minlength=BUCKETS).astype(np.float64)
+    norm = float(np.sqrt(np.dot(vec, vec)))
+    return vec / norm if norm else vec
+
+
+def _profile(shape: tuple[U64, npt.NDArray[np.int64]], full: U64) -> npt.NDArray[np.float64]:
+    """Shape and full-key histograms as one vector whose dot product is their mean cosine."""
+    return np.concatenate((_unit(*shape), _unit(full))) * np.sqrt(0.5)
 
 
 def thread_infos(cols: TraceColumns, keys: KeyBuilder) -> dict[int, ThreadInfo]:
@@ -73,18 +84,12 @@ def thread_infos(cols: TraceColumns, keys: KeyBuilder) -> dict[int, ThreadInfo]:
             tid=tid,
             first_seq=int(cols.seq[lo:hi].min()) if cols.seq is not None and hi > lo else lo,
             creates=creates,
-            histogram=_hist(keys.shapes(lo, hi)),
-            full_histogram=_hist(keys.keys(lo, min(hi, lo + SIMILARITY_PREFIX), count=False).full),
+            profile=_profile(
+                keys.shape_histogram(lo, hi),
+                keys.keys(lo, min(hi, lo + SIMILARITY_PREFIX), count=False).full,
+            ),
         )
     return out
-
-
-def _cosine(x: tuple[U64, npt.NDArray[np.int64]], y: tuple[U64, npt.NDArray[np.int64]]) -> float:
-    _, ix, iy = np.intersect1d(x[0], y[0], assume_unique=True, return_indices=True)
-    dot = float(np.dot(x[1][ix].astype(np.float64), y[1][iy].astype(np.float64)))
-    nx = float(np.sqrt(np.dot(x[1].astype(np.float64), x[1].astype(np.float64))))
-    ny = float(np.sqrt(np.dot(y[1].astype(np.float64), y[1].astype(np.float64))))
-    return dot / (nx * ny) if nx and ny else 0.0
 
 
 def similarity(x: ThreadInfo, y: ThreadInfo) -> float:
@@ -94,7 +99,7 @@ def similarity(x: ThreadInfo, y: ThreadInfo) -> float:
     comparable across emulators) tell apart threads that run the same code on
     different data.
     """
-    return 0.5 * (_cosine(x.histogram, y.histogram) + _cosine(x.full_histogram, y.full_histogram))
+    return float(np.dot(x.profile, y.profile))
 
 
 def _roots(infos: dict[int, ThreadInfo]) -> list[int]:
@@ -140,11 +145,12 @@ def map_threads(
     left_r = [t for t in ref if t not in pairs]
     left_c = [t for t in cand if t not in used]
     if left_r and left_c:
-        from scipy.optimize import linear_sum_assignment
-
-        sim = np.array([[similarity(ref[r], cand[c]) for c in left_c] for r in left_r])
-        rows, cols = linear_sum_assignment(-sim)
-        for ri, ci in zip(rows.tolist(), cols.tolist(), strict=True):
+        sim = (
+            np.stack([ref[r].profile for r in left_r])
+            @ np.stack([cand[c].profile for c in left_c]).T
+        )
+        rows, cols = best_assignment(sim)
+        for ri, ci in zip(rows, cols, strict=True):
             if sim[ri, ci] >= MIN_SIMILARITY:
                 r, c = left_r[ri], left_c[ci]
                 pairs[r] = ThreadPair(r, c, "similarity", round(float(sim[ri, ci]), 3))
@@ -152,6 +158,59 @@ def map_threads(
     out = [pairs.get(r, ThreadPair(r, None, "unmapped", 0.0)) for r in sorted(ref)]
     out.extend(ThreadPair(None, c, "unmapped", 0.0) for c in sorted(cand) if c not in used)
     return out
+
+
+def _hungarian(cost: list[list[float]]) -> list[int]:
+    """Column of each row in a minimum-cost assignment (rows <= columns), O(n^2 m).
+
+    Thread counts are small, so a plain potential-based Hungarian method in
+    Python beats importing scipy (most of a second) for one call.
+    """
+    n, m = len(cost), len(cost[0])
+    inf = float("inf")
+    u, v = [0.0] * (n + 1), [0.0] * (m + 1)
+    p, way = [0] * (m + 1), [0] * (m + 1)
+    for i in range(1, n + 1):
+        p[0], j0 = i, 0
+        minv, used = [inf] * (m + 1), [False] * (m + 1)
+        while True:
+            used[j0] = True
+            i0, delta, j1 = p[j0], inf, 0
+            for j in range(1, m + 1):
+                if not used[j]:
+                    cur = cost[i0 - 1][j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j], way[j] = cur, j0
+                    if minv[j] < delta:
+                        delta, j1 = minv[j], j
+            for j in range(m + 1):
+                if used[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+    out = [0] * n
+    for j in range(1, m + 1):
+        if p[j]:
+            out[p[j] - 1] = j - 1
+    return out
+
+
+def best_assignment(sim: npt.NDArray[np.float64]) -> tuple[list[int], list[int]]:
+    """Row and column indices of the pairing with the largest total similarity."""
+    if sim.shape[0] <= sim.shape[1]:
+        cols = _hungarian((-sim).tolist())
+        return list(range(sim.shape[0])), cols
+    rows = _hungarian((-sim.T).tolist())
+    pairs = sorted(zip(rows, range(sim.shape[1]), strict=True))
+    return [r for r, _ in pairs], [c for _, c in pairs]
 
 
 def parse_map(text: str) -> dict[int, int]:
