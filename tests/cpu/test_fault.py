@@ -46,3 +46,9 @@ def test_disassemble_names_the_instruction() -> None:
     assert disassemble(bytes.fromhex("44000002"), 0x82000000).startswith("sc")
     assert "not a valid" in disassemble(b"\0\0\0\0", 0)
     assert disassemble(b"", 0) == "<not readable>"
+
+
+def test_fault_report_without_a_trace_lists_the_last_calls(guest: Guest) -> None:
+    run = execute_guest(guest("fault"), keep_trace=False)
+    assert run.fault is not None and run.trace is None
+    assert any("NtCreateEvent" in line for line in run.fault.last_events)

@@ -86,14 +86,13 @@ def execute_guest(
         data = file.read_bytes()
     except OSError as exc:
         raise GuestLoadError(f"{file}: cannot read: {exc.strerror or exc}") from None
-    ring = RecentEvents()
     memory_trace = MemoryRecorder() if keep_trace else None
-    sinks: list[Recorder] = [ring]
-    if memory_trace is not None:
-        sinks.append(memory_trace)
-    if recorder is not None:
-        sinks.append(recorder)
-    kernel = Kernel(profile, quirks=quirks, recorder=TeeRecorder(*sinks), wait_events=wait_events)
+    sinks = [r for r in (memory_trace, recorder) if r is not None]
+    # With no trace at all the kernel records nothing (its fast path); a fault report then
+    # lists the thread's last calls instead of the last events.
+    ring = RecentEvents() if sinks else None
+    sink: Recorder | None = TeeRecorder(ring, *sinks) if ring is not None else None
+    kernel = Kernel(profile, quirks=quirks, recorder=sink, wait_events=wait_events)
     startup = max(kernel.table.live_objects, default=0)
     try:
         image = load_image(kernel.memory, data, file.name)
@@ -104,7 +103,7 @@ def execute_guest(
 
     mount(kernel, title if title is not None else file.resolve().parent)
     runtime = CpuRuntime(kernel, image)
-    runtime.recent = ring.events
+    runtime.recent = ring.events if ring is not None else None
     runtime.start_main(image.entry)
     try:
         result = kernel.run(max_calls=max_calls, max_time=max_time)

@@ -92,7 +92,7 @@ class CpuRuntime:
 
     # -- unicorn hooks ----------------------------------------------------------------------------
 
-    def _on_interrupt(self, uc: Any, number: int, data: Any) -> None:
+    def _on_interrupt(self, number: int) -> None:
         self._interrupt = number
         self.engine.stop()
 
@@ -146,8 +146,9 @@ class CpuRuntime:
         self.loaded = ctx
 
     def _contended(self) -> bool:
+        """Whether anything but the running thread could act before its next kernel call."""
         sched = self.k.scheduler
-        return sched.any_ready() or sched.next_deadline() is not None
+        return sched.any_ready() or (bool(sched._timed) and sched.next_deadline() is not None)
 
     def _run(self, ctx: CpuContext) -> Program:
         engine = self.engine
@@ -220,7 +221,10 @@ class CpuRuntime:
         instruction = disassemble(code, pc) if code else "<unmapped>"
         registers = self.engine.snapshot()
         registers["pc"] = pc
-        events = list(self.recent) if self.recent is not None else []
+        if self.recent is not None:
+            last = [format_event(e, with_tid=True) for e in self.recent]
+        else:
+            last = [f"[{idx}] call {name} tid={t.ordinal}" for idx, name in t.recent]
         report = FaultReport(
             reason=reason,
             tid=t.ordinal,
@@ -229,7 +233,7 @@ class CpuRuntime:
             symbol=self.image.symbolize(pc) if self.image is not None else None,
             instruction=instruction,
             registers=registers,
-            last_events=[format_event(e, with_tid=True) for e in events],
+            last_events=last,
         )
         k.emit(t, "marker", text=f"guest fault: {reason}", entry=pc)
         return GuestFault(report)
