@@ -221,8 +221,8 @@ def _pipeline(ref: Path, cand: Path, work: Path, tid_map: dict[int, int]) -> tup
     it fast.
     """
     sed = (
-        "sed -E 's/^[{]\"tid\":([0-9]+),/\\1\\t{/; s/,\"ts\":[0-9]+//; "
-        "s/,\"handle\":[0-9]+//; s/\"idx\":[0-9]+,//; s/0x4[0-9a-f]{7}/PTR/g'"
+        'sed -E \'s/^[{]"tid":([0-9]+),/\\1\\t{/; s/,"ts":[0-9]+//; '
+        's/,"handle":[0-9]+//; s/"idx":[0-9]+,//; s/0x4[0-9a-f]{7}/PTR/g\''
     )
     awk = "awk -F'\\t' '{ print $2 > (\"DIR/\" $1) }'"
     env = {**os.environ, "LC_ALL": "C"}

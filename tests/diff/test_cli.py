@@ -219,3 +219,15 @@ def test_first_occurrence_mode_runs() -> None:
 # A test on two traces recorded by x360k itself from one scenario under the canary and
 # console profiles ("shows exactly the quirks the scenario touches") is left to the lead,
 # once the kernel's scenario runner and profiles land.
+
+
+def test_args_table_option_and_its_errors(tmp_path: Path) -> None:
+    good = tmp_path / "args.json"
+    good.write_text('{"NtDuplicateObject": ["value", "value", "value"]}')
+    code, out, _ = _run("--args-table", str(good), SEED_REF, SEED_CAND)
+    assert code == 1 and "DIVERGED" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"NtClose": ["pointer"]}')
+    code, _, err = _run("--args-table", str(bad), SEED_REF, SEED_CAND)
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "bad.json: NtClose" in err

@@ -179,3 +179,53 @@ def test_similarity_fallback_when_no_creation_tree() -> None:
 
 def test_every_generator_class_is_known() -> None:
     assert set(CLASSES) >= {"changed", "missing", "extra", "permutation", "truncated"}
+
+
+def test_streaming_first_in_small_stretches_finds_the_same_first_divergence() -> None:
+    from x360k.diff.align import AlignParams
+
+    pair = make_pair(52, inject=("changed", "missing", "extra"), per_thread=3)
+    full = _diff(pair)
+    small = AlignParams(stream_chunk=16, window=32, max_window=64)
+    first = _diff(pair, first=True, params=small)
+    for pf, pa in zip(first.pairs, full.pairs, strict=True):
+        div_full = [f for f in pa.findings if f.divergent]
+        div_first = [f for f in pf.findings if f.divergent]
+        assert div_first[:1] == div_full[:1]
+        assert len(div_first) <= 1
+
+
+def test_narrow_column_types_compare_like_schema_strings(tmp_path: Path) -> None:
+    """Arrow files storing args as list<uint32> and sid as uint64 diff like the JSON form."""
+    import pyarrow as pa
+
+    from x360k.diff.inputs import load
+    from x360k.trace.columns import events_to_batch, sort_by_thread
+
+    pair = make_pair(43, inject=("changed", "missing"))
+    expected = _found(_diff(pair))
+    assert expected
+    table = sort_by_thread(pa.Table.from_batches([events_to_batch(pair.cand)]))
+    args = pa.array(
+        [None if a is None else [int(x, 16) for x in a] for a in table.column("args").to_pylist()],
+        pa.list_(pa.uint32()),
+    )
+    sid = pa.array(
+        [None if s is None else int(s, 16) for s in table.column("sid").to_pylist()], pa.uint64()
+    )
+    table = table.set_column(table.schema.get_field_index("args"), "args", args)
+    table = table.set_column(table.schema.get_field_index("sid"), "sid", sid)
+    path = tmp_path / "cand.arrow"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table)
+    res = run_diff(events_to_columns(pair.ref, "ref"), load(path))
+    assert _found(res) == expected
+
+
+def test_argument_table_comes_from_the_export_registry() -> None:
+    from x360k.diff.keys import registry_arg_table
+
+    table = registry_arg_table()
+    assert table["NtClose"] == ("handle",)
+    assert table["NtCreateEvent"][0] == "ptr"
+    assert len(table) > 50

@@ -164,7 +164,7 @@ class TraceColumns:
         """Python values of a few rows (for display only)."""
         idx = pa.array(list(rows), pa.int64())
         present = [n for n in names if n in self.table.column_names]
-        out = self.table.select(present).take(idx).to_pydict()
+        out: dict[str, list[Any]] = self.table.select(present).take(idx).to_pydict()
         for n in names:
             out.setdefault(n, [None] * len(idx))
         return out

@@ -274,8 +274,8 @@ def _parse_hex_fast(flat: pa.Array) -> U64 | None:
     x = x.byteswap()
     x = (x | (x >> np.uint64(4))) & np.uint64(0x00FF00FF00FF00FF)
     x = (x | (x >> np.uint64(8))) & np.uint64(0x0000FFFF0000FFFF)
-    x = (x | (x >> np.uint64(16))) & np.uint64(0x00000000FFFFFFFF)
-    return x
+    out: U64 = (x | (x >> np.uint64(16))) & np.uint64(0x00000000FFFFFFFF)
+    return out
 
 
 def _parse_arg(text: str) -> int:
@@ -505,11 +505,11 @@ class KeyBuilder:
             if norm.on("handles"):
                 masked |= arg_type == 2
             values = np.where(masked, np.uint64(0x5A5A), values)
-            for rule, t in (("pointers", 1), ("handles", 2)):
-                if norm.on(rule):
-                    parents = np.searchsorted(offs, np.flatnonzero(arg_type == t), "right")
+            for rule_name, code in (("pointers", 1), ("handles", 2)):
+                if norm.on(rule_name):
+                    parents = np.searchsorted(offs, np.flatnonzero(arg_type == code), "right")
                     if len(parents):
-                        self._count(rule, int(np.count_nonzero(np.diff(parents))) + 1)
+                        self._count(rule_name, int(np.count_nonzero(np.diff(parents))) + 1)
         h = _mix_into(values ^ (position.astype(np.uint64) * _GOLD))
         cs = np.concatenate(([np.uint64(0)], np.cumsum(h, dtype=np.uint64)))
         row_hash = cs[offs[1:]] - cs[offs[:-1]] + lengths.astype(np.uint64)

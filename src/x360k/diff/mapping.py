@@ -66,7 +66,8 @@ def _unit(keys: U64, weights: npt.NDArray[np.int64] | None = None) -> npt.NDArra
 
 def _profile(shape: tuple[U64, npt.NDArray[np.int64]], full: U64) -> npt.NDArray[np.float64]:
     """Shape and full-key histograms as one vector whose dot product is their mean cosine."""
-    return np.concatenate((_unit(*shape), _unit(full))) * np.sqrt(0.5)
+    out: npt.NDArray[np.float64] = np.concatenate((_unit(*shape), _unit(full))) * np.sqrt(0.5)
+    return out
 
 
 def thread_infos(cols: TraceColumns, keys: KeyBuilder) -> dict[int, ThreadInfo]:

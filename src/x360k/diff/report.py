@@ -19,7 +19,7 @@ from rich.text import Text
 from x360k.diff.classify import CLASSES
 from x360k.diff.compare import DiffResult
 from x360k.diff.explain import Explained, Explainer, WindowRow
-from x360k.diff.keys import RULES
+from x360k.diff.rules import RULES
 
 REPORT_SCHEMA: Final = "x360k.diff.report"
 REPORT_SCHEMA_VERSION: Final = 1
