@@ -19,13 +19,13 @@ from typing import Final
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from x360k.trace.arrow_writer import write_arrow_file, write_arrow_stream
 from x360k.trace.columns import ARROW_SCHEMA, batch_to_events, schema_with_header
 from x360k.trace.event import KIND_CODE, KINDS, make_sid
 from x360k.trace.header import TraceHeader
 from x360k.trace.jsonl_writer import JsonlWriter
+from x360k.trace.parquet_writer import write_parquet
 
 THREADS: Final = 8
 FORMATS: Final = ("jsonl", "arrow", "arrow-stream", "parquet", "text")
@@ -124,8 +124,8 @@ def _assemble(
         creates = np.flatnonzero(kind == KIND_CODE["handle.create"])
         destroys = np.flatnonzero(kind == KIND_CODE["handle.destroy"])
         handles = np.zeros(n, np.uint32)
-        sids: list[str | None] = [None] * n
-        objtypes: list[str | None] = [None] * n
+        sids: list[object] = [None] * n
+        objtypes: list[object] = [None] * n
         live: list[tuple[int, str]] = []
         events = np.sort(np.concatenate([creates, destroys]))
         for row in events:
@@ -148,7 +148,7 @@ def _assemble(
         columns["ts"].append(np.cumsum(rng.integers(50, 5000, n)).astype(np.int64))
         order_keys.append(row_call.astype(np.int64) * THREADS + tid)
     masks: dict[str, np.ndarray] = {}
-    kinds_all = np.concatenate(columns["kind"])  # type: ignore[arg-type]
+    kinds_all: np.ndarray = np.concatenate(columns["kind"])  # type: ignore[arg-type]
     masks["has_name"] = np.isin(
         kinds_all, [KIND_CODE[k] for k in ("import.call", "kernel.call", "kernel.return")]
     )
@@ -254,11 +254,7 @@ def generate(n_events: int, seed: int, path: str | Path, fmt: str = "jsonl") -> 
     elif fmt == "arrow-stream":
         write_arrow_stream(table, path, header)
     elif fmt == "parquet":
-        pq.write_table(
-            table.replace_schema_metadata(schema_with_header(header).metadata),
-            path,
-            compression="zstd",
-        )
+        write_parquet(table.replace_schema_metadata(schema_with_header(header).metadata), path)
     elif fmt == "text":
         from x360k.trace.text_form import format_event
 
