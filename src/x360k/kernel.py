@@ -290,11 +290,9 @@ class Kernel:
         t.next_call_id = call_id + 1
         idx = t.next_idx
         t.recent.append((idx, ex.name))
+        t.next_idx = idx + 2
         rec = self.recorder
-        if rec is None:
-            t.next_idx = idx + 2
-        else:
-            t.next_idx = idx + 2
+        if rec is not None:
             tid, raw, now = t.ordinal, t.thread_id, self.clock
             rec.record(
                 TraceEvent(
@@ -324,7 +322,6 @@ class Kernel:
                     args=[f"0x{a:08x}" for a in args or ()],
                 )
             )
-        t.call_depth += 1
         if args is None:
             result = STATUS_ACCESS_VIOLATION
         else:
@@ -340,7 +337,6 @@ class Kernel:
         return result
 
     def _finish_call(self, t: Thread, ex: Export, call_id: int, result: int) -> None:
-        t.call_depth -= 1
         gpr = t.gpr
         is_status = ex.returns_status
         if is_status:

@@ -55,7 +55,6 @@ class Thread(KernelObject):
         "apcs",
         "blocked_call",
         "blocked_since",
-        "call_depth",
         "children",
         "creator",
         "deferred",
@@ -112,7 +111,6 @@ class Thread(KernelObject):
         self.apcs: deque[UserApc] = deque()
         self.next_idx = 0
         self.next_call_id = 0
-        self.call_depth = 0
         self.exit_code: int | None = None
         self.owned_mutants: list[Mutant] = []
         self.start_address = 0
