@@ -355,8 +355,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
     QuirkInfo(
         "query_information_classes_limited",
         "io",
-        "NtQueryInformationFile answers Basic (4) with STATUS_INVALID_PARAMETER after zero-filling, "
-        "and does not know Standard (5): STATUS_INVALID_INFO_CLASS.",
+        "NtQueryInformationFile answers Basic (4) with STATUS_INVALID_PARAMETER after "
+        "zero-filling, and does not know Standard (5): STATUS_INVALID_INFO_CLASS.",
         "Basic (4) returns the times and attributes; Standard (5) returns allocation size, end of "
         "file, links, delete pending and directory flag.",
         "reference 9 (query classes); console: NT FILE_BASIC_INFORMATION, "
