@@ -111,10 +111,12 @@ def format_hex(values: npt.NDArray[np.unsignedinteger], digits: int, prefix: byt
     quads = _QUAD[halves]
     width = len(prefix) + digits
     if prefix:
-        record = np.dtype([("prefix", f"S{len(prefix)}"), ("digits", "<u4", (groups,))])
+        # One whole-word move per row: a sub-array field would copy word by word.
+        text_type = f"<u{digits}" if digits in (4, 8) else f"V{digits}"
+        record = np.dtype([("prefix", f"S{len(prefix)}"), ("digits", text_type)])
         text = np.empty(n, record)
         text["prefix"] = prefix
-        text["digits"] = quads
+        text["digits"] = quads.view(text_type).reshape(n)
         data = text.view(np.uint8)
     else:
         data = quads.view(np.uint8)
@@ -206,8 +208,10 @@ def _expand_scalar(column: pa.Array, digits: int, prefix: bytes) -> pa.Array:
     ]
     text = format_hex(values[valid], digits, prefix)
     width = len(prefix) + digits
-    offsets = np.zeros(len(column) + 1, np.int32)
-    np.cumsum(valid * np.int32(width), out=offsets[1:])
+    offsets = np.empty(len(column) + 1, np.int32)
+    offsets[0] = 0
+    np.cumsum(valid, dtype=np.int32, out=offsets[1:])
+    offsets *= width
     bitmap = np.packbits(valid, bitorder="little")
     return pa.StringArray.from_buffers(
         len(column),
