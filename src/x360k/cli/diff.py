@@ -63,6 +63,11 @@ def _fail(message: str) -> None:
 @click.option(
     "--first-occurrence", is_flag=True, help="Compare only the order exports are first called."
 )
+@click.option(
+    "--bisect",
+    is_flag=True,
+    help="With --first: skip to the last checkpoint whose checksums agree (binary search).",
+)
 @click.option("--map", "map_", default="", metavar="R=C,...", help="Force thread pairs: 6=1,9=3.")
 @click.option(
     "--ignore", multiple=True, type=click.Choice(IGNORABLE), help="Do not compare this field."
@@ -110,6 +115,7 @@ def command(
     cand: Path,
     first: bool,
     first_occurrence: bool,
+    bisect: bool,
     map_: str,
     ignore: tuple[str, ...],
     rules_on: tuple[str, ...],
@@ -152,7 +158,8 @@ def command(
             _fail(str(exc))
     norm = Normalisation(rules=frozenset(rules), ignore=frozenset(ignore), arg_table=table)
     opts = DiffOptions(
-        first=first,
+        first=first or bisect,
+        bisect=bisect,
         first_occurrence=first_occurrence,
         forced_map=forced,
         norm=norm,

@@ -56,6 +56,7 @@ class DiffOptions:
     norm: Normalisation = field(default_factory=Normalisation)
     start: StartPoint | None = None
     params: AlignParams = field(default_factory=AlignParams)
+    bisect: bool = False
 
 
 @dataclass(slots=True)
@@ -70,6 +71,7 @@ class PairResult:
     matched: int = 0
     stopped_early: bool = False
     verdict: str = ""
+    skipped: int = 0  # events before the last agreeing checkpoint, not compared (--bisect)
 
     def ref_idx(self, ref: TraceColumns, pos: int) -> int:
         return _idx_at(ref, self.ref_rows, pos)
@@ -203,6 +205,44 @@ def _first_streaming(
             res.stopped_early = bool(div) or res.stopped_early
             return res
         width *= 4
+
+
+def _position(rows: Rows, row: int) -> int:
+    if isinstance(rows, range):
+        return row - rows.start
+    return int(np.searchsorted(rows, row))
+
+
+def bisect_checkpoints(
+    ref: TraceColumns, cand: TraceColumns, rr: tuple[int, int], cr: tuple[int, int]
+) -> tuple[int, int] | None:
+    """Rows of the last pair of agreeing checkpoints before the first disagreeing one.
+
+    The n-th ``checkpoint`` of one thread is paired with the n-th of its partner;
+    their rolling checksums agree up to some n and differ from then on, so a
+    binary search reads O(log n) checksums. None when there is nothing to skip.
+    """
+    code = KIND_CODE["checkpoint"]
+    if not (ref.has("checksum") and cand.has("checksum")):
+        return None
+    pr_ = np.flatnonzero(ref.kinds(*rr) == code) + rr[0]
+    pc_ = np.flatnonzero(cand.kinds(*cr) == code) + cr[0]
+    n = min(len(pr_), len(pc_))
+
+    def agree(k: int) -> bool:
+        a = ref.value("checksum", int(pr_[k]))
+        return a is not None and a == cand.value("checksum", int(pc_[k]))
+
+    lo, hi = 0, n  # invariant: checkpoints before lo agree, from hi on they differ
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if agree(mid):
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo == 0:
+        return None
+    return int(pr_[lo - 1]), int(pc_[lo - 1])
 
 
 def _start_positions(
@@ -381,6 +421,11 @@ def run_diff(
             start = (0, 0)
             if opts.start:
                 start = _start_positions(ref, cand, pr.ref_rows, pr.cand_rows, opts.start)
+            elif opts.bisect:
+                at = bisect_checkpoints(ref, cand, rr, cr)
+                if at is not None:
+                    start = (_position(pr.ref_rows, at[0]), _position(pr.cand_rows, at[1]))
+                    pr.skipped = start[0]
             chunk = opts.params.stream_chunk
             res = _first_streaming(_Lazy(rb, *rr, chunk), _Lazy(cb, *cr, chunk), start, opts.params)
         else:
@@ -392,7 +437,7 @@ def run_diff(
             res = _align_keys(rk, ck, opts, start, ref, cand)
             del rk, ck
         pr.findings, pr.segments, pr.stopped_early = res.findings, res.segments, res.stopped_early
-        pr.matched = sum(s.length for s in pr.segments)
+        pr.matched = sum(s.length for s in pr.segments) + pr.skipped
         if hm is not None:
             hm.record(k, pr)
         result.pairs.append(pr)

@@ -39,6 +39,8 @@ class ThreadRow(msgspec.Struct):
     cand_events: int
     matched: int
     counts: dict[str, int]
+    #: Events before the last agreeing checkpoint, taken as matched unseen (--bisect).
+    skipped: int = 0
 
 
 class RuleRow(msgspec.Struct):
@@ -98,6 +100,7 @@ def build_report(result: DiffResult, ref_label: str, cand_label: str) -> Report:
                 len(pr.cand_rows),
                 pr.matched,
                 {c: counts.get(c, 0) for c in CLASSES if counts.get(c)},
+                pr.skipped,
             )
         )
         for f in pr.findings:
@@ -218,7 +221,9 @@ def render_text(report: Report, console: Console, *, show: int = 10) -> None:
         c = "-" if t.cand_tid is None else str(t.cand_tid)
         console.print(
             f"  tid {r:>4} -> {c:<4} {t.method:<13} {t.confidence:4.2f}  "
-            f"{t.verdict}  ({t.ref_events} / {t.cand_events} events, {t.matched} matched)",
+            f"{t.verdict}  ({t.ref_events} / {t.cand_events} events, {t.matched} matched"
+            + (f", {t.skipped} skipped by checkpoint" if t.skipped else "")
+            + ")",
             highlight=False,
         )
     console.print()
