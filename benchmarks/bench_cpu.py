@@ -53,7 +53,7 @@ def _bare(name: str, pokes: dict[str, int], hook: bool) -> tuple[Engine, int, An
     engine.write_reg(R.UC_PPC_REG_1, stack)
     engine.write_reg(R.UC_PPC_REG_LR, STOP)
     if hook:
-        engine.hook_interrupts(lambda number: None)
+        engine.hook_interrupts(lambda uc, number, data: None)
     return engine, image.entry, memory
 
 

@@ -51,6 +51,13 @@ DATA_EXPORTS_BASE: Final = 0x80040000
 #: What a program yields as its export to give up the CPU without a kernel call (no event,
 #: no clock cost here): the CPU runtime's instruction budget ran out.
 PREEMPT: Final = -1
+#: What a program yields as its export after making a call itself (``Kernel.serve_call``)
+#: that did not let it run on: its args are ``(verdict,)``, and the run loop follows the
+#: verdict up exactly as for a yielded call, without making the call again.
+SERVED: Final = -2
+#: ``serve_call`` verdicts besides BLOCKED: the slice ends, or goes on with the same program.
+SLICE_ENDS: Final = 0
+SLICE_GOES_ON: Final = 1
 
 #: Builds the program a routine runs: (thread, arguments) -> generator.
 RoutineFactory = Callable[[Thread, tuple[int, ...]], Program]
@@ -99,6 +106,9 @@ class Kernel:
         self.scheduler = Scheduler()
         self.clock = 0
         self.calls = 0
+        #: The running slice's calls left in its quantum, and its call limit (``_after_call``).
+        self._quantum_left = 0
+        self._call_limit: int | None = None
         self.threads: list[Thread] = []
         self.threads_by_kthread: dict[int, Thread] = {}
         self.current: Thread | None = None
@@ -772,9 +782,11 @@ class Kernel:
                 self._push_apcs(t)
         lookup = self._export_lookup
         sched = self.scheduler
-        budget = QUANTUM
+        outer = self._quantum_left, self._call_limit
+        self._quantum_left = QUANTUM
+        self._call_limit = call_limit
         try:
-            while budget > 0:
+            while True:
                 program = t.program
                 if program is None:
                     return
@@ -799,34 +811,73 @@ class Kernel:
                     return
                 if export == PREEMPT:
                     break
-                ex = lookup.get(export) or self.exports.get(export)
-                gpr = t.gpr
-                n = len(args)
-                if n <= 8:
-                    gpr[3 : 3 + n] = [value & M64 for value in args]
+                if export == SERVED:
+                    verdict = args[0]
                 else:
-                    gpr[3:11] = [value & M64 for value in args[:8]]
-                    self._write_stack_args(t, args[8:])
-                if self._invoke(t, ex) == BLOCKED:
+                    ex = lookup.get(export) or self.exports.get(export)
+                    gpr = t.gpr
+                    n = len(args)
+                    if n <= 8:
+                        gpr[3 : 3 + n] = [value & M64 for value in args]
+                    else:
+                        gpr[3:11] = [value & M64 for value in args[:8]]
+                        self._write_stack_args(t, args[8:])
+                    verdict = BLOCKED if self._invoke(t, ex) == BLOCKED else self._after_call(t)
+                if verdict == BLOCKED:
                     if t.wait is not None and t.wait.immediate is not None:
                         self._settle_immediate(t)
                     return
-                t.pending = gpr[3] & M32
-                if t.state is not ThreadState.RUNNING:
-                    return
-                budget -= 1
-                if t.yielded or sched.higher_ready(t.priority):
+                if verdict == SLICE_ENDS:
                     break
-                if call_limit is not None and self.calls >= call_limit:
-                    break
-                timed = sched._timed
-                if timed and timed[0].when <= self.clock:
-                    sched.fire_due(self.clock)
         finally:
             self.current = None
+            self._quantum_left, self._call_limit = outer
         if t.state is ThreadState.RUNNING:
             t.state = ThreadState.READY
             sched.make_ready(t)
+
+    def _after_call(self, t: Thread) -> int:
+        """A call of the running thread ``t`` completed: whether its slice goes on.
+
+        The per-call rules of a slice, in one place for ``_run_slice`` and
+        ``serve_call``: r3 becomes the value the program receives; the slice
+        ends when ``t`` stopped running, yielded, a higher-priority thread is
+        ready, the call limit or the quantum is reached; otherwise timed actions
+        now due run first. Ending with ``t`` still RUNNING puts it back in the
+        ready queue.
+        """
+        t.pending = t.gpr[3] & M32
+        if t.state is not ThreadState.RUNNING:
+            return SLICE_ENDS
+        self._quantum_left -= 1
+        sched = self.scheduler
+        if t.yielded or sched.higher_ready(t.priority):
+            return SLICE_ENDS
+        limit = self._call_limit
+        if limit is not None and self.calls >= limit:
+            return SLICE_ENDS
+        timed = sched._timed
+        if timed and timed[0].when <= self.clock:
+            sched.fire_due(self.clock)
+        return SLICE_GOES_ON if self._quantum_left > 0 else SLICE_ENDS
+
+    def serve_call(self, t: Thread, ex: Export, args: Sequence[int]) -> int:
+        """Make the running thread's call from inside its program, without a yield.
+
+        For programs that can carry on by themselves after a call (the CPU
+        runtime's interrupt hook: leaving and re-entering unicorn costs more than
+        the call). ``args`` are the (at most eight) 32-bit register arguments;
+        ``t.ret_addr`` and ``t.gpr[1]`` must already be set. The call and what
+        follows it are exactly ``_run_slice``'s for a yielded call. Returns
+        BLOCKED, SLICE_ENDS or SLICE_GOES_ON. On SLICE_GOES_ON the program may
+        take ``t.pending`` (clearing it) and run on; otherwise, or if it cannot,
+        it must yield ``(SERVED, (verdict,))`` so the run loop acts on the verdict.
+        """
+        n = len(args)
+        t.gpr[3 : 3 + n] = args
+        if self._invoke(t, ex, args if n == ex.nargs else None) == BLOCKED:
+            return BLOCKED
+        return self._after_call(t)
 
     def _drive_until_unblocked(self, t: Thread) -> None:
         """Run other threads until ``t``'s blocked call completes, or report the wedge."""

@@ -4,7 +4,8 @@
 JSON of every event) plus the run's outcome, call count, clock, preemptions,
 exit codes and fault. It was recorded with the runtime that stopped unicorn at
 every ``sc`` and made each call from the kernel's run loop; the runtime that
-serves calls inside its interrupt hook must not change any of it. Cases cover
+serves calls inside its interrupt hook must not change any of it, and that
+reference path (``serve_in_hook=False``) must still give the same. Cases cover
 both profiles, wait events, call and time limits, faults, preemption and
 untraced runs. Regenerate (only for an intended change of behaviour) with
 ``.venv/bin/python -m tests.cpu.test_trace_stability --update``.
@@ -80,7 +81,7 @@ CASES = [
 ]
 
 
-def summarise(case: Case) -> dict[str, Any]:
+def summarise(case: Case, *, serve_in_hook: bool = True) -> dict[str, Any]:
     """What must not change: the trace's bytes (as a digest) and how the run ended."""
     recorder = MemoryRecorder() if case.traced else None
     run = execute_guest(
@@ -92,6 +93,7 @@ def summarise(case: Case) -> dict[str, Any]:
         max_time=case.max_time,
         pokes=case.pokes,
         wait_events=case.wait_events,
+        serve_in_hook=serve_in_hook,
     )
     k = run.kernel
     summary: dict[str, Any] = {
@@ -121,6 +123,12 @@ def test_guest_trace_is_unchanged(case: Case) -> None:
     golden = _golden()
     assert case.id in golden, f"no golden record for {case.id}"
     assert summarise(case) == golden[case.id]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_calls_served_in_the_hook_change_nothing(case: Case) -> None:
+    """The reference path (unicorn stopped at every ``sc``) still gives the recorded runs."""
+    assert summarise(case, serve_in_hook=False) == _golden()[case.id]
 
 
 def test_every_committed_guest_is_covered() -> None:

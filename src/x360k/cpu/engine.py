@@ -9,15 +9,20 @@ therefore run ``UC_MODE_PPC32`` big-endian with unicorn's default model for
 that mode, the PowerPC 7457A (G4): 32-bit addresses as on the Xbox 360, an FPU
 and AltiVec (the ancestor of Xenon's VMX128). Guests are built ``-m32``.
 
-The hot paths (start, stop, reading the call registers, contexts) call
-libunicorn through the binding's own ctypes handle with preallocated buffers:
-going through ``Uc.reg_read`` per register costs more than the kernel call
-it serves.
+The hot paths (start, stop, reading the call registers, writing r3,
+contexts) call libunicorn directly with preallocated buffers: going through
+``Uc.reg_read`` per register costs more than the kernel call it serves. The
+per-call ones are bound in advance with every argument already a ctypes
+object and no ``argtypes``, which spares ctypes its per-argument conversion
+(about half the cost of a call). They go through ``ctypes.PyDLL``, which keeps
+the GIL across the call: x360k runs no other Python threads, and an interrupt
+hook then re-enters Python without taking the GIL back.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -66,18 +71,39 @@ SPECIAL_REGS: Final = {
 class Engine:
     """One unicorn instance plus the preallocated buffers of its fast paths."""
 
+    #: Stop the run in progress (from a hook: at the end of the current instruction).
+    stop: Callable[[], object]
+
     def __init__(self) -> None:
         self.uc: Any = _UC.Uc(_UC.UC_ARCH_PPC, _UC.UC_MODE_PPC32 | _UC.UC_MODE_BIG_ENDIAN)
-        self._h = self.uc._uch
+        self._h = h = self.uc._uch
+        lib = ctypes.PyDLL(uclib._name, handle=uclib._handle)
+        self._emu_start = lib.uc_emu_start
+        self._emu_start.argtypes = (
+            ctypes.c_void_p,
+            ctypes.c_uint64,
+            ctypes.c_uint64,
+            ctypes.c_uint64,
+            ctypes.c_size_t,
+        )
+        self._emu_start.restype = ctypes.c_int
+        self.stop = functools.partial(lib.uc_emu_stop, h)
         n = len(CALL_REGS)
         self._call_ids = (ctypes.c_int * n)(*CALL_REGS)
         self._call_vals = (ctypes.c_uint32 * n)()
+        self._call_view = memoryview(self._call_vals).cast("B").cast("I")
         size = ctypes.sizeof(ctypes.c_uint32)
         base = ctypes.addressof(self._call_vals)
         self._call_ptrs = (ctypes.c_void_p * n)(*(base + i * size for i in range(n)))
-        self._n_call = ctypes.c_int(n)
+        read = lib.uc_reg_read_batch
+        self._read_call = functools.partial(read, h, self._call_ids, self._call_ptrs, n)
+        # The same minus PC (element 0): what serving a call needs.
+        self._sc_ids = (ctypes.c_int * (n - 1))(*CALL_REGS[1:])
+        self._sc_ptrs = (ctypes.c_void_p * (n - 1))(*self._call_ptrs[1:])
+        self._read_sc = functools.partial(read, h, self._sc_ids, self._sc_ptrs, n - 1)
         self._one = ctypes.c_uint32()
         self._one_ref = ctypes.byref(self._one)
+        self._write_r3 = functools.partial(lib.uc_reg_write, h, R.UC_PPC_REG_3, self._one_ref)
         self._mapped: list[Any] = []  # keeps the ctypes views of mapped buffers alive
         self.write_reg(R.UC_PPC_REG_MSR, self.read_reg(R.UC_PPC_REG_MSR) | MSR_FP | MSR_VEC)
 
@@ -93,22 +119,17 @@ class Engine:
 
     def start(self, pc: int, count: int) -> int:
         """Run from ``pc`` for at most ``count`` instructions (0: no limit); 0 or a uc_err."""
-        return int(uclib.uc_emu_start(self._h, pc, 0, 0, count))
+        return int(self._emu_start(self._h, pc, 0, 0, count))
 
-    def stop(self) -> None:
-        uclib.uc_emu_stop(self._h)
+    def hook_interrupts(self, callback: Callable[[Any, int, Any], None]) -> None:
+        """Call ``callback(uc_handle, interrupt_number, None)`` on every interrupt (``sc`` is 8).
 
-    def hook_interrupts(self, callback: Callable[[int], None]) -> None:
-        """Call ``callback(interrupt_number)`` on every interrupt (``sc`` is 8).
-
-        Registered straight with libunicorn: the binding's own wrapper costs a
-        noticeable share of a kernel call's round trip.
+        Registered straight with libunicorn, with no Python wrapper in between:
+        the binding's own wrapper (or a trampoline) costs a noticeable share of a
+        kernel call served inside the hook. An exception escaping ``callback``
+        would be printed and swallowed by ctypes, so callbacks must catch their own.
         """
-
-        def trampoline(uc: Any, number: int, data: Any) -> None:
-            callback(number)
-
-        c_callback = _INTR_CALLBACK(trampoline)
+        c_callback = _INTR_CALLBACK(callback)
         self._mapped.append(c_callback)
         handle = ctypes.c_size_t()
         _check(
@@ -130,8 +151,18 @@ class Engine:
 
     def call_registers(self) -> list[int]:
         """PC, LR, r0, r1, r3..r10 in one library call."""
-        uclib.uc_reg_read_batch(self._h, self._call_ids, self._call_ptrs, self._n_call)
-        return self._call_vals[:]
+        self._read_call()
+        return self._call_view.tolist()
+
+    def syscall_registers(self) -> list[int]:
+        """As :meth:`call_registers` but PC (element 0) is not read: stale."""
+        self._read_sc()
+        return self._call_view.tolist()
+
+    def write_r3(self, value: int) -> None:
+        """Set r3 (a kernel call's result) to the unsigned 32-bit ``value``."""
+        self._one.value = value
+        self._write_r3()
 
     def read_reg(self, reg: int) -> int:
         uclib.uc_reg_read(self._h, reg, self._one_ref)

@@ -72,6 +72,7 @@ def execute_guest(
     title: str | Path | None = None,
     pokes: Mapping[str, int] | None = None,
     wait_events: bool = False,
+    serve_in_hook: bool = True,
 ) -> GuestRun:
     """Load and run the guest at ``path``.
 
@@ -80,6 +81,8 @@ def execute_guest(
     to the guest's global symbols before it starts (tests and benchmarks use
     it to pick a variant or a size). ``keep_trace`` keeps every event in
     memory (``GuestRun.trace``); ``recorder`` receives them too.
+    ``serve_in_hook=False`` makes every kernel call leave unicorn (the
+    reference behaviour; slower, same trace).
     """
     file = Path(path)
     try:
@@ -102,7 +105,7 @@ def execute_guest(
     from x360k.vfs.mount import mount
 
     mount(kernel, title if title is not None else file.resolve().parent)
-    runtime = CpuRuntime(kernel, image)
+    runtime = CpuRuntime(kernel, image, serve_in_hook=serve_in_hook)
     runtime.recent = ring.events if ring is not None else None
     runtime.start_main(image.entry)
     try:

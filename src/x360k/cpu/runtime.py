@@ -21,7 +21,7 @@ kernel call), so the run is uncounted and at full speed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,7 +33,7 @@ from x360k.cpu.loader import GuestImage
 from x360k.cpu.shared_memory import share_memory
 from x360k.cpu.thunks import RETURN_MARKER, RETURN_TRAMPOLINE, TRAMPOLINE_BASE, return_stub
 from x360k.exports.registry import Export
-from x360k.kernel import PREEMPT
+from x360k.kernel import PREEMPT, SERVED, SLICE_GOES_ON
 from x360k.memory import GuestMemoryError
 from x360k.trace.text_form import format_event
 
@@ -52,6 +52,11 @@ NESTED_FRAME_GAP: Final = 0x100
 #: The uc_err codes for unmapped and protected accesses, by what was accessed.
 _MEMORY_ERRORS: Final = {6: "read", 7: "write", 8: "fetch", 12: "write", 13: "read", 14: "fetch"}
 _UC_ERR_INSN_INVALID: Final = 10
+#: The hook's own verdict after serving a call: the slice goes on, but unicorn must be
+#: restarted (with a fresh, or now a first, instruction budget) rather than resumed.
+_RESTART: Final = 2
+#: A priority below every thread's: ``Scheduler.higher_ready(_ANY)`` asks "is any thread ready".
+_ANY: Final = -(1 << 62)
 
 
 @dataclass(slots=True)
@@ -67,7 +72,9 @@ class CpuContext:
 class CpuRuntime:
     """Runs guest code for one kernel: the engine, the loaded image and the contexts."""
 
-    def __init__(self, kernel: Kernel, image: GuestImage | None = None) -> None:
+    def __init__(
+        self, kernel: Kernel, image: GuestImage | None = None, *, serve_in_hook: bool = True
+    ) -> None:
         self.k = kernel
         self.image = image
         self.engine = engine = Engine()
@@ -81,20 +88,84 @@ class CpuRuntime:
         self._exports: dict[int, Export] = {ex.ordinal: ex for ex in kernel.exports}
         self._interrupt = -1
         self._bad_access: tuple[int, int] | None = None
+        #: Serve kernel calls inside the interrupt hook (off: stop unicorn at every ``sc``
+        #: and yield the call, the reference behaviour the tests compare against).
+        self.serve_in_hook = serve_in_hook
+        #: While unicorn runs: the thread whose calls the hook may serve (None: it may not),
+        #: and whether the run counts instructions.
+        self._serving: Thread | None = None
+        self._counted = False
+        #: What the hook did with the last ``sc`` it served and stopped at (a verdict).
+        self._served: int | None = None
+        #: An exception raised inside the hook, re-raised once unicorn has stopped.
+        self._failure: BaseException | None = None
+        #: Unicorn is running (a served call must not start guest code again).
+        self._in_run = False
         #: How often a thread ran out of its instruction budget and gave way.
         self.preemptions = 0
         #: Where fault reports take their "last events" from (the runner's ring buffer).
         self.recent: Iterable[TraceEvent] | None = None
-        engine.hook_interrupts(self._on_interrupt)
+        engine.hook_interrupts(self._interrupt_hook())
         engine.hook_invalid_memory(self._on_invalid_memory)
         kernel.routine_resolver = self.resolve
         kernel.ext["cpu"] = self
 
     # -- unicorn hooks ----------------------------------------------------------------------------
 
-    def _on_interrupt(self, number: int) -> None:
-        self._interrupt = number
-        self.engine.stop()
+    def _interrupt_hook(self) -> Callable[[Any, int, Any], None]:
+        """The interrupt hook: serves kernel calls without leaving unicorn when it may.
+
+        Stopping and restarting unicorn costs more than a kernel call, so the
+        call is made here, through ``Kernel.serve_call`` (the run loop's own
+        per-call rules). Unicorn resumes after the ``sc`` only if a fresh start
+        would be the same run: the thread's slice goes on with the same program,
+        and the run was uncounted and still would be (nothing else can act
+        before the thread's next call). Otherwise it stops and the program
+        hands the verdict to the run loop (``_run``). Any other interrupt, the
+        return stub and unknown ordinals stop unicorn for the program to handle.
+        A closure over the hot objects: this runs once per guest kernel call.
+        """
+        engine = self.engine
+        read_call = engine.syscall_registers
+        write_r3 = engine.write_r3
+        stop = engine.stop
+        exports = self._exports
+        k = self.k
+        serve_call = k.serve_call
+        higher_ready = k.scheduler.higher_ready
+        sched = k.scheduler
+
+        def hook(uc: Any, number: int, data: Any) -> None:
+            t = self._serving
+            if number != INTR_SYSCALL or t is None:
+                self._interrupt = number
+                stop()
+                return
+            try:
+                regs = read_call()
+                ex = exports.get(regs[2])
+                if ex is None or k.current is not t:
+                    self._interrupt = number
+                    stop()
+                    return
+                t.ret_addr = regs[1]
+                t.gpr[1] = regs[3]
+                program = t.program
+                nargs = ex.nargs
+                verdict = serve_call(t, ex, regs[4 : 4 + (nargs if nargs < 8 else 8)])
+                if verdict == SLICE_GOES_ON and t.program is program:
+                    if not self._counted and not sched._timed and not higher_ready(_ANY):
+                        status = t.pending
+                        t.pending = None
+                        write_r3(status)  # type: ignore[arg-type]
+                        return
+                    verdict = _RESTART
+                self._served = verdict
+            except BaseException as exc:  # re-raised by the program once unicorn stopped
+                self._failure = exc
+            stop()
+
+        return hook
 
     def _on_invalid_memory(
         self, uc: Any, access: int, address: int, size: int, value: int, data: Any
@@ -161,10 +232,36 @@ class CpuRuntime:
                 if self.loaded is not ctx:
                     self._load(ctx)
                 if status is not None:
-                    engine.write_reg(R.UC_PPC_REG_3, status)
+                    engine.write_r3(status)
                     status = None
                 self._interrupt = -1
-                error = engine.start(pc, BUDGET if self._contended() else 0)
+                counted = self._contended()
+                self._counted = counted
+                if self._in_run:
+                    raise RuntimeError(
+                        "guest code started from inside a kernel call served in the CPU hook"
+                    )
+                self._in_run = True
+                self._serving = t if self.serve_in_hook else None
+                try:
+                    error = engine.start(pc, BUDGET if counted else 0)
+                finally:
+                    self._in_run = False
+                    self._serving = None
+                if self._failure is not None:
+                    failure, self._failure = self._failure, None
+                    raise failure
+                served = self._served
+                if served is not None:
+                    self._served = None
+                    pc = engine.read_reg(R.UC_PPC_REG_PC)
+                    if served == _RESTART:
+                        # What the run loop does for a slice that goes on: send t.pending.
+                        status = t.pending
+                        t.pending = None
+                    else:
+                        status = yield (SERVED, (served,))
+                    continue
                 regs = engine.call_registers()
                 pc = regs[0]
                 if error:
