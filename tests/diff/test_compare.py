@@ -229,3 +229,16 @@ def test_argument_table_comes_from_the_export_registry() -> None:
     assert table["NtClose"] == ("handle",)
     assert table["NtCreateEvent"][0] == "ptr"
     assert len(table) > 50
+
+
+def test_keys_built_in_small_stretches_give_the_same_findings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import x360k.diff.keys as keys_mod
+
+    pair = make_pair(44, inject=("changed", "missing", "extra", "handle"))
+    expected = _found(_diff(pair))
+    monkeypatch.setattr(keys_mod, "KEY_CHUNK", 7)
+    res = _diff(pair)
+    assert _found(res) == expected
+    assert isinstance(res.pairs[0].ref_rows, range)

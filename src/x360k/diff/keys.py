@@ -307,6 +307,10 @@ _STR_FIELDS = ("object_type", "path", "text", "checksum", "module")
 _VOLATILE = ("raw_tid", "call_id", "ret_addr", "child_raw_tid")
 
 
+#: Rows per stretch when building keys (bounds the temporaries, keeps them in cache).
+KEY_CHUNK = 1 << 19
+
+
 class KeyBuilder:
     """Keys for row ranges of one trace under one normalisation; counts what each rule did.
 
@@ -347,15 +351,21 @@ class KeyBuilder:
 
     def shape_histogram(self, lo: int, hi: int) -> tuple[U64, npt.NDArray[np.int64]]:
         """Distinct shape keys of the visible rows in [lo, hi) and how often each occurs."""
-        combo, lut, codes, values = self._combo(lo, hi)
-        if self.drop:
-            drop = np.array([i for i, v in enumerate(values) if v in self.drop], np.int64)
-            if len(drop):
-                combo = combo[~np.isin(codes, drop)]
-        counts = np.bincount(combo, minlength=len(lut))
-        nz = np.flatnonzero(counts)
-        keys, inverse = np.unique(lut[nz], return_inverse=True)
-        return keys, np.bincount(inverse, weights=counts[nz]).astype(np.int64)
+        key_parts: list[U64] = []
+        count_parts: list[npt.NDArray[np.int64]] = []
+        for start in range(lo, max(hi, lo + 1), KEY_CHUNK):
+            combo, lut, codes, values = self._combo(start, min(hi, start + KEY_CHUNK))
+            if self.drop:
+                drop = np.array([i for i, v in enumerate(values) if v in self.drop], np.int64)
+                if len(drop):
+                    combo = combo[~np.isin(codes, drop)]
+            counts = np.bincount(combo, minlength=len(lut))
+            nz = np.flatnonzero(counts)
+            key_parts.append(lut[nz])
+            count_parts.append(counts[nz])
+        keys, inverse = np.unique(np.concatenate(key_parts), return_inverse=True)
+        weights = np.concatenate(count_parts)
+        return keys, np.bincount(inverse, weights=weights, minlength=len(keys)).astype(np.int64)
 
     def _shape(
         self, lo: int, hi: int, count: bool = True
@@ -387,7 +397,36 @@ class KeyBuilder:
         return out
 
     def keys(self, lo: int, hi: int, *, count: bool = True) -> ThreadKeys:
-        """Shape and full keys of the visible rows in [lo, hi)."""
+        """Shape and full keys of the visible rows in [lo, hi).
+
+        Built in stretches of at most KEY_CHUNK rows into preallocated arrays,
+        so the temporaries of one stretch (a dozen arrays per row and per
+        argument) stay small and in cache whatever the thread's length.
+        """
+        if hi - lo <= KEY_CHUNK:
+            return self._keys(lo, hi, count=count)
+        shape = np.empty(hi - lo, np.uint64)
+        full = np.empty(hi - lo, np.uint64)
+        row_parts: list[Rows] = []
+        at = 0
+        for start in range(lo, hi, KEY_CHUNK):
+            part = self._keys(start, min(hi, start + KEY_CHUNK), count=count)
+            k = len(part.full)
+            shape[at : at + k] = part.shape
+            full[at : at + k] = part.full
+            at += k
+            row_parts.append(part.rows)
+        rows: Rows = range(lo, hi)
+        if not all(isinstance(r, range) for r in row_parts):
+            rows = np.concatenate(
+                [
+                    np.arange(r.start, r.stop, dtype=np.int64) if isinstance(r, range) else r
+                    for r in row_parts
+                ]
+            )
+        return ThreadKeys(shape[:at], full[:at], rows)
+
+    def _keys(self, lo: int, hi: int, *, count: bool = True) -> ThreadKeys:
         saved = dict(self.counts)
         shape, codes, values, visible = self._shape(lo, hi)
         full = shape.copy()
@@ -514,7 +553,7 @@ class KeyBuilder:
         cs = np.concatenate(([np.uint64(0)], np.cumsum(h, dtype=np.uint64)))
         row_hash = cs[offs[1:]] - cs[offs[:-1]] + lengths.astype(np.uint64)
         assert callable(add)
-        add(row_hash, None, 0x200)
+        add(row_hash, lengths > 0, 0x200)  # no arguments adds nothing, like any null
 
 
 def unlogged_exports(
