@@ -124,12 +124,6 @@ def format_hex(values: npt.NDArray[np.unsignedinteger], digits: int, prefix: byt
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def _single(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    if isinstance(column, pa.ChunkedArray):
-        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    return column
-
-
 def _valid_mask(array: pa.Array) -> npt.NDArray[np.bool_]:
     return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), bool)
 
@@ -162,19 +156,32 @@ def _compact_list(column: pa.Array, digits: int, prefix: bytes) -> pa.Array | No
     )
 
 
+def _compact_column(
+    column: pa.ChunkedArray, digits: int, prefix: bytes, is_list: bool
+) -> pa.ChunkedArray | None:
+    """The column as integers chunk by chunk (no 2 GiB concatenation), or ``None``."""
+    packed: list[pa.Array] = []
+    for chunk in column.chunks:
+        if is_list:
+            one = _compact_list(chunk, digits, prefix)
+        elif pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type):
+            one = _compact_scalar(chunk, digits, prefix)
+        else:
+            one = None
+        if one is None:
+            return None
+        packed.append(one)
+    item = pa.uint32() if digits == 8 else pa.uint64()
+    return pa.chunked_array(packed, pa.list_(item) if is_list else pa.uint64())
+
+
 def compact_table(table: pa.Table) -> pa.Table:
     """``table`` with every compactable hex column stored as integers, recorded in metadata."""
     done: list[str] = []
     for name, (digits, prefix) in _SPELLING.items():
         if name not in table.column_names:
             continue
-        column = _single(table.column(name))
-        if name in ("args", "objects"):
-            packed = _compact_list(column, digits, prefix)
-        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            packed = _compact_scalar(column, digits, prefix)
-        else:
-            packed = None
+        packed = _compact_column(table.column(name), digits, prefix, name in ("args", "objects"))
         if packed is None:
             continue
         position = table.schema.get_field_index(name)
