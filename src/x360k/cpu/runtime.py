@@ -229,6 +229,10 @@ class CpuRuntime:
         status: int | None = None
         try:
             while True:
+                if self._in_run:
+                    raise RuntimeError(
+                        "guest code started from inside a kernel call served in the CPU hook"
+                    )
                 if self.loaded is not ctx:
                     self._load(ctx)
                 if status is not None:
@@ -237,10 +241,6 @@ class CpuRuntime:
                 self._interrupt = -1
                 counted = self._contended()
                 self._counted = counted
-                if self._in_run:
-                    raise RuntimeError(
-                        "guest code started from inside a kernel call served in the CPU hook"
-                    )
                 self._in_run = True
                 self._serving = t if self.serve_in_hook else None
                 try:

@@ -1,0 +1,82 @@
+"""Kernel calls served inside the interrupt hook: unicorn keeps running, errors still surface."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from x360k.cpu.engine import Engine
+from x360k.cpu.runner import execute_guest
+from x360k.kernel import Kernel
+from x360k.scheduler import QUANTUM
+
+Guest = Callable[[str], Path]
+
+
+def _count_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    starts: list[int] = []
+    original = Engine.start
+
+    def counting(self: Engine, pc: int, count: int) -> int:
+        starts.append(count)
+        return original(self, pc, count)
+
+    monkeypatch.setattr(Engine, "start", counting)
+    return starts
+
+
+@pytest.mark.parametrize("serve_in_hook", [True, False])
+def test_a_lone_thread_leaves_unicorn_only_at_the_end_of_its_quantum(
+    guest: Guest, monkeypatch: pytest.MonkeyPatch, serve_in_hook: bool
+) -> None:
+    starts = _count_starts(monkeypatch)
+    calls = 20 * QUANTUM
+    run = execute_guest(
+        guest("stress"), pokes={"calls": calls}, keep_trace=False, serve_in_hook=serve_in_hook
+    )
+    assert run.outcome == "finished" and run.kernel.calls == calls
+    assert run.kernel.threads[0].exit_code == 0  # every call's r3 reached the guest
+    assert all(count == 0 for count in starts)  # nothing else could run: uncounted
+    # One start per slice (a quantum of calls) with the hook; one per call without.
+    assert len(starts) == (calls // QUANTUM + 1 if serve_in_hook else calls + 1)
+
+
+def test_a_call_limit_inside_a_quantum_is_exact(guest: Guest) -> None:
+    run = execute_guest(guest("stress"), pokes={"calls": 500}, keep_trace=False, max_calls=70)
+    assert run.outcome == "limit" and run.kernel.calls == 70
+
+
+def test_an_error_in_a_served_call_reaches_the_caller(
+    guest: Guest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Kernel._invoke
+
+    def failing(self: Kernel, t: Any, ex: Any, decoded: Any = None) -> int:
+        if self.calls == 100:
+            raise ValueError("handler bug")
+        return original(self, t, ex, decoded)
+
+    monkeypatch.setattr(Kernel, "_invoke", failing)
+    with pytest.raises(ValueError, match="handler bug"):
+        execute_guest(guest("stress"), pokes={"calls": 500}, keep_trace=False)
+
+
+def test_guest_code_cannot_start_inside_a_served_call(
+    guest: Guest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler that ran guest code synchronously would nest unicorn runs: refused."""
+    original = Kernel._invoke
+
+    def nesting(self: Kernel, t: Any, ex: Any, decoded: Any = None) -> int:
+        if self.calls == 10:
+            runtime = self.ext["cpu"]
+            program = runtime.program(t, runtime.image.entry, (), t.gpr[1] - 0x1000)
+            next(program)
+        return original(self, t, ex, decoded)
+
+    monkeypatch.setattr(Kernel, "_invoke", nesting)
+    with pytest.raises(RuntimeError, match="inside a kernel call"):
+        execute_guest(guest("stress"), pokes={"calls": 500}, keep_trace=False)
