@@ -235,6 +235,16 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
     ),
     # -- waits ---------------------------------------------------------------------------------
     QuirkInfo(
+        "tls_alloc_beyond_storage",
+        "threads",
+        "KeTlsAlloc hands out indices 0..2047 from its bitmap although threads have storage for "
+        "1024 only: setting a higher index fails and reading it gives 0; KeTlsFree returns 1 even "
+        "for an index that was never allocated.",
+        "KeTlsAlloc hands out only indices with storage; KeTlsFree of an index that is not "
+        "allocated returns 0.",
+        "reference 5.5 (TLS)",
+    ),
+    QuirkInfo(
         "wait_timeout_milliseconds",
         "waits",
         "Wait timeouts become whole milliseconds: relative ones are truncated (below 1 ms polls) "
@@ -493,6 +503,7 @@ class Quirks:
     cancel_timer_reports_zero: bool
     thread_start_delay: bool
     resume_wraps_suspend_count: bool
+    tls_alloc_beyond_storage: bool
     wait_timeout_milliseconds: bool
     delay_ignores_absolute: bool
     wait_all_duplicate_abandoned: bool

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from x360k.exports import io, irql, native, ob, rtl, sync, threads, waits
+from x360k.exports import io, irql, native, ob, rtl, sync, threads, tls, waits
 from x360k.exports.registry import Export
 
 
@@ -16,5 +16,6 @@ def all_exports() -> list[Export]:
         rtl.GROUP,
         irql.GROUP,
         io.GROUP,
+        tls.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]
