@@ -108,3 +108,31 @@ def test_empty_ansi_string_reads_nothing() -> None:
     mem = GuestMemory()
     header = mem.alloc(8)
     assert mem.read_ansi_string(header) == b""  # length 0, null buffer
+
+
+def test_thread_memory_is_reused_after_the_thread_object_goes() -> None:
+    from x360k.kernel import Kernel
+
+    k = Kernel("console")
+    out = k.memory.alloc(4)
+
+    def worker(t: object, args: tuple[int, ...]):  # type: ignore[no-untyped-def]
+        yield ("NtYieldExecution", ())
+        return 0
+
+    start = k.register_routine(worker)  # type: ignore[arg-type]
+
+    def main():  # type: ignore[no-untyped-def]
+        seen = set()
+        for _ in range(20):
+            yield ("ExCreateThread", (out, 0, 0, 0, start, 0, 0))
+            handle = k.memory.read_u32(out)
+            yield ("NtWaitForSingleObjectEx", (handle, 0, 0, 0))
+            seen.add(k.table.lookup(handle, None).kthread)  # type: ignore[union-attr]
+            yield ("NtClose", (handle,))
+        return len(seen)
+
+    main_thread = k.start_main(main())
+    assert k.run().outcome == "finished"
+    # Every child's KTHREAD went back to the arena and the next child took it again.
+    assert main_thread.exit_code == 1

@@ -208,6 +208,14 @@ class Kernel:
         if owned is not None:
             self.bodies.pop(obj.body, None)
             self.memory.free_system(*owned)
+        if isinstance(obj, Thread):
+            # An ended thread's last handle is gone: its KTHREAD, PCR and stack go back to
+            # the system arena, so titles that churn through threads do not grow memory.
+            self.bodies.pop(obj.kthread, None)
+            self.threads_by_kthread.pop(obj.kthread, None)
+            self.memory.free_system(obj.kthread, KTHREAD_SIZE, 16)
+            self.memory.free_system(obj.pcr, PCR_SIZE, 16)
+            self.memory.free_system(obj.stack_base - obj.stack_size, obj.stack_size, 16)
 
     @staticmethod
     def _path_of(obj: KernelObject) -> str | None:
