@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from x360k.trace.compact import (
 )
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import KINDS, TraceEvent, hex_arg, make_sid
+from x360k.trace.jsonl_writer import JsonlWriter
 from x360k.trace.parquet_writer import LAYOUT_METADATA_KEY, write_parquet
 from x360k.trace.readers import open_trace
 
@@ -191,3 +193,32 @@ def test_write_parquet_keeps_metadata(tmp_path: Path) -> None:
     meta = pq.read_schema(path).metadata
     assert meta[b"k"] == b"v"
     assert meta[b"x360k.header"] == b"{}"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        canonical_events()
+        | st.builds(
+            TraceEvent,
+            tid=st.integers(0, 3),
+            idx=st.integers(0, 1 << 20),
+            kind=st.sampled_from(KINDS),
+            args=st.none() | st.lists(st.text(max_size=11), max_size=3),
+            sid=st.none() | st.text(max_size=17),
+        ),
+        max_size=25,
+        unique_by=lambda e: (e.tid, e.idx),
+    )
+)
+def test_any_mix_survives_jsonl_to_parquet(events: list[TraceEvent]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "t.jsonl"
+        with JsonlWriter(source) as writer:
+            for event in events:
+                writer.record(event)
+        target = Path(tmp) / "t.parquet"
+        convert(source, target, cache_dir=Path(tmp) / "cache")
+        expected = sorted(events, key=lambda e: (e.tid, e.idx))
+        assert list(open_trace(target).events()) == expected
+        assert list(batch_to_events(load_columnar(target))) == expected
