@@ -15,7 +15,7 @@ class Harness:
     def __init__(self, profile: Profile, **quirks: bool) -> None:
         self.profile = profile
         self.rec = MemoryRecorder()
-        self.k = Kernel(profile, quirks=quirks, recorder=self.rec)
+        self.k = Kernel(profile, quirks=quirks, recorder=self.rec, keep_destroyed=True)
         self.mem = self.k.memory
 
     def out(self) -> int:

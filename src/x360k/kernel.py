@@ -91,7 +91,7 @@ class Kernel:
         quirks: Mapping[str, bool] | None = None,
         recorder: Recorder | None = None,
         wait_events: bool = False,
-        keep_destroyed: bool = True,
+        keep_destroyed: bool = False,
     ) -> None:
         self.profile: Profile = profile
         self.quirks = Quirks.for_profile(profile, **dict(quirks or {}))
@@ -119,14 +119,14 @@ class Kernel:
         )
         self._next_routine = 0x82F00000
         self._next_thread_id = CANARY_FIRST_THREAD_ID if profile == "canary" else 1
-        self.destroyed: list[KernelObject] = []
         #: Guest body address -> object, for exports that take object pointers.
         self.bodies: dict[int, KernelObject] = {}
         #: Bodies the kernel allocated itself: body -> (block address, block size), freed
         #: with their object.
         self.owned_bodies: dict[int, tuple[int, int]] = {}
-        #: Objects destroyed so far (kept for tests and reports unless keep_destroyed is off).
-        self.destroyed_count = 0
+        #: With keep_destroyed, every destroyed object in order (off by default: a long run
+        #: would keep every object it ever made alive). ``table.destroyed_count`` counts them.
+        self.destroyed: list[KernelObject] = []
         #: Data exports (the object-type variables) -> guest address, and type -> address.
         self.data_exports: dict[str, int] = {}
         self.data_exports_by_type: dict[str, int] = {}
@@ -201,7 +201,6 @@ class Kernel:
             )
 
     def object_destroyed(self, obj: KernelObject) -> None:
-        self.destroyed_count += 1
         if self.keep_destroyed:
             self.destroyed.append(obj)
         owned = self.owned_bodies.pop(obj.body, None)
