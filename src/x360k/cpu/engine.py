@@ -24,11 +24,14 @@ from __future__ import annotations
 import ctypes
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import unicorn
 from unicorn import ppc_const as R
 from unicorn.unicorn_py3.unicorn import uclib
+
+from x360k.cpu.register_file import locate
 
 #: The binding's classes, untyped for mypy (its annotations are partial).
 _UC: Any = unicorn
@@ -68,13 +71,30 @@ SPECIAL_REGS: Final = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class SyscallPaths:
+    """What serving a kernel call inside the interrupt hook reads and writes, inline.
+
+    ``regs`` holds r0 at index 0, r1 at 1, r3..r10 at 3..10 and LR at
+    ``lr_index``. When it is unicorn's live register file, ``read`` and
+    ``write_r3`` are None: reading and storing ``regs[3]`` is all there is.
+    Otherwise call ``read()`` first to fill it, and ``write_r3()`` after
+    storing ``regs[3]``.
+    """
+
+    regs: memoryview
+    lr_index: int
+    read: Callable[[], object] | None
+    write_r3: Callable[[], object] | None
+
+
 class Engine:
     """One unicorn instance plus the preallocated buffers of its fast paths."""
 
     #: Stop the run in progress (from a hook: at the end of the current instruction).
     stop: Callable[[], object]
 
-    def __init__(self) -> None:
+    def __init__(self, *, direct_registers: bool = True) -> None:
         self.uc: Any = _UC.Uc(_UC.UC_ARCH_PPC, _UC.UC_MODE_PPC32 | _UC.UC_MODE_BIG_ENDIAN)
         self._h = h = self.uc._uch
         lib = ctypes.PyDLL(uclib._name, handle=uclib._handle)
@@ -97,15 +117,34 @@ class Engine:
         self._call_ptrs = (ctypes.c_void_p * n)(*(base + i * size for i in range(n)))
         read = lib.uc_reg_read_batch
         self._read_call = functools.partial(read, h, self._call_ids, self._call_ptrs, n)
-        # The same minus PC (element 0): what serving a call needs.
-        self._sc_ids = (ctypes.c_int * (n - 1))(*CALL_REGS[1:])
-        self._sc_ptrs = (ctypes.c_void_p * (n - 1))(*self._call_ptrs[1:])
-        self._read_sc = functools.partial(read, h, self._sc_ids, self._sc_ptrs, n - 1)
         self._one = ctypes.c_uint32()
         self._one_ref = ctypes.byref(self._one)
-        self._write_r3 = functools.partial(lib.uc_reg_write, h, R.UC_PPC_REG_3, self._one_ref)
         self._mapped: list[Any] = []  # keeps the ctypes views of mapped buffers alive
         self.write_reg(R.UC_PPC_REG_MSR, self.read_reg(R.UC_PPC_REG_MSR) | MSR_FP | MSR_VEC)
+        #: Unicorn's live register file, when it could be found (see ``register_file``).
+        self.register_file = (
+            locate(h.value, self.read_reg, self.write_reg) if direct_registers else None
+        )
+        self._syscall_paths = self._make_syscall_paths(lib)
+
+    def _make_syscall_paths(self, lib: Any) -> SyscallPaths:
+        found = self.register_file
+        if found is not None:
+            live = (ctypes.c_uint32 * (found.lr_index + 1)).from_address(found.address)
+            self._mapped.append(live)
+            return SyscallPaths(memoryview(live).cast("B").cast("I"), found.lr_index, None, None)
+        # Library calls into a buffer laid out the same way (index 2 unused, LR at 11).
+        slots = (0, 1, *range(3, 11), 11)
+        ids = (R.UC_PPC_REG_0, R.UC_PPC_REG_1, *GPRS[3:11], R.UC_PPC_REG_LR)
+        buffer = (ctypes.c_uint32 * 12)()
+        base = ctypes.addressof(buffer)
+        c_ids = (ctypes.c_int * len(ids))(*ids)
+        c_ptrs = (ctypes.c_void_p * len(ids))(*(base + 4 * slot for slot in slots))
+        self._mapped += [buffer, c_ids, c_ptrs]
+        read = functools.partial(lib.uc_reg_read_batch, self._h, c_ids, c_ptrs, len(ids))
+        r3 = ctypes.c_void_p(base + 4 * 3)
+        write_r3 = functools.partial(lib.uc_reg_write, self._h, R.UC_PPC_REG_3, r3)
+        return SyscallPaths(memoryview(buffer).cast("B").cast("I"), 11, read, write_r3)
 
     # -- memory -----------------------------------------------------------------------------------
 
@@ -117,9 +156,12 @@ class Engine:
 
     # -- running ----------------------------------------------------------------------------------
 
-    def start(self, pc: int, count: int) -> int:
-        """Run from ``pc`` for at most ``count`` instructions (0: no limit); 0 or a uc_err."""
-        return int(self._emu_start(self._h, pc, 0, 0, count))
+    def start(self, pc: int, count: int, until: int = 0) -> int:
+        """Run from ``pc`` for at most ``count`` instructions (0: no limit); 0 or a uc_err.
+
+        ``until``: stop on reaching that address (0: never; benchmarks use it).
+        """
+        return int(self._emu_start(self._h, pc, until, 0, count))
 
     def hook_interrupts(self, callback: Callable[[Any, int, Any], None]) -> None:
         """Call ``callback(uc_handle, interrupt_number, None)`` on every interrupt (``sc`` is 8).
@@ -154,15 +196,12 @@ class Engine:
         self._read_call()
         return self._call_view.tolist()
 
-    def syscall_registers(self) -> list[int]:
-        """As :meth:`call_registers` but PC (element 0) is not read: stale."""
-        self._read_sc()
-        return self._call_view.tolist()
+    def syscall_paths(self) -> SyscallPaths:
+        return self._syscall_paths
 
     def write_r3(self, value: int) -> None:
         """Set r3 (a kernel call's result) to the unsigned 32-bit ``value``."""
-        self._one.value = value
-        self._write_r3()
+        self.write_reg(R.UC_PPC_REG_3, value)
 
     def read_reg(self, reg: int) -> int:
         uclib.uc_reg_read(self._h, reg, self._one_ref)

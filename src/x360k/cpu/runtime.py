@@ -126,8 +126,8 @@ class CpuRuntime:
         A closure over the hot objects: this runs once per guest kernel call.
         """
         engine = self.engine
-        read_call = engine.syscall_registers
-        write_r3 = engine.write_r3
+        paths = engine.syscall_paths()
+        regs, lr, read, write_r3 = paths.regs, paths.lr_index, paths.read, paths.write_r3
         stop = engine.stop
         exports = self._exports
         k = self.k
@@ -142,22 +142,24 @@ class CpuRuntime:
                 stop()
                 return
             try:
-                regs = read_call()
-                ex = exports.get(regs[2])
+                if read is not None:
+                    read()
+                ex = exports.get(regs[0])
                 if ex is None or k.current is not t:
                     self._interrupt = number
                     stop()
                     return
-                t.ret_addr = regs[1]
-                t.gpr[1] = regs[3]
+                t.ret_addr = regs[lr]
+                t.gpr[1] = regs[1]
                 program = t.program
                 nargs = ex.nargs
-                verdict = serve_call(t, ex, regs[4 : 4 + (nargs if nargs < 8 else 8)])
+                verdict = serve_call(t, ex, regs[3 : 3 + (nargs if nargs < 8 else 8)].tolist())
                 if verdict == SLICE_GOES_ON and t.program is program:
                     if not self._counted and not sched._timed and not higher_ready(_ANY):
-                        status = t.pending
+                        regs[3] = t.pending  # type: ignore[assignment]
                         t.pending = None
-                        write_r3(status)  # type: ignore[arg-type]
+                        if write_r3 is not None:
+                            write_r3()
                         return
                     verdict = _RESTART
                 self._served = verdict
