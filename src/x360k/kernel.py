@@ -336,7 +336,7 @@ class Kernel:
                     call_id=call_id,
                     raw_tid=raw,
                     ts=now,
-                    args=[f"0x{a:08x}" for a in args or ()],
+                    args=(ex.args_format % tuple(args)).split() if args else [],
                 )
             )
         if args is None:

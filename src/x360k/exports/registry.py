@@ -98,6 +98,9 @@ class Export:
     #: them on every call.
     nargs: int = 0
     returns_status: bool = True
+    #: ``"0x%08x " * nargs``: one %-format and a split render every argument for the trace,
+    #: several times faster than formatting them one by one.
+    args_format: str = ""
 
     def pointer_args(self) -> list[int]:
         """Indices of the parameters that are guest pointers (for masking in diffs)."""
@@ -132,6 +135,7 @@ class ExportGroup:
                     doc,
                     nargs=len(params),
                     returns_status=returns is Returns.STATUS,
+                    args_format="0x%08x " * len(params),
                 )
             )
             return handler
