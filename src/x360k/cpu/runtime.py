@@ -2,12 +2,16 @@
 
 Each routine the guest starts (the entry point, an ExCreateThread start
 routine, an APC routine) becomes a *CPU program*: a generator that loads its
-register context into the shared engine, runs unicorn until the guest
-executes an import thunk's ``sc``, yields that call ``(ordinal, args)`` to
-the kernel like any scripted program, writes the status it gets back into r3
-and runs on. The kernel therefore decides every interleaving; unicorn only
-ever runs one context at a time, and a context that is parked (its call
-blocked, or another thread's turn) is saved in a unicorn context.
+register context into the shared engine and runs unicorn. Each import thunk's
+``sc`` is a kernel call, made inside the interrupt hook through
+``Kernel.serve_call`` (the run loop's own per-call rules) while unicorn keeps
+running, as long as a fresh start would be the same run; otherwise unicorn
+stops and the program hands the call's verdict (``SERVED``) to the run loop.
+With ``serve_in_hook=False`` every ``sc`` stops unicorn and the program
+yields the call ``(ordinal, args)`` like any scripted program. Either way the
+kernel decides every interleaving; unicorn only ever runs one context at a
+time, and a context that is parked (its call blocked, or another thread's
+turn) is saved in a unicorn context.
 
 Preemption is deterministic: when another thread is ready to run or a timed
 event is pending, a run gets an instruction budget (unicorn's ``count``);
