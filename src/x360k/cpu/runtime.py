@@ -25,6 +25,7 @@ kernel call), so the run is uncounted and at full speed.
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -133,7 +134,11 @@ class CpuRuntime:
         paths = engine.syscall_paths()
         regs, lr, read, write_r3 = paths.regs, paths.lr_index, paths.read, paths.write_r3
         stop = engine.stop
-        exports = self._exports
+        # Per ordinal: the export and the reader of its (at most eight) register arguments.
+        calls = {
+            ordinal: (ex, struct.Struct(f"={min(ex.nargs, 8)}I").unpack_from)
+            for ordinal, ex in self._exports.items()
+        }
         k = self.k
         serve_call = k.serve_call
         higher_ready = k.scheduler.higher_ready
@@ -148,16 +153,16 @@ class CpuRuntime:
             try:
                 if read is not None:
                     read()
-                ex = exports.get(regs[0])
-                if ex is None or k.current is not t:
+                call = calls.get(regs[0])
+                if call is None or k.current is not t:
                     self._interrupt = number
                     stop()
                     return
+                ex, unpack = call
                 t.ret_addr = regs[lr]
                 t.gpr[1] = regs[1]
                 program = t.program
-                nargs = ex.nargs
-                verdict = serve_call(t, ex, regs[3 : 3 + (nargs if nargs < 8 else 8)].tolist())
+                verdict = serve_call(t, ex, unpack(regs, 12))  # r3.. at byte 12
                 if verdict == SLICE_GOES_ON and t.program is program:
                     if not self._counted and not sched._timed and not higher_ready(_ANY):
                         regs[3] = t.pending  # type: ignore[assignment]
