@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from x360k.clock import SYSTEM_TIME_BASE
 from x360k.dispatcher import Dispatcher, WaitBlock, satisfy_now
 from x360k.exports.registry import BLOCKED, Export, Registry, Returns, invoke_args
 from x360k.exports.table import all_exports
@@ -33,10 +34,6 @@ from x360k.trace.recorder import Recorder
 
 M32: Final = 0xFFFFFFFF
 M64: Final = 0xFFFFFFFFFFFFFFFF
-#: KeQuerySystemTime at virtual time 0: 2020-01-01 00:00 UTC in 100 ns units since 1601.
-SYSTEM_TIME_BASE: Final = 132223104000000000
-#: KeQueryPerformanceFrequency: the console's 50 MHz time base.
-PERFORMANCE_FREQUENCY: Final = 50_000_000
 KTHREAD_SIZE: Final = 0xAB0
 PCR_SIZE: Final = 0x2D8
 DEFAULT_STACK: Final = 64 * 1024

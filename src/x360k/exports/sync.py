@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from x360k.clock import SYSTEM_TIME_BASE
 from x360k.exports.common import (
     allocate_body,
     finish_create,
@@ -309,8 +310,6 @@ def arm_timer(
     k: Kernel, t: Thread, timer: Timer, due: int, period: int, apc_routine: int, apc_context: int
 ) -> None:
     """(Re)arm ``timer``: cancel any earlier arming and make it unsignalled."""
-    from x360k.kernel import SYSTEM_TIME_BASE
-
     timer.generation += 1
     timer.state = False
     k.state_changed(timer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from x360k.clock import PERFORMANCE_FREQUENCY
 from x360k.exports.common import lookup_typed
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
@@ -266,8 +267,6 @@ def ke_query_system_time(k: Kernel, t: Thread, time_ptr: int) -> int:
 @GROUP.export("KeQueryPerformanceFrequency", 0x83, returns=Returns.VALUE)
 def ke_query_performance_frequency(k: Kernel, t: Thread) -> int:
     """The 50 MHz time base."""
-    from x360k.kernel import PERFORMANCE_FREQUENCY
-
     return PERFORMANCE_FREQUENCY
 
 

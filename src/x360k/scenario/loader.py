@@ -19,6 +19,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from x360k.clock import SYSTEM_TIME_BASE
 from x360k.exports.ob import OBJECT_TYPE_EXPORTS
 from x360k.exports.registry import Export, P, Param, Registry, Returns, UnknownExportError
 from x360k.exports.table import all_exports
@@ -637,8 +638,6 @@ class _Loader:
             except ValueError as exc:
                 raise self.error(node, f"{what}: {exc}") from None
             if absolute:
-                from x360k.kernel import SYSTEM_TIME_BASE
-
                 return LargeInt(SYSTEM_TIME_BASE + ticks)
             return LargeInt(-ticks)
         raise self.error(node, f"{what} must be a duration like 100ms, not {value!r}")
