@@ -1,16 +1,19 @@
-"""A kernel with mounted host folders and shorthands for the file exports (shared by io tests)."""
+"""A kernel with mounted host folders and shorthands for the file exports, for their tests."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from x360k import vfs
 from x360k.kernel import Kernel
 from x360k.quirks import Profile
+from x360k.status import STATUS_SUCCESS
 from x360k.trace.recorder import MemoryRecorder
 
 GENERIC_READ = 0x80000000
 GENERIC_WRITE = 0x40000000
+RW = GENERIC_READ | GENERIC_WRITE
 SYNC = 0x20  # FILE_SYNCHRONOUS_IO_NONALERT
 DIRECTORY = 0x1
 NON_DIRECTORY = 0x40
@@ -32,6 +35,9 @@ class IoKit:
         self.k = Kernel(profile, quirks=q, recorder=self.rec)
         self.mem = self.k.memory
         self.ns = vfs.mount(self.k, self.title, hdd=self.hdd, title_writable=title_writable)
+
+    def canary_or(self, canary_value: int, console_value: int) -> int:
+        return canary_value if self.k.profile == "canary" else console_value
 
     def out(self, size: int = 4) -> int:
         ptr = self.mem.alloc(size, 8)
@@ -106,6 +112,12 @@ class IoKit:
         status = self.k.call("NtSetInformationFile", handle, iosb, buf, len(payload), cls)
         return status, self.mem.read_u32(iosb), self.mem.read_u32(iosb + 4)
 
+    def rename_info(self, name: str, replace: bool = False) -> bytes:
+        """A FILE_RENAME_INFORMATION payload for ``name``."""
+        text = self.mem.new_ansi_string(name)
+        length, maximum, buffer = struct.unpack(">HHI", self.mem.read_bytes(text, 8))
+        return struct.pack(">IIHHI", int(replace), 0, length, maximum, buffer)
+
     def query_info(self, handle: int, cls: int, length: int) -> tuple[int, bytes, int]:
         iosb, buf = self.out(8), self.out(length)
         status = self.k.call("NtQueryInformationFile", handle, iosb, buf, length, cls)
@@ -142,3 +154,29 @@ class IoKit:
                 assert status == 0x80000006, hex(status)
                 return out
             out += names
+
+    def new_event(self, manual: bool = True) -> int:
+        ptr = self.out()
+        self.k.call("NtCreateEvent", ptr, 0, 0 if manual else 1, 0)
+        return self.mem.read_u32(ptr)
+
+    def zero_timeout(self) -> int:
+        ptr = self.mem.alloc(8, 8)
+        self.mem.write_s64(ptr, 0)
+        return ptr
+
+    def new_port(self) -> int:
+        ptr = self.out()
+        assert self.k.call("NtCreateIoCompletion", ptr, 0, 0, 0) == STATUS_SUCCESS
+        return self.mem.read_u32(ptr)
+
+    def remove(self, port: int, timeout: int | None = 0) -> tuple[int, int, int, int, int]:
+        """NtRemoveIoCompletion: (status, key, apc context, iosb status, iosb information)."""
+        key, ctx, iosb = self.out(), self.out(), self.out(8)
+        t = 0
+        if timeout is not None:
+            t = self.mem.alloc(8, 8)
+            self.mem.write_s64(t, timeout)
+        status = self.k.call("NtRemoveIoCompletion", port, key, ctx, iosb, t)
+        m = self.mem
+        return status, m.read_u32(key), m.read_u32(ctx), m.read_u32(iosb), m.read_u32(iosb + 4)

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from x360k.exports import io, irql, native, ob, rtl, sync, threads, tls, waits
+from x360k.exports import (
+    directory,
+    file_info,
+    files,
+    io_completion,
+    irql,
+    native,
+    ob,
+    rtl,
+    symlinks,
+    sync,
+    threads,
+    tls,
+    waits,
+)
 from x360k.exports.registry import Export
 
 
@@ -15,7 +29,11 @@ def all_exports() -> list[Export]:
         native.GROUP,
         rtl.GROUP,
         irql.GROUP,
-        io.GROUP,
+        files.GROUP,
+        file_info.GROUP,
+        directory.GROUP,
+        io_completion.GROUP,
+        symlinks.GROUP,
         tls.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]

@@ -1,8 +1,8 @@
 """The guest's file system: host folders mounted as Xbox 360 devices, behind a sandbox.
 
 ``x360k.vfs.mount(kernel, title="game/", cache="cache/")`` gives a kernel its
-devices; the file exports (:mod:`x360k.exports.io`) resolve guest paths through
-the :class:`~x360k.vfs.namespace.Namespace` it stores in ``kernel.ext["vfs"]``.
+devices; the file exports (:mod:`x360k.exports.files` and its neighbours) resolve
+guest paths through the :class:`~x360k.vfs.namespace.Namespace` it stores in ``kernel.ext["vfs"]``.
 See docs/files.md.
 """
 

@@ -1,0 +1,146 @@
+"""What the file exports share: guest paths, IO_STATUS_BLOCKs, request completion, file records.
+
+All I/O is synchronous, as in canary: by the time a request returns, the data
+is in guest memory, the IO_STATUS_BLOCK is filled, completion ports have their
+packet, the event is set and the APC is queued. Paths go through
+:mod:`x360k.vfs`; nothing outside the mounted folders is ever touched.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Final
+
+from x360k.exports.common import lookup_typed
+from x360k.objects.event import Event
+from x360k.objects.file import File
+from x360k.objects.io_completion import Packet
+from x360k.objects.thread import UserApc
+from x360k.status import STATUS_INVALID_HANDLE, STATUS_OBJECT_NAME_INVALID
+from x360k.vfs.device import OpenNode
+from x360k.vfs.guest_path import SEPARATOR, decode, name_is_valid
+from x360k.vfs.sandbox import HostEntry
+
+if TYPE_CHECKING:
+    from x360k.kernel import Kernel
+    from x360k.objects.thread import Thread
+
+#: OBJECT_ATTRIBUTES.RootDirectory value meaning "the DOS-devices directory" (no root).
+DOS_DEVICES_ROOT: Final = 0xFFFFFFFD
+#: Where a guest FILETIME (100 ns since 1601) has the Unix epoch.
+FILETIME_UNIX_EPOCH: Final = 116444736000000000
+FILE_ATTRIBUTE_DIRECTORY: Final = 0x10
+FILE_ATTRIBUTE_NORMAL: Final = 0x80
+
+
+def write_iosb(k: Kernel, ptr: int, status: int, information: int | None) -> None:
+    """Fill a non-null IO_STATUS_BLOCK; ``information`` None leaves its second word as it was."""
+    if ptr:
+        k.memory.write_u32(ptr, status)
+        if information is not None:
+            k.memory.write_u32(ptr + 4, information)
+
+
+def _filetime(ns: int) -> int:
+    return FILETIME_UNIX_EPOCH + ns // 100
+
+
+def node_entry(node: OpenNode) -> HostEntry:
+    """Fresh size and times of an open file (through its descriptor) or directory."""
+    st = os.fstat(node.fd) if node.fd >= 0 else os.stat(node.real)
+    size = 0 if node.is_dir else st.st_size
+    name = node.names[-1] if node.names else ""
+    return HostEntry(
+        name, node.real, node.is_dir, size, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns
+    )
+
+
+def attributes_of(entry: HostEntry) -> int:
+    return FILE_ATTRIBUTE_DIRECTORY if entry.is_dir else FILE_ATTRIBUTE_NORMAL
+
+
+def write_times(k: Kernel, ptr: int, entry: HostEntry) -> None:
+    """Creation, last access, last write, change: the host has no portable birth time."""
+    mem = k.memory
+    mem.write_u64(ptr, _filetime(entry.mtime_ns))
+    mem.write_u64(ptr + 8, _filetime(entry.atime_ns))
+    mem.write_u64(ptr + 16, _filetime(entry.mtime_ns))
+    mem.write_u64(ptr + 24, _filetime(entry.ctime_ns))
+
+
+def write_network_open(k: Kernel, ptr: int, entry: HostEntry, allocation: int) -> None:
+    """FILE_NETWORK_OPEN_INFORMATION: four times, allocation size, end of file, attributes."""
+    k.memory.fill(ptr, 56)
+    write_times(k, ptr, entry)
+    k.memory.write_u64(ptr + 32, allocation)
+    k.memory.write_u64(ptr + 40, entry.size)
+    k.memory.write_u32(ptr + 48, attributes_of(entry))
+
+
+def strip_raw_prefix(raw: bytes) -> bytes:
+    """Drop ``\\??\\`` before the character check (its ``?`` would fail it)."""
+    return raw[4:] if raw.startswith(b"\\??\\") else raw
+
+
+def guest_path(k: Kernel, t: Thread, attrs: int) -> str | int:
+    """The path an OBJECT_ATTRIBUTES names (joined to its root directory), or a status."""
+    raw = strip_raw_prefix(k.memory.read_object_name(attrs))
+    if not name_is_valid(raw):
+        return STATUS_OBJECT_NAME_INVALID
+    path = decode(raw)
+    root = k.memory.read_u32(attrs)
+    if root not in (0, DOS_DEVICES_ROOT):
+        base = lookup_typed(k, t, root, File)
+        if isinstance(base, int):
+            return base  # canary crashes here (divergence create_file_invalid_root_handle)
+        path = base.path.rstrip(SEPARATOR) + SEPARATOR + path if path else base.path
+    return path
+
+
+def complete_request(
+    k: Kernel,
+    t: Thread,
+    f: File,
+    event: Event | None,
+    routine: int,
+    context: int,
+    iosb: int,
+    status: int,
+    information: int,
+    *,
+    signal_file: bool,
+) -> None:
+    """Everything a finished request does: IOSB, port packets, APC, event, file event."""
+    write_iosb(k, iosb, status, information)
+    for port, key in f.completions:
+        port.post(Packet(key, context, status, information))
+        k.signal(port)
+    routine &= ~1
+    if routine and (context or not k.quirks.io_apc_requires_context):
+        k.queue_apc(t, UserApc(routine, context, iosb, 0))
+    if event is not None:
+        event.state = True
+        k.signal(event)
+    if signal_file:
+        f.io_signalled = True
+        k.signal(f)
+
+
+def lookup_file_and_event(
+    k: Kernel, t: Thread, handle: int, event_handle: int, iosb: int
+) -> tuple[File, Event | None] | int:
+    """The file and optional event of a request, or the status to return.
+
+    Only a bad handle is also written to the IO_STATUS_BLOCK.
+    """
+    f = lookup_typed(k, t, handle, File)
+    event: Event | int | None = None
+    if event_handle:
+        event = lookup_typed(k, t, event_handle, Event)
+    for found in (f, event):
+        if isinstance(found, int):
+            if found == STATUS_INVALID_HANDLE:
+                write_iosb(k, iosb, found, 0)
+            return found
+    assert isinstance(f, File) and not isinstance(event, int)
+    return f, event
