@@ -35,6 +35,9 @@ U64 = npt.NDArray[np.uint64]
 
 Progress = Callable[[str, int, int], None]
 
+#: With ``--first``, thread similarity looks at this many events per thread.
+FIRST_HISTOGRAM_EVENTS = 1 << 20
+
 
 @dataclass(frozen=True, slots=True)
 class StartPoint:
@@ -190,7 +193,7 @@ def _first_streaming(
             break  # a real mismatch
         if (i >= len(a.full) and a.done) or (j >= len(b.full) and b.done):
             break  # one side ended
-    width = max(params.max_window, params.stream_chunk)
+    width = max(params.window * 32, 1 << 14)
     while True:
         a.ensure(i + width)
         b.ensure(j + width)
@@ -399,14 +402,16 @@ def run_diff(
     forced = dict(opts.forced_map)
     if opts.start:
         forced[opts.start.ref_tid] = opts.start.cand_tid
-    mapping = map_threads(thread_infos(ref, rb), thread_infos(cand, cb), forced)
+    limit = FIRST_HISTOGRAM_EVENTS if opts.first else None
+    mapping = map_threads(thread_infos(ref, rb, limit), thread_infos(cand, cb, limit), forced)
     ref.release()
     cand.release()
     if opts.start:
         mapping = [p for p in mapping if p.ref == opts.start.ref_tid]
     check = norm.on("handles") and not opts.first_occurrence
+    ref_limits: dict[int, int] = {}
+    cand_limits: dict[int, int] = {}
     result = DiffResult(ref, cand, opts, [], {})
-    hm = _HandleMatches.empty(result.handles("ref"), result.handles("cand")) if check else None
     for k, pair in enumerate(mapping):
         step("aligning threads", k, len(mapping))
         rr = ref.thread_range(pair.ref) if pair.ref is not None else (0, 0)
@@ -427,7 +432,10 @@ def run_diff(
                     start = (_position(pr.ref_rows, at[0]), _position(pr.cand_rows, at[1]))
                     pr.skipped = start[0]
             chunk = opts.params.stream_chunk
-            res = _first_streaming(_Lazy(rb, *rr, chunk), _Lazy(cb, *cr, chunk), start, opts.params)
+            lazy_r, lazy_c = _Lazy(rb, *rr, chunk), _Lazy(cb, *cr, chunk)
+            res = _first_streaming(lazy_r, lazy_c, start, opts.params)
+            ref_limits[pair.ref] = lazy_r.cursor
+            cand_limits[pair.cand] = lazy_c.cursor
         else:
             rk, ck = rb.keys(*rr), cb.keys(*cr)
             pr = PairResult(pair, rk.rows, ck.rows, [], [])
@@ -438,13 +446,18 @@ def run_diff(
             del rk, ck
         pr.findings, pr.segments, pr.stopped_early = res.findings, res.segments, res.stopped_early
         pr.matched = sum(s.length for s in pr.segments) + pr.skipped
-        if hm is not None:
-            hm.record(k, pr)
         result.pairs.append(pr)
         ref.release()
         cand.release()
     step("checking handles", 0, 1)
-    if hm is not None:
+    if check:
+        if opts.first and not opts.first_occurrence:
+            # only the compared prefixes can hold a use to check (other threads whole)
+            result.ref_handles = HandleIndex.build(ref, ref_limits)
+            result.cand_handles = HandleIndex.build(cand, cand_limits)
+        hm = _HandleMatches.empty(result.handles("ref"), result.handles("cand"))
+        for k, pr in enumerate(result.pairs):
+            hm.record(k, pr)
         hm.findings(result.pairs, opts.first)
     for pr in result.pairs:
         pr.verdict = verdict(pr, ref, cand)

@@ -70,8 +70,14 @@ def _profile(shape: tuple[U64, npt.NDArray[np.int64]], full: U64) -> npt.NDArray
     return out
 
 
-def thread_infos(cols: TraceColumns, keys: KeyBuilder) -> dict[int, ThreadInfo]:
-    """Per-thread creation lists and export histograms, one thread at a time."""
+def thread_infos(
+    cols: TraceColumns, keys: KeyBuilder, limit: int | None = None
+) -> dict[int, ThreadInfo]:
+    """Per-thread creation lists and export histograms, one thread at a time.
+
+    ``limit`` bounds the events per thread the shape histogram reads (``--first``
+    keeps its cost independent of the traces' length).
+    """
     out: dict[int, ThreadInfo] = {}
     tc = KIND_CODE["thread.create"]
     for k, tid in enumerate(cols.thread_tids.tolist()):
@@ -86,7 +92,7 @@ def thread_infos(cols: TraceColumns, keys: KeyBuilder) -> dict[int, ThreadInfo]:
             first_seq=int(cols.seq[lo:hi].min()) if cols.seq is not None and hi > lo else lo,
             creates=creates,
             profile=_profile(
-                keys.shape_histogram(lo, hi),
+                keys.shape_histogram(lo, hi if limit is None else min(hi, lo + limit)),
                 keys.keys(lo, min(hi, lo + SIMILARITY_PREFIX), count=False).full,
             ),
         )

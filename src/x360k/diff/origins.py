@@ -57,8 +57,12 @@ class HandleIndex:
     origin: I64
 
     @classmethod
-    def build(cls, cols: TraceColumns) -> HandleIndex:
-        """One pass over the handle, sid and kind columns, a thread at a time."""
+    def build(cls, cols: TraceColumns, limits: dict[int, int] | None = None) -> HandleIndex:
+        """One pass over the handle, sid and kind columns, a thread at a time.
+
+        ``limits`` (thread id -> end row) restricts threads to a prefix: with
+        ``--first`` only the compared prefix of a thread can hold a use to check.
+        """
         rows_parts: list[I64] = []
         handle_parts: list[U64] = []
         handle_valid: list[Bools] = []
@@ -67,6 +71,8 @@ class HandleIndex:
         has_handle, has_sid = cols.has("handle"), cols.has("sid")
         for k in range(len(cols.thread_tids)):
             lo, hi = int(cols.thread_starts[k]), int(cols.thread_starts[k + 1])
+            if limits is not None:
+                hi = min(hi, limits.get(int(cols.thread_tids[k]), hi))
             uses = np.zeros(hi - lo, bool)
             hcol = cols.column("handle", lo, hi) if has_handle else None
             scol = cols.column("sid", lo, hi) if has_sid else None
