@@ -35,6 +35,17 @@ def write_u32(k: Kernel, ptr: int, value: int) -> None:
         k.memory.write_u32(ptr, value)
 
 
+def s32(value: int) -> int:
+    """A guest register's low word as a signed 32-bit value."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def previous_state(k: Kernel, state: bool) -> int:
+    """The previous event state a set, reset or pulse reports (canary: always 1)."""
+    return 1 if k.quirks.previous_state_always_one else int(state)
+
+
 def lookup_typed(k: Kernel, t: Thread, handle: int, cls: type[ObjT]) -> ObjT | int:
     """The object behind ``handle`` if it is a ``cls``, else the status to return.
 
@@ -52,6 +63,20 @@ def lookup_typed(k: Kernel, t: Thread, handle: int, cls: type[ObjT]) -> ObjT | i
 def object_name(k: Kernel, attributes: int) -> bytes:
     """The name an OBJECT_ATTRIBUTES carries (empty for a null pointer or no name)."""
     return b"" if attributes == 0 else k.memory.read_object_name(attributes)
+
+
+def start_named_create(
+    k: Kernel, t: Thread, handle_ptr: int, attrs: int, cls: type[KernelObject]
+) -> bytes | int:
+    """The first step of every Nt*Create*: the name to create under, or the status to return.
+
+    The out-pointer is checked first; an existing object of the name is then
+    opened (:func:`open_existing_named`) and its status returned instead.
+    """
+    require(k, handle_ptr)
+    name = object_name(k, attrs)
+    opened = open_existing_named(k, t, attrs, name, handle_ptr, cls)
+    return name if opened is None else opened
 
 
 def open_existing_named(

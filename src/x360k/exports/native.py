@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from x360k.exports.common import require
+from x360k.exports.common import previous_state, require, s32
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
-from x360k.exports.sync import arm_timer
+from x360k.exports.sync import arm_timer, pulse_event, release_semaphore, set_event
 from x360k.exports.waits import MAXIMUM_WAIT_OBJECTS, wait_for_objects
 from x360k.native import header as H
 from x360k.native.bridge import create, fail, native_state, resolve
@@ -57,18 +57,9 @@ def resolve_as(k: Kernel, t: Thread, ptr: int, cls: type[ObjT]) -> ObjT | None:
     return obj
 
 
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
 def _s64(value: int) -> int:
     value &= 0xFFFFFFFFFFFFFFFF
     return value - (1 << 64) if value & (1 << 63) else value
-
-
-def _previous(k: Kernel, state: bool) -> int:
-    return 1 if k.quirks.previous_state_always_one else int(state)
 
 
 def _console_init(k: Kernel, ptr: int, cls: type[ObjT]) -> ObjT | None:
@@ -77,6 +68,13 @@ def _console_init(k: Kernel, ptr: int, cls: type[ObjT]) -> ObjT | None:
     if isinstance(existing, cls) and not existing.destroyed:
         return existing
     return None
+
+
+def _create_unstamped(k: Kernel, t: Thread, ptr: int) -> None:
+    """Bind a new object at ``ptr``; a stamping bridge (canary) has any old stamp cleared first."""
+    if k.quirks.bridge_stamps_header:
+        k.memory.write_u32(ptr + H.WAIT_LIST_FLINK, 0)
+    create(k, ptr, t)
 
 
 # -- events -----------------------------------------------------------------------------------
@@ -124,10 +122,7 @@ def ke_set_event(k: Kernel, t: Thread, ptr: int, increment: int, wait: int) -> i
     event = resolve_as(k, t, ptr, Event)
     if event is None:
         return 0
-    previous = event.state
-    event.state = True
-    k.signal(event)
-    return _previous(k, previous)
+    return previous_state(k, set_event(k, event))
 
 
 @GROUP.export("KeResetEvent", 0x8F, Param("event", K.KOBJECT), returns=Returns.VALUE)
@@ -139,7 +134,7 @@ def ke_reset_event(k: Kernel, t: Thread, ptr: int) -> int:
     previous = event.state
     event.state = False
     k.state_changed(event)
-    return _previous(k, previous)
+    return previous_state(k, previous)
 
 
 @GROUP.export(
@@ -155,12 +150,7 @@ def ke_pulse_event(k: Kernel, t: Thread, ptr: int, increment: int, wait: int) ->
     event = resolve_as(k, t, ptr, Event)
     if event is None:
         return 0
-    previous = event.state
-    event.state = True
-    k.dispatcher.signal(event)
-    event.state = False
-    k.state_changed(event)
-    return _previous(k, previous)
+    return previous_state(k, pulse_event(k, event))
 
 
 # -- semaphores ------------------------------------------------------------------------------
@@ -178,7 +168,7 @@ def ke_initialize_semaphore(k: Kernel, t: Thread, ptr: int, count: int, limit: i
     """Write a KSEMAPHORE and bind it (canary reuses a stamped one, ignoring the counts)."""
     mem = k.memory
     mem.require(ptr, H.KSEMAPHORE_SIZE)
-    count, limit = _s32(count), _s32(limit)
+    count, limit = s32(count), s32(limit)
     if k.quirks.bridge_stamps_header:
         mem.write_u8(ptr + H.TYPE, H.GuestType.SEMAPHORE)
         mem.write_u32(ptr + H.SIGNAL_STATE, count)
@@ -215,16 +205,13 @@ def ke_release_semaphore(
     semaphore = resolve_as(k, t, ptr, Semaphore)
     if semaphore is None:
         return 0
-    adjustment = _s32(adjustment)
+    adjustment = s32(adjustment)
     if adjustment <= 0 or semaphore.count + adjustment > semaphore.maximum:
         if not k.quirks.semaphore_over_release_succeeds:
             # The console raises STATUS_SEMAPHORE_LIMIT_EXCEEDED as an exception here.
             fail(k, t, ptr, "KeReleaseSemaphore past the limit (the console raises an exception)")
         return 0
-    previous = semaphore.count
-    semaphore.count += adjustment
-    k.signal(semaphore)
-    return previous
+    return release_semaphore(k, semaphore, adjustment)
 
 
 # -- mutants (console only) -------------------------------------------------------------------
@@ -259,9 +246,7 @@ def ke_initialize_mutant(k: Kernel, t: Thread, ptr: int, initial_owner: int) -> 
         mutant.sync()
         k.signal(mutant)
         return 0
-    if k.quirks.bridge_stamps_header:
-        mem.write_u32(ptr + H.WAIT_LIST_FLINK, 0)
-    create(k, ptr, t)
+    _create_unstamped(k, t, ptr)
     return 0
 
 
@@ -321,9 +306,7 @@ def ke_initialize_timer_ex(k: Kernel, t: Thread, ptr: int, timer_type: int) -> i
     mem.write_u32(ptr + H.TIMER_PERIOD, 0)
     timer = _console_init(k, ptr, Timer)
     if timer is None:
-        if k.quirks.bridge_stamps_header:
-            mem.write_u32(ptr + H.WAIT_LIST_FLINK, 0)
-        create(k, ptr, t)
+        _create_unstamped(k, t, ptr)
         return 0
     timer.generation += 1
     timer.due = None
@@ -376,7 +359,7 @@ def ke_set_timer(k: Kernel, t: Thread, ptr: int, due_low: int, dpc: int) -> int:
 )
 def ke_set_timer_ex(k: Kernel, t: Thread, ptr: int, due_low: int, period: int, dpc: int) -> int:
     """Arm a timer, periodic every ``period_ms`` if non-zero. Returns whether it was armed."""
-    return _set_timer(k, t, ptr, _s64(t.gpr[4]), _s32(period), dpc)
+    return _set_timer(k, t, ptr, _s64(t.gpr[4]), s32(period), dpc)
 
 
 @GROUP.export("KeCancelTimer", 0x54, Param("timer", K.KOBJECT), returns=Returns.VALUE)

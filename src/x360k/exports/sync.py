@@ -9,9 +9,10 @@ from x360k.exports.common import (
     allocate_body,
     finish_create,
     lookup_typed,
-    object_name,
-    open_existing_named,
+    previous_state,
     require,
+    s32,
+    start_named_create,
     write_u32,
 )
 from x360k.exports.registry import ExportGroup, Param
@@ -51,11 +52,9 @@ def nt_create_event(
     k: Kernel, t: Thread, handle_ptr: int, attrs: int, event_type: int, initial_state: int
 ) -> int:
     """Create an event (or open the existing one of that name)."""
-    require(k, handle_ptr)
-    name = object_name(k, attrs)
-    opened = open_existing_named(k, t, attrs, name, handle_ptr, Event)
-    if opened is not None:
-        return opened
+    name = start_named_create(k, t, handle_ptr, attrs, Event)
+    if isinstance(name, int):
+        return name
     if event_type > 1 and not k.quirks.nonzero_event_type_is_synchronization:
         return STATUS_INVALID_PARAMETER
     event = Event(manual_reset=event_type == 0, state=initial_state != 0)
@@ -65,8 +64,22 @@ def nt_create_event(
     return STATUS_SUCCESS
 
 
-def _previous(k: Kernel, state: bool) -> int:
-    return 1 if k.quirks.previous_state_always_one else int(state)
+def set_event(k: Kernel, event: Event) -> bool:
+    """Set an event and wake whom it releases; returns its previous state."""
+    previous = event.state
+    event.state = True
+    k.signal(event)
+    return previous
+
+
+def pulse_event(k: Kernel, event: Event) -> bool:
+    """Release the threads waiting right now, leave the event unset; returns its previous state."""
+    previous = event.state
+    event.state = True
+    k.dispatcher.signal(event)
+    event.state = False
+    k.state_changed(event)
+    return previous
 
 
 @GROUP.export(
@@ -78,10 +91,7 @@ def nt_set_event(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
     event = lookup_typed(k, t, handle, Event)
     if isinstance(event, int):
         return event
-    previous = event.state
-    event.state = True
-    k.signal(event)
-    write_u32(k, prev_ptr, _previous(k, previous))
+    write_u32(k, prev_ptr, previous_state(k, set_event(k, event)))
     return STATUS_SUCCESS
 
 
@@ -97,12 +107,7 @@ def nt_pulse_event(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
     event = lookup_typed(k, t, handle, Event)
     if isinstance(event, int):
         return event
-    previous = event.state
-    event.state = True
-    k.dispatcher.signal(event)
-    event.state = False
-    k.state_changed(event)
-    write_u32(k, prev_ptr, _previous(k, previous))
+    write_u32(k, prev_ptr, previous_state(k, pulse_event(k, event)))
     return STATUS_SUCCESS
 
 
@@ -144,12 +149,10 @@ def nt_create_semaphore(
     k: Kernel, t: Thread, handle_ptr: int, attrs: int, initial: int, maximum: int
 ) -> int:
     """Create a semaphore with 0 <= initial <= maximum, maximum > 0."""
-    require(k, handle_ptr)
-    name = object_name(k, attrs)
-    opened = open_existing_named(k, t, attrs, name, handle_ptr, Semaphore)
-    if opened is not None:
-        return opened
-    initial, maximum = _s32(initial), _s32(maximum)
+    name = start_named_create(k, t, handle_ptr, attrs, Semaphore)
+    if isinstance(name, int):
+        return name
+    initial, maximum = s32(initial), s32(maximum)
     valid = 0 <= initial <= maximum and maximum > 0
     if not valid and not k.quirks.failed_semaphore_create_consumes_slot:
         return STATUS_INVALID_PARAMETER
@@ -167,9 +170,12 @@ def nt_create_semaphore(
     return STATUS_SUCCESS
 
 
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
+def release_semaphore(k: Kernel, semaphore: Semaphore, count: int) -> int:
+    """Add an accepted release count and wake whom it satisfies; returns the previous count."""
+    previous = semaphore.count
+    semaphore.count += count
+    k.signal(semaphore)
+    return previous
 
 
 @GROUP.export(
@@ -188,16 +194,13 @@ def nt_release_semaphore(k: Kernel, t: Thread, handle: int, count: int, prev_ptr
         if canary and semaphore == STATUS_INVALID_HANDLE:
             write_u32(k, prev_ptr, 0)
         return semaphore
-    count = _s32(count)
+    count = s32(count)
     if count <= 0 or semaphore.count + count > semaphore.maximum:
         if canary:
             write_u32(k, prev_ptr, 0)
             return STATUS_SUCCESS
         return STATUS_INVALID_PARAMETER if count <= 0 else STATUS_SEMAPHORE_LIMIT_EXCEEDED
-    previous = semaphore.count
-    semaphore.count += count
-    k.signal(semaphore)
-    write_u32(k, prev_ptr, previous)
+    write_u32(k, prev_ptr, release_semaphore(k, semaphore, count))
     return STATUS_SUCCESS
 
 
@@ -213,11 +216,9 @@ def nt_release_semaphore(k: Kernel, t: Thread, handle: int, count: int, prev_ptr
 )
 def nt_create_mutant(k: Kernel, t: Thread, handle_ptr: int, attrs: int, initial_owner: int) -> int:
     """Create a mutant, owned once by the caller if asked."""
-    require(k, handle_ptr)
-    name = object_name(k, attrs)
-    opened = open_existing_named(k, t, attrs, name, handle_ptr, Mutant)
-    if opened is not None:
-        return opened
+    name = start_named_create(k, t, handle_ptr, attrs, Mutant)
+    if isinstance(name, int):
+        return name
     mutant = Mutant(owner=t if initial_owner else None)
     finish_create(k, mutant, name, handle_ptr)
     return STATUS_SUCCESS
@@ -259,11 +260,9 @@ def nt_release_mutant(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
 )
 def nt_create_timer(k: Kernel, t: Thread, handle_ptr: int, attrs: int, timer_type: int) -> int:
     """Create an unarmed, unsignalled timer (0 notification, 1 synchronization)."""
-    require(k, handle_ptr)
-    name = object_name(k, attrs)
-    opened = open_existing_named(k, t, attrs, name, handle_ptr, Timer)
-    if opened is not None:
-        return opened
+    name = start_named_create(k, t, handle_ptr, attrs, Timer)
+    if isinstance(name, int):
+        return name
     if timer_type > 1 and not k.quirks.nonzero_event_type_is_synchronization:
         return STATUS_INVALID_PARAMETER
     timer = Timer(manual_reset=timer_type == 0)
