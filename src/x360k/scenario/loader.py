@@ -10,7 +10,7 @@ pass an argument an export does not take or forget one it needs.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -598,24 +598,28 @@ class _Loader:
             if "openif" in entries and self.boolean(entries["openif"], "openif"):
                 flags |= OBJ_OPENIF
             return Attrs(name, root, flags)
-        value = self.value(node)
-        if value is None:
-            return Lit(0)
-        if isinstance(value, str):
-            return Attrs(value, Lit(0), OBJ_CASE_INSENSITIVE)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return Lit(value & 0xFFFFFFFF)
-        raise self.error(node, f"{what} must be an object name, a mapping or null")
+        return self.text_or_pointer(
+            node,
+            what,
+            lambda name: Attrs(name, Lit(0), OBJ_CASE_INSENSITIVE),
+            "an object name, a mapping or null",
+        )
 
     def ansi(self, node: Node, what: str) -> ArgSpec:
+        return self.text_or_pointer(node, what, Ansi, "a string or null")
+
+    def text_or_pointer(
+        self, node: Node, what: str, wrap: Callable[[str], ArgSpec], accepted: str
+    ) -> ArgSpec:
+        """Null, text the runner places in guest memory (``wrap``), or a raw guest address."""
         value = self.value(node)
         if value is None:
             return Lit(0)
         if isinstance(value, str):
-            return Ansi(value)
+            return wrap(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return Lit(value & 0xFFFFFFFF)
-        raise self.error(node, f"{what} must be a string or null")
+        raise self.error(node, f"{what} must be {accepted}")
 
     def large_integer(self, node: Node, what: str) -> ArgSpec:
         value = self.value(node)
