@@ -9,14 +9,12 @@ pass an argument an export does not take or forget one it needs.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from x360k.clock import SYSTEM_TIME_BASE
@@ -60,6 +58,7 @@ from x360k.scenario.values import (
     parse_duration,
     parse_int_text,
 )
+from x360k.scenario.yaml_nodes import NodeReader, did_you_mean, line_of
 from x360k.status import BY_NAME, parse_status
 from x360k.trace.event import FIELDS, KINDS
 
@@ -116,16 +115,6 @@ def parse_scenario(text: str, file: str, registry: Registry | None = None) -> Sc
     return _Loader(file, registry or Registry(all_exports())).scenario(root)
 
 
-def _line(node: Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _closest(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
-    """'; did you mean X?' for the nearest choices, or ''."""
-    near = difflib.get_close_matches(word, sorted(choices), n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(near)}?" if near else ""
-
-
 @dataclass(slots=True)
 class _Use:
     name: str
@@ -135,10 +124,8 @@ class _Use:
 
 
 @dataclass(slots=True)
-class _Loader:
-    file: str
+class _Loader(NodeReader):
     registry: Registry
-    constructor: SafeConstructor = field(default_factory=SafeConstructor)
     thread_names: dict[str, int] = field(default_factory=dict)
     started: set[str] = field(default_factory=set)
     binds: dict[str, list[_Use]] = field(default_factory=dict)
@@ -146,72 +133,6 @@ class _Loader:
     late_refs: list[_Use] = field(default_factory=list)
     in_thread: str = ""
     order: int = 0
-
-    # -- node helpers ---------------------------------------------------------------------------
-
-    def error(self, node: Node | int, message: str) -> ScenarioError:
-        return ScenarioError(self.file, node if isinstance(node, int) else _line(node), message)
-
-    def value(self, node: Node) -> Any:
-        """A scalar node's plain value (int, bool, str, None, float)."""
-        if not isinstance(node, ScalarNode):
-            raise self.error(node, "expected a single value here, not a list or mapping")
-        return self.constructor.construct_object(node, deep=True)
-
-    def mapping(self, node: Node, what: str, allowed: tuple[str, ...]) -> dict[str, Node]:
-        """A mapping node's entries by key, refusing duplicate and (if given) unknown keys."""
-        if not isinstance(node, MappingNode):
-            raise self.error(node, f"{what} must be a mapping (key: value lines)")
-        out: dict[str, Node] = {}
-        keys: dict[str, Node] = {}
-        for key_node, value_node in node.value:
-            key = self.value(key_node)
-            if not isinstance(key, str):
-                raise self.error(key_node, f"keys in {what} must be names, not {key!r}")
-            if key in out:
-                raise self.error(key_node, f"duplicate key {key!r} in {what}")
-            if allowed and key not in allowed:
-                raise self.error(
-                    key_node,
-                    f"unknown key {key!r} in {what}{_closest(key, allowed)} "
-                    f"(expected one of: {', '.join(allowed)})",
-                )
-            out[key] = value_node
-            keys[key] = key_node
-        return out
-
-    def key_nodes(self, node: MappingNode) -> dict[str, Node]:
-        return {str(self.value(k)): k for k, _ in node.value}
-
-    def sequence(self, node: Node, what: str) -> list[Node]:
-        if not isinstance(node, SequenceNode):
-            raise self.error(node, f"{what} must be a list (lines starting with '- ')")
-        return list(node.value)
-
-    def string(self, node: Node, what: str) -> str:
-        value = self.value(node)
-        if not isinstance(value, str):
-            raise self.error(node, f"{what} must be text, not {value!r}")
-        return value
-
-    def integer(self, node: Node, what: str, minimum: int | None = None) -> int:
-        value = self.value(node)
-        if isinstance(value, str):
-            parsed = parse_int_text(value)
-            value = parsed if parsed is not None else value
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(node, f"{what} must be a whole number, not {value!r}")
-        if minimum is not None and value < minimum:
-            raise self.error(node, f"{what} must be at least {minimum}, not {value}")
-        return value
-
-    def boolean(self, node: Node, what: str) -> bool:
-        value = self.value(node)
-        if isinstance(value, bool):
-            return value
-        if value in (0, 1):
-            return bool(value)
-        raise self.error(node, f"{what} must be true or false, not {value!r}")
 
     # -- top level ------------------------------------------------------------------------------
 
@@ -229,9 +150,9 @@ class _Loader:
         for name, key_node in key_nodes.items():
             if not IDENTIFIER.fullmatch(name):
                 raise self.error(key_node, f"thread name {name!r} must be a plain identifier")
-            self.thread_names[name] = _line(key_node)
+            self.thread_names[name] = line_of(key_node)
         threads = [
-            ThreadProgram(name, _line(key_nodes[name]), self.thread(name, node))
+            ThreadProgram(name, line_of(key_nodes[name]), self.thread(name, node))
             for name, node in entries.items()
         ]
         expect = self.run_expect(top["expect"]) if "expect" in top else RunExpect()
@@ -285,7 +206,7 @@ class _Loader:
             if profile not in PROFILES:
                 raise self.error(
                     node,
-                    f"unknown profile {profile!r}{_closest(profile, PROFILES)} "
+                    f"unknown profile {profile!r}{did_you_mean(profile, PROFILES)} "
                     f"(expected one of: {', '.join(PROFILES)})",
                 )
             if profile not in out:
@@ -301,7 +222,7 @@ class _Loader:
         out: dict[str, bool] = {}
         for name, value in entries.items():
             if name not in known:
-                raise self.error(keys[name], f"unknown quirk {name!r}{_closest(name, known)}")
+                raise self.error(keys[name], f"unknown quirk {name!r}{did_you_mean(name, known)}")
             out[name] = self.boolean(value, f"quirk {name}")
         return out
 
@@ -335,7 +256,7 @@ class _Loader:
             if "steps" not in entries:
                 raise self.error(node, "'repeat: N' needs 'steps:' (the list to repeat)")
             steps = [self.step(s) for s in self.sequence(entries["steps"], "steps")]
-            return RepeatStep(count, _line(node), steps)
+            return RepeatStep(count, line_of(node), steps)
         if "call" not in keys:
             raise self.error(node, "a step needs 'call: EXPORT' (or 'repeat: N' with 'steps:')")
         return self.call(node)
@@ -368,7 +289,7 @@ class _Loader:
                 names = ", ".join(params) or "none"
                 raise self.error(
                     key_node,
-                    f"{ex.name} has no argument {key!r}{_closest(key, list(params))} "
+                    f"{ex.name} has no argument {key!r}{did_you_mean(key, list(params))} "
                     f"(its arguments: {names})",
                 )
         binds = self.out_binds(ex, entries.get("out"))
@@ -387,7 +308,7 @@ class _Loader:
             args.append(spec)
         for bind_name in binds.values():
             self.binds.setdefault(bind_name, []).append(
-                _Use(bind_name, self.in_thread, self.order, _line(node))
+                _Use(bind_name, self.in_thread, self.order, line_of(node))
             )
         expect: dict[str, Expected] = {}
         expect_line = 0
@@ -397,17 +318,17 @@ class _Loader:
             expect = self.per_profile(
                 entries["expect"], lambda n: self.expected(n, ex.returns is Returns.STATUS)
             )
-            expect_line = _line(entries["expect"])
+            expect_line = line_of(entries["expect"])
         expect_out: dict[str, dict[str, Expected]] = {}
         expect_out_line = 0
         if "expect_out" in entries:
             expect_out = self.per_profile(
                 entries["expect_out"], lambda n: self.expected_outs(ex, binds, n)
             )
-            expect_out_line = _line(entries["expect_out"])
+            expect_out_line = line_of(entries["expect_out"])
         return CallStep(
             export=ex.name,
-            line=_line(node),
+            line=line_of(node),
             args=args,
             binds=binds,
             returns=ex.returns.value,
@@ -505,8 +426,8 @@ class _Loader:
         return hints.get(param.kind, "a number")
 
     def reference(self, node: Node, name: str) -> Ref:
-        self.refs.append(_Use(name, self.in_thread, self.order, _line(node)))
-        return Ref(name, _line(node))
+        self.refs.append(_Use(name, self.in_thread, self.order, line_of(node)))
+        return Ref(name, line_of(node))
 
     def out_argument(self, node: Node, what: str) -> ArgSpec:
         value = self.value(node)
@@ -565,7 +486,7 @@ class _Loader:
                 raise self.error(
                     node,
                     f"{what}: {value!r} is not a number or one of "
-                    f"{', '.join(constants)}{_closest(value.lower(), list(constants))}",
+                    f"{', '.join(constants)}{did_you_mean(value.lower(), list(constants))}",
                 )
         raise self.error(node, f"{what} must be a number, not {value!r}")
 
@@ -667,7 +588,7 @@ class _Loader:
             raise self.error(
                 node,
                 f"{what}: no thread program {value!r} in this scenario"
-                f"{_closest(value, list(self.thread_names))} "
+                f"{did_you_mean(value, list(self.thread_names))} "
                 f"(threads: {', '.join(self.thread_names)})",
             )
         raise self.error(node, f"{what} must name a thread program, not {value!r}")
@@ -714,7 +635,7 @@ class _Loader:
             elif isinstance(value, str) and IDENTIFIER.fullmatch(value):
                 refs.append(value)
                 # Checked after the call, so the step's own out values count as bound.
-                self.late_refs.append(_Use(value, self.in_thread, self.order + 1, _line(item)))
+                self.late_refs.append(_Use(value, self.in_thread, self.order + 1, line_of(item)))
             else:
                 number = parse_int_text(str(value))
                 if number is None:
@@ -729,7 +650,7 @@ class _Loader:
             upper = text.strip().upper()
             guess = upper if upper.startswith("STATUS_") else "STATUS_" + upper
             raise self.error(
-                node, f"unknown status {text!r}{_closest(guess, list(BY_NAME))}"
+                node, f"unknown status {text!r}{did_you_mean(guess, list(BY_NAME))}"
             ) from None
 
     def expected_outs(self, ex: Export, binds: dict[str, str], node: Node) -> dict[str, Expected]:
@@ -745,7 +666,7 @@ class _Loader:
     def run_expect(self, node: Node) -> RunExpect:
         if isinstance(node, ScalarNode):
             only: dict[str, Any] = {ANY_PROFILE: self.outcome(node)}
-            return RunExpect(outcome=only, outcome_line=_line(node))
+            return RunExpect(outcome=only, outcome_line=line_of(node))
         entries = self.mapping(node, "expect", RUN_EXPECT_KEYS)
         outcome: dict[str, Any] = {}
         alive: dict[str, Any] = {}
@@ -763,9 +684,11 @@ class _Loader:
                 trace.setdefault(profile, []).append(expectation)
         return RunExpect(
             outcome=outcome,
-            outcome_line=_line(entries["outcome"]) if "outcome" in entries else 0,
+            outcome_line=line_of(entries["outcome"]) if "outcome" in entries else 0,
             objects_alive=alive,
-            objects_alive_line=_line(entries["objects_alive"]) if "objects_alive" in entries else 0,
+            objects_alive_line=line_of(entries["objects_alive"])
+            if "objects_alive" in entries
+            else 0,
             trace=trace,
         )
 
@@ -774,7 +697,7 @@ class _Loader:
         if value not in OUTCOMES:
             raise self.error(
                 node,
-                f"unknown outcome {value!r}{_closest(value, OUTCOMES)} "
+                f"unknown outcome {value!r}{did_you_mean(value, OUTCOMES)} "
                 f"(expected one of: {', '.join(OUTCOMES)})",
             )
         return value
@@ -793,7 +716,7 @@ class _Loader:
                 raise self.error(
                     entries["thread"],
                     f"thread {value!r} is neither a thread program of this scenario"
-                    f"{_closest(str(value), list(self.thread_names))} nor a thread number",
+                    f"{did_you_mean(str(value), list(self.thread_names))} nor a thread number",
                 )
         profile = ANY_PROFILE
         if "profile" in entries:
@@ -810,7 +733,7 @@ class _Loader:
             raise self.error(fragment_node, "'fragment:' is empty")
         patterns = [self.pattern(item) for item in items]
         absent = self.boolean(entries["absent"], "absent") if "absent" in entries else False
-        return profile, TraceExpect(_line(node), thread, patterns, absent)
+        return profile, TraceExpect(line_of(node), thread, patterns, absent)
 
     def pattern(self, node: Node) -> EventPattern:
         """``kind [name] [field=value ...]`` (the ``x360k trace show`` form without ``[idx]``)."""
@@ -830,7 +753,7 @@ class _Loader:
             raise self.error(node, "empty event pattern")
         kind = tokens[0]
         if kind not in KINDS:
-            raise self.error(node, f"unknown event kind {kind!r}{_closest(kind, KINDS)}")
+            raise self.error(node, f"unknown event kind {kind!r}{did_you_mean(kind, KINDS)}")
         fields: dict[str, str | int] = {}
         for position, token in enumerate(tokens[1:]):
             if "=" not in token:
@@ -844,7 +767,7 @@ class _Loader:
                 fields[f"arg.{param}"] = self.arg_value(node, raw)
                 continue
             if key not in FIELDS or key in ("tid", "idx", "kind"):
-                raise self.error(node, f"unknown event field {key!r}{_closest(key, FIELDS)}")
+                raise self.error(node, f"unknown event field {key!r}{did_you_mean(key, FIELDS)}")
             fields[key] = self.field_value(node, key, raw)
         return EventPattern(text, kind, fields)
 
@@ -867,7 +790,7 @@ class _Loader:
         if raw.lower() in PSEUDO_HANDLES:
             return PSEUDO_HANDLES[raw.lower()]
         if IDENTIFIER.fullmatch(raw):
-            self.late_refs.append(_Use(raw, "", 0, _line(node)))
+            self.late_refs.append(_Use(raw, "", 0, line_of(node)))
             return raw
         raise self.error(node, f"argument value {raw!r}: expected a number or a bound name")
 
@@ -883,7 +806,7 @@ class _Loader:
         ):
             return self.status(node, raw)
         if IDENTIFIER.fullmatch(raw):
-            self.late_refs.append(_Use(raw, "", 0, _line(node)))
+            self.late_refs.append(_Use(raw, "", 0, line_of(node)))
             return raw
         raise self.error(node, f"{key}={raw}: expected a number or a bound name")
 
@@ -901,7 +824,7 @@ class _Loader:
                 raise self.error(
                     use.line,
                     f"{use.name!r} is used but never bound (bind it with 'out: {use.name}' on an "
-                    f"earlier step){_closest(use.name, list(self.binds))}",
+                    f"earlier step){did_you_mean(use.name, list(self.binds))}",
                 )
             if not use.thread:
                 continue
