@@ -8,6 +8,8 @@ for pyarrow or unicorn.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 
@@ -49,4 +51,11 @@ def cli() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    cli()
+    try:
+        cli()
+    except BrokenPipeError:
+        # Whoever read our output went away (`x360k trace show ... | head`): stop quietly,
+        # as Unix tools do, and keep Python from complaining again when it flushes stdout.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)

@@ -34,6 +34,8 @@ def _input_errors(func: F) -> F:
         except TraceFormatError as exc:
             click.echo(f"x360k trace: {exc}", err=True)
             sys.exit(2)
+        except BrokenPipeError:
+            raise  # the reader of our output left (`| head`): main() ends quietly
         except OSError as exc:
             click.echo(f"x360k trace: {exc.filename or ''}: {exc.strerror or exc}", err=True)
             sys.exit(2)
