@@ -254,20 +254,7 @@ class Kernel:
         """
         t = thread if thread is not None else (self.current or self.main_thread)
         ex = self._export_lookup.get(export) or self.exports.get(export)
-        gpr = t.gpr
-        n = len(args)
-        decoded: Sequence[int] | None = None
-        if n <= 8:
-            if n and (min(args) < 0 or max(args) > M32):
-                gpr[3 : 3 + n] = [value & M64 for value in args]
-            else:
-                # The common case: plain 32-bit values, stored and decoded as they are.
-                gpr[3 : 3 + n] = args
-                if n == ex.nargs:
-                    decoded = args
-        else:
-            gpr[3:11] = [value & M64 for value in args[:8]]
-            self._write_stack_args(t, args[8:])
+        decoded = self._load_args(t, ex, args)
         previous = self.current
         self.current = t
         try:
@@ -275,7 +262,26 @@ class Kernel:
                 self._drive_until_unblocked(t)
         finally:
             self.current = previous
-        return gpr[3] & M32
+        return t.gpr[3] & M32
+
+    def _load_args(self, t: Thread, ex: Export, args: tuple[int, ...]) -> Sequence[int] | None:
+        """Put a call's arguments where a guest would: r3..r10, then the stack.
+
+        Returns the arguments as the dispatcher would decode them when that is
+        simply ``args`` (plain 32-bit values, as many as the export declares), so
+        the dispatcher can skip reading the registers back.
+        """
+        gpr = t.gpr
+        n = len(args)
+        if n > 8:
+            gpr[3:11] = [value & M64 for value in args[:8]]
+            self._write_stack_args(t, args[8:])
+            return None
+        if n and (min(args) < 0 or max(args) > M32):
+            gpr[3 : 3 + n] = [value & M64 for value in args]
+            return None
+        gpr[3 : 3 + n] = args
+        return args if n == ex.nargs else None
 
     def _write_stack_args(self, t: Thread, extra: tuple[int, ...]) -> None:
         sp = t.gpr[1] & M32
@@ -819,14 +825,9 @@ class Kernel:
                     verdict = args[0]
                 else:
                     ex = lookup.get(export) or self.exports.get(export)
-                    gpr = t.gpr
-                    n = len(args)
-                    if n <= 8:
-                        gpr[3 : 3 + n] = [value & M64 for value in args]
-                    else:
-                        gpr[3:11] = [value & M64 for value in args[:8]]
-                        self._write_stack_args(t, args[8:])
-                    verdict = BLOCKED if self._invoke(t, ex) == BLOCKED else self._after_call(t)
+                    decoded = self._load_args(t, ex, args)
+                    blocked = self._invoke(t, ex, decoded) == BLOCKED
+                    verdict = BLOCKED if blocked else self._after_call(t)
                 if verdict == BLOCKED:
                     if t.wait is not None and t.wait.immediate is not None:
                         self._settle_immediate(t)
