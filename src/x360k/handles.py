@@ -164,8 +164,14 @@ class ObjectTable:
     def lookup(self, handle: int, thread: Thread | None) -> KernelObject | None:
         """The object a guest handle names (pseudo-handles included), or None."""
         handle &= 0xFFFFFFFF
-        if handle >= HANDLE_BASE and handle < CURRENT_THREAD and self._fast_decode:
-            fast = (handle & 0x07FFFFFF) >> 2
+        if handle >= HANDLE_BASE and handle < CURRENT_THREAD:
+            # Every ordinary handle value: decode it here, without the general path.
+            if self._fast_decode:
+                fast = (handle & 0x07FFFFFF) >> 2
+            elif handle & 0xFF000003 == HANDLE_BASE:
+                fast = (handle & 0x00FFFFFF) >> 2
+            else:
+                return None
             objects = self._objects
             return objects[fast] if fast < len(objects) else None
         if handle == CURRENT_THREAD and not self.quirks.pseudo_thread_is_primary_slot:

@@ -9,6 +9,7 @@ memory, the object table, the dispatcher and the scheduler.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -42,6 +43,8 @@ START_DELAY: Final = 10 * 10_000
 #: First guest thread id: canary's counter is shared with five host threads started earlier.
 CANARY_FIRST_THREAD_ID: Final = 6
 
+#: A dispatcher header's signal_state field (written as unsigned, read by guests as LONG).
+_SIGNAL_STATE: Final = struct.Struct(">I")
 #: Where the kernel's data exports (object-type variables) live.
 DATA_EXPORTS_BASE: Final = 0x80040000
 
@@ -94,6 +97,8 @@ class Kernel:
         self.quirks = Quirks.for_profile(profile, **dict(quirks or {}))
         self.recorder = recorder
         self.wait_events = wait_events
+        #: Console profile: guest dispatcher headers' signal_state follows every change.
+        self._sync_headers = not self.quirks.guest_signal_state_stale
         self.keep_destroyed = keep_destroyed
         self.memory = GuestMemory()
         self.exports = Registry(all_exports())
@@ -909,16 +914,25 @@ class Kernel:
     # -- helpers for handlers -----------------------------------------------------------------
 
     def state_changed(self, obj: KernelObject) -> None:
-        """Keep a guest dispatcher header's signal_state true (console profile only)."""
-        if not self.quirks.guest_signal_state_stale and obj.body:
-            self.memory.write_u32(obj.body + 4, obj.signal_state())
+        """Keep a guest dispatcher header's signal_state true (console profile only).
+
+        The field's place in its region's buffer is looked up once per object and
+        body: regions never move, and this runs on every signal and satisfied wait.
+        """
+        body = obj.body
+        if body and self._sync_headers:
+            cell = obj.signal_cell
+            if cell is None or cell[0] != body:
+                buf, off = self.memory.span(body + 4, 4)
+                cell = obj.signal_cell = (body, buf, off)
+            _SIGNAL_STATE.pack_into(cell[1], cell[2], obj.signal_state() & M32)
 
     def signal(self, obj: KernelObject) -> None:
         """An object's state changed in a way that may satisfy waiters."""
         if obj.waiters:
             self.dispatcher.signal(obj)
-        if obj.body and not self.quirks.guest_signal_state_stale:
-            self.memory.write_u32(obj.body + 4, obj.signal_state())
+        if obj.body and self._sync_headers:
+            self.state_changed(obj)
 
     def system_time(self) -> int:
         """KeQuerySystemTime: 100 ns units since 1601, from the virtual clock."""

@@ -29,7 +29,7 @@ class KernelObject:
     #: Whether the object can be waited on (has a signal state).
     WAITABLE: ClassVar[bool] = False
 
-    __slots__ = ("body", "destroyed", "handles", "name", "refs", "serial", "waiters")
+    __slots__ = ("body", "destroyed", "handles", "name", "refs", "serial", "signal_cell", "waiters")
 
     def __init__(self) -> None:
         self.refs = 0
@@ -40,6 +40,8 @@ class KernelObject:
         self.body = 0
         #: Creation order within its kernel, for stable reports.
         self.serial = 0
+        #: Where the body's signal_state lives: (body, region buffer, offset), cached.
+        self.signal_cell: tuple[int, bytearray, int] | None = None
         #: Wait blocks of the threads waiting on this object, in arrival order.
         self.waiters: list[WaitBlock] = []
 
