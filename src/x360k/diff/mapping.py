@@ -167,57 +167,16 @@ def map_threads(
     return out
 
 
-def _hungarian(cost: list[list[float]]) -> list[int]:
-    """Column of each row in a minimum-cost assignment (rows <= columns), O(n^2 m).
-
-    Thread counts are small, so a plain potential-based Hungarian method in
-    Python beats importing scipy (most of a second) for one call.
-    """
-    n, m = len(cost), len(cost[0])
-    inf = float("inf")
-    u, v = [0.0] * (n + 1), [0.0] * (m + 1)
-    p, way = [0] * (m + 1), [0] * (m + 1)
-    for i in range(1, n + 1):
-        p[0], j0 = i, 0
-        minv, used = [inf] * (m + 1), [False] * (m + 1)
-        while True:
-            used[j0] = True
-            i0, delta, j1 = p[j0], inf, 0
-            for j in range(1, m + 1):
-                if not used[j]:
-                    cur = cost[i0 - 1][j - 1] - u[i0] - v[j]
-                    if cur < minv[j]:
-                        minv[j], way[j] = cur, j0
-                    if minv[j] < delta:
-                        delta, j1 = minv[j], j
-            for j in range(m + 1):
-                if used[j]:
-                    u[p[j]] += delta
-                    v[j] -= delta
-                else:
-                    minv[j] -= delta
-            j0 = j1
-            if p[j0] == 0:
-                break
-        while j0:
-            j1 = way[j0]
-            p[j0] = p[j1]
-            j0 = j1
-    out = [0] * n
-    for j in range(1, m + 1):
-        if p[j]:
-            out[p[j] - 1] = j - 1
-    return out
-
-
 def best_assignment(sim: npt.NDArray[np.float64]) -> tuple[list[int], list[int]]:
-    """Row and column indices of the pairing with the largest total similarity."""
-    if sim.shape[0] <= sim.shape[1]:
-        cols = _hungarian((-sim).tolist())
-        return list(range(sim.shape[0])), cols
-    rows = _hungarian((-sim.T).tolist())
-    pairs = sorted(zip(rows, range(sim.shape[1]), strict=True))
-    return [r for r, _ in pairs], [c for _, c in pairs]
+    """Row and column indices of the pairing with the largest total similarity.
+
+    scipy is imported here, not at module level: most diffs map every thread by
+    the creation tree and never pay for it.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(sim, maximize=True)
+    return [int(r) for r in rows], [int(c) for c in cols]
 
 
 def parse_map(text: str) -> dict[int, int]:
