@@ -152,3 +152,122 @@ class HandleLifetimes(RuleBasedStateMachine):
 
 TestHandleLifetimes = HandleLifetimes.TestCase
 TestHandleLifetimes.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+class TitleHandleDiscipline(RuleBasedStateMachine):
+    """A well-behaved title: it closes each handle it holds once and pairs its references.
+
+    Then closing everything destroys every object, except where canary leaks on
+    purpose: an ObReferenceObjectByHandle on an object without a guest body hands out
+    0xDEADF00D, whose dereference does nothing, so that count stays on the slot
+    (quirk ``ob_reference_untyped_marker``). The test expects exactly those objects to
+    survive, with exactly those counts.
+    """
+
+    @initialize(profile=st.sampled_from(["canary", "console"]))
+    def start(self, profile: Profile) -> None:
+        self.profile = profile
+        self.rec = MemoryRecorder()
+        self.k = Kernel(profile, recorder=self.rec)
+        self.out = self.k.memory.alloc(4)
+        #: handle values the title holds, one entry per slot it owns
+        self.held: list[int] = []
+        self.objects: list[KernelObject] = []
+        #: outstanding references: (object, pointer handed out, slot counted on under canary)
+        self.refs: list[tuple[KernelObject, int, int]] = []
+        #: canary's 0xDEADF00D references the title gave back: the count stays on the slot
+        self.given_back_leaks: list[tuple[KernelObject, int, int]] = []
+
+    @rule(timer=st.booleans())
+    def create(self, timer: bool) -> None:
+        if timer:
+            assert self.k.call("NtCreateTimer", self.out, 0, 0) == STATUS_SUCCESS
+        else:
+            assert self.k.call("NtCreateEvent", self.out, 0, 1, 0) == STATUS_SUCCESS
+        handle = self.k.memory.read_u32(self.out)
+        self.held.append(handle)
+        obj = self.k.table.lookup(handle, None)
+        assert obj is not None
+        self.objects.append(obj)
+
+    @precondition(lambda self: self.held)
+    @rule(data=st.data(), close_source=st.booleans())
+    def duplicate(self, data: st.DataObject, close_source: bool) -> None:
+        source = data.draw(st.sampled_from(self.held))
+        status = self.k.call("NtDuplicateObject", source, self.out, 1 if close_source else 0)
+        assert status == STATUS_SUCCESS
+        self.held.append(self.k.memory.read_u32(self.out))
+        if close_source:
+            self.held.remove(source)
+            if self.profile == "canary":
+                # The forced removal takes the slot's reference counts with it.
+                self.refs = [r for r in self.refs if r[2] != source]
+                self.given_back_leaks = [r for r in self.given_back_leaks if r[2] != source]
+
+    @precondition(lambda self: self.held)
+    @rule(data=st.data())
+    def close(self, data: st.DataObject) -> None:
+        handle = data.draw(st.sampled_from(self.held))
+        assert self.k.call("NtClose", handle) == STATUS_SUCCESS
+        self.held.remove(handle)
+
+    @precondition(lambda self: self.held)
+    @rule(data=st.data())
+    def reference(self, data: st.DataObject) -> None:
+        handle = data.draw(st.sampled_from(self.held))
+        obj = self.k.table.lookup(handle, None)
+        assert obj is not None and obj.primary_handle is not None
+        primary = obj.primary_handle
+        assert self.k.call("ObReferenceObjectByHandle", handle, 0, self.out) == STATUS_SUCCESS
+        pointer = self.k.memory.read_u32(self.out)
+        marker = self.profile == "canary" and obj.TYPE == "Timer"
+        assert (pointer == 0xDEADF00D) == marker
+        self.refs.append((obj, pointer, primary))
+
+    @precondition(lambda self: self.refs)
+    @rule(data=st.data())
+    def dereference(self, data: st.DataObject) -> None:
+        index = data.draw(st.integers(0, len(self.refs) - 1))
+        ref = self.refs.pop(index)
+        self.k.call("ObDereferenceObject", ref[1])
+        if ref[1] == 0xDEADF00D:
+            self.given_back_leaks.append(ref)
+
+    def _leaks(self) -> list[tuple[KernelObject, int, int]]:
+        leaks = [r for r in self.refs if r[1] == 0xDEADF00D] + self.given_back_leaks
+        return sorted(leaks, key=lambda r: r[2])
+
+    @invariant()
+    def alive_exactly_while_held(self) -> None:
+        if not hasattr(self, "objects"):
+            return
+        leaked = {id(o) for o, _, _ in self._leaks()}
+        for obj in self.objects:
+            by_slot = bool(obj.handles)
+            by_ref = self.profile == "console" and any(o is obj for o, _, _ in self.refs)
+            assert obj.destroyed == (not (by_slot or by_ref)), obj
+            if id(obj) in leaked:
+                assert by_slot, obj
+
+    def teardown(self) -> None:
+        if not hasattr(self, "objects"):
+            return
+        leaks = self._leaks()
+        for _, pointer, _ in list(self.refs):
+            self.k.call("ObDereferenceObject", pointer)
+        for handle in list(self.held):
+            assert self.k.call("NtClose", handle) == STATUS_SUCCESS
+        survivors = {id(o) for o, _, _ in leaks}
+        for obj in self.objects:
+            assert obj.destroyed == (id(obj) not in survivors), obj
+        per_slot = Counter(slot for _, _, slot in leaks)
+        for slot, count in per_slot.items():
+            assert self.k.table.slot_count(slot) == count
+        if self.profile == "console":
+            assert not survivors
+
+
+TestTitleHandleDiscipline = TitleHandleDiscipline.TestCase
+TestTitleHandleDiscipline.settings = settings(
+    max_examples=60, stateful_step_count=30, deadline=None
+)
