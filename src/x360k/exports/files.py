@@ -180,14 +180,20 @@ def _transfer(
     else:
         status = STATUS_SUCCESS
         try:
-            if write:
-                moved = os.pwrite(node.fd, k.memory.read_bytes(buffer, length), offset)
+            if length:
+                # Straight between the host file and the guest region's buffer: no copies.
+                region, start = k.memory.span(buffer, length)
+                with memoryview(region) as whole, whole[start : start + length] as view:
+                    if write:
+                        moved = os.pwrite(node.fd, view, offset)
+                    else:
+                        moved = os.preadv(node.fd, (view,), offset)
+                        if not moved:
+                            status = STATUS_END_OF_FILE
+            elif write:
+                moved = os.pwrite(node.fd, b"", offset)
             else:
-                data = os.pread(node.fd, length, offset)
-                moved = len(data)
-                k.memory.write_bytes(buffer, data)
-                if length and not moved:
-                    status = STATUS_END_OF_FILE
+                os.pread(node.fd, 0, offset)
         except OSError as err:
             status = status_for(err)
         if status in (STATUS_SUCCESS, STATUS_END_OF_FILE):

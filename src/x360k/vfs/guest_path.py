@@ -24,6 +24,8 @@ MAX_COMPONENT: Final = 255
 MAX_PATH: Final = 1024
 #: A %XX escape: harmless to us (never decoded) but a sign of a path built to fool a decoder.
 _PERCENT_ESCAPE: Final = re.compile(r"%[0-9A-Fa-f]{2}")
+#: Any byte :func:`name_is_valid` refuses (control, >= 0x7F, or one of FORBIDDEN_BYTES).
+_INVALID_BYTE: Final = re.compile(rb'[^\x20-\x7e]|["+,;<=>|*?]')
 #: Names a Windows host would treat as devices whatever the folder; refused everywhere.
 _RESERVED: Final = frozenset(
     ["con", "prn", "aux", "nul"] + [f"com{i}" for i in range(10)] + [f"lpt{i}" for i in range(10)]
@@ -41,7 +43,7 @@ class Refused(Exception):
 
 def name_is_valid(raw: bytes) -> bool:
     """Canary's check on an object name: printable ASCII without ``"+,;<=>|*?``."""
-    return all(0x20 <= b < 0x7F and b not in FORBIDDEN_BYTES for b in raw)
+    return _INVALID_BYTE.search(raw) is None
 
 
 def decode(raw: bytes) -> str:

@@ -17,6 +17,8 @@ from x360k.vfs.guest_path import SEPARATOR, Refused, fold, split_relative, strip
 
 #: Links may point at links; this many substitutions is plenty and stops loops.
 MAX_LINK_DEPTH: Final = 8
+#: Resolutions remembered per namespace before the memo starts over (titles use few paths).
+RESOLVE_MEMO_LIMIT: Final = 4096
 
 CDROM0: Final = "\\Device\\Cdrom0"
 HARDDISK0_PARTITION1: Final = "\\Device\\Harddisk0\\Partition1"
@@ -40,26 +42,38 @@ def _starts(path_folded: str, prefix_folded: str) -> bool:
 
 @dataclass(slots=True)
 class Namespace:
-    """Devices and symbolic links of one kernel."""
+    """Devices and symbolic links of one kernel.
+
+    Change devices and links only through the methods: resolution is a pure
+    function of the path and of them, so :meth:`resolve` remembers its answers
+    and the methods forget them.
+    """
 
     devices: dict[str, HostFolderDevice] = field(default_factory=dict)
     #: folded link name -> (name as registered, target)
     links: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: guest path -> its resolution, or the (path, why) it was refused with
+    _memo: dict[str, Resolved | tuple[str, str]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def add_device(self, device: HostFolderDevice) -> None:
         key = fold(device.path)
         if key in self.devices:
             raise ValueError(f"device {device.path} is already mounted")
         self.devices[key] = device
+        self._memo.clear()
 
     def add_link(self, name: str, target: str) -> bool:
         """Register (or replace) a link; False for an empty name or target."""
         if not name or not target:
             return False
         self.links[fold(name)] = (name, target)
+        self._memo.clear()
         return True
 
     def remove_link(self, name: str) -> bool:
+        self._memo.clear()
         return self.links.pop(fold(name), None) is not None
 
     def link_target(self, name: str) -> str | None:
@@ -80,7 +94,27 @@ class Namespace:
         raise Refused(path, "symbolic links nest too deep")
 
     def resolve(self, guest_path: str) -> Resolved:
-        """The device and names a guest path reaches; :class:`Refused` if it reaches nothing."""
+        """The device and names a guest path reaches; :class:`Refused` if it reaches nothing.
+
+        Every name is checked the first time a path is seen; later calls with
+        the same text reuse that answer (a refusal included) until a device or
+        link changes.
+        """
+        memo = self._memo
+        known = memo.get(guest_path)
+        if known is None:
+            try:
+                known = self._resolve(guest_path)
+            except Refused as err:
+                known = (err.path, err.why)
+            if len(memo) >= RESOLVE_MEMO_LIMIT:
+                memo.clear()
+            memo[guest_path] = known
+        if isinstance(known, tuple):
+            raise Refused(*known)
+        return known
+
+    def _resolve(self, guest_path: str) -> Resolved:
         path = self.expand_links(strip_dos_prefix(guest_path))
         folded = fold(path)
         best: HostFolderDevice | None = None
