@@ -75,8 +75,11 @@ def test_run_guest_expected_fault_and_wedge(guest: Guest) -> None:
 def test_run_guest_reports_a_bad_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.elf"
     bad.write_bytes(b"not an elf at all")
-    with pytest.raises(ScenarioError, match="not an ELF file"):
+    with pytest.raises(ScenarioError, match="not an ELF file") as raised:
         run_guest(bad)
+    # One line naming the file once: "file:0: not an ELF file", not "file:0: file: not ...".
+    assert str(raised.value).count(str(bad)) == 1
+    assert str(raised.value).startswith(f"{bad}:0: not an ELF file")
     with pytest.raises(GuestLoadError, match="cannot read"):
         execute_guest(tmp_path / "missing.elf")
 
@@ -91,3 +94,13 @@ def test_cli_runs_a_guest(guest: Guest, tmp_path: Path) -> None:
     bad.write_bytes(b"\x7fELF" + b"\0" * 60)
     out = CliRunner().invoke(cli, ["run", str(bad)])
     assert out.exit_code == 2 and "Traceback" not in out.output
+
+
+def test_cli_runs_a_guest_under_both_profiles(guest: Guest, tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    path = guest("dup_signal")
+    out = CliRunner().invoke(cli, ["run", str(path), "--profile", "both", "--trace", str(trace)])
+    assert out.exit_code == 0, out.output
+    assert "· canary ·" in out.output and "· console ·" in out.output
+    for profile in ("canary", "console"):
+        assert (tmp_path / f"t.{path.stem}.{profile}.jsonl").is_file()

@@ -391,10 +391,11 @@ def command(
 
     plan: list[tuple[Scenario | Path, str]] = []
     for item in loaded:
+        default = ["canary"] if isinstance(item, Path) else item.profiles
+        names = list(PROFILES) if profile == "both" else [profile] if profile else default
         if isinstance(item, Path):
-            plan.append((item, profile if profile in PROFILES else "canary"))
+            plan += [(item, p) for p in names]
             continue
-        names = list(PROFILES) if profile == "both" else [profile] if profile else item.profiles
         plan += [(item, p) for p in names]
 
     if verbose and not as_json and len(plan) > 1:

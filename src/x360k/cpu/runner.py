@@ -150,7 +150,9 @@ def run_guest(
             max_calls=max_calls or DEFAULT_MAX_CALLS,
         )
     except GuestLoadError as exc:
-        raise ScenarioError(str(path), 0, str(exc)) from None
+        # ScenarioError puts "file:0: " in front itself; the load error already names the file.
+        message = str(exc).removeprefix(f"{Path(path)}: ")
+        raise ScenarioError(str(path), 0, message) from None
     k, image, trace = run.kernel, run.image, run.trace
     assert trace is not None
     meta = image.meta
