@@ -66,7 +66,7 @@ def _fail(message: str) -> None:
 @click.option(
     "--bisect",
     is_flag=True,
-    help="With --first: skip to the last checkpoint whose checksums agree (binary search).",
+    help="Skip to the last checkpoint whose checksums agree (binary search); implies --first.",
 )
 @click.option("--map", "map_", default="", metavar="R=C,...", help="Force thread pairs: 6=1,9=3.")
 @click.option(
