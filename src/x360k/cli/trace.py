@@ -274,9 +274,16 @@ def sql(query: str, path: Path, lenient: bool) -> None:
     "fmt",
     type=click.Choice(["parquet", "arrow"]),
     default=None,
-    help="Output format (default: from TARGET's suffix; .arrow means Arrow IPC).",
+    help="Output format (default: from TARGET's suffix; .arrow or .feather means Arrow IPC "
+    "file, anything else Parquet).",
 )
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the columnar cache of SOURCE goes (default: $X360K_CACHE, else .x360k-cache/ "
+    "in the current directory).",
+)
 @_lenient
 @_input_errors
 def convert(
