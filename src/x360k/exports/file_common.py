@@ -9,9 +9,11 @@ packet, the event is set and the APC is queued. Paths go through
 from __future__ import annotations
 
 import os
+import struct
 from typing import TYPE_CHECKING, Final
 
 from x360k.exports.common import lookup_typed
+from x360k.memory import GuestMemory, GuestMemoryError
 from x360k.objects.event import Event
 from x360k.objects.file import File
 from x360k.objects.io_completion import Packet
@@ -31,6 +33,9 @@ DOS_DEVICES_ROOT: Final = 0xFFFFFFFD
 FILETIME_UNIX_EPOCH: Final = 116444736000000000
 FILE_ATTRIBUTE_DIRECTORY: Final = 0x10
 FILE_ATTRIBUTE_NORMAL: Final = 0x80
+#: OBJECT_ATTRIBUTES' first two words (RootDirectory, ObjectName*) and an ANSI_STRING header.
+_ROOT_AND_NAME: Final = struct.Struct(">II")
+_ANSI_HEADER: Final = struct.Struct(">HHI")
 
 
 def write_iosb(k: Kernel, ptr: int, status: int, information: int | None) -> None:
@@ -82,13 +87,32 @@ def strip_raw_prefix(raw: bytes) -> bytes:
     return raw[4:] if raw.startswith(b"\\??\\") else raw
 
 
+def _root_and_name(mem: GuestMemory, attrs: int) -> tuple[int, bytes]:
+    """An OBJECT_ATTRIBUTES' RootDirectory and ObjectName bytes, one lookup per structure.
+
+    A structure split across two mappings is read field by field, as the
+    general accessors would.
+    """
+    try:
+        buf, off = mem.span(attrs, 8)
+        root, name_ptr = _ROOT_AND_NAME.unpack_from(buf, off)
+        if not name_ptr:
+            return root, b""
+        buf, off = mem.span(name_ptr, 8)
+        length, _, text = _ANSI_HEADER.unpack_from(buf, off)
+    except GuestMemoryError:
+        raw = mem.read_object_name(attrs)
+        return mem.read_u32(attrs), raw
+    return root, (mem.read_bytes(text, length) if length and text else b"")
+
+
 def guest_path(k: Kernel, t: Thread, attrs: int) -> str | int:
     """The path an OBJECT_ATTRIBUTES names (joined to its root directory), or a status."""
-    raw = strip_raw_prefix(k.memory.read_object_name(attrs))
+    root, raw = _root_and_name(k.memory, attrs)
+    raw = strip_raw_prefix(raw)
     if not name_is_valid(raw):
         return STATUS_OBJECT_NAME_INVALID
     path = decode(raw)
-    root = k.memory.read_u32(attrs)
     if root not in (0, DOS_DEVICES_ROOT):
         base = lookup_typed(k, t, root, File)
         if isinstance(base, int):

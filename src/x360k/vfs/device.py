@@ -24,7 +24,7 @@ from x360k.status import (
     STATUS_SUCCESS,
 )
 from x360k.vfs.guest_path import Refused
-from x360k.vfs.sandbox import HostEntry, Sandbox
+from x360k.vfs.sandbox import HostEntry, Lookup, Sandbox
 
 # CreateDisposition values.
 FILE_SUPERSEDE: Final = 0
@@ -48,6 +48,12 @@ FILE_NON_DIRECTORY_FILE: Final = 0x40
 # DesiredAccess bits that ask for reading or writing data (specific and generic).
 READ_ACCESS: Final = 0x00000001 | 0x80000000 | 0x10000000
 WRITE_ACCESS: Final = 0x00000002 | 0x00000004 | 0x40000000 | 0x10000000
+#: Information after replacing an existing file, by disposition (anything else: FILE_OPENED).
+_REPLACED: Final = {
+    FILE_SUPERSEDE: FILE_SUPERSEDED,
+    FILE_OVERWRITE: FILE_OVERWRITTEN,
+    FILE_OVERWRITE_IF: FILE_OVERWRITTEN,
+}
 
 
 def status_for(err: BaseException) -> int:
@@ -146,36 +152,56 @@ class HostFolderDevice:
     def _open(
         self, names: tuple[str, ...], disposition: int, options: int, access: int
     ) -> OpenOutcome:
-        sb = self.sandbox
-        want_write = bool(access & WRITE_ACCESS)
         if not names:
-            entry: HostEntry | None = sb.locate(names)
-            parent = None
+            root = self.sandbox.locate(names)
+            if root is None:
+                return OpenOutcome(STATUS_NO_SUCH_FILE, FILE_DOES_NOT_EXIST)
+            return self._open_existing(names, root, None, disposition, options, access)
+        found = self.sandbox.lookup(names)
+        if found is None:
+            return OpenOutcome(STATUS_NO_SUCH_FILE, FILE_DOES_NOT_EXIST)
+        try:
+            entry = found.entry
+            if entry is None:
+                return self._create(found, names, disposition, options, access)
+            names = (*names[:-1], entry.name)
+            return self._open_existing(names, entry, found, disposition, options, access)
+        finally:
+            found.close()
+
+    def _create(
+        self, found: Lookup, names: tuple[str, ...], disposition: int, options: int, access: int
+    ) -> OpenOutcome:
+        if disposition in (FILE_OPEN, FILE_OVERWRITE):
+            return OpenOutcome(STATUS_NO_SUCH_FILE, FILE_DOES_NOT_EXIST)
+        if not self.writable:
+            return OpenOutcome(STATUS_ACCESS_DENIED, FILE_DOES_NOT_EXIST)
+        sb = self.sandbox
+        if options & FILE_DIRECTORY_FILE:
+            real = sb.make_child_directory(found, names[-1])
+            node = OpenNode(self, names, real, True, -1, False, True)
         else:
-            found = sb.locate_parent(names)
-            if found is None:
-                return OpenOutcome(STATUS_NO_SUCH_FILE, FILE_DOES_NOT_EXIST)
-            parent, entry = found
-            if entry is not None:
-                names = (*names[:-1], entry.name)
-        if entry is None:
-            if disposition in (FILE_OPEN, FILE_OVERWRITE) or parent is None:
-                return OpenOutcome(STATUS_NO_SUCH_FILE, FILE_DOES_NOT_EXIST)
-            if not self.writable:
-                return OpenOutcome(STATUS_ACCESS_DENIED, FILE_DOES_NOT_EXIST)
-            if options & FILE_DIRECTORY_FILE:
-                real = sb.make_directory(parent.real, names[-1])
-                node = OpenNode(self, names, real, True, -1, False, True)
-            else:
-                fd, real = sb.create_file(parent.real, names[-1])
-                readable = bool(access & READ_ACCESS)
-                node = OpenNode(self, names, real, False, fd, want_write, readable)
-            return OpenOutcome(STATUS_SUCCESS, FILE_CREATED, node)
+            fd, real = sb.create_child(found, names[-1])
+            readable = bool(access & READ_ACCESS)
+            node = OpenNode(self, names, real, False, fd, bool(access & WRITE_ACCESS), readable)
+        return OpenOutcome(STATUS_SUCCESS, FILE_CREATED, node)
+
+    def _open_existing(
+        self,
+        names: tuple[str, ...],
+        entry: HostEntry,
+        found: Lookup | None,
+        disposition: int,
+        options: int,
+        access: int,
+    ) -> OpenOutcome:
+        """Open what a lookup found (``found`` is None for the device root)."""
         if disposition == FILE_CREATE:
             return OpenOutcome(STATUS_OBJECT_NAME_COLLISION, FILE_EXISTS)
         if entry.is_dir and options & FILE_NON_DIRECTORY_FILE:
             # Canary leaves Information unset on this path; x360k writes nothing there.
             return OpenOutcome(STATUS_FILE_IS_A_DIRECTORY, -1)
+        want_write = bool(access & WRITE_ACCESS)
         replace = disposition in (FILE_SUPERSEDE, FILE_OVERWRITE, FILE_OVERWRITE_IF)
         if (replace or want_write) and not self.writable:
             return OpenOutcome(STATUS_ACCESS_DENIED, FILE_EXISTS)
@@ -184,14 +210,14 @@ class HostFolderDevice:
                 return OpenOutcome(STATUS_ACCESS_DENIED, FILE_EXISTS)
             node = OpenNode(self, names, entry.real, True, -1, False, True)
             return OpenOutcome(STATUS_SUCCESS, FILE_OPENED, node)
-        fd = sb.open_file(entry.real, write=want_write or replace)
+        write = want_write or replace
+        if found is None:  # the device root was replaced by a file under us
+            fd = self.sandbox.open_file(entry.real, write=write)
+        else:
+            fd = self.sandbox.open_child(found, write=write)
         if replace:
             os.ftruncate(fd, 0)
-        action = {
-            FILE_SUPERSEDE: FILE_SUPERSEDED,
-            FILE_OVERWRITE: FILE_OVERWRITTEN,
-            FILE_OVERWRITE_IF: FILE_OVERWRITTEN,
-        }.get(disposition, FILE_OPENED)
+        action = _REPLACED.get(disposition, FILE_OPENED)
         readable = bool(access & READ_ACCESS)
         node = OpenNode(self, names, entry.real, False, fd, want_write, readable)
         return OpenOutcome(STATUS_SUCCESS, action, node)

@@ -1,28 +1,62 @@
 """A host folder the guest may see into and never out of.
 
 Every guest-visible host path goes through :class:`Sandbox`. Names are looked
-up one at a time, case-insensitively as the Xbox compares them; every step is
-resolved with ``os.path.realpath`` and must stay inside the mounted folder, so
-a host symlink that points outside is refused rather than followed. Files are
-opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked again *after* opening
-(``fstat`` for a regular file, ``/proc/self/fd`` for where the descriptor
-really points), so nothing outside is read, listed or written even if the
-folder changes between the check and the open. Only regular files and
-directories are visible: FIFOs, sockets and device nodes are refused before
-they could block or leak.
+up one at a time, case-insensitively as the Xbox compares them.
+
+The usual walk (:meth:`Sandbox.lookup`) holds a descriptor of the mounted
+folder and opens each directory *relative to its parent's descriptor* with
+``O_NOFOLLOW | O_DIRECTORY``; the file at the end is opened the same way with
+``O_NOFOLLOW | O_NONBLOCK``. Names are plain (never ``.``, ``..`` or with a
+separator) and no link is ever followed on that walk, so what it reaches is
+inside the folder by construction, even if the folder changes meanwhile.
+
+A link on the way stops that walk; the lookup then starts over on the
+link-following walk, where every step is resolved with ``os.path.realpath``
+and must stay inside the folder (a link pointing outside is refused rather
+than followed), and a file it opens is checked again after opening
+(``/proc/self/fd`` says where the descriptor really points). Only regular
+files and directories are visible: FIFOs, sockets and device nodes are
+refused before they could block or leak.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import time
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from x360k.vfs.guest_path import Refused, component_problem, fold
 
 _PROC_FD = "/proc/self/fd"
-_OPEN_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS: Final = os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
+_DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+#: A directory listing is remembered only once the directory's times are this much older than
+#: the listing: a change within the same timestamp tick would otherwise leave its times as
+#: they were and the remembered listing stale (the "racily clean" problem).
+_SETTLED_NS: Final = 1_000_000_000
+#: Directories whose case-insensitive name table is remembered before the memo starts over.
+_LISTING_MEMO_LIMIT: Final = 1024
+#: Names the direct walk never passes to the host (they would leave the directory it is in).
+_NOT_PLAIN: Final = frozenset(["", ".", ".."])
+
+
+class _Indirect(Exception):
+    """The direct walk met something it does not follow (a link): use the link-following walk."""
+
+
+@dataclass(slots=True)
+class _Listing:
+    """A directory's folded names, valid while the directory's stat stamp is unchanged."""
+
+    stamp: tuple[int, int, int, int]
+    by_fold: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +72,31 @@ class HostEntry:
     ctime_ns: int
 
 
+@dataclass(slots=True)
+class Lookup:
+    """What a path leads to: its parent directory and the last name's entry (None: absent).
+
+    ``dir_fd`` is the parent directory's descriptor when the direct walk found
+    it (the caller closes it with :meth:`close`), -1 when a link was on the way
+    and the paths must be re-checked on use.
+    """
+
+    parent_real: str
+    entry: HostEntry | None
+    dir_fd: int
+    #: Whether ``dir_fd`` is this lookup's own (not the sandbox's descriptor of the root).
+    owned: bool = False
+
+    def close(self) -> None:
+        if self.owned:
+            os.close(self.dir_fd)
+            self.owned = False
+
+
 class Sandbox:
     """Case-insensitive, containment-checked access to one host folder."""
 
-    __slots__ = ("_prefix", "root")
+    __slots__ = ("__weakref__", "_listings", "_prefix", "_root_fd", "root")
 
     def __init__(self, root: str | Path) -> None:
         real = os.path.realpath(os.fspath(root))
@@ -49,6 +104,11 @@ class Sandbox:
             raise ValueError(f"{root}: not a directory")
         self.root = real
         self._prefix = real if real.endswith(os.sep) else real + os.sep
+        #: The mounted folder itself, held for the sandbox's lifetime: the direct walk starts here.
+        self._root_fd = os.open(real, _DIR_FLAGS)
+        weakref.finalize(self, os.close, self._root_fd)
+        #: (st_dev, st_ino) of a directory -> its folded names, for case-insensitive lookups.
+        self._listings: dict[tuple[int, int], _Listing] = {}
 
     # -- containment ------------------------------------------------------------------------------
 
@@ -125,6 +185,15 @@ class Sandbox:
 
     def locate(self, names: tuple[str, ...]) -> HostEntry | None:
         """The entry ``names`` lead to from the root: None if missing, Refused on escape."""
+        if not names:
+            return self._entry("", self.root)
+        found = self.lookup(names)
+        if found is None:
+            return None
+        found.close()
+        return found.entry
+
+    def _locate_following(self, names: tuple[str, ...]) -> HostEntry | None:
         entry = self._entry("", self.root)
         for name in names:
             if entry is None or not entry.is_dir:
@@ -137,10 +206,143 @@ class Sandbox:
 
         None when the parent is missing or not a directory.
         """
-        parent = self.locate(names[:-1])
+        parent = self._locate_following(names[:-1])
         if parent is None or not parent.is_dir:
             return None
         return parent, self.child(parent.real, names[-1])
+
+    def lookup(self, names: tuple[str, ...]) -> Lookup | None:
+        """The parent of ``names`` (non-empty) and its last entry; None when the parent is missing.
+
+        Tries the direct walk first; a link anywhere on the way means the
+        link-following walk, with its containment checks, answers instead.
+        """
+        try:
+            return self._lookup_direct(names)
+        except _Indirect:
+            pass
+        found = self.locate_parent(names)
+        if found is None:
+            return None
+        parent, entry = found
+        return Lookup(parent.real, entry, -1)
+
+    def _lookup_direct(self, names: tuple[str, ...]) -> Lookup | None:
+        for name in names:
+            if name in _NOT_PLAIN or os.sep in name:
+                raise Refused(name, "not a plain name")
+        root_fd = fd = self._root_fd
+        hosts: list[str] = []
+        try:
+            for name in names[:-1]:
+                try:
+                    sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                    hosts.append(name)
+                except FileNotFoundError:
+                    sub = self._open_dir_folded(fd, name, hosts)
+                except OSError as err:
+                    raise self._why_stopped(err) from None
+                if fd != root_fd:
+                    os.close(fd)
+                fd = sub
+                if sub < 0:
+                    return None
+            if hosts:
+                parent_real = self._prefix + os.sep.join(hosts)
+                entry = self._stat_child(fd, parent_real + os.sep, names[-1])
+            else:
+                parent_real = self.root
+                entry = self._stat_child(fd, self._prefix, names[-1])
+        except BaseException:
+            if fd != root_fd and fd >= 0:
+                os.close(fd)
+            raise
+        return Lookup(parent_real, entry, fd, fd != root_fd)
+
+    @staticmethod
+    def _why_stopped(err: OSError) -> BaseException:
+        """A link (ELOOP, or ENOTDIR under O_DIRECTORY) or a file where a directory was asked for:
+        the link-following walk tells which and answers as it always did."""
+        if err.errno in (errno.ELOOP, errno.ENOTDIR):
+            return _Indirect()
+        return err
+
+    def _folded_candidates(self, dir_fd: int, name: str) -> Iterator[str]:
+        """Host spellings to try for ``name`` once its exact spelling is missing.
+
+        First the remembered listing's answer; if that name has gone, a fresh listing's.
+        """
+        host, fresh = self._spelling(dir_fd, name, fresh=False)
+        if host is None:
+            return
+        yield host
+        if not fresh:
+            again, _ = self._spelling(dir_fd, name, fresh=True)
+            if again is not None and again != host:
+                yield again
+
+    def _open_dir_folded(self, dir_fd: int, name: str, hosts: list[str]) -> int:
+        for host in self._folded_candidates(dir_fd, name):
+            try:
+                sub = os.open(host, _DIR_FLAGS, dir_fd=dir_fd)
+            except FileNotFoundError:
+                continue
+            except OSError as err:
+                raise self._why_stopped(err) from None
+            hosts.append(host)
+            return sub
+        return -1
+
+    def _stat_child(self, dir_fd: int, dir_prefix: str, name: str) -> HostEntry | None:
+        """The entry ``name`` in ``dir_fd`` (a link there is :class:`_Indirect`), or None.
+
+        ``dir_prefix`` is the directory's resolved path with a trailing separator.
+        """
+        try:
+            return self._describe_child(dir_fd, dir_prefix, name)
+        except FileNotFoundError:
+            pass
+        for host in self._folded_candidates(dir_fd, name):
+            try:
+                return self._describe_child(dir_fd, dir_prefix, host)
+            except FileNotFoundError:
+                continue
+        return None
+
+    def _describe_child(self, dir_fd: int, dir_prefix: str, host: str) -> HostEntry:
+        st = os.stat(host, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            raise _Indirect
+        return self._describe(host, dir_prefix + host, st)
+
+    def _spelling(self, dir_fd: int, name: str, *, fresh: bool) -> tuple[str | None, bool]:
+        """(host name matching ``name`` case-insensitively in ``dir_fd``, whether just listed).
+
+        The first match in sorted order wins. Each directory's table is
+        remembered under its identity and stat stamp, so a change by the kernel
+        or the host (a new mtime or ctime) is seen; ``fresh`` lists again
+        whatever the memo says.
+        """
+        st = os.fstat(dir_fd)
+        key = (st.st_dev, st.st_ino)
+        stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_nlink)
+        listings = self._listings
+        known = listings.get(key)
+        listed = fresh or known is None or known.stamp != stamp
+        if listed:
+            listed_at = time.time_ns()
+            by_fold: dict[str, str] = {}
+            for host in sorted(os.listdir(dir_fd)):
+                by_fold.setdefault(fold(host), host)
+            known = _Listing(stamp, by_fold)
+            if listed_at - max(st.st_mtime_ns, st.st_ctime_ns) > _SETTLED_NS:
+                if len(listings) >= _LISTING_MEMO_LIMIT:
+                    listings.clear()
+                listings[key] = known
+            else:
+                listings.pop(key, None)
+        assert known is not None
+        return known.by_fold.get(fold(name)), listed
 
     # -- files ------------------------------------------------------------------------------------
 
@@ -155,6 +357,47 @@ class Sandbox:
             return  # no procfs: the realpath check before opening is what we have
         if not self.contains(where):
             raise Refused(where, "descriptor points outside the mounted folder")
+
+    def open_child(self, found: Lookup, *, write: bool) -> int:
+        """Open the existing regular file a :meth:`lookup` found."""
+        entry = found.entry
+        assert entry is not None
+        if found.dir_fd < 0:
+            return self.open_file(entry.real, write=write)
+        flags = (os.O_RDWR if write else os.O_RDONLY) | _OPEN_FLAGS
+        fd = os.open(entry.name, flags, dir_fd=found.dir_fd)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Refused(entry.real, "opened something that is not a plain file")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def create_child(self, found: Lookup, name: str) -> tuple[int, str]:
+        """Create a new empty file in a :meth:`lookup`'s parent; returns (fd, path)."""
+        if found.dir_fd < 0:
+            return self.create_file(found.parent_real, name)
+        if component_problem(name) is not None:
+            raise Refused(name, "not a plain name in a resolved folder")
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
+        fd = os.open(name, flags, 0o644, dir_fd=found.dir_fd)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Refused(name, "created something that is not a plain file")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, os.path.join(found.parent_real, name)
+
+    def make_child_directory(self, found: Lookup, name: str) -> str:
+        """Make a new directory in a :meth:`lookup`'s parent; returns its path."""
+        if found.dir_fd < 0:
+            return self.make_directory(found.parent_real, name)
+        if component_problem(name) is not None:
+            raise Refused(name, "not a plain name in a resolved folder")
+        os.mkdir(name, 0o755, dir_fd=found.dir_fd)
+        return os.path.join(found.parent_real, name)
 
     def open_file(self, real: str, *, write: bool) -> int:
         """Open an existing regular file that :meth:`locate` returned."""
