@@ -108,7 +108,12 @@ def _fail(message: str) -> None:
     default=None,
     help="JSON/YAML {export: [ptr|handle|value, ...]} overriding the export registry's types.",
 )
-@click.option("--cache/--no-cache", default=True, help="Cache the reference as columns.")
+@click.option(
+    "--cache/--no-cache",
+    default=True,
+    help="Cache the reference as a sorted Arrow file, so the next diff memory-maps it "
+    "(default: on; in $X360K_CACHE, else .x360k-cache/).",
+)
 @click.option("--show", default=10, show_default=True, help="Divergences shown in detail as text.")
 def command(
     ref: Path,
