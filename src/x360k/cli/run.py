@@ -360,6 +360,8 @@ def command(
 ) -> None:
     """Run SCENARIO files (YAML, see docs/scenarios.md) and check their expectations.
 
+    A file ending in .elf is a PowerPC guest binary, run on unicorn (docs/cpu.md).
+
     Exit status 0 when every expectation holds, 1 when one fails or a run wedges
     unexpectedly, 2 when a scenario file is wrong.
     """
