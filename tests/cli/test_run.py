@@ -86,13 +86,13 @@ def test_bad_options_exit_2_with_one_line(args: list[str], words: str) -> None:
     assert len(err.strip().splitlines()) == 1 and words in err
 
 
-def test_guest_binaries_dispatch_cleanly(tmp_path: Path) -> None:
+def test_a_broken_guest_binary_is_one_line_and_exit_2(tmp_path: Path) -> None:
     guest = tmp_path / "guest.elf"
     guest.write_bytes(b"\x7fELF")
     code, _, err = invoke(str(guest))
-    # Until x360k.cpu.runner exists this is a one-line input error; afterwards it runs.
-    if "x360k.cpu.runner.run_guest" in err:
-        assert code == 2 and len(err.strip().splitlines()) == 1
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(f"{guest}:0: ") and err.count(str(guest)) == 1
 
 
 def test_quirk_switch_changes_the_outcome() -> None:
