@@ -17,7 +17,7 @@ import click
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("x360k.cli.run", "Run scenario files or guest ELF binaries on the kernel."),
     "diff": ("x360k.cli.diff", "Find where two traces part ways, per guest thread."),
-    "trace": ("x360k.cli.trace", "Show, summarise, convert and query trace files."),
+    "trace": ("x360k.cli.trace", "Show, summarise, convert, export and query trace files."),
     "exports": ("x360k.cli.exports", "List the xboxkrnl exports x360k implements."),
     "status": ("x360k.cli.status", "Look up an NTSTATUS by name or value."),
 }
