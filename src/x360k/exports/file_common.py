@@ -36,14 +36,25 @@ FILE_ATTRIBUTE_NORMAL: Final = 0x80
 #: OBJECT_ATTRIBUTES' first two words (RootDirectory, ObjectName*) and an ANSI_STRING header.
 _ROOT_AND_NAME: Final = struct.Struct(">II")
 _ANSI_HEADER: Final = struct.Struct(">HHI")
+_IOSB: Final = struct.Struct(">II")
 
 
 def write_iosb(k: Kernel, ptr: int, status: int, information: int | None) -> None:
     """Fill a non-null IO_STATUS_BLOCK; ``information`` None leaves its second word as it was."""
-    if ptr:
-        k.memory.write_u32(ptr, status)
-        if information is not None:
-            k.memory.write_u32(ptr + 4, information)
+    if not ptr:
+        return
+    mem = k.memory
+    if information is not None:
+        try:
+            buf, off = mem.span(ptr, 8)
+        except GuestMemoryError:
+            pass  # split across mappings, or partly unmapped: word by word, as far as it goes
+        else:
+            _IOSB.pack_into(buf, off, status & 0xFFFFFFFF, information & 0xFFFFFFFF)
+            return
+    mem.write_u32(ptr, status)
+    if information is not None:
+        mem.write_u32(ptr + 4, information)
 
 
 def _filetime(ns: int) -> int:

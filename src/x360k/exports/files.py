@@ -170,7 +170,9 @@ def _transfer(
                 return STATUS_INVALID_PARAMETER
             offset = given
     if length:
-        k.memory.require(buffer, length)  # a bad buffer: STATUS_ACCESS_VIOLATION, nothing done
+        # A bad buffer: STATUS_ACCESS_VIOLATION, nothing done. The data moves straight
+        # between the host file and this region's buffer, without an intermediate copy.
+        region, start = k.memory.span(buffer, length)
     node = f.node
     moved = 0
     if node.is_dir:
@@ -181,9 +183,7 @@ def _transfer(
         status = STATUS_SUCCESS
         try:
             if length:
-                # Straight between the host file and the guest region's buffer: no copies.
-                region, start = k.memory.span(buffer, length)
-                with memoryview(region) as whole, whole[start : start + length] as view:
+                with memoryview(region)[start : start + length] as view:
                     if write:
                         moved = os.pwrite(node.fd, view, offset)
                     else:
