@@ -7,14 +7,15 @@ The usual walk (:meth:`Sandbox.lookup`) holds a descriptor of the mounted
 folder and opens each directory *relative to its parent's descriptor* with
 ``O_NOFOLLOW | O_DIRECTORY``; the file at the end is opened the same way with
 ``O_NOFOLLOW | O_NONBLOCK``. Names are plain (never ``.``, ``..`` or with a
-separator) and no link is ever followed on that walk, so what it reaches is
-inside the folder by construction, even if the folder changes meanwhile.
+separator) and no link is ever followed on that walk, so no link swapped in
+under it can carry it outside, and no ``realpath`` is needed.
 
 A link on the way stops that walk; the lookup then starts over on the
 link-following walk, where every step is resolved with ``os.path.realpath``
 and must stay inside the folder (a link pointing outside is refused rather
-than followed), and a file it opens is checked again after opening
-(``/proc/self/fd`` says where the descriptor really points). Only regular
+than followed). Either way a file is checked again after opening (``fstat``
+says regular file, ``/proc/self/fd`` says where the descriptor really points,
+which also catches a directory moved out of the folder mid-walk). Only regular
 files and directories are visible: FIFOs, sockets and device nodes are
 refused before they could block or leak.
 """
@@ -347,6 +348,12 @@ class Sandbox:
     # -- files ------------------------------------------------------------------------------------
 
     def _verify_fd(self, fd: int, *, directory: bool = False) -> None:
+        """A plain file (or directory), and still inside the folder now that it is open.
+
+        Kept after the direct walk too: a directory a host process moves out of
+        the folder while a path is being walked would otherwise carry the walk
+        outside with it.
+        """
         st = os.fstat(fd)
         ok = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
         if not ok:
@@ -367,8 +374,7 @@ class Sandbox:
         flags = (os.O_RDWR if write else os.O_RDONLY) | _OPEN_FLAGS
         fd = os.open(entry.name, flags, dir_fd=found.dir_fd)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise Refused(entry.real, "opened something that is not a plain file")
+            self._verify_fd(fd)
         except BaseException:
             os.close(fd)
             raise
@@ -383,8 +389,7 @@ class Sandbox:
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
         fd = os.open(name, flags, 0o644, dir_fd=found.dir_fd)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise Refused(name, "created something that is not a plain file")
+            self._verify_fd(fd)
         except BaseException:
             os.close(fd)
             raise
