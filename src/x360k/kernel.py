@@ -163,21 +163,16 @@ class Kernel:
         if not traced or thread is None:
             return -1
         idx = thread.next_idx
-        thread.next_idx = idx + 1
-        rec = self.recorder
-        if rec is not None:
-            rec.record(
-                TraceEvent(
-                    tid=thread.ordinal,
-                    idx=idx,
-                    kind="handle.create",
-                    handle=handle,
-                    sid=make_sid(thread.ordinal, idx),
-                    object_type=obj.TYPE,
-                    raw_tid=thread.thread_id,
-                    ts=self.clock,
-                    path=self._path_of(obj),
-                )
+        if self.recorder is None:
+            thread.next_idx = idx + 1
+        else:
+            self.emit(
+                thread,
+                "handle.create",
+                handle=handle,
+                sid=make_sid(thread.ordinal, idx),
+                object_type=obj.TYPE,
+                path=self._path_of(obj),
             )
         return (thread.ordinal << 32) | idx
 
@@ -185,21 +180,15 @@ class Kernel:
         thread = self.current or (self.threads[0] if self.threads else None)
         if not traced or thread is None or sid_key < 0:
             return
-        idx = thread.next_idx
-        thread.next_idx = idx + 1
-        rec = self.recorder
-        if rec is not None:
-            rec.record(
-                TraceEvent(
-                    tid=thread.ordinal,
-                    idx=idx,
-                    kind="handle.destroy",
-                    handle=handle,
-                    sid=make_sid(sid_key >> 32, sid_key & M32),
-                    object_type=obj.TYPE,
-                    raw_tid=thread.thread_id,
-                    ts=self.clock,
-                )
+        if self.recorder is None:
+            thread.next_idx += 1
+        else:
+            self.emit(
+                thread,
+                "handle.destroy",
+                handle=handle,
+                sid=make_sid(sid_key >> 32, sid_key & M32),
+                object_type=obj.TYPE,
             )
 
     def object_destroyed(self, obj: KernelObject) -> None:
