@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from x360k.objects.base import KernelObject
+from x360k.objects.resettable import ResettableObject
 
 if TYPE_CHECKING:
     from x360k.objects.thread import Thread
 
 
-class Timer(KernelObject):
+class Timer(ResettableObject):
     TYPE = "Timer"
     WAITABLE = True
     __slots__ = (
@@ -19,15 +19,11 @@ class Timer(KernelObject):
         "apc_thread",
         "due",
         "generation",
-        "manual_reset",
         "period",
-        "state",
     )
 
     def __init__(self, manual_reset: bool) -> None:
-        super().__init__()
-        self.manual_reset = manual_reset
-        self.state = False
+        super().__init__(manual_reset, False)
         #: Virtual time of the next expiry, None when not armed.
         self.due: int | None = None
         #: Period in 100 ns ticks (0 = one-shot).
@@ -37,17 +33,6 @@ class Timer(KernelObject):
         self.apc_routine = 0
         self.apc_context = 0
         self.apc_thread: Thread | None = None
-
-    def is_signalled_for(self, thread: Thread) -> bool:
-        return self.state
-
-    def satisfy(self, thread: Thread) -> bool:
-        if not self.manual_reset:
-            self.state = False
-        return False
-
-    def signal_state(self) -> int:
-        return 1 if self.state else 0
 
     def describe(self) -> str:
         kind = "notification" if self.manual_reset else "synchronization"
