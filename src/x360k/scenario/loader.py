@@ -88,6 +88,20 @@ _INT_FIELDS: Final = frozenset(
 SCRATCH_SIZE: Final = 64
 
 
+def _word(value: object) -> Lit | None:
+    """A 32-bit literal for an integer (not a bool) or integer text; None for anything else.
+
+    Handle, number and pointer arguments all accept these spellings before their own words.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Lit(value & 0xFFFFFFFF)
+    if isinstance(value, str):
+        number = parse_int_text(value)
+        if number is not None:
+            return Lit(number & 0xFFFFFFFF)
+    return None
+
+
 def load_scenario(path: str | Path, registry: Registry | None = None) -> Scenario:
     """Load and check a scenario file; raises :class:`ScenarioError` (file:line: what)."""
     file = str(path)
@@ -443,12 +457,10 @@ class _Loader(NodeReader):
             return Lit(0)
         if isinstance(value, bool):
             raise self.error(node, f"{what} must be a handle, not {value!r}")
-        if isinstance(value, int):
-            return Lit(value & 0xFFFFFFFF)
+        word = _word(value)
+        if word is not None:
+            return word
         if isinstance(value, str):
-            number = parse_int_text(value)
-            if number is not None:
-                return Lit(number & 0xFFFFFFFF)
             if value.lower() in PSEUDO_HANDLES:
                 return Lit(PSEUDO_HANDLES[value.lower()])
             if IDENTIFIER.fullmatch(value):
@@ -472,12 +484,10 @@ class _Loader(NodeReader):
             return Lit(0)
         if isinstance(value, bool):
             return Lit(int(value))
-        if isinstance(value, int):
-            return Lit(value & 0xFFFFFFFF)
+        word = _word(value)
+        if word is not None:
+            return word
         if isinstance(value, str):
-            number = parse_int_text(value)
-            if number is not None:
-                return Lit(number & 0xFFFFFFFF)
             if value.lower() in constants:
                 return Lit(constants[value.lower()])
             if IDENTIFIER.fullmatch(value) and not constants:
@@ -494,12 +504,10 @@ class _Loader(NodeReader):
         value = self.value(node)
         if value is None:
             return Lit(0)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return Lit(value & 0xFFFFFFFF)
+        word = _word(value)
+        if word is not None:
+            return word
         if isinstance(value, str):
-            number = parse_int_text(value)
-            if number is not None:
-                return Lit(number & 0xFFFFFFFF)
             if value == "current_thread":
                 return SelfKThread()
             if IDENTIFIER.fullmatch(value):
