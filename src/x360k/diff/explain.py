@@ -181,6 +181,20 @@ def _describe(ev: TraceEvent) -> str:
     return f"{ev.kind} {ev.name}" if ev.name and not ev.kind.startswith("handle.") else ev.kind
 
 
+def _candidate_has(
+    one: str, several: str, n: int, first: TraceEvent, stack: list[str], at: str
+) -> str:
+    """The sentence for ``n`` events only one trace has, ``first`` leading, seen from the candidate.
+
+    Missing and extra runs read alike but for their wording (``one`` for a single
+    event, ``several`` for a run) and the side whose stack names the frame.
+    """
+    frame = _frame_name(stack)
+    inside = f" inside {frame}" if frame else ""
+    what = f"{one} {_describe(first)}" if n == 1 else f"{several} starting with {_describe(first)}"
+    return f"candidate has {what}{inside} {at}"
+
+
 def _handle_label(ev: TraceEvent) -> str:
     if ev.sid:
         return f"sid {ev.sid}"
@@ -256,28 +270,14 @@ class Explainer:
     ) -> str:
         at = f"at ref#{ri} / cand#{cj}"
         if f.cls == "missing" and r_ev is not None:
-            frame = _frame_name(ref_stack)
-            inside = f" inside {frame}" if frame else ""
             n = f.i1 - f.i0
-            what = (
-                f"no {_describe(r_ev)}"
-                if n == 1
-                else f"none of {n} events starting with {_describe(r_ev)}"
-            )
-            s = f"candidate has {what}{inside} {at}"
+            s = _candidate_has("no", f"none of {n} events", n, r_ev, ref_stack, at)
             if r_ev.kind == "handle.create":
                 s += f"; the reference created {_handle_label(r_ev)} here"
             return s
         if f.cls == "extra" and c_ev is not None:
-            frame = _frame_name(cand_stack)
-            inside = f" inside {frame}" if frame else ""
             n = f.j1 - f.j0
-            what = (
-                f"an extra {_describe(c_ev)}"
-                if n == 1
-                else f"{n} extra events starting with {_describe(c_ev)}"
-            )
-            s = f"candidate has {what}{inside} {at}"
+            s = _candidate_has("an extra", f"{n} extra events", n, c_ev, cand_stack, at)
             if c_ev.kind == "handle.create":
                 s += (
                     "; the reference created no handle here, "
