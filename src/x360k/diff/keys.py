@@ -12,7 +12,7 @@ compares equal. Strings are hashed once per distinct value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -450,23 +450,21 @@ class KeyBuilder:
         def present(col: pa.ChunkedArray | None) -> int:
             return 0 if col is None else len(col) - col.null_count
 
-        for salt, fname in enumerate(_INT_FIELDS, 0x20):
-            col = cols.column(fname, lo, hi)
-            if not present(col):
-                continue
-            assert col is not None
-            if fname in norm.ignore:
-                self._count(f"ignore {fname}", present(col))
-                continue
+        def keyed(names: tuple[str, ...], first_salt: int) -> Iterator[tuple[int, pa.ChunkedArray]]:
+            """Each field's (salt, column) where it has values and is not ignored (counted)."""
+            for salt, name in enumerate(names, first_salt):
+                col = cols.column(name, lo, hi)
+                if not present(col):
+                    continue
+                assert col is not None
+                if name in norm.ignore:
+                    self._count(f"ignore {name}", present(col))
+                    continue
+                yield salt, col
+
+        for salt, col in keyed(_INT_FIELDS, 0x20):
             add(*_int_values(col), salt)
-        for salt, sname in enumerate(_STR_FIELDS, 0x100):
-            col = cols.column(sname, lo, hi)
-            if not present(col):
-                continue
-            assert col is not None
-            if sname in norm.ignore:
-                self._count(f"ignore {sname}", present(col))
-                continue
+        for salt, col in keyed(_STR_FIELDS, 0x100):
             h = _str_hashes(col)
             add(h, h != 0, salt)
         self._args(lo, hi, codes, values, add)
