@@ -365,6 +365,15 @@ class Sandbox:
         if not self.contains(where):
             raise Refused(where, "descriptor points outside the mounted folder")
 
+    def _verified(self, fd: int) -> int:
+        """``fd`` once :meth:`_verify_fd` accepts it; closed (and the refusal raised) otherwise."""
+        try:
+            self._verify_fd(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
     def open_child(self, found: Lookup, *, write: bool) -> int:
         """Open the existing regular file a :meth:`lookup` found."""
         entry = found.entry
@@ -372,13 +381,7 @@ class Sandbox:
         if found.dir_fd < 0:
             return self.open_file(entry.real, write=write)
         flags = (os.O_RDWR if write else os.O_RDONLY) | _OPEN_FLAGS
-        fd = os.open(entry.name, flags, dir_fd=found.dir_fd)
-        try:
-            self._verify_fd(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        return self._verified(os.open(entry.name, flags, dir_fd=found.dir_fd))
 
     def create_child(self, found: Lookup, name: str) -> tuple[int, str]:
         """Create a new empty file in a :meth:`lookup`'s parent; returns (fd, path)."""
@@ -387,12 +390,7 @@ class Sandbox:
         if component_problem(name) is not None:
             raise Refused(name, "not a plain name in a resolved folder")
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
-        fd = os.open(name, flags, 0o644, dir_fd=found.dir_fd)
-        try:
-            self._verify_fd(fd)
-        except BaseException:
-            os.close(fd)
-            raise
+        fd = self._verified(os.open(name, flags, 0o644, dir_fd=found.dir_fd))
         return fd, os.path.join(found.parent_real, name)
 
     def make_child_directory(self, found: Lookup, name: str) -> str:
@@ -406,24 +404,13 @@ class Sandbox:
 
     def open_file(self, real: str, *, write: bool) -> int:
         """Open an existing regular file that :meth:`locate` returned."""
-        fd = os.open(real, (os.O_RDWR if write else os.O_RDONLY) | _OPEN_FLAGS)
-        try:
-            self._verify_fd(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        return self._verified(os.open(real, (os.O_RDWR if write else os.O_RDONLY) | _OPEN_FLAGS))
 
     def create_file(self, parent_real: str, name: str) -> tuple[int, str]:
         """Create a new empty file (never through an existing name or link); returns (fd, path)."""
         self._check_new_name(parent_real, name)
         path = os.path.join(parent_real, name)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o644)
-        try:
-            self._verify_fd(fd)
-        except BaseException:
-            os.close(fd)
-            raise
+        fd = self._verified(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o644))
         return fd, path
 
     def make_directory(self, parent_real: str, name: str) -> str:
