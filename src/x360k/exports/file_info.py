@@ -98,6 +98,20 @@ def _path_hash(path: str) -> int:
     return int(xxhash.xxh64_intdigest(fold(path).encode("ascii", "replace")))
 
 
+def _information_file(
+    k: Kernel, t: Thread, handle: int, iosb: int, buffer: int, length: int, minimum: int
+) -> File | int:
+    """The file an information call names once its buffer is long enough; else the status.
+
+    The query, set and volume calls check their arguments in this same order.
+    """
+    if length < minimum:
+        return STATUS_INFO_LENGTH_MISMATCH
+    require(k, buffer, length)
+    require(k, iosb, 8)
+    return lookup_typed(k, t, handle, File)
+
+
 # -- files -----------------------------------------------------------------------------
 
 
@@ -120,11 +134,7 @@ def nt_query_information_file(
         minimum = STANDARD_MIN
     if minimum is None:
         return STATUS_INVALID_INFO_CLASS
-    if length < minimum:
-        return STATUS_INFO_LENGTH_MISMATCH
-    require(k, buffer, length)
-    require(k, iosb, 8)
-    f = lookup_typed(k, t, handle, File)
+    f = _information_file(k, t, handle, iosb, buffer, length, minimum)
     if isinstance(f, int):
         return f
     mem = k.memory
@@ -268,11 +278,7 @@ def nt_set_information_file(
         info_class in SET_UNSUPPORTED and not k.quirks.unsupported_set_information_succeeds
     ):
         return STATUS_INVALID_INFO_CLASS
-    if length < minimum:
-        return STATUS_INFO_LENGTH_MISMATCH
-    require(k, buffer, length)
-    require(k, iosb, 8)
-    f = lookup_typed(k, t, handle, File)
+    f = _information_file(k, t, handle, iosb, buffer, length, minimum)
     if isinstance(f, int):
         return f
     status = _set(k, t, f, info_class, buffer)
@@ -324,11 +330,7 @@ def nt_query_volume_information_file(
     minimum = VOLUME_MIN.get(info_class)
     if minimum is None:
         return STATUS_INVALID_INFO_CLASS
-    if length < minimum:
-        return STATUS_INFO_LENGTH_MISMATCH
-    require(k, buffer, length)
-    require(k, iosb, 8)
-    f = lookup_typed(k, t, handle, File)
+    f = _information_file(k, t, handle, iosb, buffer, length, minimum)
     if isinstance(f, int):
         return f
     device = f.node.device
