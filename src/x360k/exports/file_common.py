@@ -18,7 +18,11 @@ from x360k.objects.event import Event
 from x360k.objects.file import File
 from x360k.objects.io_completion import Packet
 from x360k.objects.thread import UserApc
-from x360k.status import STATUS_INVALID_HANDLE, STATUS_OBJECT_NAME_INVALID
+from x360k.status import (
+    STATUS_INVALID_HANDLE,
+    STATUS_INVALID_PARAMETER,
+    STATUS_OBJECT_NAME_INVALID,
+)
 from x360k.vfs.device import OpenNode
 from x360k.vfs.guest_path import SEPARATOR, decode, name_is_valid
 from x360k.vfs.sandbox import HostEntry
@@ -118,7 +122,12 @@ def _root_and_name(mem: GuestMemory, attrs: int) -> tuple[int, bytes]:
 
 
 def guest_path(k: Kernel, t: Thread, attrs: int) -> str | int:
-    """The path an OBJECT_ATTRIBUTES names (joined to its root directory), or a status."""
+    """The path an OBJECT_ATTRIBUTES names (joined to its root directory), or a status.
+
+    A null OBJECT_ATTRIBUTES is STATUS_INVALID_PARAMETER, as every path-taking call answers.
+    """
+    if attrs == 0:
+        return STATUS_INVALID_PARAMETER
     root, raw = _root_and_name(k.memory, attrs)
     raw = strip_raw_prefix(raw)
     if not name_is_valid(raw):

@@ -295,8 +295,6 @@ def nt_set_information_file(
 def nt_query_full_attributes_file(k: Kernel, t: Thread, attrs: int, info_ptr: int) -> int:
     """FILE_NETWORK_OPEN_INFORMATION of a path, without opening it."""
     require(k, info_ptr, 56)
-    if attrs == 0:
-        return STATUS_INVALID_PARAMETER
     path = guest_path(k, t, attrs)
     if isinstance(path, int):
         return path

@@ -63,8 +63,6 @@ def _create(
 ) -> int:
     require(k, handle_ptr)
     require(k, iosb, 8)
-    if attrs == 0:
-        return STATUS_INVALID_PARAMETER
     path = guest_path(k, t, attrs)
     if isinstance(path, int):
         return path
