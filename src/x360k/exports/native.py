@@ -317,12 +317,22 @@ def ke_initialize_timer_ex(k: Kernel, t: Thread, ptr: int, timer_type: int) -> i
     return 0
 
 
-def _set_timer(k: Kernel, t: Thread, ptr: int, due: int, period_ms: int, dpc: int) -> int:
+def _timer_at(k: Kernel, t: Thread, ptr: int) -> Timer | int:
+    """The timer at ``ptr``, or what a timer export returns without one.
+
+    That is ``ptr`` where canary lacks the timer exports (r3 left holding the
+    first argument), and 0 where the structure cannot be bridged.
+    """
     if k.quirks.ke_mutant_timer_missing:
         return ptr
     timer = resolve_as(k, t, ptr, Timer)
-    if timer is None:
-        return 0
+    return 0 if timer is None else timer
+
+
+def _set_timer(k: Kernel, t: Thread, ptr: int, due: int, period_ms: int, dpc: int) -> int:
+    timer = _timer_at(k, t, ptr)
+    if isinstance(timer, int):
+        return timer
     was_armed = timer.due is not None
     arm_timer(k, t, timer, due, max(0, period_ms) * 10_000, 0, 0)
     mem = k.memory
@@ -365,11 +375,9 @@ def ke_set_timer_ex(k: Kernel, t: Thread, ptr: int, due_low: int, period: int, d
 @GROUP.export("KeCancelTimer", 0x54, Param("timer", K.KOBJECT), returns=Returns.VALUE)
 def ke_cancel_timer(k: Kernel, t: Thread, ptr: int) -> int:
     """Disarm a timer (its signal state stays); returns whether it was armed."""
-    if k.quirks.ke_mutant_timer_missing:
-        return ptr
-    timer = resolve_as(k, t, ptr, Timer)
-    if timer is None:
-        return 0
+    timer = _timer_at(k, t, ptr)
+    if isinstance(timer, int):
+        return timer
     was_armed = timer.due is not None
     timer.generation += 1
     timer.due = None
