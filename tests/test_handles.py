@@ -52,6 +52,15 @@ def test_console_allocator_is_lifo() -> None:
     assert alloc.capacity == 64
 
 
+def _record_created(k: Kernel, out: int, handles: list[int], objects: list[KernelObject]) -> None:
+    """Note the handle a create call wrote at ``out`` and the live object it names."""
+    handle = k.memory.read_u32(out)
+    handles.append(handle)
+    obj = k.table.lookup(handle, None)
+    assert obj is not None
+    objects.append(obj)
+
+
 class HandleLifetimes(RuleBasedStateMachine):
     """Random create / duplicate / close / close-source / reference / dereference sequences."""
 
@@ -78,11 +87,7 @@ class HandleLifetimes(RuleBasedStateMachine):
     @rule()
     def create(self) -> None:
         assert self.k.call("NtCreateEvent", self.out, 0, 1, 0) == STATUS_SUCCESS
-        handle = self.k.memory.read_u32(self.out)
-        self.handles.append(handle)
-        obj = self.k.table.lookup(handle, None)
-        assert obj is not None
-        self.objects.append(obj)
+        _record_created(self.k, self.out, self.handles, self.objects)
 
     @precondition(lambda self: self.handles)
     @rule(data=st.data(), close_source=st.booleans())
@@ -184,11 +189,7 @@ class TitleHandleDiscipline(RuleBasedStateMachine):
             assert self.k.call("NtCreateTimer", self.out, 0, 0) == STATUS_SUCCESS
         else:
             assert self.k.call("NtCreateEvent", self.out, 0, 1, 0) == STATUS_SUCCESS
-        handle = self.k.memory.read_u32(self.out)
-        self.held.append(handle)
-        obj = self.k.table.lookup(handle, None)
-        assert obj is not None
-        self.objects.append(obj)
+        _record_created(self.k, self.out, self.held, self.objects)
 
     @precondition(lambda self: self.held)
     @rule(data=st.data(), close_source=st.booleans())
