@@ -16,7 +16,7 @@ from x360k.trace.cache import convert
 from x360k.trace.jsonl_writer import JsonlWriter
 from x360k.trace.text_form import format_event
 
-from .pairgen import make_pair
+from .pairgen import Pair, make_pair
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED_REF = str(FIXTURES / "seed_canary_tid6.txt")
@@ -31,6 +31,18 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _run(*args: str) -> tuple[int, str, str]:
     res = CliRunner().invoke(cli, ["diff", *args])
     return res.exit_code, res.stdout, res.stderr
+
+
+def _write_pair(pair: Pair, folder: Path) -> list[str]:
+    """The reference and candidate of ``pair`` as JSONL files in ``folder`` (r.jsonl, c.jsonl)."""
+    paths = []
+    for label, events in (("r", pair.ref), ("c", pair.cand)):
+        p = folder / f"{label}.jsonl"
+        with JsonlWriter(p) as w:
+            for ev in events:
+                w.record(ev)
+        paths.append(str(p))
+    return paths
 
 
 def test_seed_text_report_and_exit_status() -> None:
@@ -92,13 +104,7 @@ def test_identical_traces_in_different_formats_match(tmp_path: Path) -> None:
 
 def test_generated_pair_through_files_with_map_and_ignore(tmp_path: Path) -> None:
     pair = make_pair(7, inject=("changed",), per_thread=1)
-    paths = []
-    for label, events in (("r", pair.ref), ("c", pair.cand)):
-        p = tmp_path / f"{label}.jsonl"
-        with JsonlWriter(p) as w:
-            for ev in events:
-                w.record(ev)
-        paths.append(str(p))
+    paths = _write_pair(pair, tmp_path)
     code, out, _ = _run("--json", *paths)
     assert code == 1
     rep = msgspec.json.decode(out)
@@ -167,13 +173,7 @@ def test_html_report_is_self_contained(tmp_path: Path) -> None:
 def test_perfetto_excerpt_is_well_formed(tmp_path: Path) -> None:
     out = tmp_path / "excerpt.json"
     pair = make_pair(9, inject=("missing", "extra"), per_thread=1)
-    paths = []
-    for label, events in (("r", pair.ref), ("c", pair.cand)):
-        p = tmp_path / f"{label}.jsonl"
-        with JsonlWriter(p) as w:
-            for ev in events:
-                w.record(ev)
-        paths.append(str(p))
+    paths = _write_pair(pair, tmp_path)
     code, _, _ = _run("--perfetto", str(out), *paths)
     assert code == 1
     doc = msgspec.json.decode(out.read_bytes())
