@@ -8,6 +8,7 @@ writers are conformed to :data:`~x360k.trace.columns.ARROW_SCHEMA`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -39,37 +40,38 @@ def compacted_in(path: Path, schema: pa.Schema) -> list[str]:
         raise TraceFormatError(path, f"bad schema metadata: {exc}") from None
 
 
-def conform_table(
-    path: Path, table: pa.Table, compacted: list[str], first_row: int = 0
-) -> pa.Table:
-    """A table read from a columnar file, compact columns expanded, in ARROW_SCHEMA."""
+@contextmanager
+def _schema_errors(path: Path, first_row: int) -> Iterator[None]:
+    """Turn a column that does not fit schema v1 into a TraceFormatError naming the event."""
     try:
-        if compacted:
-            table = expand_table(table, compacted)
-        return conform(table)
+        yield
     except KeyError as exc:
         raise TraceFormatError(path, f"bad kind or missing column {exc}", event=first_row) from None
     except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise TraceFormatError(
             path, f"column does not fit schema v1: {exc}", event=first_row
         ) from None
+
+
+def conform_table(
+    path: Path, table: pa.Table, compacted: list[str], first_row: int = 0
+) -> pa.Table:
+    """A table read from a columnar file, compact columns expanded, in ARROW_SCHEMA."""
+    with _schema_errors(path, first_row):
+        if compacted:
+            table = expand_table(table, compacted)
+        return conform(table)
 
 
 def conform_batch(
     path: Path, batch: pa.RecordBatch, first_row: int, compacted: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
     """One foreign batch in ARROW_SCHEMA, or a TraceFormatError naming the event."""
-    try:
+    with _schema_errors(path, first_row):
         table = pa.Table.from_batches([batch])
         if compacted:
             table = expand_table(table, compacted)
         table = conform(table, keep_metadata=False)
-    except KeyError as exc:
-        raise TraceFormatError(path, f"bad kind or missing column {exc}", event=first_row) from None
-    except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise TraceFormatError(
-            path, f"column does not fit schema v1: {exc}", event=first_row
-        ) from None
     yield from table.combine_chunks().to_batches()
 
 
