@@ -248,7 +248,13 @@ class Kernel:
         """
         t = thread if thread is not None else (self.current or self.main_thread)
         ex = self._export_lookup.get(export) or self.exports.get(export)
-        decoded = self._load_args(t, ex, args)
+        n = len(args)
+        if 0 < n == ex.nargs <= 8 and min(args) >= 0 and max(args) <= M32:
+            # The common case, inline: plain 32-bit values, exactly as many as declared.
+            t.gpr[3 : 3 + n] = args
+            decoded: Sequence[int] | None = args
+        else:
+            decoded = self._load_args(t, ex, args)
         previous = self.current
         self.current = t
         try:
@@ -347,6 +353,12 @@ class Kernel:
             if t.state is not ThreadState.TERMINATED:
                 t.blocked_call = (ex, call_id)
             return BLOCKED
+        if rec is None and ex.returns_status and t.return_fields is None:
+            # The common case, inline: an untraced call returning a status.
+            result &= M32
+            t.gpr[3] = result | 0xFFFFFFFF00000000 if result & 0x80000000 else result
+            t.next_idx += 1
+            return result
         self._finish_call(t, ex, call_id, result)
         return result
 
