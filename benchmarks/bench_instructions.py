@@ -1,0 +1,65 @@
+"""Instructions per export call, counted by callgrind: a figure the machine's load cannot move.
+
+Wall and CPU times on a shared machine swing by 10-20% between runs, which
+hides the few-percent gains of call-path work. Callgrind counts the
+instructions CPython executes instead; the same build and inputs give the same
+count. The baseline is the same driver making no calls, measured in the same
+run, so start-up cancels out. Skipped when valgrind is not installed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CALLS = 20_000
+
+DRIVER = """
+import sys
+from x360k.kernel import Kernel
+k = Kernel()
+out = k.memory.alloc(4)
+k.call("NtCreateEvent", out, 0, 1, 0)
+ev = k.memory.read_u32(out)
+for _ in range(int(sys.argv[1])):
+    k.call("NtSetEvent", ev, 0)
+"""
+
+
+def _instructions(driver: Path, calls: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        result = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={tmp}/out",
+                sys.executable,
+                str(driver),
+                str(calls),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    match = re.search(r"Collected : (\d+)", result.stderr)
+    if match is None:
+        raise RuntimeError("callgrind printed no instruction count")
+    return int(match.group(1))
+
+
+def main() -> None:
+    if shutil.which("valgrind") is None:
+        print("   skipped: valgrind is not installed (apt-get install valgrind)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        driver = Path(tmp) / "driver.py"
+        driver.write_text(DRIVER)
+        base = _instructions(driver, 0)
+        total = _instructions(driver, CALLS)
+    per_call = (total - base) / CALLS
+    print(f"   NtSetEvent through Kernel.call, tracing off: {per_call:,.0f} instructions per call")
+    print(f"   (callgrind; {CALLS} calls minus the same driver making none: {base:,} instructions)")
