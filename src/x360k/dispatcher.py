@@ -109,22 +109,25 @@ class Dispatcher:
             if status is not None:
                 self.complete(wb, status)
 
+    def detach(self, wb: WaitBlock) -> None:
+        """Take a wait off its objects and its thread, and cancel its timeout."""
+        wb.done = True
+        for obj in wb.objects:
+            if wb in obj.waiters:
+                obj.waiters.remove(wb)
+        wb.thread.wait = None
+        if wb.timer is not None:
+            wb.timer.cancelled = True
+
     def complete(self, wb: WaitBlock, status: int) -> None:
         """End a wait with ``status`` (satisfied, timed out or alerted) and wake its thread."""
         if wb.done:
             return
-        wb.done = True
-        objects = wb.objects
-        for obj in objects:
-            if wb in obj.waiters:
-                obj.waiters.remove(wb)
-        wb.thread.wait = None
+        self.detach(wb)
         k = self.kernel
         if not k.quirks.guest_signal_state_stale:
-            for obj in objects:
+            for obj in wb.objects:
                 k.state_changed(obj)
-        if wb.timer is not None:
-            wb.timer.cancelled = True
         if wb.finish is not None:
             status = wb.finish(status)
         k.wake(wb.thread, status, wb)

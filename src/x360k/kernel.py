@@ -526,12 +526,7 @@ class Kernel:
         if t.state is ThreadState.TERMINATED:
             return
         if t.wait is not None:
-            wb = t.wait
-            wb.done = True
-            for obj in wb.objects:
-                if wb in obj.waiters:
-                    obj.waiters.remove(wb)
-            t.wait = None
+            self.dispatcher.detach(t.wait)
         self.scheduler.discard(t)
         t.state = ThreadState.TERMINATED
         t.exit_code = exit_code & M32

@@ -66,9 +66,6 @@ class Scheduler:
     def any_ready(self) -> bool:
         return any(self._queues[p] for p in self._priorities)
 
-    def ready_threads(self) -> list[Thread]:
-        return [t for p in self._priorities for t in self._queues[p]]
-
     # -- virtual time -------------------------------------------------------------------------
 
     def at(
