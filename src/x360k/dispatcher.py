@@ -12,7 +12,7 @@ unless everything is ready, which is the atomicity NT guarantees.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from x360k.objects.base import KernelObject
@@ -40,7 +40,6 @@ class WaitBlock:
     note: str = ""
     since: int = 0
     done: bool = False
-    handles: list[int] = field(default_factory=list)
     timer: TimedEntry | None = None
     #: A status the wait ends with as soon as its call is marked blocked (an alertable
     #: wait that finds user APCs already queued).

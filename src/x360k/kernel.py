@@ -462,8 +462,6 @@ class Kernel:
         t.start_address = start_address
         t.start_context = context
         t.creator = creator
-        if creator is not None:
-            creator.children += 1
         self.threads.append(t)
         self.threads_by_kthread[t.kthread] = t
         previous = self.current
@@ -573,7 +571,6 @@ class Kernel:
         deadline: int | None,
         finish: Callable[[int], int] | None = None,
         note: str = "",
-        handles: list[int] | None = None,
     ) -> int:
         """Satisfy a wait now if possible, else park ``t`` (returns BLOCKED).
 
@@ -590,9 +587,7 @@ class Kernel:
                     for obj in objects:
                         self.state_changed(obj)
                 return finish(status) if finish is not None else status
-        wb = WaitBlock(
-            t, objects, wait_all, alertable, deadline, finish, note, handles=handles or []
-        )
+        wb = WaitBlock(t, objects, wait_all, alertable, deadline, finish, note)
         if alertable and t.apcs:
             self._park(t, wb, objects_too=False)
             wb.immediate = STATUS_USER_APC
@@ -626,7 +621,6 @@ class Kernel:
             t.wait = wb
             wb.since = self.clock
         t.state = ThreadState.BLOCKED
-        t.blocked_since = self.clock
         if self.wait_events:
             self.emit(t, "wait.begin", objects=self._wait_sids(wb))
 
@@ -637,7 +631,6 @@ class Kernel:
         """Hold a new thread back until ``until`` (canary's start delay)."""
         t.state = ThreadState.DELAYED
         t.wake_at = until
-        t.blocked_since = self.clock
         self.scheduler.at(until, lambda: self._end_delay(t, until), kind="start", subject=t)
 
     def _end_delay(self, t: Thread, until: int) -> None:

@@ -114,5 +114,4 @@ def nt_remove_io_completion(
         deadline=deadline,
         finish=finish,
         note="io completion",
-        handles=[handle],
     )

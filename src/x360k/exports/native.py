@@ -468,6 +468,6 @@ def ke_wait_for_multiple_objects(
             return STATUS_INVALID_PARAMETER
         objects.append(obj)
     deadline = k.deadline_from(timeout_ptr)
-    status = wait_for_objects(k, t, objects, wait_type != 0, bool(alertable), deadline, [])
+    status = wait_for_objects(k, t, objects, wait_type != 0, bool(alertable), deadline)
     _synced(k, objects)(status)
     return status

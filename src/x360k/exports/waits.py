@@ -66,9 +66,7 @@ def nt_wait_for_single_object_ex(
     deadline = k.deadline_from(timeout_ptr)
     if not obj.WAITABLE:
         return _unwaitable(k, single=True, wait_any=False)
-    return k.wait(
-        t, [obj], wait_all=False, alertable=bool(alertable), deadline=deadline, handles=[handle]
-    )
+    return k.wait(t, [obj], wait_all=False, alertable=bool(alertable), deadline=deadline)
 
 
 @GROUP.export(
@@ -104,7 +102,7 @@ def nt_wait_for_multiple_objects_ex(
             return STATUS_INVALID_HANDLE
         objects.append(obj)
     return wait_for_objects(
-        k, t, objects, wait_type == WAIT_ANY, bool(alertable), k.deadline_from(timeout_ptr), handles
+        k, t, objects, wait_type == WAIT_ANY, bool(alertable), k.deadline_from(timeout_ptr)
     )
 
 
@@ -115,7 +113,6 @@ def wait_for_objects(
     wait_any: bool,
     alertable: bool,
     deadline: int | None,
-    handles: list[int],
 ) -> int:
     """The checks a multiple wait makes before it waits (shared with KeWaitForMultipleObjects)."""
     if any(not obj.WAITABLE for obj in objects):
@@ -124,9 +121,7 @@ def wait_for_objects(
         if k.quirks.wait_all_duplicate_abandoned:
             return STATUS_ABANDONED_WAIT_0
         return STATUS_INVALID_PARAMETER_MIX
-    return k.wait(
-        t, objects, wait_all=not wait_any, alertable=alertable, deadline=deadline, handles=handles
-    )
+    return k.wait(t, objects, wait_all=not wait_any, alertable=alertable, deadline=deadline)
 
 
 def signal_object(k: Kernel, t: Thread, obj: KernelObject) -> int:
@@ -187,7 +182,6 @@ def nt_signal_and_wait_for_single_object_ex(
         wait_all=False,
         alertable=bool(alertable),
         deadline=deadline,
-        handles=[wait_handle],
     )
 
 

@@ -54,8 +54,6 @@ class Thread(KernelObject):
     __slots__ = (
         "apcs",
         "blocked_call",
-        "blocked_since",
-        "children",
         "creator",
         "deferred",
         "exit_code",
@@ -116,12 +114,10 @@ class Thread(KernelObject):
         self.start_address = 0
         self.start_context = 0
         self.creator: Thread | None = None
-        self.children = 0
         self.kthread = 0
         self.pcr = 0
         self.stack_base = 0
         self.stack_size = 0
-        self.blocked_since = 0
         #: The last few calls made as (event index, export), for wedge reports.
         self.recent: deque[tuple[int, str]] = deque(maxlen=8)
         #: Guest return address of the current call (set by the CPU runtime).
