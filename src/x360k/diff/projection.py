@@ -129,14 +129,22 @@ class Projection:
                 )
         if self.dropped_exports:
             names = sorted(self.dropped_exports)
-            shown = ", ".join(names[:12]) + (
-                f" and {len(names) - 12} more" if len(names) > 12 else ""
+            more = f", ... ({len(names)} in all)" if len(names) > 5 else ""
+            out.append(
+                "exports not compared (masked by a header or not in its recorded list): "
+                + ", ".join(names[:5])
+                + more
             )
-            out.append(f"exports not compared (masked or unrecorded by a header): {shown}")
-        for name, side in sorted(self.dropped_fields.items()):
-            if name in ("handle", "sid") and self.handle_note:
-                continue  # said below, with what it means for handles
-            out.append(f"field {name} not compared: the {side} has no value for it")
+        for side in ("reference", "candidate"):
+            fields = [
+                name
+                for name, who in sorted(self.dropped_fields.items())
+                if who == side and not (name in ("handle", "sid") and self.handle_note)
+            ]
+            if fields:
+                out.append(
+                    f"fields not compared (the {side} has no value for them): {', '.join(fields)}"
+                )
         if self.pointee_note:
             out.append(self.pointee_note)
         if self.handle_note:
@@ -172,7 +180,9 @@ def project(
         "candidate": [k for k in KINDS if k in ck and k not in rk],
     }
     rf, cf = present_fields(ref), present_fields(cand)
-    dropped_fields = {f: "candidate" for f in rf - cf} | {f: "reference" for f in cf - rf}
+    dropped_fields: dict[str, str] = {}
+    if ref.n and cand.n:  # an empty side has no fields: nothing to say about them
+        dropped_fields = {f: "candidate" for f in rf - cf} | {f: "reference" for f in cf - rf}
     rp, cp = has_pointees(ref), has_pointees(cand)
     pointee_note = ""
     if rp != cp:
@@ -182,7 +192,7 @@ def project(
         {"handle", "sid"} & rf and {"handle", "sid"} & cf
     )
     handle_note = ""
-    if not handle_check:
+    if not handle_check and ref.n and cand.n:
         handle_note = (
             "handle origins not checked: a side records no handle.create or no handles "
             "(handle arguments are not compared either)"

@@ -329,12 +329,11 @@ def render_text(report: Report, console: Console, *, show: int = 10) -> None:
         *report.truncations[: max(0, show - len(report.divergences))],
     ]:
         console.print()
-        head = f"#{e.number} {e.cls.upper()}  tid {e.ref_tid} / {e.cand_tid}"
+        rt, ct = _tid(e.ref_tid), _tid(e.cand_tid)
+        head = f"#{e.number} {e.cls.upper()}  tid {rt} / {ct}"
         console.print(Text(head, style="bold"))
         console.print(e.explanation, highlight=False)
-        console.print(
-            _window_table(e.window, f"reference tid {e.ref_tid}", f"candidate tid {e.cand_tid}")
-        )
+        console.print(_window_table(e.window, f"reference tid {rt}", f"candidate tid {ct}"))
         if e.ref_stack or e.cand_stack:
             console.print(
                 "  open calls: ref "
@@ -369,6 +368,10 @@ def render_text(report: Report, console: Console, *, show: int = 10) -> None:
             f"(exit status 0: no finding of a --fail-on class: {', '.join(report.fail_on)})",
             highlight=False,
         )
+
+
+def _tid(tid: int) -> str:
+    return "-" if tid < 0 else str(tid)
 
 
 def _margin(t: ThreadRow) -> str:
