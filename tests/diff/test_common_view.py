@@ -139,3 +139,43 @@ def test_exports_masked_by_either_header_are_dropped_on_both_sides(tmp_path: Pat
         res = _diff(a, b)
         assert _findings(res) == [], (a.name, b.name)
         assert "NtSetEvent" in res.projection.dropped_exports
+
+
+def test_a_module_a_canary_log_reader_infers_for_some_calls_is_not_compared() -> None:
+    """Canary's log has no module: one a reader fills in (xam calls only) never differs."""
+    log = events_to_columns(
+        [
+            _call(0, 0, ["0x40000010", "0x0", "0x1", "0x4"]),
+            TraceEvent(
+                tid=0,
+                idx=1,
+                kind="kernel.call",
+                name="XamInputGetCapabilities",
+                module="xam",
+                args=["0x00000000"],
+            ),
+        ]
+    )
+    log.header = {
+        "emulator": "xenia-canary",
+        "recorded_kinds": ["kernel.call"],
+        "masked_kinds": [],
+        "masked_exports": [],
+    }
+    full = events_to_columns(
+        [
+            _call(0, 0, ["0x40000010", "0x0", "0x1", "0x4"], module="xboxkrnl", ordinal=213),
+            TraceEvent(
+                tid=0,
+                idx=1,
+                kind="kernel.call",
+                name="XamInputGetCapabilities",
+                module="xam",
+                ordinal=400,
+                args=["0x00000000"],
+            ),
+        ]
+    )
+    res = run_diff(log, full)
+    assert _findings(res) == []
+    assert {"module", "ordinal"} <= set(res.projection.dropped_fields)

@@ -75,6 +75,22 @@ def _names(header: Mapping[str, Any], *keys: str) -> list[str] | None:
     return None
 
 
+#: Fields a format cannot hold even when its reader fills them in: canary's log prints
+#: an export's name, not its module or ordinal (a reader may infer ``module`` from the
+#: name, for some calls only, which is no record of what canary did).
+CANARY_LOG_LACKS: Final = frozenset({"module", "ordinal"})
+
+
+def unrecorded_fields(header: Mapping[str, Any]) -> frozenset[str]:
+    """Fields the writer of a trace is known not to record, from its header."""
+    if (
+        str(header.get("emulator", "")) == "xenia-canary"
+        and header.get("recorded_kinds") == ["kernel.call"]
+    ):
+        return CANARY_LOG_LACKS  # the canary-log reader's header
+    return frozenset()
+
+
 def present_fields(cols: TraceColumns) -> frozenset[str]:
     """Fields with at least one value in the trace (Arrow keeps null counts: no scan)."""
     out = set()
@@ -179,7 +195,8 @@ def project(
         "reference": [k for k in KINDS if k in rk and k not in ck],
         "candidate": [k for k in KINDS if k in ck and k not in rk],
     }
-    rf, cf = present_fields(ref), present_fields(cand)
+    rf = present_fields(ref) - unrecorded_fields(ref.header)
+    cf = present_fields(cand) - unrecorded_fields(cand.header)
     dropped_fields: dict[str, str] = {}
     if ref.n and cand.n:  # an empty side has no fields: nothing to say about them
         dropped_fields = {f: "candidate" for f in rf - cf} | {f: "reference" for f in cf - rf}
