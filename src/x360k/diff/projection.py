@@ -83,10 +83,8 @@ CANARY_LOG_LACKS: Final = frozenset({"module", "ordinal"})
 
 def unrecorded_fields(header: Mapping[str, Any]) -> frozenset[str]:
     """Fields the writer of a trace is known not to record, from its header."""
-    if (
-        str(header.get("emulator", "")) == "xenia-canary"
-        and header.get("recorded_kinds") == ["kernel.call"]
-    ):
+    canary = str(header.get("emulator", "")) == "xenia-canary"
+    if canary and header.get("recorded_kinds") == ["kernel.call"]:
         return CANARY_LOG_LACKS  # the canary-log reader's header
     return frozenset()
 
