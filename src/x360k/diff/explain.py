@@ -16,7 +16,7 @@ from x360k.diff.compare import DiffResult, PairResult
 from x360k.diff.inputs import Rows, TraceColumns
 from x360k.diff.keys import split_pointee
 from x360k.status import status_name
-from x360k.trace.event import KIND_CODE, TraceEvent
+from x360k.trace.event import FIELDS, KIND_CODE, TraceEvent
 
 #: Fields shown in the seed's display format, in order, after ``[idx] kind name``.
 DISPLAY_FIELDS = (
@@ -228,6 +228,33 @@ def _handle_label(ev: TraceEvent) -> str:
     return "a handle"
 
 
+def events_at(cols: TraceColumns, rows: list[int]) -> list[TraceEvent]:
+    """Many events at once, for display: one ``take`` instead of a slice per event."""
+    if not rows:
+        return []
+    names = [f for f in FIELDS if cols.has(f)]
+    got = cols.take(rows, names)
+    out = []
+    for k in range(len(rows)):
+        kw = {n: got[n][k] for n in names if got[n][k] is not None}
+        sid = kw.get("sid")
+        if isinstance(sid, int):
+            kw["sid"] = f"{sid:016x}"
+        for n in ("args", "objects"):
+            v = kw.get(n)
+            if isinstance(v, list):
+                kw[n] = [f"0x{a:08x}" if isinstance(a, int) else str(a) for a in v]
+        kw.setdefault("tid", 0)
+        kw.setdefault("idx", rows[k])
+        kw.setdefault("kind", "marker")
+        out.append(msgspec.convert(kw, TraceEvent))
+    return out
+
+
+#: A finding's first event on each side, fetched beforehand (None: that side has none).
+Prefetched = tuple[TraceEvent | None, TraceEvent | None]
+
+
 class Explainer:
     """Explains findings of one diff result; caches per-side handle origins."""
 
@@ -241,15 +268,26 @@ class Explainer:
             return cols.event(int(rows[pos]))
         return None
 
-    def explain(self, number: int, pr: PairResult, f: Finding, *, brief: bool = False) -> Explained:
+    def explain(
+        self,
+        number: int,
+        pr: PairResult,
+        f: Finding,
+        *,
+        brief: bool = False,
+        events: Prefetched | None = None,
+    ) -> Explained:
         """Everything a report shows about ``f``; ``brief`` leaves out the window, the
         open calls and the handle origins (what makes explaining cost more than a
         few event lookups), for listing every divergence of a large diff."""
         res = self.result
         ref, cand = res.ref, res.cand
         ri, cj = pr.ref_idx(ref, f.i0), pr.cand_idx(cand, f.j0)
-        r_ev = self._event(ref, pr.ref_rows, f.i0)
-        c_ev = self._event(cand, pr.cand_rows, f.j0)
+        if events is not None:
+            r_ev, c_ev = events
+        else:
+            r_ev = self._event(ref, pr.ref_rows, f.i0)
+            c_ev = self._event(cand, pr.cand_rows, f.j0)
         ref_stack = [] if brief else open_stack(ref, pr.ref_rows, f.i0)
         cand_stack = [] if brief else open_stack(cand, pr.cand_rows, f.j0)
         fields = list(f.fields)
