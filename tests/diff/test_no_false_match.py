@@ -181,6 +181,10 @@ def test_json_lists_every_divergence_past_the_explained_cap(tmp_path: Path) -> N
     assert cap == 200
     assert all(d["window"] for d in rep["divergences"][:cap])
     assert not any(d["window"] for d in rep["divergences"][cap:])  # listed in brief
+    for d in (rep["divergences"][0], rep["divergences"][-1]):
+        k = (d["ref_idx"] - 5) // 6
+        ret = (6 * k + 5) * 7919 & 0xFFFF
+        assert f"differs: ret 0x{ret:08x} vs 0x{ret + 1:08x}" in d["explanation"]
     assert sum(g["count"] for g in rep["groups"]) == 250
     code, out, _ = _run("--show", "3", ref, cand)
     assert out.count("#") >= 3 and "#4 CHANGED" not in out
