@@ -76,6 +76,7 @@ def test_one_changed_call_in_canary_log_is_exactly_that_change(tmp_path: Path) -
     (d,) = report.divergences
     assert d.export == "NtCreateSemaphore" and d.fields == ["args"]
     assert "module" not in d.explanation and " - vs -" not in d.explanation
+    assert d.explanation.endswith("differs: args[2] 0x00000002 vs 0x00000001")
     assert report.exit_code == 1
     res = CliRunner().invoke(cli, ["diff", "--json", str(changed), str(FULL_TRACE)])
     assert res.exit_code == 1

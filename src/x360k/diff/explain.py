@@ -367,7 +367,9 @@ class Explainer:
             rv, cv = field_values(r_ev), field_values(c_ev)
             parts = []
             for name in fields:
-                if name in rv or name in cv:
+                if name == "args" and r_ev.args and c_ev.args:
+                    parts.extend(self._arg_parts(r_ev, c_ev))
+                elif name in rv or name in cv:
                     parts.append(f"{name} {rv.get(name, '-')} vs {cv.get(name, '-')}")
                 else:
                     r_v, c_v = getattr(r_ev, name, None), getattr(c_ev, name, None)
@@ -394,6 +396,14 @@ class Explainer:
                 f"the candidate goes on for {f.j1 - f.j0} more"
             )
         return f"{f.cls} {at}"
+
+    def _arg_parts(self, r: TraceEvent, c: TraceEvent) -> list[str]:
+        """``args[2] 0x00000002 vs 0x00000001`` for each compared argument that differs."""
+        ra, ca = _masked_args(r, self.result), _masked_args(c, self.result)
+        if len(ra) != len(ca):
+            return [f"{len(ra)} vs {len(ca)} arguments"]
+        r_args, c_args = r.args or [], c.args or []
+        return [f"args[{k}] {r_args[k]} vs {c_args[k]}" for k in range(len(ra)) if ra[k] != ca[k]]
 
     def _unmapped_sentence(
         self, pr: PairResult, f: Finding, r_ev: TraceEvent | None, c_ev: TraceEvent | None
