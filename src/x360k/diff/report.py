@@ -172,6 +172,8 @@ def build_report(
         overall = "DIVERGED"
     elif result.compared_events == 0:
         overall = "NOTHING COMPARED"
+    elif result.partial:
+        overall = "PARTIAL"  # agrees where compared, but a side does not record all calls
     else:
         overall = _overall(threads)
     view = result.projection
@@ -384,7 +386,7 @@ def render_text(report: Report, console: Console, *, show: int = 10) -> None:
         )
     console.print()
     console.print(Text(f"verdict: {report.verdict}", style="bold"))
-    if report.verdict == "DIVERGED" and not report.exit_code:
+    if report.verdict in ("DIVERGED", "PARTIAL") and not report.exit_code:
         console.print(
             f"(exit status 0: no finding of a --fail-on class: {', '.join(report.fail_on)})",
             highlight=False,
