@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from x360k.clock import SYSTEM_TIME_BASE
+from x360k.clock import SYSTEM_TIME_BASE, clamp_deadline
 from x360k.dispatcher import Dispatcher, WaitBlock, satisfy_now
 from x360k.exports.registry import BLOCKED, Export, Registry, Returns, invoke_args
 from x360k.exports.table import all_exports
@@ -949,5 +949,5 @@ class Kernel:
                 return None
             return now + ms * 10_000
         if value < 0:
-            return now - value
-        return max(now, value - SYSTEM_TIME_BASE)
+            return clamp_deadline(now - value)
+        return clamp_deadline(max(now, value - SYSTEM_TIME_BASE))
