@@ -49,6 +49,11 @@ _LISTING_MEMO_LIMIT: Final = 1024
 _NOT_PLAIN: Final = frozenset(["", ".", ".."])
 
 
+#: Why a regular file with more than one name is refused: another name may lie outside the
+#: folder, and nothing on the file says where (see docs/files.md, "Threat model").
+_HARD_LINK: Final = "a hard link (more than one name): it may be a file outside the folder"
+
+
 class _Indirect(Exception):
     """The direct walk met something it does not follow (a link): use the link-following walk."""
 
@@ -138,6 +143,8 @@ class Sandbox:
         is_dir = stat.S_ISDIR(st.st_mode)
         if not is_dir and not stat.S_ISREG(st.st_mode):
             raise Refused(real, "neither a regular file nor a directory")
+        if not is_dir and st.st_nlink > 1:
+            raise Refused(real, _HARD_LINK)
         return HostEntry(
             name,
             real,
@@ -364,6 +371,8 @@ class Sandbox:
         ok = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
         if not ok:
             raise Refused(str(fd), "opened something that is not a plain file")
+        if not directory and st.st_nlink > 1:
+            raise Refused(str(fd), _HARD_LINK)
         try:
             where = os.readlink(f"{_PROC_FD}/{fd}")
         except OSError:
