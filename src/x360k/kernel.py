@@ -541,7 +541,7 @@ class Kernel:
             self.emit(t, "thread.exit", ret=t.exit_code)
             for mutant in list(t.owned_mutants):
                 mutant.abandon()
-                self.dispatcher.signal(mutant)
+                self.signal(mutant)  # the console's header shows the mutant free
             self.dispatcher.signal(t)
             self.table.dereference(t, t)
             self.ext_hook("thread_exit", t)

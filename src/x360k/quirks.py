@@ -173,8 +173,10 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "events",
         "NtSetEvent / NtPulseEvent report previous state 1 and KeSetEvent / KeResetEvent / "
         "KePulseEvent return 1, whatever the state was.",
-        "The real previous signal state (0 or 1) is reported.",
-        "reference 5.1, 11.11",
+        "The real previous signal state is reported: 0 or 1 by NtSetEvent / NtPulseEvent; "
+        "KeSetEvent / KeResetEvent / KePulseEvent return the KEVENT's SignalState LONG as it was "
+        "(a title that stored 5 there gets 5).",
+        "reference 5.1, 11.11; console: NT KeSetEvent returns the previous Header.SignalState",
     ),
     QuirkInfo(
         "nonzero_event_type_is_synchronization",
@@ -279,8 +281,11 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "waits",
         "Objects with no wait handle (I/O completion, symbolic links) satisfy a single wait at "
         "once, and break a multiple wait (wait-any STATUS_UNSUCCESSFUL, wait-all 0x80).",
-        "Waiting on an object that is not a dispatcher object returns STATUS_OBJECT_TYPE_MISMATCH.",
-        "reference 5.7, 6.3, 11.23",
+        "An object with no dispatcher header that NT waits on through its always-signalled "
+        "default object (a symbolic link) satisfies any wait at once, also inside a multiple "
+        "wait; waiting on an I/O completion port returns STATUS_OBJECT_TYPE_MISMATCH.",
+        "reference 5.7, 6.3, 11.23; console: NT ObpDefaultObject (a notification event "
+        "initialised signalled) is the wait object of types without a dispatcher header",
     ),
     QuirkInfo(
         "yield_always_succeeds",
@@ -432,7 +437,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "handle into the header's wait-list words; later calls go through the stamped handle "
         "(a freed slot finds nothing, a reused one its new occupant).",
         "The structure is the object: no slot, no stamp, the wait-list words are left alone, and "
-        "a signal state the title stores into the header itself is the object's state.",
+        "a signal state the title stores into the header itself is the object's state (for a "
+        "KMUTANT with its OwnerThread and Abandoned fields: 0 with no owner is held by nobody).",
         "reference 7, 11.10; console: NT dispatcher objects live in caller memory",
     ),
     QuirkInfo(
@@ -442,6 +448,36 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "-1 and 0 look the same either way, other values do not.",
         "The lock count is big-endian like every other field.",
         "reference appendix B, 1",
+    ),
+    # -- console profile: NT statuses and the native objects (issue 15) -------------------------
+    QuirkInfo(
+        "wait_parameter_status_generic",
+        "waits",
+        "A multiple wait with a count of 0 or over 64, or a wait type other than 0 / 1, returns "
+        "STATUS_INVALID_PARAMETER (KeWaitForMultipleObjects: the count only).",
+        "The count gives STATUS_INVALID_PARAMETER_1 and the wait type STATUS_INVALID_PARAMETER_3, "
+        "naming the argument at fault.",
+        "reference 6.3; console: NT NtWaitForMultipleObjects / KeWaitForMultipleObjects (Wine "
+        "ntdll tests pin both statuses)",
+    ),
+    QuirkInfo(
+        "release_semaphore_handle_before_count",
+        "semaphores",
+        "NtReleaseSemaphore looks the handle up first: a bad handle with a count <= 0 returns "
+        "STATUS_INVALID_HANDLE.",
+        "The count is checked before the handle: a count <= 0 returns STATUS_INVALID_PARAMETER "
+        "whatever the handle.",
+        "reference 5.2; console: NT NtReleaseSemaphore validates ReleaseCount before "
+        "ObReferenceObjectByHandle",
+    ),
+    QuirkInfo(
+        "mutant_recursion_unlimited",
+        "mutants",
+        "A mutant's owner can acquire it again without limit (canary's host mutex).",
+        "A wait by the owner of a mutant whose SignalState is already MINLONG (0x80000000: "
+        "recursion 2**31 + 1, e.g. stored by the title into a KMUTANT) returns "
+        "STATUS_MUTANT_LIMIT_EXCEEDED and acquires nothing.",
+        "reference 5.3; console: NT KeWaitForSingleObject raises STATUS_MUTANT_LIMIT_EXCEEDED",
     ),
 )
 
@@ -528,6 +564,9 @@ class Quirks:
     ke_init_semaphore_reuses_stamp: bool
     bridge_stamps_header: bool
     critical_section_lock_host_order: bool
+    wait_parameter_status_generic: bool
+    release_semaphore_handle_before_count: bool
+    mutant_recursion_unlimited: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:
