@@ -58,8 +58,11 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "handles",
         "Only bits 2..26 of a guest handle select the slot: 0x4, 0xF8000004 and 0xF8000007 all "
         "name slot 1.",
-        "A handle must carry the table's high byte (0xF8) and clear low bits, else it is invalid.",
-        "reference 2.3, 11.3; console: appendix A (high byte must match the table)",
+        "A handle must carry the table's high byte (0xF8), else it is invalid; its low two bits "
+        "are the title's tag bits, masked off by every lookup and close (0xF8000007 names the "
+        "same slot as 0xF8000004).",
+        "reference 2.3, 11.3; console: appendix A (high byte must match the table); the Xbox "
+        "object manager's ObpMaskOffApplicationBits in every handle-table routine",
     ),
     QuirkInfo(
         "lowest_free_slot_allocator",
@@ -141,8 +144,10 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "dup_failure_writes_invalid",
         "duplicate",
         "NtDuplicateObject writes 0xFFFFFFFF to the out pointer when duplication fails.",
-        "The out pointer is written only on success.",
-        "reference 3 step 3, 11.8; console: NT ObDuplicateObject",
+        "A failed duplicate writes NULL (0) to the out pointer.",
+        "reference 3 step 3, 11.8; console: the Xbox object manager stores NULL into the "
+        "returned handle on every failure path of its open routines (ObInsertObject, "
+        "ObOpenObjectByPointer), the routine a duplicate opens its new handle through",
     ),
     QuirkInfo(
         "dup_close_source_exact_option",
@@ -479,6 +484,25 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "STATUS_MUTANT_LIMIT_EXCEEDED and acquires nothing.",
         "reference 5.3; console: NT KeWaitForSingleObject raises STATUS_MUTANT_LIMIT_EXCEEDED",
     ),
+    QuirkInfo(
+        "dup_close_source_after_allocating",
+        "duplicate",
+        "With DUPLICATE_CLOSE_SOURCE the duplicate's slot is made first and the source closed "
+        "after it (trace: handle.create, then handle.destroy), so the new value differs.",
+        "The source is closed first (the object held across it), then the new handle made: the "
+        "LIFO allocator hands back the source's own value (trace: handle.destroy, then "
+        "handle.create), and a named object's only handle closed this way loses its name "
+        "unless it is permanent.",
+        "reference 3 step 4; console: appendix A (LIFO free list), issue 15",
+    ),
+    QuirkInfo(
+        "open_by_name_ignores_type",
+        "names",
+        "ObOpenObjectByName ignores its ObjectType argument: any object of the name is opened.",
+        "An ObjectType that is not the object's type returns STATUS_OBJECT_TYPE_MISMATCH and "
+        "no handle.",
+        "reference 4; console: Xbox ObpReferenceObjectByName checks the found object's type",
+    ),
 )
 
 #: Departures x360k does not reproduce because canary's behaviour is undefined
@@ -567,6 +591,8 @@ class Quirks:
     wait_parameter_status_generic: bool
     release_semaphore_handle_before_count: bool
     mutant_recursion_unlimited: bool
+    dup_close_source_after_allocating: bool
+    open_by_name_ignores_type: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:

@@ -16,6 +16,7 @@ from x360k.status import (
     STATUS_INVALID_HANDLE,
     STATUS_INVALID_PARAMETER,
     STATUS_MUTANT_LIMIT_EXCEEDED,
+    STATUS_OBJECT_TYPE_MISMATCH,
     STATUS_SUCCESS,
     STATUS_UNSUCCESSFUL,
     STATUS_WAIT_0,
@@ -174,3 +175,62 @@ def test_console_kmutant_at_the_limit_refuses_its_owner() -> None:
     w.m.write_u32(mut + H.MUTANT_OWNER, w.k.main_thread.kthread)
     assert w.k.call("KeWaitForSingleObject", mut, 0, 1, 0, w.li(0)) == STATUS_MUTANT_LIMIT_EXCEEDED
     assert w.m.read_u32(mut + H.SIGNAL_STATE) == 0x80000000
+
+
+# -- open_by_name_ignores_type ---------------------------------------------------------------------
+
+
+@both
+def test_open_object_by_name_checks_the_type(profile: Profile) -> None:
+    w = World(profile)
+    attrs = w.m.new_object_attributes("TypedName")
+    assert w.k.call("NtCreateEvent", w.out(), attrs, 0, 0) == STATUS_SUCCESS
+    out = w.out()
+    mutant_type = w.k.data_exports_by_type["Mutant"]
+    status = w.k.call("ObOpenObjectByName", attrs, mutant_type, 0, out)
+    if profile == "canary":
+        assert status == STATUS_SUCCESS
+    else:
+        assert status == STATUS_OBJECT_TYPE_MISMATCH
+        assert w.u32(out) == 0xCCCCCCCC
+    event_type = w.k.data_exports_by_type["Event"]
+    assert w.k.call("ObOpenObjectByName", attrs, event_type, 0, out) == STATUS_SUCCESS
+    assert w.k.call("ObOpenObjectByName", attrs, 0, 0, out) == STATUS_SUCCESS
+
+
+# -- dup_close_source_after_allocating ------------------------------------------------------------
+
+
+@both
+def test_duplicate_close_source_of_a_named_objects_only_handle(profile: Profile) -> None:
+    w = World(profile)
+    attrs = w.m.new_object_attributes("DupNamed")
+    out = w.out()
+    assert w.k.call("NtCreateEvent", out, attrs, 0, 0) == STATUS_SUCCESS
+    src = w.u32(out)
+    dup_ptr = w.out()
+    assert w.k.call("NtDuplicateObject", src, dup_ptr, 1) == STATUS_SUCCESS
+    dup = w.u32(dup_ptr)
+    obj = w.k.table.lookup(dup, None)
+    assert obj is not None and not obj.destroyed
+    # canary drops the name with the source slot; the console's close of the last handle
+    # detaches it too (it is not permanent), before the duplicate takes the value back
+    assert w.k.table.find_name(b"DupNamed") is None
+    assert (dup == src) == (profile == "console")
+
+
+def test_duplicate_close_source_order_is_switchable() -> None:
+    w = World("console", dup_close_source_after_allocating=True)
+    src = w.event()
+    dup_ptr = w.out()
+    assert w.k.call("NtDuplicateObject", src, dup_ptr, 1) == STATUS_SUCCESS
+    assert w.u32(dup_ptr) != src
+    assert w.k.table.lookup(src, None) is None
+
+
+def test_console_duplicate_with_a_tagged_source() -> None:
+    w = World("console")
+    src = w.event()
+    dup_ptr = w.out()
+    assert w.k.call("NtDuplicateObject", src | 3, dup_ptr, 1) == STATUS_SUCCESS
+    assert w.u32(dup_ptr) == src

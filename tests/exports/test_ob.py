@@ -101,25 +101,39 @@ def test_duplicate_close_source(h: Harness) -> None:
     start = len(h.rec.thread(0))
     status, dup = h.duplicate(src, options=1)
     assert status == STATUS_SUCCESS
-    assert h.k.table.lookup(src, None) is None
-    assert h.k.table.lookup(dup, None) is not None
     window = h.rec.thread(0)[start:]
     kinds = [e.kind for e in window]
-    assert kinds == [
-        "import.call",
-        "kernel.call",
-        "handle.create",
-        "handle.destroy",
-        "kernel.return",
-    ]
-    assert window[3].handle == src and window[3].sid == src_sid
+    if h.profile == "canary":
+        # the duplicate's slot first, then the source goes: a new value
+        assert h.k.table.lookup(src, None) is None
+        assert h.k.table.lookup(dup, None) is not None
+        assert kinds == [
+            "import.call",
+            "kernel.call",
+            "handle.create",
+            "handle.destroy",
+            "kernel.return",
+        ]
+        assert window[3].handle == src and window[3].sid == src_sid
+    else:
+        # the console frees the source first: its LIFO allocator hands the same value back
+        assert dup == src and h.k.table.lookup(dup, None) is not None
+        assert kinds == [
+            "import.call",
+            "kernel.call",
+            "handle.destroy",
+            "handle.create",
+            "kernel.return",
+        ]
+        assert window[2].handle == src and window[2].sid == src_sid
+        assert window[3].handle == src
 
 
 def test_invalid_source(h: Harness) -> None:
     status, written = h.duplicate(0xF8001230)
     assert status == STATUS_INVALID_HANDLE
-    # Canary writes 0xFFFFFFFF on failure; the console leaves the out pointer alone.
-    assert written == (0xFFFFFFFF if h.profile == "canary" else 0xCCCCCCCC)
+    # Canary writes 0xFFFFFFFF on failure; the console stores NULL.
+    assert written == (0xFFFFFFFF if h.profile == "canary" else 0)
     assert h.events("handle.create") == []
 
 
@@ -164,10 +178,15 @@ def test_canary_close_ignores_base_bits(canary: Harness) -> None:
     assert canary.k.table.lookup(ev, None) is None
 
 
-def test_console_rejects_values_without_base(console: Harness) -> None:
+def test_console_rejects_values_without_base_and_masks_tag_bits(console: Harness) -> None:
     ev = console.create_event()
     assert console.k.call("NtSetEvent", ev & 0xFFFFFF, 0) == STATUS_INVALID_HANDLE
-    assert console.k.call("NtSetEvent", ev | 1, 0) == STATUS_INVALID_HANDLE
+    assert console.k.call("NtSetEvent", ev | 0x01000000, 0) == STATUS_INVALID_HANDLE
+    # the low two bits are the title's tag bits: every lookup and close masks them off
+    assert console.k.call("NtSetEvent", ev | 1, 0) == STATUS_SUCCESS
+    assert console.k.call("NtSetEvent", ev | 3, 0) == STATUS_SUCCESS
+    assert console.k.call("NtClose", ev | 2) == STATUS_SUCCESS
+    assert console.k.call("NtClose", ev) == STATUS_INVALID_HANDLE
 
 
 def test_stale_handle_closes_new_occupant_under_canary(canary: Harness) -> None:

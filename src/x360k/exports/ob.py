@@ -63,24 +63,36 @@ def nt_close(k: Kernel, t: Thread, handle: int) -> int:
     Param("options", K.U32),
 )
 def nt_duplicate_object(k: Kernel, t: Thread, source: int, out_ptr: int, options: int) -> int:
-    """A fresh slot for the same object; optionally close the source (after the new slot)."""
+    """A fresh slot for the same object; optionally close the source.
+
+    Canary makes the new slot first and closes the source after it (even when
+    duplication failed). The console holds the object, closes the source and
+    only then allocates, so its LIFO allocator hands back the source's value;
+    a failed duplicate leaves NULL in the out pointer (quirk
+    ``dup_failure_writes_invalid``).
+    """
     require(k, out_ptr)
-    obj = k.table.lookup(source, t)
-    if obj is None:
-        status = STATUS_INVALID_HANDLE
-        if k.quirks.dup_failure_writes_invalid:
-            write_u32(k, out_ptr, 0xFFFFFFFF)
-    else:
-        status = STATUS_SUCCESS
-        write_u32(k, out_ptr, k.table.add_handle(obj))
     close_source = (
         options == DUPLICATE_CLOSE_SOURCE
         if k.quirks.dup_close_source_exact_option
         else bool(options & DUPLICATE_CLOSE_SOURCE)
     )
+    obj = k.table.lookup(source, t)
+    if obj is None:
+        write_u32(k, out_ptr, 0xFFFFFFFF if k.quirks.dup_failure_writes_invalid else 0)
+        if close_source:
+            k.table.remove_handle(source, t)
+        return STATUS_INVALID_HANDLE
+    if close_source and not k.quirks.dup_close_source_after_allocating:
+        k.table.retain_object(obj)  # the duplication's own reference, across the close
+        k.table.remove_handle(source, t)
+        write_u32(k, out_ptr, k.table.add_handle(obj))
+        k.table.release_object(obj)
+        return STATUS_SUCCESS
+    write_u32(k, out_ptr, k.table.add_handle(obj))
     if close_source:
         k.table.remove_handle(source, t)
-    return status
+    return STATUS_SUCCESS
 
 
 def body_pointer(k: Kernel, obj: KernelObject) -> int:
@@ -175,6 +187,9 @@ def ob_open_object_by_name(
     obj = k.table.find_name(name) if name else None
     if obj is None:
         return STATUS_OBJECT_NAME_NOT_FOUND
+    typed = type_ptr and not k.quirks.open_by_name_ignores_type
+    if typed and k.data_exports_by_type.get(obj.TYPE) != type_ptr:
+        return STATUS_OBJECT_TYPE_MISMATCH
     write_u32(k, out_ptr, open_handle(k, obj))
     return STATUS_SUCCESS
 
