@@ -177,6 +177,9 @@ class Kernel:
         return (thread.ordinal << 32) | idx
 
     def handle_destroyed(self, handle: int, obj: KernelObject, sid_key: int, traced: bool) -> None:
+        if not obj.handles:
+            for hook in self.ext.get("hook:last_handle_closed", ()):
+                hook(obj)  # the console's object namespace detaches temporary names
         thread = self.current or (self.threads[0] if self.threads else None)
         if not traced or thread is None or sid_key < 0:
             return

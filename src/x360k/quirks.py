@@ -103,8 +103,10 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "name_type_clash_invalid_handle",
         "names",
         "Creating a name held by an object of another type returns STATUS_INVALID_HANDLE.",
-        "Creating a name held by an object of another type returns STATUS_OBJECT_TYPE_MISMATCH.",
-        "reference 2.10, 5.1, 11.5; console: NT ObpLookupObjectName",
+        "Creating a name held by an object of another type returns STATUS_OBJECT_TYPE_MISMATCH "
+        "with OBJ_OPENIF and STATUS_OBJECT_NAME_COLLISION without it (with the object namespace; "
+        "under flat names always STATUS_OBJECT_TYPE_MISMATCH).",
+        "reference 2.10, 5.1, 11.5; console: NT ObpLookupObjectName, Xbox ObInsertObject",
     ),
     QuirkInfo(
         "name_dropped_with_any_slot",
@@ -503,6 +505,40 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "no handle.",
         "reference 4; console: Xbox ObpReferenceObjectByName checks the found object's type",
     ),
+    QuirkInfo(
+        "flat_object_names",
+        "names",
+        "There is no object namespace: a name is a flat string in one table. "
+        "OBJECT_ATTRIBUTES.RootDirectory is ignored (a bad root or an event as root succeeds), "
+        "a path through a missing directory is just a longer name, an empty name is no name. "
+        "NtCreateDirectoryObject, NtOpenDirectoryObject and NtQueryDirectoryObject are not "
+        "implemented (r3 is left as the first argument).",
+        "The Xbox family's object namespace: \\ holding \\??, \\Device and "
+        "\\Win32NamedObjects (no \\BaseNamedObjects; root 0xFFFFFFFC is "
+        "\\Win32NamedObjects, 0xFFFFFFFD \\??). A name without a root must start with "
+        "\\ and one with a root must not, else STATUS_OBJECT_NAME_INVALID (also for an empty "
+        "name, an empty last element or two separators in a row; NT's "
+        "STATUS_OBJECT_PATH_SYNTAX_BAD is not what this kernel returns); a missing or "
+        "non-directory element on the way is STATUS_OBJECT_PATH_NOT_FOUND, a missing last one "
+        "STATUS_OBJECT_NAME_NOT_FOUND; a root handle that is not found is STATUS_INVALID_HANDLE "
+        "and one that is not a directory STATUS_OBJECT_TYPE_MISMATCH on create "
+        "(STATUS_OBJECT_PATH_NOT_FOUND on open). Directories are created, opened and listed "
+        "(one entry per NtQueryDirectoryObject call, STATUS_NO_MORE_ENTRIES at the end).",
+        "reference 2.8, 8.3; console: the Xbox object manager (obcreate.c ObCreateObject / "
+        "ObInsertObject, obdir.c ObpReferenceObjectByName, ObDosDevicesDirectory() = -3, "
+        "ObWin32NamedObjectsDirectory() = -4), exports 0xD0, 0xDE, 0xE5 of xboxkrnl_table.inc",
+    ),
+    QuirkInfo(
+        "obj_permanent_ignored",
+        "names",
+        "OBJ_PERMANENT (0x10) is ignored: a name goes as the name table says; "
+        "NtMakeTemporaryObject is not implemented (r3 is left as the handle).",
+        "With the object namespace, OBJ_PERMANENT keeps a named object (and its name) after its "
+        "last handle closes; NtMakeTemporaryObject clears that, and an object with no handle "
+        "left then leaves its directory at once.",
+        "reference 2.8; console: Xbox ObInsertObject (OB_FLAG_PERMANENT_OBJECT), NtClose "
+        "(detach at handle count 0 unless permanent), export 0xDD",
+    ),
 )
 
 #: Departures x360k does not reproduce because canary's behaviour is undefined
@@ -593,6 +629,8 @@ class Quirks:
     mutant_recursion_unlimited: bool
     dup_close_source_after_allocating: bool
     open_by_name_ignores_type: bool
+    flat_object_names: bool
+    obj_permanent_ignored: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from x360k.native import header as H
+from x360k.object_namespace import NAMED_OBJECTS_ROOT
 from x360k.objects.mutant import Mutant
 from x360k.objects.symlink import SymbolicLink
 from x360k.quirks import PROFILES, Profile
@@ -25,6 +26,7 @@ from x360k.status import (
 from ..threadkit import World
 
 both = pytest.mark.parametrize("profile", PROFILES)
+NAMED = NAMED_OBJECTS_ROOT
 M32 = 0xFFFFFFFF
 
 
@@ -183,7 +185,7 @@ def test_console_kmutant_at_the_limit_refuses_its_owner() -> None:
 @both
 def test_open_object_by_name_checks_the_type(profile: Profile) -> None:
     w = World(profile)
-    attrs = w.m.new_object_attributes("TypedName")
+    attrs = w.m.new_object_attributes("TypedName", root=NAMED)
     assert w.k.call("NtCreateEvent", w.out(), attrs, 0, 0) == STATUS_SUCCESS
     out = w.out()
     mutant_type = w.k.data_exports_by_type["Mutant"]
@@ -204,7 +206,7 @@ def test_open_object_by_name_checks_the_type(profile: Profile) -> None:
 @both
 def test_duplicate_close_source_of_a_named_objects_only_handle(profile: Profile) -> None:
     w = World(profile)
-    attrs = w.m.new_object_attributes("DupNamed")
+    attrs = w.m.new_object_attributes("DupNamed", root=NAMED)
     out = w.out()
     assert w.k.call("NtCreateEvent", out, attrs, 0, 0) == STATUS_SUCCESS
     src = w.u32(out)
@@ -215,7 +217,11 @@ def test_duplicate_close_source_of_a_named_objects_only_handle(profile: Profile)
     assert obj is not None and not obj.destroyed
     # canary drops the name with the source slot; the console's close of the last handle
     # detaches it too (it is not permanent), before the duplicate takes the value back
-    assert w.k.table.find_name(b"DupNamed") is None
+    if profile == "canary":
+        assert w.k.table.find_name(b"DupNamed") is None
+    else:
+        named = w.m.new_object_attributes("DupNamed", root=NAMED)
+        assert w.k.call("ObOpenObjectByName", named, 0, 0, w.out()) == 0xC0000034
     assert (dup == src) == (profile == "console")
 
 

@@ -254,7 +254,7 @@ def test_slot_reuse_order(h: Harness) -> None:
 def test_named_create_opens_existing(h: Harness) -> None:
     first = h.create_event("Foo")
     ptr = h.out()
-    attrs = h.mem.new_object_attributes("fOO")  # case-insensitive, with OBJ_CASE_INSENSITIVE only
+    attrs = h.attrs("fOO")  # case-insensitive, with OBJ_CASE_INSENSITIVE only
     status = h.k.call("NtCreateEvent", ptr, attrs, 1, 0)
     if h.profile == "canary":
         assert status == STATUS_OBJECT_NAME_EXISTS
@@ -268,7 +268,7 @@ def test_named_create_opens_existing(h: Harness) -> None:
 def test_console_openif_gives_new_handle(console: Harness) -> None:
     first = console.create_event("Foo")
     ptr = console.out()
-    attrs = console.mem.new_object_attributes("Foo", attributes=0xC0)
+    attrs = console.attrs("Foo", attributes=0xC0)
     assert console.k.call("NtCreateEvent", ptr, attrs, 1, 0) == STATUS_OBJECT_NAME_EXISTS
     second = console.mem.read_u32(ptr)
     assert second != first
@@ -278,8 +278,14 @@ def test_console_openif_gives_new_handle(console: Harness) -> None:
 def test_name_of_another_type(h: Harness) -> None:
     h.create_event("Shared")
     ptr = h.out()
-    attrs = h.mem.new_object_attributes("shared")
+    attrs = h.attrs("shared")
     status = h.k.call("NtCreateSemaphore", ptr, attrs, 0, 1)
+    # the console (Xbox ObInsertObject): a collision without OBJ_OPENIF, whatever the type
+    expected = STATUS_INVALID_HANDLE if h.profile == "canary" else STATUS_OBJECT_NAME_COLLISION
+    assert status == expected
+    assert h.mem.read_u32(ptr) == 0xCCCCCCCC
+    openif = h.attrs("shared", attributes=0xC0)
+    status = h.k.call("NtCreateSemaphore", ptr, openif, 0, 1)
     expected = STATUS_INVALID_HANDLE if h.profile == "canary" else STATUS_OBJECT_TYPE_MISMATCH
     assert status == expected
     assert h.mem.read_u32(ptr) == 0xCCCCCCCC
@@ -290,7 +296,7 @@ def test_name_lifetime_with_duplicate(h: Harness) -> None:
     _, dup = h.duplicate(src)
     h.k.call("NtClose", dup)
     ptr = h.out()
-    status = h.k.call("ObOpenObjectByName", h.mem.new_object_attributes("LIFETIME"), 0, 0, ptr)
+    status = h.k.call("ObOpenObjectByName", h.attrs("LIFETIME"), 0, 0, ptr)
     if h.profile == "canary":
         # Any slot's removal drops the name, even though the source still holds the object.
         assert status == STATUS_OBJECT_NAME_NOT_FOUND
@@ -303,7 +309,7 @@ def test_name_goes_with_last_handle(h: Harness) -> None:
     ev = h.create_event("Gone")
     h.k.call("NtClose", ev)
     ptr = h.out()
-    status = h.k.call("ObOpenObjectByName", h.mem.new_object_attributes("Gone"), 0, 0, ptr)
+    status = h.k.call("ObOpenObjectByName", h.attrs("Gone"), 0, 0, ptr)
     assert status == STATUS_OBJECT_NAME_NOT_FOUND
 
 
