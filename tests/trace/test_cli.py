@@ -27,9 +27,9 @@ def test_commands_on_a_small_trace(tmp_path: Path, monkeypatch: object) -> None:
     assert converted.exit_code == 0 and "written" in converted.output
     again = runner.invoke(cli, ["trace", "convert", str(path), str(out)])
     assert "up to date" in again.output
-    perfetto = runner.invoke(cli, ["trace", "export", str(out), "--perfetto", str(tmp_path / "p")])
+    perfetto = runner.invoke(cli, ["trace", "export", str(out), "--perfetto", str(tmp_path / "p.json")])
     assert perfetto.exit_code == 0
-    assert json.loads((tmp_path / "p").read_text())["traceEvents"]
+    assert json.loads((tmp_path / "p.json").read_text())["traceEvents"]
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -38,5 +38,5 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["trace", "show", str(bad)])
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
-        f"x360k trace: {bad}:2: not a trace event: Object missing required field `idx`"
+        f"x360k trace show: {bad}:2: not a trace event: Object missing required field `idx`"
     )
