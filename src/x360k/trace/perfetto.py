@@ -100,6 +100,7 @@ class _Thread:
     stack: list[tuple[str, int | None]] = field(default_factory=list)
     waiting: bool = False
     wait_all: bool = False
+    woke: bool = False  # a wait.end was seen inside the open call
     first: tuple[int, int] | None = None  # (time, order) of the first event
 
 
@@ -112,8 +113,9 @@ class _Flows:
     #: handle value -> [(order, time, tid)] of signalling calls.
     signals: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
     exits: dict[int, tuple[int, int]] = field(default_factory=dict)
-    #: (order, time, tid, sid) of each satisfied object of each wait.end.
-    wakes: list[tuple[int, int, int, str]] = field(default_factory=list)
+    thread_of_handle: dict[int, int] = field(default_factory=dict)
+    #: (order, time, tid, sid or handle value) of each object that ended a wait.
+    wakes: list[tuple[int, int, int, str | int]] = field(default_factory=list)
     #: (parent tid, time, child tid)
     creates: list[tuple[int, int, int]] = field(default_factory=list)
     #: the last thread.create per tid, waiting for its call's Thread handle.
@@ -132,6 +134,8 @@ class _Exporter:
         self.open_slices = 0
         #: the arguments of each thread's latest kernel.call (a wait's type is one of them)
         self.calls: dict[int, list[str] | None] = {}
+        #: the arguments of open single-object waits, by (tid, call_id, name)
+        self.call_args: dict[tuple[int, int | None, str], list[str] | None] = {}
 
     def time(self, event: TraceEvent, thread: _Thread) -> int:
         if self.axis == "virtual":
@@ -163,6 +167,8 @@ class _Exporter:
             name = event.name or "?"
             thread.stack.append((name, event.call_id))
             self.calls[tid] = event.args
+            if name in _SINGLE_WAIT_ARG:
+                self.call_args[(tid, event.call_id, name)] = event.args
             self.open_slices += 1
             self.sink.begin(tid, t, name, {"args": event.args} if event.args else {})
             self.note_signal(event, t)
@@ -172,7 +178,11 @@ class _Exporter:
             if position is None:
                 self.instant(event, t)
                 return
+            woke = thread.woke
             self.end_wait(tid, thread, t)
+            thread.woke = False
+            if not woke:
+                self.note_single_wait(event, thread.stack[position], t)
             status = {"status": f"0x{event.status:08x}"} if event.status is not None else {}
             while len(thread.stack) > position:
                 name, _ = thread.stack.pop()
@@ -188,6 +198,7 @@ class _Exporter:
             return
         if kind == "wait.end":
             self.note_wake(event, t, thread.wait_all)
+            thread.woke = True
             if thread.waiting:
                 self.end_wait(tid, thread, t, event.status)
                 return
@@ -233,6 +244,8 @@ class _Exporter:
         child = self.flows.pending_child.get(event.tid)
         if event.object_type == "Thread" and child is not None:
             self.flows.thread_of_sid[event.sid] = child
+            if event.handle is not None:
+                self.flows.thread_of_handle[event.handle] = child
             del self.flows.pending_child[event.tid]
 
     def note_signal(self, event: TraceEvent, t: int) -> None:
@@ -259,6 +272,22 @@ class _Exporter:
             if sid:
                 self.flows.wakes.append((self.order, t, event.tid, sid))
 
+    def note_single_wait(self, event: TraceEvent, call: tuple[str, int | None], t: int) -> None:
+        """A single-object wait that returned STATUS_WAIT_0 was ended by its handle's object.
+
+        Used when the trace has no ``wait.end`` (canary records none): the waited
+        handle is the call's argument, read from the matching ``kernel.call``.
+        """
+        position = _SINGLE_WAIT_ARG.get(call[0])
+        args = self.call_args.get((event.tid, call[1], call[0]))
+        if position is None or event.status not in (0, 0x80) or not args:
+            return
+        try:
+            handle = int(args[position], 16)
+        except (ValueError, IndexError):
+            return
+        self.flows.wakes.append((self.order, t, event.tid, handle))
+
     # -- the end ------------------------------------------------------------------------------
 
     def finish(self) -> int:
@@ -281,7 +310,7 @@ class _Exporter:
         drawn = 0
         for order, t, tid, sid in flows.wakes:
             source = self.signal_for(sid, order, t, use_time)
-            if source is not None:
+            if source is not None and source[0] != tid:  # an arrow within one track says nothing
                 drawn += 1
                 self.sink.flow(drawn, "signal", source, (tid, t))
         for parent, t, child in flows.creates:
@@ -291,16 +320,21 @@ class _Exporter:
                 self.sink.flow(drawn, "thread.create", (parent, t), (child, info.first[0]))
         return drawn
 
-    def signal_for(self, sid: str, order: int, t: int, use_time: bool) -> tuple[int, int] | None:
-        """(tid, time) of what signalled ``sid`` last at or before the wake."""
+    def signal_for(
+        self, sid: str | int, order: int, t: int, use_time: bool
+    ) -> tuple[int, int] | None:
+        """(tid, time) of what signalled ``sid`` (or a handle value) last at or before the wake."""
         flows = self.flows
-        child = flows.thread_of_sid.get(sid)
+        if isinstance(sid, int):
+            child = flows.thread_of_handle.get(sid)
+        else:
+            child = flows.thread_of_sid.get(sid)
         if child is not None:
             exit_at = flows.exits.get(child)
             if exit_at is not None and (exit_at[1] <= t if use_time else exit_at[0] < order):
                 return child, exit_at[1]
             return None
-        handle = flows.handle_of.get(sid)
+        handle = sid if isinstance(sid, int) else flows.handle_of.get(sid)
         if handle is None:
             return None
         best: tuple[int, int, int] | None = None
@@ -351,6 +385,8 @@ def _match(stack: list[tuple[str, int | None]], event: TraceEvent) -> int | None
     return None
 
 
+#: Single-object waits and the argument holding the waited handle.
+_SINGLE_WAIT_ARG: Final = {"NtWaitForSingleObjectEx": 0, "NtSignalAndWaitForSingleObjectEx": 1}
 #: Multi-object waits and the argument holding their WAIT_TYPE (0 = wait all).
 _WAIT_TYPE_ARG: Final = {"NtWaitForMultipleObjectsEx": 2, "KeWaitForMultipleObjects": 2}
 
