@@ -27,7 +27,9 @@ def test_commands_on_a_small_trace(tmp_path: Path, monkeypatch: object) -> None:
     assert converted.exit_code == 0 and "written" in converted.output
     again = runner.invoke(cli, ["trace", "convert", str(path), str(out)])
     assert "up to date" in again.output
-    perfetto = runner.invoke(cli, ["trace", "export", str(out), "--perfetto", str(tmp_path / "p.json")])
+    perfetto = runner.invoke(
+        cli, ["trace", "export", str(out), "--perfetto", str(tmp_path / "p.json")]
+    )
     assert perfetto.exit_code == 0
     assert json.loads((tmp_path / "p.json").read_text())["traceEvents"]
 
