@@ -1,4 +1,4 @@
-"""``trace show``: unknown export names get a hint, guest binaries are named, --json is schema v1."""
+"""``trace show``: hints for unknown exports and guest binaries; --json is schema v1."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def test_counts_match_independent_computation() -> None:
 
 
 def test_batch_path_gives_the_same_answer_on_every_format(tmp_path: Path) -> None:
-    """What ``trace stats`` runs (Arrow batches, columns subset on Parquet) equals the event path."""
+    """The path ``trace stats`` runs (batches; a column subset on Parquet) equals the event path."""
     from x360k.trace.parquet_reader import ParquetReader
     from x360k.trace.readers import open_trace
     from x360k.trace.stats import STATS_COLUMNS, compute_stats_batches
