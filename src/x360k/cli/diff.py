@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from x360k.cli.errors import fail
+from x360k.cli.errors import fail, guest_binary_hint
 from x360k.cli.params import COUNT, check_thread_map
 from x360k.diff.rules import IGNORABLE, RULES
 
@@ -186,7 +186,10 @@ def command(
             step(f"reading {cand.name}", 1, 2)
             cand_cols = load(cand, columns=norm.columns())
         except InputError as exc:
-            _fail(str(exc))
+            hint = next(
+                (guest_binary_hint(p) for p in (ref, cand) if str(exc).startswith(str(p))), ""
+            )
+            _fail(f"{exc}{hint}")
             return
         try:
             check_thread_map(forced, ref_cols.thread_tids.tolist(), cand_cols.thread_tids.tolist())

@@ -300,8 +300,22 @@ def _trace_lines(gathered: MemoryRecorder, result: ScenarioResult) -> list[str]:
 # -- the command ----------------------------------------------------------------------------------
 
 
+def _guest_kind(path: Path) -> str | None:
+    """The GUEST_RUNNERS key for a guest binary (by suffix, or ELF magic under any name)."""
+    suffix = path.suffix.lower()
+    if suffix in GUEST_RUNNERS:
+        return suffix
+    try:
+        with path.open("rb") as stream:
+            if stream.read(4) == b"\x7fELF":
+                return ".elf"
+    except OSError:
+        pass
+    return None
+
+
 def _run_guest(path: Path, **options: Any) -> ScenarioResult:
-    target = GUEST_RUNNERS[path.suffix.lower()]
+    target = GUEST_RUNNERS[_guest_kind(path) or ".elf"]
     module_name, _, func_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -401,7 +415,7 @@ def command(
     errors: list[ErrorEntry] = []
     loaded: list[Scenario | Path] = []
     for path in scenarios:
-        if path.suffix.lower() in GUEST_RUNNERS:
+        if _guest_kind(path) is not None:
             loaded.append(path)
             continue
         try:
