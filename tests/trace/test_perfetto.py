@@ -195,3 +195,42 @@ def test_unknown_output_suffix_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(TraceFormatError, match=r"\.pftrace"):
         output_format(tmp_path / "p.txt")
+
+
+def test_protobuf_handle_lives_share_lanes_that_never_overlap(tmp_path: Path) -> None:
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace, TrackEvent
+
+    events: list[TraceEvent] = []
+    idx = 0
+
+    def add(kind: str, sid: str, ts: int) -> None:
+        nonlocal idx
+        events.append(TraceEvent(tid=0, idx=idx, kind=kind, sid=sid, object_type="Event", ts=ts))
+        idx += 1
+
+    for n, ts in enumerate((1, 2, 3)):
+        add("handle.create", f"s{n}", ts)
+    for n, ts in enumerate((4, 5, 6)):
+        add("handle.destroy", f"s{n}", ts)
+    add("handle.create", "s3", 7)
+    add("handle.create", "s4", 8)
+    out = tmp_path / "h.pftrace"
+    write_perfetto(events, out)
+    trace = Trace.FromString(out.read_bytes())
+    lanes = {
+        p.track_descriptor.uuid
+        for p in trace.packet
+        if p.HasField("track_descriptor") and "handles" in p.track_descriptor.name
+    }
+    assert len(lanes) == 3  # three lives open at once, then two reuse free lanes
+    open_at: dict[int, int] = {}
+    for p in trace.packet:
+        ev = p.track_event
+        if not p.HasField("track_event") or ev.track_uuid not in lanes:
+            continue
+        if ev.type == TrackEvent.TYPE_SLICE_BEGIN:
+            assert ev.track_uuid not in open_at
+            open_at[ev.track_uuid] = p.timestamp
+        elif ev.type == TrackEvent.TYPE_SLICE_END:
+            assert p.timestamp >= open_at.pop(ev.track_uuid)
+    assert not open_at

@@ -18,6 +18,7 @@ picture.
 
 from __future__ import annotations
 
+import heapq
 from typing import Any, BinaryIO, Final, Protocol
 
 import msgspec
@@ -147,7 +148,7 @@ class JsonSink:
 
 
 class ProtoSink:
-    """Perfetto protobuf: a process track, one track per thread and per handle slot."""
+    """Perfetto protobuf: a process track, one track per thread, lanes of handle lives."""
 
     def __init__(self, out: BinaryIO, process_name: str) -> None:
         from perfetto.protos.perfetto.trace import perfetto_trace_pb2 as pb
@@ -156,6 +157,9 @@ class ProtoSink:
         self.out = out
         self.written = 0
         self.first = True
+        self.lanes: dict[str, tuple[int, str]] = {}
+        self.free_lanes: dict[str, list[tuple[int, int]]] = {}
+        self.lane_count: dict[str, int] = {}
         packet = self._packet()
         packet.track_descriptor.uuid = _PROCESS_UUID
         packet.track_descriptor.process.pid = _PID
@@ -224,22 +228,39 @@ class ProtoSink:
         kind = self.pb.TrackEvent.TYPE_INSTANT
         self._emit(self._event(_THREAD_UUID_BASE + tid, t, kind, name, args))
 
-    def _handle_track(self, sid: str) -> int:
-        return int(xxhash.xxh64_intdigest(sid.encode())) | 1 << 63
+    def _lane(self, name: str, t: int) -> int:
+        """A track for a handle life of type ``name`` starting at ``t``.
 
-    def handle_begin(self, sid: str, tid: int, t: int, name: str) -> None:
+        Slices on one protobuf track must nest, and handle lives overlap freely,
+        so lives go on lanes: a lane is reused once its last life has ended (the
+        heap holds each free lane by the time it became free), else a new lane
+        (track) is made. Lanes are as many as the most lives of that type open at
+        once, not one track per handle.
+        """
+        free = self.free_lanes.setdefault(name, [])
+        if free and free[0][0] <= t:
+            return heapq.heappop(free)[1]
+        self.lane_count[name] = number = self.lane_count.get(name, 0) + 1
+        uuid = int(xxhash.xxh64_intdigest(f"{name}#{number}".encode())) | 1 << 63
         packet = self._packet()
         track = packet.track_descriptor
-        track.uuid = self._handle_track(sid)
+        track.uuid = uuid
         track.parent_uuid = _PROCESS_UUID
-        track.name = f"{name} {sid}"
+        track.name = f"{name} handles #{number}"
         self._emit(packet)
+        return uuid
+
+    def handle_begin(self, sid: str, tid: int, t: int, name: str) -> None:
+        lane = self._lane(name, t)
+        self.lanes[sid] = (lane, name)
         kind = self.pb.TrackEvent.TYPE_SLICE_BEGIN
-        self._emit(self._event(track.uuid, t, kind, name, {"sid": sid, "tid": tid}))
+        self._emit(self._event(lane, t, kind, name, {"sid": sid, "tid": tid}))
 
     def handle_end(self, sid: str, tid: int, t: int, name: str, args: dict[str, Any]) -> None:
+        lane, kind_name = self.lanes.pop(sid)
         kind = self.pb.TrackEvent.TYPE_SLICE_END
-        self._emit(self._event(self._handle_track(sid), t, kind, None, args))
+        self._emit(self._event(lane, t, kind, None, args))
+        heapq.heappush(self.free_lanes.setdefault(kind_name, []), (t, lane))
 
     def flow(self, flow_id: int, name: str, src: tuple[int, int], dst: tuple[int, int]) -> None:
         kind = self.pb.TrackEvent.TYPE_INSTANT
