@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trace": ("x360k.cli.trace", "Show, summarise, convert, export and query trace files."),
     "exports": ("x360k.cli.exports", "List the xboxkrnl exports x360k implements."),
     "status": ("x360k.cli.status", "Look up an NTSTATUS by name or value."),
+    "xex": ("x360k.cli.xex", "Inspect XEX2 executables; package guest ELFs as XEX2 titles."),
 }
 
 
