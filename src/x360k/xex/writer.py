@@ -91,6 +91,8 @@ class XexSpec:
     encryption: str | None = None
     window_size: int = 0x8000
     lzx_block_types: Sequence[int] = (BLOCK_VERBATIM,)
+    #: False: LZX matches stay inside their 32 KiB frame (lets repeated frames encode once).
+    lzx_cross_frame: bool = True
     stack_size: int | None = None
     pe_name: str = "default.exe"
     title_id: int = X360K_TITLE_ID
@@ -116,7 +118,9 @@ def build_xex(spec: XexSpec) -> bytes:
         info = struct.pack(">IHH", 8 + 8 * len(blocks), int(encrypted), COMPRESSION_BASIC)
         info += b"".join(struct.pack(">II", d, z) for d, z in blocks)
     else:
-        frames = lzx_compress_frames(image, spec.window_size, spec.lzx_block_types)
+        frames = lzx_compress_frames(
+            image, spec.window_size, spec.lzx_block_types, cross_frame=spec.lzx_cross_frame
+        )
         first_size, first_hash, stored = _lzx_blocks(frames)
         info = (
             struct.pack(
