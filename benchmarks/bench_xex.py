@@ -72,8 +72,8 @@ def main() -> None:
     assert loaded.image == image, "LZX round trip differs"
     t_load = _best(load, 2)
     t_zlib = _best(lambda: zlib.decompress(deflated), 5)
-    print(f"   image {mib:.0f} MiB, XEX {len(xex) / 2**20:.2f} MiB (LZX), zlib {len(deflated) / 2**20:.2f} MiB; "
-          f"XEX built in {built:.1f} s")  # fmt: skip
+    sizes = f"XEX {len(xex) / 2**20:.2f} MiB (LZX), zlib {len(deflated) / 2**20:.2f} MiB"
+    print(f"   image {mib:.0f} MiB, {sizes}; XEX built in {built:.1f} s")
     print(f"   load (AES + de-block + LZX + map): {mib / t_load:7.1f} MiB/s  ({t_load:.2f} s)")
     print(f"   zlib inflate of the same image:    {mib / t_zlib:7.1f} MiB/s  ({t_zlib:.3f} s)")
     print(

@@ -92,6 +92,80 @@ class _Huffman:
         self.table = table
 
 
+class _Bits:
+    """The bit reader between hot loops: 16-bit little-endian words, bits taken MSB first.
+
+    ``words`` ends with a few zero words so look-ahead past the end reads zeros;
+    loading a word at or past ``limit`` means the stream really ended.
+    """
+
+    __slots__ = ("buf", "data", "limit", "nbits", "wi", "words")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        words = array("H")
+        words.frombytes(bytes(data[: len(data) & ~1]))
+        if array("H", b"\x01\x00")[0] != 1:
+            words.byteswap()
+        self.limit = len(words) + _OVERREAD_WORDS
+        words.extend([0] * (_OVERREAD_WORDS + 2))
+        self.words = words
+        self.wi = 0
+        self.buf = 0
+        self.nbits = 0
+
+    def where(self) -> int:
+        return max(0, self.wi * 2 - self.nbits // 8)
+
+    def need(self, n: int) -> None:
+        while self.nbits < n:
+            if self.wi >= self.limit:
+                raise LzxError("LZX stream ends early", len(self.data))
+            self.buf = ((self.buf & ((1 << self.nbits) - 1)) << 16) | self.words[self.wi]
+            self.wi += 1
+            self.nbits += 16
+
+    def bits(self, n: int) -> int:
+        if n == 0:
+            return 0
+        self.need(n)
+        self.nbits -= n
+        return (self.buf >> self.nbits) & ((1 << n) - 1)
+
+    def symbol(self, tree: _Huffman, what: str) -> int:
+        top = tree.bits
+        if top == 0:
+            raise LzxError(f"LZX {what} tree is empty but a symbol was coded", self.where())
+        self.need(top)
+        entry = tree.table[(self.buf >> (self.nbits - top)) & ((1 << top) - 1)]
+        if entry < 0:
+            raise LzxError(f"LZX {what} code is not in the tree", self.where())
+        self.nbits -= entry & 31
+        return entry >> 5
+
+    def lengths(self, lens: list[int], first: int, last: int) -> None:
+        """A pretree, then code lengths [first, last) as deltas from the previous ones."""
+        pre = _Huffman([self.bits(4) for _ in range(PRETREE_SIZE)], "pretree", self.where())
+        x = first
+        while x < last:
+            z = self.symbol(pre, "pretree")
+            if z == 17:
+                run = self.bits(4) + 4
+                lens[x : x + run] = [0] * run
+            elif z == 18:
+                run = self.bits(5) + 20
+                lens[x : x + run] = [0] * run
+            elif z == 19:
+                run = self.bits(1) + 4
+                z = self.symbol(pre, "pretree")
+                lens[x : x + run] = [(lens[x] - z) % 17] * run
+            else:
+                run = 1
+                lens[x] = (lens[x] - z) % 17
+            # A run may overshoot ``last`` (the list grows); trees read only [:last].
+            x += run
+
+
 class LzxDecoder:
     """Decodes one LZX stream of ``window_bits`` (15..21) into exactly ``size`` bytes."""
 
@@ -104,20 +178,10 @@ class LzxDecoder:
     def decode(self, data: bytes, size: int) -> bytearray:
         """Decode ``data`` into ``size`` bytes; raises :class:`LzxError` on any inconsistency."""
         out = bytearray(size)
-        # The bit stream is a sequence of 16-bit little-endian words, bits taken MSB first.
-        words = array("H")
-        words.frombytes(bytes(data[: len(data) & ~1]))
-        if array("H", b"\x01\x00")[0] != 1:
-            words.byteswap()
-        nwords = len(words)
-        limit_words = nwords + _OVERREAD_WORDS
-        wi = 0  # next word to load
-        buf = 0  # unread bits, right-aligned
-        nbits = 0
-        window = 1 << self.window_bits
+        b = _Bits(data)
         main_lens = [0] * self.main_elements
         length_lens = [0] * LENGTH_SIZE
-        r0 = r1 = r2 = 1
+        reps = [1, 1, 1]
         pos = 0
         frame_end = min(FRAME_SIZE, size)
         block_type = 0
@@ -127,105 +191,46 @@ class LzxDecoder:
         aligned: _Huffman | None = None
         raw_pos = -1  # byte offset of an uncompressed block's next byte (else -1)
         raw_odd = False
-
-        def where() -> int:
-            return raw_pos if raw_pos >= 0 else max(0, wi * 2 - nbits // 8)
-
-        def need(n: int) -> None:
-            nonlocal buf, nbits, wi
-            while nbits < n:
-                if wi >= limit_words:
-                    raise LzxError("LZX stream ends early", len(data))
-                word = words[wi] if wi < nwords else 0
-                wi += 1
-                buf = ((buf & ((1 << nbits) - 1)) << 16) | word
-                nbits += 16
-
-        def bits(n: int) -> int:
-            nonlocal nbits
-            if n == 0:
-                return 0
-            need(n)
-            nbits -= n
-            return (buf >> nbits) & ((1 << n) - 1)
-
-        def symbol(tree: _Huffman, what: str) -> int:
-            nonlocal nbits
-            top = tree.bits
-            if top == 0:
-                raise LzxError(f"LZX {what} tree is empty but a symbol was coded", where())
-            need(top)
-            entry = tree.table[(buf >> (nbits - top)) & ((1 << top) - 1)]
-            if entry < 0:
-                raise LzxError(f"LZX {what} code is not in the tree", where())
-            nbits -= entry & 31
-            return entry >> 5
-
-        def read_lengths(lens: list[int], first: int, last: int) -> None:
-            pre = _Huffman([bits(4) for _ in range(PRETREE_SIZE)], "pretree", where())
-            x = first
-            while x < last:
-                z = symbol(pre, "pretree")
-                if z == 17:
-                    run = bits(4) + 4
-                    lens[x : x + run] = [0] * run
-                    x += run
-                elif z == 18:
-                    run = bits(5) + 20
-                    lens[x : x + run] = [0] * run
-                    x += run
-                elif z == 19:
-                    run = bits(1) + 4
-                    z = symbol(pre, "pretree")
-                    value = (lens[x] - z) % 17
-                    lens[x : x + run] = [value] * run
-                    x += run
-                else:
-                    lens[x] = (lens[x] - z) % 17
-                    x += 1
-            # A run may overshoot ``last`` (the list grows); the tree reads only [:last].
-
-        need(1)
-        if bits(1):
+        if b.bits(1):
             raise LzxError(
-                "LZX stream uses x86 call translation, which XEX files never use", where()
+                "LZX stream uses x86 call translation, which XEX files never use", b.where()
             )
         while pos < size:
             if block_left == 0:
                 if raw_pos >= 0:  # leaving an uncompressed block: back to the bit stream
-                    wi = (raw_pos + raw_odd) // 2  # an odd-sized block has one pad byte
+                    b.wi = (raw_pos + raw_odd) // 2  # an odd-sized block has one pad byte
                     raw_pos = -1
-                    buf = nbits = 0
-                block_type = bits(3)
-                block_left = bits(16) << 8 | bits(8)
+                    b.buf = b.nbits = 0
+                block_type = b.bits(3)
+                block_left = b.bits(16) << 8 | b.bits(8)
                 if block_left == 0:
-                    raise LzxError("LZX block of length 0", where())
+                    raise LzxError("LZX block of length 0", b.where())
                 if block_type == BLOCK_ALIGNED:
-                    aligned = _Huffman([bits(3) for _ in range(ALIGNED_SIZE)], "aligned", where())
+                    aligned_lens = [b.bits(3) for _ in range(ALIGNED_SIZE)]
+                    aligned = _Huffman(aligned_lens, "aligned", b.where())
                 if block_type in (BLOCK_VERBATIM, BLOCK_ALIGNED):
-                    read_lengths(main_lens, 0, NUM_CHARS)
-                    read_lengths(main_lens, NUM_CHARS, self.main_elements)
-                    main = _Huffman(main_lens[: self.main_elements], "main", where())
+                    b.lengths(main_lens, 0, NUM_CHARS)
+                    b.lengths(main_lens, NUM_CHARS, self.main_elements)
+                    main = _Huffman(main_lens[: self.main_elements], "main", b.where())
                     if main.bits == 0:
-                        raise LzxError("LZX main tree is empty", where())
-                    read_lengths(length_lens, 0, LENGTH_SIZE)
-                    lengths = _Huffman(length_lens[:LENGTH_SIZE], "length", where())
+                        raise LzxError("LZX main tree is empty", b.where())
+                    b.lengths(length_lens, 0, LENGTH_SIZE)
+                    lengths = _Huffman(length_lens[:LENGTH_SIZE], "length", b.where())
                 elif block_type == BLOCK_UNCOMPRESSED:
                     # Pad to the next word boundary (1..16 bits), then R0..R2 and raw bytes.
-                    need(16)
-                    if nbits > 16:
-                        wi -= 1
-                    buf = nbits = 0
-                    start = wi * 2
+                    b.wi = (b.wi * 16 - b.nbits) // 16 + 1  # words consumed, plus the padding
+                    b.buf = b.nbits = 0
+                    start = b.wi * 2
                     if start + 12 > len(data):
                         raise LzxError("LZX uncompressed block header is truncated", start)
-                    r0 = int.from_bytes(data[start : start + 4], "little")
-                    r1 = int.from_bytes(data[start + 4 : start + 8], "little")
-                    r2 = int.from_bytes(data[start + 8 : start + 12], "little")
+                    reps = [
+                        int.from_bytes(data[start + 4 * i : start + 4 * i + 4], "little")
+                        for i in range(3)
+                    ]
                     raw_pos = start + 12
                     raw_odd = bool(block_left & 1)
                 else:
-                    raise LzxError(f"LZX block type {block_type} is not 1, 2 or 3", where())
+                    raise LzxError(f"LZX block type {block_type} is not 1, 2 or 3", b.where())
             if raw_pos >= 0:
                 n = min(block_left, frame_end - pos)
                 if raw_pos + n > len(data):
@@ -236,72 +241,119 @@ class LzxDecoder:
                 block_left -= n
             else:
                 assert main is not None and lengths is not None
-                aligned_tree = aligned if block_type == BLOCK_ALIGNED else None
-                mtab, mtop = main.table, main.bits
-                while block_left > 0 and pos < frame_end:
-                    # Inline main-tree symbol read (the hot path).
-                    if nbits < mtop:
-                        need(mtop)
-                    entry = mtab[(buf >> (nbits - mtop)) & ((1 << mtop) - 1)]
-                    if entry < 0:
-                        raise LzxError("LZX main code is not in the tree", where())
-                    nbits -= entry & 31
-                    element = entry >> 5
-                    if element < NUM_CHARS:
-                        out[pos] = element
-                        pos += 1
-                        block_left -= 1
-                        continue
-                    element -= NUM_CHARS
-                    length = element & 7
-                    if length == NUM_PRIMARY_LENGTHS:
-                        length += symbol(lengths, "length")
-                    length += MIN_MATCH
-                    slot = element >> 3
-                    if slot == 0:
-                        offset = r0
-                    elif slot == 1:
-                        offset = r1
-                        r1 = r0
-                        r0 = offset
-                    elif slot == 2:
-                        offset = r2
-                        r2 = r0
-                        r0 = offset
-                    else:
-                        extra = EXTRA_BITS[slot]
-                        offset = POSITION_BASE[slot] - 2
-                        if aligned_tree is not None and extra >= 3:
-                            if extra > 3:
-                                offset += bits(extra - 3) << 3
-                            offset += symbol(aligned_tree, "aligned")
-                        elif extra:
-                            offset += bits(extra)
-                        r2 = r1
-                        r1 = r0
-                        r0 = offset
-                    if offset > pos or offset >= window or offset <= 0:
-                        raise LzxError(
-                            f"LZX match offset {offset} reaches before the stream "
-                            f"(at output byte {pos})",
-                            where(),
-                        )
-                    block_left -= length
-                    if block_left < 0:
-                        raise LzxError("LZX match runs past the end of its block", where())
-                    end = min(pos + length, size)
-                    src = pos - offset
-                    if offset >= length:
-                        out[pos:end] = out[src : src + (end - pos)]
-                    else:
-                        chunk = out[src:pos] * (length // offset + 1)
-                        out[pos:end] = chunk[: end - pos]
-                    pos = end
+                tree = aligned if block_type == BLOCK_ALIGNED else None
+                pos, block_left = _run(b, out, pos, min(frame_end, size), block_left, main,
+                                       lengths, tree, reps, 1 << self.window_bits)  # fmt: skip
             if pos >= frame_end:
-                if raw_pos < 0 and nbits & 15:
-                    nbits -= nbits & 15  # realign to a word after each 32 KiB frame
+                if raw_pos < 0 and b.nbits & 15:
+                    b.nbits -= b.nbits & 15  # realign to a word after each 32 KiB frame
                 frame_end = min(frame_end + FRAME_SIZE, size)
         return out
+
+
+def _run(
+    b: _Bits,
+    out: bytearray,
+    pos: int,
+    end: int,
+    block_left: int,
+    main: _Huffman,
+    lengths: _Huffman,
+    aligned: _Huffman | None,
+    reps: list[int],
+    window: int,
+) -> tuple[int, int]:
+    """Decode a verbatim or aligned block's elements until its end or ``end`` (the hot loop).
+
+    The reader's state lives in locals here (the loop runs once per literal or
+    match); ``b`` is updated on the way out and before any helper that reads.
+    """
+    words, limit = b.words, b.limit
+    wi, buf, nbits = b.wi, b.buf, b.nbits
+    mtab, mtop = main.table, main.bits
+    mmask = (1 << mtop) - 1
+    ltab, ltop = lengths.table, lengths.bits
+    r0, r1, r2 = reps
+    size = len(out)
+    extra_bits, position_base = EXTRA_BITS, POSITION_BASE
+    try:
+        while block_left > 0 and pos < end:
+            # Keep at least 32 bits: a main and a length code, or most offsets, need no refill.
+            while nbits < 32:
+                if wi >= limit:
+                    raise LzxError("LZX stream ends early", len(b.data))
+                buf = ((buf & ((1 << nbits) - 1)) << 16) | words[wi]
+                wi += 1
+                nbits += 16
+            entry = mtab[(buf >> (nbits - mtop)) & mmask]
+            if entry < 0:
+                raise LzxError("LZX main code is not in the tree", max(0, wi * 2 - nbits // 8))
+            nbits -= entry & 31
+            element = entry >> 5
+            if element < NUM_CHARS:
+                out[pos] = element
+                pos += 1
+                block_left -= 1
+                continue
+            element -= NUM_CHARS
+            length = element & 7
+            if length == NUM_PRIMARY_LENGTHS:
+                if ltop == 0:
+                    raise LzxError("LZX length tree is empty but a symbol was coded", wi * 2)
+                entry = ltab[(buf >> (nbits - ltop)) & ((1 << ltop) - 1)]
+                if entry < 0:
+                    raise LzxError("LZX length code is not in the tree", wi * 2)
+                nbits -= entry & 31
+                length += entry >> 5
+            length += MIN_MATCH
+            slot = element >> 3
+            if slot == 0:
+                offset = r0
+            elif slot == 1:
+                offset = r1
+                r1 = r0
+                r0 = offset
+            elif slot == 2:
+                offset = r2
+                r2 = r0
+                r0 = offset
+            else:
+                extra = extra_bits[slot]
+                offset = position_base[slot] - 2
+                if extra:
+                    b.wi, b.buf, b.nbits = wi, buf, nbits
+                    if aligned is not None and extra >= 3:
+                        if extra > 3:
+                            offset += b.bits(extra - 3) << 3
+                        offset += b.symbol(aligned, "aligned")
+                    else:
+                        offset += b.bits(extra)
+                    wi, buf, nbits = b.wi, b.buf, b.nbits
+                r2 = r1
+                r1 = r0
+                r0 = offset
+            if offset > pos or offset >= window or offset <= 0:
+                raise LzxError(
+                    f"LZX match offset {offset} reaches before the stream (at output byte {pos})",
+                    max(0, wi * 2 - nbits // 8),
+                )
+            block_left -= length
+            if block_left < 0:
+                raise LzxError("LZX match runs past the end of its block", wi * 2)
+            stop = pos + length
+            if stop > size:
+                stop = size
+            src = pos - offset
+            if offset >= length:
+                out[pos:stop] = out[src : src + (stop - pos)]
+            else:
+                chunk = out[src:pos] * (length // offset + 1)
+                out[pos:stop] = chunk[: stop - pos]
+            pos = stop
+    finally:
+        b.wi, b.buf, b.nbits = wi, buf, nbits
+        reps[:] = [r0, r1, r2]
+    return pos, block_left
 
 
 def lzx_decompress(data: bytes, size: int, window_size: int) -> bytearray:
