@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 
 from x360k.trace.canary_args import parse_args
@@ -74,8 +75,12 @@ IMPORTANT_EXPORTS: Final[frozenset[str]] = frozenset(
     name for name, export in CANARY_EXPORTS.items() if export.important
 )
 
+#: A call line: thread id, export name, then the arguments either as plain dwords
+#: (most lines; normalised without a parse) or as anything else.
 _CALL_LINE: Final = re.compile(
-    r"^([id])> ([0-9A-Fa-f]{8}) ([A-Za-z_][A-Za-z0-9_]*)\((.*)\)\r?$", re.MULTILINE
+    r"^[id]> ([0-9A-Fa-f]{8}) ([A-Za-z_][A-Za-z0-9_]*)"
+    r"\((?:([0-9A-F]{8}(?:, [0-9A-F]{8})*)|(.*))\)\r?$",
+    re.MULTILINE,
 )
 _HIGH_FREQUENCY_LINE: Final = re.compile(
     r"^[id]> [0-9A-Fa-f]{8} (?:" + "|".join(sorted(HIGH_FREQUENCY_EXPORTS)) + r")\(",
@@ -85,7 +90,8 @@ _CHUNK_BYTES: Final = 8 << 20
 _NON_CALL_KINDS: Final = tuple(k for k in KINDS if k != "kernel.call")
 _KERNEL_CALL: Final = KIND_CODE["kernel.call"]
 
-Row = tuple[int, int, str, CanaryExport, list[str], int, str | None]
+_KIND_DICTIONARY: Final = pa.array(KINDS, pa.string())
+_encode: Final = msgspec.json.encode
 
 
 class _Survey(msgspec.Struct):
@@ -175,15 +181,15 @@ class CanaryLogReader(LineReader):
         for chunk in self._open():
             survey.debug_lines = survey.debug_lines or _has_debug_line(chunk)
             if not survey.calls:
-                survey.calls = any(m[3] in CANARY_EXPORTS for m in _CALL_LINE.finditer(chunk))
+                survey.calls = any(m[2] in CANARY_EXPORTS for m in _CALL_LINE.finditer(chunk))
             if not survey.high_frequency_calls and self.high_frequency_logged is None:
                 survey.high_frequency_calls = _HIGH_FREQUENCY_LINE.search(chunk) is not None
             if survey.calls and survey.debug_lines and survey.high_frequency_calls:
                 break
         return survey
 
-    def _rows(self) -> Iterator[Row]:
-        """(tid, idx, name, export, args, raw_tid, pointees) of every call line."""
+    def _chunks(self, columns: bool) -> Iterator[list[TraceEvent] | _Columns]:
+        """Every call line, a chunk at a time: events, or columns when ``columns``."""
         survey = _Survey()
         threads: dict[str, list[int]] = {}
         exports = CANARY_EXPORTS
@@ -191,41 +197,51 @@ class CanaryLogReader(LineReader):
         for chunk in self._open():
             lines += chunk.count("\n")
             survey.debug_lines = survey.debug_lines or _has_debug_line(chunk)
-            for match in _CALL_LINE.finditer(chunk):
-                name = match[3]
+            found = _CALL_LINE.findall(chunk)
+            cols = _Columns() if columns else None
+            events: list[TraceEvent] = []
+            for raw, name, simple, other in found:
                 export = exports.get(name)
                 if export is None:
                     survey.unknown_names += 1
-                    if not survey.first_unknown:
-                        survey.first_unknown = name
+                    survey.first_unknown = survey.first_unknown or name
                     continue
-                survey.calls += 1
                 if export.high_frequency:
                     survey.high_frequency_calls = True
-                raw = match[2]
                 thread = threads.get(raw)
                 if thread is None:
                     thread = threads[raw] = [len(threads), 0, int(raw, 16)]
-                args, pointees = parse_args(name, match[4])
-                yield (
-                    thread[0],
-                    thread[1],
-                    name,
-                    export,
-                    args,
-                    thread[2],
-                    None if pointees is None else json.dumps(pointees, separators=(",", ":")),
-                )
+                text = None
+                if simple:
+                    args = ("0x" + simple.lower().replace(", ", ",0x")).split(",")
+                else:
+                    args, pointees = parse_args(name, other)
+                    if pointees is not None:
+                        text = _encode(pointees).decode()
+                if cols is None:
+                    events.append(
+                        TraceEvent(
+                            tid=thread[0],
+                            idx=thread[1],
+                            kind="kernel.call",
+                            name=name,
+                            module=export.module,
+                            ordinal=export.ordinal,
+                            args=args,
+                            raw_tid=thread[2],
+                            text=text,
+                        )
+                    )
+                else:
+                    cols.add(thread, name, export, args, text)
                 thread[1] += 1
+            survey.calls += len(events) if cols is None else len(cols.tid)
             if not chunk.endswith("\n"):
                 lines += 1
                 tail = chunk[chunk.rfind("\n") + 1 :]
-                if (
-                    _CALL_LINE.fullmatch(tail) is None
-                    and tail[:1] in ("i", "d")
-                    and tail[1:3] == "> "
-                ):
+                if _CALL_LINE.fullmatch(tail) is None and tail[:1] in "id" and tail[1:3] == "> ":
                     self.report.partial_last_line = True
+            yield events if cols is None else cols
         self.report.ignored_lines = lines - survey.calls
         if survey.unknown_names:
             self.report.notes.append(
@@ -239,29 +255,18 @@ class CanaryLogReader(LineReader):
         self._survey = survey
 
     def events(self) -> Iterator[TraceEvent]:
-        for tid, idx, name, export, args, raw_tid, pointees in self._rows():
-            yield TraceEvent(
-                tid=tid,
-                idx=idx,
-                kind="kernel.call",
-                name=name,
-                module=export.module,
-                ordinal=export.ordinal,
-                args=args,
-                raw_tid=raw_tid,
-                text=pointees,
-            )
+        for events in self._chunks(columns=False):
+            assert isinstance(events, list)
+            yield from events
 
     def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         """Columns straight from the parsed lines, without TraceEvent objects."""
-        rows: list[Row] = []
-        for row in self._rows():
-            rows.append(row)
-            if len(rows) == batch_rows:
-                yield _batch(rows)
-                rows = []
-        if rows:
-            yield _batch(rows)
+        for cols in self._chunks(columns=True):
+            assert isinstance(cols, _Columns)
+            if cols.tid:
+                batch = cols.batch()
+                for start in range(0, batch.num_rows, batch_rows):
+                    yield batch.slice(start, batch_rows)
 
     def table(self) -> pa.Table:
         """The whole log; the header reflects what the read found."""
@@ -274,21 +279,49 @@ def _has_debug_line(chunk: str) -> bool:
     return chunk.startswith("d> ") or "\nd> " in chunk
 
 
-def _batch(rows: list[Row]) -> pa.RecordBatch:
-    tid, idx, name, export, args, raw_tid, text = zip(*rows, strict=True)
-    n = len(rows)
-    columns: dict[str, pa.Array] = {
-        "tid": pa.array(tid, pa.int32()),
-        "idx": pa.array(idx, pa.int64()),
-        "kind": pa.DictionaryArray.from_arrays(
-            pa.array([_KERNEL_CALL] * n, pa.int8()), pa.array(KINDS, pa.string())
-        ),
-        "name": pa.array(name, pa.string()).dictionary_encode(),
-        "module": pa.array([e.module for e in export], pa.string()).dictionary_encode(),
-        "ordinal": pa.array([e.ordinal for e in export], pa.uint32()),
-        "args": pa.array(args, pa.list_(pa.string())),
-        "raw_tid": pa.array(raw_tid, pa.uint32()),
-        "text": pa.array(text, pa.string()),
-    }
-    arrays = [columns[f.name] if f.name in columns else pa.nulls(n, f.type) for f in ARROW_SCHEMA]
-    return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
+class _Columns:
+    """The call lines of one chunk, column by column."""
+
+    __slots__ = ("args", "idx", "module", "name", "ordinal", "raw_tid", "text", "tid")
+
+    def __init__(self) -> None:
+        self.tid: list[int] = []
+        self.idx: list[int] = []
+        self.name: list[str] = []
+        self.module: list[str] = []
+        self.ordinal: list[int] = []
+        self.args: list[list[str]] = []
+        self.raw_tid: list[int] = []
+        self.text: list[str | None] = []
+
+    def add(
+        self, thread: list[int], name: str, export: CanaryExport, args: list[str], text: str | None
+    ) -> None:
+        self.tid.append(thread[0])
+        self.idx.append(thread[1])
+        self.name.append(name)
+        self.module.append(export.module)
+        self.ordinal.append(export.ordinal)
+        self.args.append(args)
+        self.raw_tid.append(thread[2])
+        self.text.append(text)
+
+    def batch(self) -> pa.RecordBatch:
+        n = len(self.tid)
+        columns: dict[str, pa.Array] = {
+            "tid": pa.array(self.tid, pa.int32()),
+            "idx": pa.array(self.idx, pa.int64()),
+            "kind": pa.DictionaryArray.from_arrays(
+                pa.array(np.full(n, _KERNEL_CALL, np.int8)), _KIND_DICTIONARY
+            ),
+            "name": pa.array(self.name, pa.string()).dictionary_encode(),
+            "module": pa.array(self.module, pa.string()).dictionary_encode(),
+            "ordinal": pa.array(self.ordinal, pa.uint32()),
+            "args": pa.array(self.args, pa.list_(pa.string())),
+            "raw_tid": pa.array(self.raw_tid, pa.uint32()),
+            "text": pa.array(self.text, pa.string()),
+        }
+        arrays = [
+            columns[f.name] if f.name in columns else pa.nulls(n, f.type) for f in ARROW_SCHEMA
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
