@@ -138,6 +138,7 @@ def _fail(message: str) -> None:
 )
 @click.option(
     "--show", type=COUNT, default=10, show_default=True, help="Divergences shown in detail as text."
+)
 @click.option(
     "--fail-on",
     "fail_on",
