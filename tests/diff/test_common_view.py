@@ -271,3 +271,14 @@ def test_an_empty_side_whose_header_records_nothing_is_still_unmapped(tmp_path: 
     result = _diff(FULL_TRACE, empty)
     assert {f[0] for f in _findings(result)} == {"unmapped"}
     assert build_report(result, "f", "e").verdict == "DIVERGED"
+
+
+def test_a_changed_pointee_between_two_canary_logs_is_named(tmp_path: Path) -> None:
+    text = CANARY_LOG.read_text(encoding="utf-8")
+    other = tmp_path / "other.log"
+    other.write_text(text.replace("40000000(00000000)", "40000000(00000001)"), "utf-8")
+    result = _diff(CANARY_LOG, other)
+    assert _findings(result) == [("changed", 0, 0)]
+    (d,) = build_report(result, "a", "b").divergences
+    assert d.export == "NtCreateEvent"
+    assert d.explanation.endswith("differs: args[0] points at 0x00000000 vs 0x00000001")

@@ -198,6 +198,21 @@ def open_stack(cols: TraceColumns, rows: Rows, pos: int) -> list[str]:
     return frames
 
 
+def _pointee_parts(r: str | None, c: str | None) -> list[str]:
+    """``args[0] points at 0x00000000 vs 0x00000001`` from two pointee arrays in ``text``."""
+    try:
+        ra, ca = msgspec.json.decode(r or "[]"), msgspec.json.decode(c or "[]")
+    except msgspec.DecodeError:
+        return [f"text {r} vs {c}"]
+    if not (isinstance(ra, list) and isinstance(ca, list)) or len(ra) != len(ca):
+        return [f"text {r} vs {c}"]
+    return [
+        f"args[{k}] points at {'-' if a is None else a} vs {'-' if b is None else b}"
+        for k, (a, b) in enumerate(zip(ra, ca, strict=True))
+        if a != b
+    ]
+
+
 def _frame_name(stack: list[str]) -> str | None:
     return stack[-1].split(" (")[0] if stack else None
 
@@ -369,6 +384,8 @@ class Explainer:
             for name in fields:
                 if name == "args" and r_ev.args and c_ev.args:
                     parts.extend(self._arg_parts(r_ev, c_ev))
+                elif name == "text" and self.result.projection.pointee_text:
+                    parts.extend(_pointee_parts(r_ev.text, c_ev.text))
                 elif name in rv or name in cv:
                     parts.append(f"{name} {rv.get(name, '-')} vs {cv.get(name, '-')}")
                 else:

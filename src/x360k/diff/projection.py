@@ -147,6 +147,8 @@ class Projection:
     dropped_fields: dict[str, str] = field(default_factory=dict)
     #: Pointee text compared (both sides print it)?
     pointees: bool = False
+    #: Both sides keep pointees in ``text`` (a JSON array aligned with ``args``).
+    pointee_text: bool = False
     pointee_note: str = ""
     #: Handle origins checked (both sides record handle.create and name handles)?
     handle_check: bool = True
@@ -251,6 +253,7 @@ def project(
         unrecorded_exports=frozenset(unrecorded),
         dropped_fields=dropped_fields,
         pointees=rp == cp == "args",
+        pointee_text=rp == cp == "text",
         pointee_note=pointee_note,
         handle_check=handle_check,
         handle_note=handle_note,
