@@ -62,6 +62,11 @@ def test_canary_log_of_the_same_calls_as_a_full_trace_diffs_clean(order: str) ->
     assert any("module" in n and "fields not compared" in n for n in report.notes)
     matched = sum(pr.matched for pr in result.pairs)
     assert matched == 10  # every call canary logged, on both threads
+    # no thread.create in canary's log: paired by similarity, each with its margin
+    assert {t.method for t in report.threads} == {"similarity"}
+    for t in report.threads:
+        assert t.margin is not None and t.margin > 0.1
+        assert t.runner_up is not None and t.runner_up != t.cand_tid
 
 
 def test_one_changed_call_in_canary_log_is_exactly_that_change(tmp_path: Path) -> None:
