@@ -277,7 +277,7 @@ def _print_stats(result: Any) -> None:
     default="auto",
     show_default=True,
     help="Time axis: the trace's virtual time (ts, 100 ns ticks), each thread's event index "
-    "(1 index = 1 µs), or auto (virtual time when every event has ts).",
+    "(1 index = 1 µs), or auto (virtual time when the first event has ts).",
 )
 @click.option(
     "--max-events",

@@ -55,7 +55,6 @@ SUFFIXES: Final[dict[str, str]] = {
     ".pftrace": "proto",
     ".perfetto-trace": "proto",
     ".pb": "proto",
-    ".proto": "proto",
 }
 #: Exports that signal the object whose handle is their first argument.
 SIGNAL_EXPORTS: Final = frozenset(
