@@ -156,3 +156,15 @@ def test_bare_command_prints_its_help(capsys: pytest.CaptureFixture[str]) -> Non
     code, out, err = _main([], capsys)
     assert code == 2
     assert (out + err).startswith("Usage: x360k")
+
+
+def test_unwritable_trace_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = Path(__file__).parents[2] / "examples" / "duplicate_object.yaml"
+    target = tmp_path / "missing-dir" / "o.jsonl"
+    code, _, err = _main(
+        ["run", str(example), "--profile", "canary", "--trace", str(target)], capsys
+    )
+    assert code == 2
+    assert err.strip().splitlines()[-1] == f"x360k run: --trace {target}: No such file or directory"
