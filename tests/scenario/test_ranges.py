@@ -98,3 +98,24 @@ def test_word_is_exact_or_refuses(number: int) -> None:
     else:
         with pytest.raises(ValueError, match="out of range"):
             word(number, "x")
+
+
+def test_a_buffer_bigger_than_guest_memory_is_an_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from x360k.cli.main import cli
+
+    path = tmp_path / "buf.yaml"
+    path.write_text(
+        "name: buf\nthreads:\n  main:\n    - call: NtQueryInformationFile\n"
+        "      file_handle: 0\n      information: {size: 0xF0000000}\n      length: 16\n"
+        "      information_class: 5\n"
+    )
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:4: NtQueryInformationFile information:" in result.output
+    too_big = _error(
+        "threads:\n  main:\n    - call: NtQueryInformationFile\n      file_handle: 0\n"
+        "      information: {size: 0x100000000}\n      length: 16\n      information_class: 5\n"
+    )
+    assert too_big.line == 5 and "out of range" in str(too_big)
