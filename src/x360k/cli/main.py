@@ -74,7 +74,11 @@ def cli() -> None:
 def main() -> None:
     """Console-script entry point (also ``python -m x360k``)."""
     try:
-        cli.main(prog_name="x360k", standalone_mode=False)
+        # Not standalone, so usage errors reach _usage_error; click then *returns* the code
+        # of a ctx.exit(n) instead of exiting with it.
+        code = cli.main(prog_name="x360k", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
