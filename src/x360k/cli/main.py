@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exports": ("x360k.cli.exports", "List the xboxkrnl exports x360k implements."),
     "status": ("x360k.cli.status", "Look up an NTSTATUS by name or value."),
     "cache": ("x360k.cli.cache", "Show where the columnar cache is, how big, or clear it."),
+    "xex": ("x360k.cli.xex", "Inspect XEX2 executables; package guest ELFs as XEX2 titles."),
 }
 
 

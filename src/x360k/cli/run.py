@@ -41,7 +41,10 @@ from x360k.trace.recorder import MemoryRecorder, Recorder
 from x360k.trace.text_form import format_event
 
 #: Guest binaries by suffix -> "module:function" of the runner that takes them.
-GUEST_RUNNERS: Final[dict[str, str]] = {".elf": "x360k.cpu.runner:run_guest"}
+GUEST_RUNNERS: Final[dict[str, str]] = {
+    ".elf": "x360k.cpu.runner:run_guest",
+    ".xex": "x360k.cpu.runner:run_guest",
+}
 #: Trace formats ``--trace`` writes, by file suffix.
 TRACE_SUFFIXES: Final = (".jsonl", ".arrows", ".arrow", ".feather", ".parquet", ".txt")
 #: Seconds a run may take before a progress bar appears.

@@ -92,6 +92,22 @@ _INT_FIELDS: Final = frozenset(
 SCRATCH_SIZE: Final = 64
 
 
+#: ObWin32NamedObjectsDirectory(): the root titles name their objects under.
+NAMED_OBJECTS_ROOT: Final = 0xFFFFFFFC
+
+
+def _root_for(name: str | None) -> Lit:
+    """The RootDirectory an attributes entry gets when it names none.
+
+    A relative name gets the named-objects root, as the title library passes
+    it (canary ignores roots; the console needs one for a relative name); an
+    absolute name (leading backslash) or no name gets 0.
+    """
+    if name and not name.startswith("\\"):
+        return Lit(NAMED_OBJECTS_ROOT)
+    return Lit(0)
+
+
 def load_scenario(path: str | Path, registry: Registry | None = None) -> Scenario:
     """Load and check a scenario file; raises :class:`ScenarioError` (file:line: what)."""
     file = str(path)
@@ -533,7 +549,7 @@ class _Loader(NodeReader):
         if isinstance(node, MappingNode):
             entries = self.mapping(node, what, ("name", "root", "attributes", "openif"))
             name = self.string(entries["name"], "name") if "name" in entries else None
-            root = self.handle(entries["root"], "root") if "root" in entries else Lit(0)
+            root = self.handle(entries["root"], "root") if "root" in entries else _root_for(name)
             flags = (
                 self.checked(
                     entries["attributes"],
@@ -550,7 +566,7 @@ class _Loader(NodeReader):
         return self.text_or_pointer(
             node,
             what,
-            lambda name: Attrs(name, Lit(0), OBJ_CASE_INSENSITIVE),
+            lambda name: Attrs(name, _root_for(name), OBJ_CASE_INSENSITIVE),
             "an object name, a mapping or null",
         )
 
