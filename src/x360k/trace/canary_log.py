@@ -44,16 +44,13 @@ from x360k.trace.canary_exports import (
 )
 from x360k.trace.columns import ARROW_SCHEMA, schema_with_header
 from x360k.trace.errors import TraceFormatError
-from x360k.trace.event import KIND_CODE, KINDS, TraceEvent
+from x360k.trace.event import KINDS, TraceEvent
 from x360k.trace.header import TraceHeader
 from x360k.trace.reader import DEFAULT_BATCH_ROWS, LineReader
 
-#: A call line: thread id, export name, then the arguments either as plain dwords
-#: (most lines; normalised without a parse) or as anything else.
+#: A call-shaped line (the export name is group 1); canary_columns matches the same.
 _CALL_LINE: Final = re.compile(
-    r"^[id]> ([0-9A-Fa-f]{8}) ([A-Za-z_][A-Za-z0-9_]*)"
-    r"\((?:([0-9A-F]{8}(?:, [0-9A-F]{8})*)|(.*))\)\r?$",
-    re.MULTILINE,
+    r"^[id]> [0-9A-Fa-f]{8} ([A-Za-z_][A-Za-z0-9_]*)\(.*\)\r?$", re.MULTILINE
 )
 _HIGH_FREQUENCY_LINE: Final = re.compile(
     r"^[id]> [0-9A-Fa-f]{8} (?:" + "|".join(sorted(HIGH_FREQUENCY_EXPORTS)) + r")\(",
@@ -61,10 +58,6 @@ _HIGH_FREQUENCY_LINE: Final = re.compile(
 )
 _CHUNK_BYTES: Final = 8 << 20
 _NON_CALL_KINDS: Final = tuple(k for k in KINDS if k != "kernel.call")
-_KERNEL_CALL: Final = KIND_CODE["kernel.call"]
-
-_KIND_DICTIONARY: Final = pa.array(KINDS, pa.string())
-_encode: Final = msgspec.json.encode
 
 
 class _Survey(msgspec.Struct):
@@ -154,7 +147,7 @@ class CanaryLogReader(LineReader):
         for chunk in self._open():
             survey.debug_lines = survey.debug_lines or _has_debug_line(chunk)
             if not survey.calls:
-                survey.calls = any(m[2] in CANARY_EXPORTS for m in _CALL_LINE.finditer(chunk))
+                survey.calls = any(m[1] in CANARY_EXPORTS for m in _CALL_LINE.finditer(chunk))
             if not survey.high_frequency_calls and self.high_frequency_logged is None:
                 survey.high_frequency_calls = _HIGH_FREQUENCY_LINE.search(chunk) is not None
             if survey.calls and survey.debug_lines and survey.high_frequency_calls:
