@@ -98,7 +98,7 @@ class CanaryLogReader(LineReader):
         if survey.calls == 0:
             extra["calls"] = (
                 "none: canary logs kernel calls only at log_level 3 (debug) or, for exports "
-                "tagged important, 2; and not with bit 1 of log_mask set"
+                "tagged important, 2; and never with log_mask's Kernel bit (1) set"
             )
             return TraceHeader(
                 emulator="xenia-canary",
