@@ -225,3 +225,16 @@ def test_the_columnar_parse_agrees_with_parse_args_line_by_line(tmp_path: Path) 
         assert event.args == want_args, line
         want_text = None if want_pointees is None else msgspec.json.encode(want_pointees).decode()
         assert event.text == want_text, line
+
+
+def test_crlf_line_ends_and_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "windows.log"
+    path.write_bytes(
+        b"i> 00001F40 Log level: 3\r\n"
+        b"d> F8000008 RtlInitAnsiString(7006FB80, 820140E4(caf\xe9 \xff))\r\n"
+        b"d> F8000008 NtClose(F8000010)\r\n"
+    )
+    got = list(open_trace(path).events())
+    assert [e.name for e in got] == ["RtlInitAnsiString", "NtClose"]
+    assert got[1].args == ["0xf8000010"]
+    assert json.loads(got[0].text or "") == [None, "caf\ufffd \ufffd"]

@@ -13,6 +13,7 @@ same as parsing every line with ``parse_args``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
 import msgspec
@@ -40,6 +41,7 @@ class ChunkState:
     def __init__(self, exports: Mapping[str, CanaryExport]) -> None:
         self.exports = exports
         self.export_names = pa.array(sorted(exports), pa.string())
+        #: raw thread id text -> tid, in order of first appearance
         self.threads: dict[str, int] = {}
         self.next_idx = np.zeros(0, np.int64)
         self.calls = 0
@@ -47,7 +49,8 @@ class ChunkState:
         self.first_unknown = ""
         self.high_frequency_calls = False
 
-    def _thread_ordinals(self, raw: pa.DictionaryArray) -> npt.NDArray[np.int64]:
+    def _thread_ordinals(self, raw: pa.DictionaryArray | None) -> npt.NDArray[np.int64]:
+        assert raw is not None
         values: list[str] = raw.dictionary.to_pylist()
         indices = raw.indices.to_numpy()
         first = np.full(len(values), len(indices), np.int64)
@@ -72,68 +75,107 @@ class ChunkState:
         self.next_idx += counts
         return idx
 
-    def batch(self, chunk: str) -> pa.RecordBatch | None:
-        """The chunk's call lines in ARROW_SCHEMA, or ``None`` when it has none."""
-        lines = pc.split_pattern(pa.array([chunk], pa.string()), "\n").flatten()
-        calls = lines.filter(pc.match_substring_regex(lines, _LINE))
-        if len(calls) == 0:
-            return None
-        # the line's shape is known now: thread id at 3..11, the name from 12 to "("
-        parts = pc.split_pattern(
-            pc.utf8_rtrim(pc.utf8_slice_codeunits(calls, 12, 1 << 62), "\r"), "(", max_splits=1
-        )
-        name = pc.list_element(parts, 0)
-        known = pc.is_in(name, value_set=self.export_names)
-        unknown = len(calls) - pc.sum(known.cast(pa.int64())).as_py()
-        if unknown:
-            self.unknown_names += unknown
-            if not self.first_unknown:
-                self.first_unknown = name.filter(pc.invert(known))[0].as_py()
-            calls, parts, name = calls.filter(known), parts.filter(known), name.filter(known)
-        n = len(calls)
+    def batch(self, parsed: ParsedChunk) -> pa.RecordBatch | None:
+        """The chunk's calls in ARROW_SCHEMA, numbered after earlier chunks' (or ``None``)."""
+        self.unknown_names += parsed.unknown_names
+        self.first_unknown = self.first_unknown or parsed.first_unknown
+        self.high_frequency_calls = self.high_frequency_calls or parsed.high_frequency_calls
+        n = parsed.calls
         if n == 0:
             return None
         self.calls += n
-        raw = pc.utf8_slice_codeunits(calls, 3, 11).dictionary_encode()
-        argument_text = pc.utf8_slice_codeunits(pc.list_element(parts, 1), 0, -1)
-        tids = self._thread_ordinals(raw)
-        raw_values = pa.array([int(v, 16) for v in raw.dictionary.to_pylist()], pa.uint32())
-        names = name.dictionary_encode()
-        unique_names: list[str] = names.dictionary.to_pylist()
-        exports = [self.exports[name] for name in unique_names]
-        self.high_frequency_calls = self.high_frequency_calls or any(
-            e.high_frequency for e in exports
-        )
-        args, text = _arguments(names, argument_text)
-        columns: dict[str, pa.Array] = {
-            "tid": pa.array(tids, pa.int32()),
-            "idx": pa.array(self._indices(tids), pa.int64()),
-            "kind": pa.DictionaryArray.from_arrays(
-                pa.array(np.full(n, KIND_CODE["kernel.call"], np.int8)), _KIND_DICTIONARY
-            ),
-            "name": names,
-            "module": pa.array([e.module for e in exports]).take(names.indices).dictionary_encode(),
-            "ordinal": pa.array([e.ordinal for e in exports], pa.uint32()).take(names.indices),
-            "args": args,
-            "raw_tid": raw_values.take(raw.indices),
-            "text": text,
-        }
+        tids = self._thread_ordinals(parsed.raw)
+        columns = dict(parsed.columns)
+        columns["tid"] = pa.array(tids, pa.int32())
+        columns["idx"] = pa.array(self._indices(tids), pa.int64())
         arrays = [
             columns[f.name] if f.name in columns else pa.nulls(n, f.type) for f in ARROW_SCHEMA
         ]
         return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
+@dataclass(slots=True)
+class ParsedChunk:
+    """What one chunk of the log holds, before threads are numbered across chunks."""
+
+    lines: int
+    debug_lines: bool
+    calls: int = 0
+    unknown_names: int = 0
+    first_unknown: str = ""
+    high_frequency_calls: bool = False
+    raw: pa.DictionaryArray | None = None
+    columns: dict[str, pa.Array] = field(default_factory=dict)
+
+
+def _text(chunk: bytes) -> pa.Array:
+    """The chunk's lines as an Arrow string array (bytes that are not UTF-8 replaced)."""
+    try:
+        whole = pa.array([chunk], pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        whole = pa.array([chunk.decode("utf-8", errors="replace")], pa.string())
+    return pc.split_pattern(whole, "\n").flatten()
+
+
+def parse_chunk(
+    chunk: bytes, exports: Mapping[str, CanaryExport], export_names: pa.Array
+) -> ParsedChunk:
+    """Everything about a chunk that does not depend on the chunks before it.
+
+    Runs in Arrow's kernels, which release the GIL, so chunks can be parsed
+    on worker threads while the caller numbers and consumes earlier ones.
+    """
+    parsed = ParsedChunk(
+        lines=chunk.count(b"\n") + (not chunk.endswith(b"\n")),
+        debug_lines=chunk.startswith(b"d> ") or b"\nd> " in chunk,
+    )
+    lines = _text(chunk)
+    calls = lines.filter(pc.match_substring_regex(lines, _LINE))
+    if len(calls) == 0:
+        return parsed
+    # the line's shape is known now: thread id at 3..11, the name from 12 to "("
+    parts = pc.split_pattern(pc.utf8_rtrim(calls, "\r"), "(", max_splits=1)
+    name = pc.utf8_slice_codeunits(pc.list_element(parts, 0), 12, 1 << 62)
+    known = pc.is_in(name, value_set=export_names)
+    unknown = len(calls) - pc.sum(known.cast(pa.int64())).as_py()
+    if unknown:
+        parsed.unknown_names = unknown
+        parsed.first_unknown = name.filter(pc.invert(known))[0].as_py()
+        calls, parts, name = calls.filter(known), parts.filter(known), name.filter(known)
+    n = parsed.calls = len(calls)
+    if n == 0:
+        return parsed
+    raw = parsed.raw = pc.utf8_slice_codeunits(calls, 3, 11).dictionary_encode()
+    raw_values = pa.array([int(v, 16) for v in raw.dictionary.to_pylist()], pa.uint32())
+    names = name.dictionary_encode()
+    found = [exports[name] for name in names.dictionary.to_pylist()]
+    parsed.high_frequency_calls = any(e.high_frequency for e in found)
+    args, text = _arguments(names, pc.utf8_slice_codeunits(pc.list_element(parts, 1), 0, -1))
+    parsed.columns = {
+        "kind": pa.DictionaryArray.from_arrays(
+            pa.array(np.full(n, KIND_CODE["kernel.call"], np.int8)), _KIND_DICTIONARY
+        ),
+        "name": names,
+        "module": pa.array([e.module for e in found]).take(names.indices).dictionary_encode(),
+        "ordinal": pa.array([e.ordinal for e in found], pa.uint32()).take(names.indices),
+        "args": args,
+        "raw_tid": raw_values.take(raw.indices),
+        "text": text,
+    }
+    return parsed
+
+
 def _arguments(names: pa.DictionaryArray, text: pa.Array) -> tuple[pa.Array, pa.Array]:
     """``args`` and ``text`` (pointees) columns for the argument texts of call lines."""
     hexlike = pc.match_substring_regex(text, _HEX_ARGS)
-    items = pc.split_pattern(text.filter(hexlike), ", ")
+    hex_text = text.filter(hexlike)
+    items = pc.split_pattern(hex_text, ", ")
     flat = items.flatten()
     values = pc.binary_join_element_wise(
         "0x", pc.ascii_lower(pc.utf8_slice_codeunits(flat, 0, 8)), ""
     )
     fast_args = pa.ListArray.from_arrays(items.offsets, values, type=_ARGS_TYPE)
-    has_pointee = pc.match_substring(text.filter(hexlike), "(")
+    has_pointee = pc.match_substring(hex_text, "(")
     fast_text = pa.nulls(len(items), pa.string())
     if pc.any(has_pointee).as_py():
         with_pointee = items.filter(has_pointee)

@@ -26,8 +26,11 @@ the log holds no calls at all.
 
 from __future__ import annotations
 
+import os
 import re
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 from typing import Final
@@ -36,7 +39,7 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
-from x360k.trace.canary_columns import ChunkState
+from x360k.trace.canary_columns import ChunkState, ParsedChunk, parse_chunk
 from x360k.trace.canary_exports import (
     CANARY_EXPORTS,
     HIGH_FREQUENCY_EXPORTS,
@@ -56,7 +59,8 @@ _HIGH_FREQUENCY_LINE: Final = re.compile(
     r"^[id]> [0-9A-Fa-f]{8} (?:" + "|".join(sorted(HIGH_FREQUENCY_EXPORTS)) + r")\(",
     re.MULTILINE,
 )
-_CHUNK_BYTES: Final = 8 << 20
+_CHUNK_BYTES: Final = 4 << 20
+_MAX_WORKERS: Final = 4
 _NON_CALL_KINDS: Final = tuple(k for k in KINDS if k != "kernel.call")
 
 
@@ -124,8 +128,8 @@ class CanaryLogReader(LineReader):
             extra=extra,
         )
 
-    def _open(self) -> Iterator[str]:
-        """The file as text chunks that end at line ends (the last one may not)."""
+    def _open(self) -> Iterator[bytes]:
+        """The file in chunks that end at line ends (the last one may not)."""
         try:
             stream = self.path.open("rb")
         except OSError as exc:
@@ -137,14 +141,15 @@ class CanaryLogReader(LineReader):
                 cut = data.rfind(b"\n") + 1
                 rest = data[cut:]
                 if cut:
-                    yield data[:cut].decode("utf-8", errors="replace")
+                    yield data[:cut]
             if rest:
-                yield rest.decode("utf-8", errors="replace")
+                yield rest
 
     def _scan(self) -> _Survey:
         """The survey without building events: stops once the header is known."""
         survey = _Survey()
-        for chunk in self._open():
+        for data in self._open():
+            chunk = data.decode("utf-8", errors="replace")
             survey.debug_lines = survey.debug_lines or _has_debug_line(chunk)
             if not survey.calls:
                 survey.calls = any(m[1] in CANARY_EXPORTS for m in _CALL_LINE.finditer(chunk))
@@ -154,10 +159,10 @@ class CanaryLogReader(LineReader):
                 break
         return survey
 
-    def _check_tail(self, chunk: str) -> None:
+    def _check_tail(self, chunk: bytes) -> None:
         """Note a last line cut off in the middle of a call (a log still being written)."""
-        if not chunk.endswith("\n"):
-            tail = chunk[chunk.rfind("\n") + 1 :]
+        if not chunk.endswith(b"\n"):
+            tail = chunk[chunk.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")
             if _CALL_LINE.fullmatch(tail) is None and tail[:1] in "id" and tail[1:3] == "> ":
                 self.report.partial_last_line = True
 
@@ -178,16 +183,28 @@ class CanaryLogReader(LineReader):
         for batch in self.batches(1 << 62):
             yield from _events(batch)
 
+    def _parsed(self, state: ChunkState) -> Iterator[ParsedChunk]:
+        """Chunks parsed on worker threads, a few ahead, handed back in file order."""
+        workers = min(_MAX_WORKERS, os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: deque[Future[ParsedChunk]] = deque()
+            for chunk in self._open():
+                self._check_tail(chunk)
+                pending.append(pool.submit(parse_chunk, chunk, state.exports, state.export_names))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
     def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         """Columns built by Arrow's kernels from each chunk (:mod:`canary_columns`)."""
         state = ChunkState(CANARY_EXPORTS)
         lines = 0
         debug_lines = False
-        for chunk in self._open():
-            lines += chunk.count("\n") + (not chunk.endswith("\n"))
-            debug_lines = debug_lines or _has_debug_line(chunk)
-            self._check_tail(chunk)
-            batch = state.batch(chunk)
+        for parsed in self._parsed(state):
+            lines += parsed.lines
+            debug_lines = debug_lines or parsed.debug_lines
+            batch = state.batch(parsed)
             if batch is not None:
                 for start in range(0, batch.num_rows, batch_rows):
                     yield batch.slice(start, batch_rows)
