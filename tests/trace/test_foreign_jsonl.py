@@ -142,9 +142,8 @@ def test_commands_give_one_line_for_a_bad_hex_value(tmp_path: Path) -> None:
     lines[2] = lines[2].replace('"0xF8000010"', '"handle 16"')
     path.write_text("".join(lines))
     runner = CliRunner(env={"X360K_CACHE": str(tmp_path / "cache")})
-    want = f"{path}:3: field handle: 'handle 16' is neither an integer nor 0x-prefixed hex"
     for args in (["show", str(path)], ["stats", str(path)], ["sql", "select 1", str(path)]):
         result = runner.invoke(cli, ["trace", *args])
         assert result.exit_code == 2, (args, result.output)
-        last = result.output.strip().splitlines()[-1]
-        assert last.startswith("x360k trace") and last.endswith(f": {want}"), result.output
+        want = f"x360k trace {args[0]}: {path}:3: field handle: "
+        assert result.output.strip().splitlines()[-1].startswith(want), result.output
