@@ -169,8 +169,9 @@ class ObjectTable:
             if HOST_HANDLE_BASE < handle < HANDLE_BASE:
                 return None  # host table: nothing a title can reach lives there
             return (handle & 0x07FFFFFF) >> 2
-        if handle & 0xFF000000 != HANDLE_BASE or handle & 3:
+        if handle & 0xFF000000 != HANDLE_BASE:
             return None
+        # The low two bits are the title's own tag bits: the console masks them off.
         return (handle & 0x00FFFFFF) >> 2
 
     @staticmethod
@@ -197,7 +198,7 @@ class ObjectTable:
             # Every ordinary handle value: decode it here, without the general path.
             if self._fast_decode:
                 fast = (handle & 0x07FFFFFF) >> 2
-            elif handle & 0xFF000003 == HANDLE_BASE:
+            elif handle & 0xFF000000 == HANDLE_BASE:
                 fast = (handle & 0x00FFFFFF) >> 2
             else:
                 return None

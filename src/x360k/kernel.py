@@ -190,6 +190,9 @@ class Kernel:
         return (thread.ordinal << 32) | idx
 
     def handle_destroyed(self, handle: int, obj: KernelObject, sid_key: int, traced: bool) -> None:
+        if not obj.handles:
+            for hook in self.ext.get("hook:last_handle_closed", ()):
+                hook(obj)  # the console's object namespace detaches temporary names
         thread = self.current or (self.threads[0] if self.threads else None)
         if not traced or thread is None or sid_key < 0:
             return
@@ -558,7 +561,7 @@ class Kernel:
             self.emit(t, "thread.exit", ret=t.exit_code)
             for mutant in list(t.owned_mutants):
                 mutant.abandon()
-                self.dispatcher.signal(mutant)
+                self.signal(mutant)  # the console's header shows the mutant free
             self.dispatcher.signal(t)
             self.table.dereference(t, t)
             self.ext_hook("thread_exit", t)

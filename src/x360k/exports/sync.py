@@ -188,8 +188,14 @@ def release_semaphore(k: Kernel, semaphore: Semaphore, count: int) -> int:
 def nt_release_semaphore(k: Kernel, t: Thread, handle: int, count: int, prev_ptr: int) -> int:
     """Add to a semaphore's count, waking as many waiters as it can satisfy."""
     require(k, prev_ptr)
-    semaphore = lookup_typed(k, t, handle, Semaphore)
     canary = k.quirks.semaphore_over_release_succeeds
+    if s32(count) <= 0 and not k.quirks.release_semaphore_handle_before_count:
+        # NT checks the count before it looks at the handle.
+        if canary:
+            write_u32(k, prev_ptr, 0)
+            return STATUS_SUCCESS
+        return STATUS_INVALID_PARAMETER
+    semaphore = lookup_typed(k, t, handle, Semaphore)
     if isinstance(semaphore, int):
         if canary and semaphore == STATUS_INVALID_HANDLE:
             write_u32(k, prev_ptr, 0)
