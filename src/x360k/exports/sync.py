@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from x360k.clock import SYSTEM_TIME_BASE
+from x360k.clock import CLOCK_MAX, SYSTEM_TIME_BASE, clamp_deadline
 from x360k.exports.common import (
     allocate_body,
     finish_create,
@@ -318,7 +318,7 @@ def arm_timer(
     timer.generation += 1
     timer.state = False
     k.state_changed(timer)
-    when = k.clock - due if due < 0 else max(k.clock, due - SYSTEM_TIME_BASE)
+    when = clamp_deadline(k.clock - due if due < 0 else max(k.clock, due - SYSTEM_TIME_BASE))
     timer.due = when
     timer.period = period
     timer.apc_routine = apc_routine
@@ -342,7 +342,7 @@ def _expire(k: Kernel, timer: Timer, generation: int) -> None:
             UserApc(timer.apc_routine, timer.apc_context, now & 0xFFFFFFFF, now >> 32),
         )
     k.signal(timer)
-    if timer.period and timer.due is not None:
+    if timer.period and timer.due is not None and timer.due + timer.period < CLOCK_MAX:
         timer.due += timer.period
         _schedule(k, timer, timer.due, generation)
     else:
