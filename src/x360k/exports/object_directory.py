@@ -131,10 +131,11 @@ def nt_query_directory_object(
         return STATUS_NO_MORE_ENTRIES
     name, type_name = entries[index]
     needed = DIRECTORY_INFORMATION_SIZE + len(name)
-    write_u32(k, length_ptr, needed)
     if length < needed:
+        write_u32(k, length_ptr, needed)
         return STATUS_BUFFER_TOO_SMALL
     mem.require(buffer, needed)
+    write_u32(k, length_ptr, needed)
     mem.write_u16(buffer, len(name))
     mem.write_u16(buffer + 2, len(name))
     mem.write_u32(buffer + 4, buffer + DIRECTORY_INFORMATION_SIZE)
