@@ -327,3 +327,23 @@ def test_dissect() -> None:
     assert dissect(b"\\a\\b") == (b"a", b"b")
     assert dissect(b"a") == (b"a", b"")
     assert dissect(b"\\\\a") == (b"", b"a")
+
+
+def test_console_ob_make_temporary_object_by_pointer(console: Harness) -> None:
+    a = attrs(
+        console, "PtrKept", root=NAMED_OBJECTS_ROOT, flags=OBJ_CASE_INSENSITIVE | OBJ_PERMANENT
+    )
+    _, ev = create_event(console, a)
+    obj = console.k.table.lookup(ev, None)
+    assert obj is not None
+    console.k.call("NtClose", ev)
+    assert not obj.destroyed
+    console.k.call("ObMakeTemporaryObject", obj.body)  # no handle left: it goes at once
+    assert obj.destroyed
+    a2 = attrs(console, "PtrKept", root=NAMED_OBJECTS_ROOT)
+    assert open_by_name(console, a2)[0] == STATUS_OBJECT_NAME_NOT_FOUND
+
+
+def test_canary_lacks_ob_make_temporary_object(canary: Harness) -> None:
+    canary.k.call("ObMakeTemporaryObject", 0x1234)
+    assert canary.k.main_thread.gpr[3] == 0x1234

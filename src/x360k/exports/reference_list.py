@@ -43,6 +43,7 @@ REFERENCE_EXPORTS: Final[tuple[ReferenceExport, ...]] = (
     R("NtOpenDirectoryObject", 0xDE, "handles", canary=False),
     R("NtQueryDirectoryObject", 0xE5, "handles", canary=False),
     R("NtMakeTemporaryObject", 0xDD, "handles", canary=False),
+    R("ObMakeTemporaryObject", 0x10C, "handles", canary=False),
     # Events
     R("NtCreateEvent", 0xD1, "events"),
     R("NtSetEvent", 0xF6, "events"),
