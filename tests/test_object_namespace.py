@@ -347,3 +347,10 @@ def test_console_ob_make_temporary_object_by_pointer(console: Harness) -> None:
 def test_canary_lacks_ob_make_temporary_object(canary: Harness) -> None:
     canary.k.call("ObMakeTemporaryObject", 0x1234)
     assert canary.k.main_thread.gpr[3] == 0x1234
+
+
+def test_console_wedge_reports_see_the_full_path(console: Harness) -> None:
+    ev = console.create_event("Reported")
+    obj = console.k.table.lookup(ev, None)
+    assert obj is not None and obj.name == b"\\Win32NamedObjects\\Reported"
+    assert console.k.table.names == {}  # the flat table is not used

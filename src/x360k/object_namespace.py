@@ -207,6 +207,9 @@ class ObjectNamespace:
     def attach(self, obj: KernelObject, placement: Placement) -> None:
         """Enter ``obj`` into its directory, which takes a reference on it."""
         directory, element, permanent = placement
+        # The full path, for reports (wedge reports print object names); the flat name
+        # table itself stays empty while the namespace is in use.
+        obj.name = self.path_of(placement)
         directory.entries[element.lower()] = (element, obj)
         self.attached[obj] = (directory, element)
         if permanent:
