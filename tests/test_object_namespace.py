@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from x360k.object_namespace import DOS_DEVICES_ROOT, NAMED_OBJECTS_ROOT, dissect
+from x360k.object_namespace import (
+    DOS_DEVICES_ROOT,
+    NAMED_OBJECTS_ROOT,
+    dissect,
+    object_namespace,
+)
 from x360k.objects.directory import Directory
 from x360k.objects.event import Event
 from x360k.objects.symlink import SymbolicLink
@@ -354,3 +361,92 @@ def test_console_wedge_reports_see_the_full_path(console: Harness) -> None:
     obj = console.k.table.lookup(ev, None)
     assert obj is not None and obj.name == b"\\Win32NamedObjects\\Reported"
     assert console.k.table.names == {}  # the flat table is not used
+
+
+# -- property: the tree and the handle table stay consistent --------------------------------------
+
+_ELEMENTS = st.sampled_from(["A", "b", "Dir", "dir", "x\\y", "", "\\\\"])
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["event", "dir", "open", "close", "temporary"]),
+        _ELEMENTS,
+        st.booleans(),  # OBJ_PERMANENT (create) / use the last directory as root
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_OPS)
+def test_console_namespace_stays_consistent(ops: list[tuple[str, str, bool]]) -> None:
+    h = Harness("console")
+    ns = object_namespace(h.k)
+    assert ns is not None
+    handles: list[int] = []
+    dirs: list[int] = []
+    for op, element, flag in ops:
+        root = dirs[-1] if flag and dirs else NAMED_OBJECTS_ROOT
+        a = attrs(h, element, root=root, flags=0xC0 | (OBJ_PERMANENT if flag else 0))
+        if op in ("event", "dir"):
+            export = "NtCreateEvent" if op == "event" else "NtCreateDirectoryObject"
+            out = h.out()
+            args = (out, a, 0, 0) if op == "event" else (out, a)
+            status = h.k.call(export, *args)
+            if status in (STATUS_SUCCESS, STATUS_OBJECT_NAME_EXISTS):
+                handles.append(h.mem.read_u32(out))
+                if op == "dir" and isinstance(h.k.table.lookup(handles[-1], None), Directory):
+                    dirs.append(handles[-1])
+        elif op == "open":
+            status, opened = open_by_name(h, a)
+            if status == STATUS_SUCCESS:
+                handles.append(opened)
+        elif op == "close" and handles:
+            victim = handles.pop(0)
+            if victim in dirs:
+                dirs.remove(victim)
+            assert h.k.call("NtClose", victim) == STATUS_SUCCESS
+        elif op == "temporary" and handles:
+            assert h.k.call("NtMakeTemporaryObject", handles[-1]) == STATUS_SUCCESS
+        # every attached object is alive, found under its element, and either has a handle,
+        # is permanent, or is one of the three directories the kernel made
+        for obj, (directory, element_name) in ns.attached.items():
+            assert not obj.destroyed and not directory.destroyed
+            assert directory.find(element_name) is obj
+            assert obj.handles or obj in ns.permanent
+        for directory in [ns.root, *ns.attached]:
+            if isinstance(directory, Directory):
+                for _, obj in directory.entries.values():
+                    assert ns.attached[obj][0] is directory
+    for handle in handles:
+        assert h.k.call("NtClose", handle) == STATUS_SUCCESS
+    # only permanent objects remain attached once every handle is closed
+    assert all(obj in ns.permanent for obj in ns.attached)
+
+
+def test_console_a_directory_lives_while_it_holds_entries(console: Harness) -> None:
+    _, sub = create_directory(console, attrs(console, "Holder", root=NAMED_OBJECTS_ROOT))
+    directory = console.k.table.lookup(sub, None)
+    a = attrs(console, "Kept", root=sub, flags=OBJ_CASE_INSENSITIVE | OBJ_PERMANENT)
+    _, ev = create_event(console, a)
+    console.k.call("NtClose", sub)
+    assert directory is not None and not directory.destroyed  # its entry holds it
+    # it has left \Win32NamedObjects (temporary, no handle), but the entry is still inside
+    assert open_by_name(console, attrs(console, "Holder", root=NAMED_OBJECTS_ROOT))[0] == (
+        STATUS_OBJECT_NAME_NOT_FOUND
+    )
+    console.k.call("NtMakeTemporaryObject", ev)
+    console.k.call("NtClose", ev)
+    assert directory.destroyed
+
+
+def test_console_kernel_directories_outlive_make_temporary(console: Harness) -> None:
+    status, named = open_by_name(console, attrs(console, None, root=NAMED_OBJECTS_ROOT))
+    assert status == STATUS_SUCCESS
+    assert console.k.call("NtMakeTemporaryObject", named) == STATUS_SUCCESS
+    assert console.k.call("NtClose", named) == STATUS_SUCCESS
+    # out of the root now, but the pseudo root still reaches it
+    assert open_by_name(console, attrs(console, "\\Win32NamedObjects"))[0] == (
+        STATUS_OBJECT_NAME_NOT_FOUND
+    )
+    assert create_event(console, attrs(console, "Still", root=NAMED_OBJECTS_ROOT))[0] == 0
+    assert open_by_name(console, attrs(console, "still", root=NAMED_OBJECTS_ROOT))[0] == 0
