@@ -539,6 +539,18 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "reference 2.8; console: Xbox ObInsertObject (OB_FLAG_PERMANENT_OBJECT), NtClose "
         "(detach at handle count 0 unless permanent), export 0xDD",
     ),
+    QuirkInfo(
+        "symlink_open_flat",
+        "io",
+        "NtOpenSymbolicLinkObject ignores RootDirectory, drops a leading \\??\\ and looks the "
+        "rest up among the file system's links: an unknown one is STATUS_NO_SUCH_FILE.",
+        "With the object namespace the path is resolved like any object name (\\??\\game: "
+        "absolute, or game: relative to root 0xFFFFFFFD): an unknown link is "
+        "STATUS_OBJECT_NAME_NOT_FOUND, an object that is not a link STATUS_OBJECT_TYPE_MISMATCH, "
+        "a relative name with no root STATUS_OBJECT_NAME_INVALID.",
+        "reference 9 (NtOpenSymbolicLinkObject); console: Xbox ObOpenObjectByName with "
+        "ObSymbolicLinkObjectType",
+    ),
 )
 
 #: Departures x360k does not reproduce because canary's behaviour is undefined
@@ -631,6 +643,7 @@ class Quirks:
     open_by_name_ignores_type: bool
     flat_object_names: bool
     obj_permanent_ignored: bool
+    symlink_open_flat: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:
