@@ -464,8 +464,10 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "STATUS_INVALID_PARAMETER (KeWaitForMultipleObjects: the count only).",
         "The count gives STATUS_INVALID_PARAMETER_1 and the wait type STATUS_INVALID_PARAMETER_3, "
         "naming the argument at fault.",
-        "reference 6.3; console: NT NtWaitForMultipleObjects / KeWaitForMultipleObjects (Wine "
-        "ntdll tests pin both statuses)",
+        "reference 6.3; console: NT's NtWaitForMultipleObjects (the issue-15 ask; not verified "
+        "on a 360: the original Xbox kernel's NtWaitForMultipleObjectsEx returns "
+        "STATUS_INVALID_PARAMETER for both, as canary does, so switch this quirk on if a 360 "
+        "shows the same)",
     ),
     QuirkInfo(
         "release_semaphore_handle_before_count",
@@ -474,8 +476,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "STATUS_INVALID_HANDLE.",
         "The count is checked before the handle: a count <= 0 returns STATUS_INVALID_PARAMETER "
         "whatever the handle.",
-        "reference 5.2; console: NT NtReleaseSemaphore validates ReleaseCount before "
-        "ObReferenceObjectByHandle",
+        "reference 5.2; console: NT's NtReleaseSemaphore tests ReleaseCount <= 0 before it "
+        "references the handle",
     ),
     QuirkInfo(
         "mutant_recursion_unlimited",
