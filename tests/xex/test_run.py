@@ -81,3 +81,16 @@ def test_a_bad_xex_is_a_load_error_with_one_line(title: Path) -> None:
     bad.write_bytes(packed("dup_signal")[:5000])
     with pytest.raises(GuestLoadError, match=r"bad\.xex: .*, at offset \d+$"):
         execute_guest(bad, title=title)
+
+
+def test_the_main_thread_gets_the_xex_default_stack_size(title: Path) -> None:
+    from x360k.xex.pack import pack_elf
+
+    xex = title / "dup_signal.xex"
+    xex.write_bytes(pack_elf((GUESTS / "dup_signal.elf").read_bytes(), stack_size=0x40000))
+    run = execute_guest(xex, title=title)
+    assert run.outcome == "finished"
+    main = run.kernel.threads[0]
+    assert main.stack_size == 0x40000
+    assert run.kernel.memory.read_u32(main.pcr + 0x74) == main.stack_base - 0x40000
+    assert read_xex(packed("dup_signal")).header.value(0x00020200) == 64 * 1024

@@ -20,6 +20,7 @@ from typing import Final
 from x360k.cpu.loader import GuestImage
 from x360k.cpu.thunks import BLR, LI_R0, SC
 from x360k.exports.ob import OBJECT_TYPE_EXPORTS
+from x360k.kernel import Kernel
 from x360k.memory import GuestMemory
 from x360k.xex.errors import XexError
 from x360k.xex.headers import DEFAULT_STACK_SIZE
@@ -96,3 +97,24 @@ def load_xex_image(
                     meta[key.strip()] = value
     image = GuestImage(name, xex.entry, base, base + size, thunks, [], meta, unresolved)
     return LoadedXex(image, xex, xex.header.value(DEFAULT_STACK_SIZE))
+
+
+def give_main_stack(kernel: Kernel, stack_size: int) -> None:
+    """Give the (not yet started) main thread a stack of the XEX's default stack size.
+
+    Sizes are rounded as ``ExCreateThread`` rounds them (16 KiB at least, whole
+    4 KiB pages); a size equal to the kernel's default changes nothing.
+    """
+    t = kernel.main_thread
+    size = max(16 * 1024, (stack_size + 0xFFF) & ~0xFFF)
+    if size == t.stack_size:
+        return
+    mem = kernel.memory
+    mem.free_system(t.stack_base - t.stack_size, t.stack_size, 16)
+    t.stack_size = size
+    t.stack_base = mem.alloc_system(size, 16) + size
+    mem.write_u32(t.kthread + 0x5C, t.stack_base)
+    mem.write_u32(t.kthread + 0x60, t.stack_base - size)
+    mem.write_u32(t.pcr + 0x70, t.stack_base)
+    mem.write_u32(t.pcr + 0x74, t.stack_base - size)
+    t.gpr[1] = t.stack_base - 0x100

@@ -320,15 +320,21 @@ def _run(
             else:
                 extra = extra_bits[slot]
                 offset = position_base[slot] - 2
-                if extra:
+                if aligned is not None and extra >= 3:
                     b.wi, b.buf, b.nbits = wi, buf, nbits
-                    if aligned is not None and extra >= 3:
-                        if extra > 3:
-                            offset += b.bits(extra - 3) << 3
-                        offset += b.symbol(aligned, "aligned")
-                    else:
-                        offset += b.bits(extra)
+                    if extra > 3:
+                        offset += b.bits(extra - 3) << 3
+                    offset += b.symbol(aligned, "aligned")
                     wi, buf, nbits = b.wi, b.buf, b.nbits
+                elif extra:
+                    while nbits < extra:
+                        if wi >= limit:
+                            raise LzxError("LZX stream ends early", len(b.data))
+                        buf = ((buf & ((1 << nbits) - 1)) << 16) | words[wi]
+                        wi += 1
+                        nbits += 16
+                    nbits -= extra
+                    offset += (buf >> nbits) & ((1 << extra) - 1)
                 r2 = r1
                 r1 = r0
                 r0 = offset
