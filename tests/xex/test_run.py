@@ -94,3 +94,31 @@ def test_the_main_thread_gets_the_xex_default_stack_size(title: Path) -> None:
     assert main.stack_size == 0x40000
     assert run.kernel.memory.read_u32(main.pcr + 0x74) == main.stack_base - 0x40000
     assert read_xex(packed("dup_signal")).header.value(0x00020200) == 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("word", "what"),
+    [(0xE8610000, "64-bit instruction (ld/ldu/lwa)"), (0x7C6349D2, "64-bit instruction (mulld)"),
+     (0x14000000, "VMX128 instruction")],
+)  # fmt: skip
+def test_an_instruction_unicorn_cannot_run_stops_with_one_report(
+    title: Path, word: int, what: str
+) -> None:
+    xex = read_xex(packed("fault"))
+    image = bytearray(xex.image)
+    # After the first kernel call (NtCreateEvent returns to its caller), run the word.
+    calls = execute_guest(GUESTS / "fault.elf", title=title)
+    assert calls.trace is not None
+    ret = next(e.ret_addr for e in calls.trace.events if e.ret_addr is not None)
+    struct.pack_into(">I", image, ret - xex.base, word)
+    spec = XexSpec(bytes(image), xex.base, xex.entry, imports=[("xboxkrnl.exe",
+                   xex.imports.libraries[0].records)], compression="basic")  # fmt: skip
+    path = title / "xenon.xex"
+    path.write_bytes(build_xex(spec))
+    run = execute_guest(path, title=title)
+    assert run.fault is not None
+    assert what in run.fault.reason
+    assert run.fault.pc == ret
+    assert f"{word:08x}" in run.fault.instruction  # its bytes
+    assert run.trace is not None and run.trace.events[-1].kind == "marker"
+    assert sum(e.kind == "kernel.call" for e in run.trace.events) == 1
