@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from x360k.cli.errors import fail, guest_binary_hint
+from x360k.cli.params import COUNT, check_thread_map
 from x360k.diff.rules import IGNORABLE, RULES
 
 #: Progress callback: (stage, done, total).
@@ -52,8 +54,7 @@ def _progress(enabled: bool) -> Iterator[Progress]:
 
 
 def _fail(message: str) -> None:
-    click.echo(f"x360k diff: {message}", err=True)
-    sys.exit(2)
+    fail("diff", message)  # one line on stderr; under --json also a JSON error on stdout
 
 
 @click.command("diff")
@@ -114,7 +115,9 @@ def _fail(message: str) -> None:
     help="Cache the reference as a sorted Arrow file, so the next diff memory-maps it "
     "(default: on; in $X360K_CACHE, else .x360k-cache/).",
 )
-@click.option("--show", default=10, show_default=True, help="Divergences shown in detail as text.")
+@click.option(
+    "--show", type=COUNT, default=10, show_default=True, help="Divergences shown in detail as text."
+)
 def command(
     ref: Path,
     cand: Path,
@@ -183,8 +186,15 @@ def command(
             step(f"reading {cand.name}", 1, 2)
             cand_cols = load(cand, columns=norm.columns())
         except InputError as exc:
-            _fail(str(exc))
+            hint = next(
+                (guest_binary_hint(p) for p in (ref, cand) if str(exc).startswith(str(p))), ""
+            )
+            _fail(f"{exc}{hint}")
             return
+        try:
+            check_thread_map(forced, ref_cols.thread_tids.tolist(), cand_cols.thread_tids.tolist())
+        except click.BadParameter as exc:
+            _fail(exc.format_message())
         result = run_diff(ref_cols, cand_cols, opts, step)
         from x360k.diff.report import build_report, render_html, render_text, to_json
 

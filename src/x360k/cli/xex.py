@@ -195,7 +195,7 @@ def imports_cmd(file: str, as_json: bool) -> None:
     show_default=True,
 )  # fmt: skip
 def pack_cmd(elf: str, output: str | None, compression: str, encryption: str) -> None:
-    """Write the guest ELF as a XEX2 conformance title (docs/xex.md)."""
+    """Write the guest ELF as a XEX2 conformance title an emulator can run."""
     from x360k.xex.pack import pack_elf
 
     try:
