@@ -275,6 +275,13 @@ def _run(
     ltab, ltop = lengths.table, lengths.bits
     r0, r1, r2 = reps
     size = len(out)
+    atab: list[int] | None = None
+    atop = amask = 0
+    if aligned is not None:
+        if aligned.bits == 0:  # 8 zero lengths: any aligned offset is an error
+            aligned.table, aligned.bits = [-1, -1], 1
+        atab, atop = aligned.table, aligned.bits
+        amask = (1 << atop) - 1
     extra_bits, position_base = EXTRA_BITS, POSITION_BASE
     try:
         while block_left > 0 and pos < end:
@@ -320,12 +327,21 @@ def _run(
             else:
                 extra = extra_bits[slot]
                 offset = position_base[slot] - 2
-                if aligned is not None and extra >= 3:
-                    b.wi, b.buf, b.nbits = wi, buf, nbits
+                if atab is not None and extra >= 3:
+                    while nbits < 24:  # at most 14 verbatim bits and a 7-bit aligned code
+                        if wi >= limit:
+                            raise LzxError("LZX stream ends early", len(b.data))
+                        buf = ((buf & ((1 << nbits) - 1)) << 16) | words[wi]
+                        wi += 1
+                        nbits += 16
                     if extra > 3:
-                        offset += b.bits(extra - 3) << 3
-                    offset += b.symbol(aligned, "aligned")
-                    wi, buf, nbits = b.wi, b.buf, b.nbits
+                        nbits -= extra - 3
+                        offset += ((buf >> nbits) & ((1 << (extra - 3)) - 1)) << 3
+                    entry = atab[(buf >> (nbits - atop)) & amask]
+                    if entry < 0:
+                        raise LzxError("LZX aligned code is not in the tree", wi * 2)
+                    nbits -= entry & 31
+                    offset += entry >> 5
                 elif extra:
                     while nbits < extra:
                         if wi >= limit:
