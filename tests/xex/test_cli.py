@@ -34,8 +34,9 @@ def test_pack_then_info_and_imports_agree_with_xex2(tmp_path: Path) -> None:
     lib = theirs.imports().get(0)
     assert 2 * len(rows) == lib.record_count
     by_name = {row["name"]: row for row in rows}
-    assert by_name["NtClose"]["x360k"] is True and by_name["NtClose"]["canary"] is True
-    assert by_name["KeCancelTimer"]["canary"] is False
+    assert by_name["NtClose"]["x360k"] is True
+    assert by_name["NtClose"]["canary"] == "implemented"
+    assert by_name["KeCancelTimer"]["canary"] == "absent"  # the reference list agrees
     assert {row["kind"] for row in rows} == {"function"}
     text = runner.invoke(cli, ["xex", "imports", str(out)]).output
     assert "NtClose" in text and "imports, 0 not implemented by x360k" in text
@@ -56,3 +57,15 @@ def test_run_a_xex(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["run", str(path)])
     assert r.exit_code == 0, r.output
     assert "PASS" in r.output and "dup_signal" in r.output
+
+
+def test_canary_table_agrees_with_the_reference_list() -> None:
+    from x360k.exports.reference_list import REFERENCE_EXPORTS, TABLE_CHECKED
+    from x360k.xex.import_names import describe
+
+    for ref in (*REFERENCE_EXPORTS, *TABLE_CHECKED):
+        info = describe("xboxkrnl.exe", ref.ordinal)
+        assert info.name == ref.name
+        assert (info.canary != "absent") == ref.canary, ref.name
+    assert describe("xam.xex", 464).name == "XamSetCurrentTitleDash"
+    assert describe("xbdm.xex", 1).canary is None

@@ -69,7 +69,7 @@ def test_a_xam_import_stops_the_run_by_name(title: Path) -> None:
     run = execute_guest(_with_xam_import(title), title=title)
     assert run.outcome == "fault"
     assert run.fault is not None
-    assert run.fault.reason == "not implemented: xam.xex ordinal 464"
+    assert run.fault.reason == "not implemented: XamSetCurrentTitleDash (xam.xex ordinal 464)"
     assert run.trace is not None
     assert run.trace.events[-1].kind == "marker"
     calls = [e for e in run.trace.events if e.kind == "kernel.call"]

@@ -168,7 +168,9 @@ def imports_cmd(file: str, as_json: bool) -> None:
         sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
         return
 
-    def yes(value: bool | None) -> str:
+    def yes(value: bool | str | None) -> str:
+        if isinstance(value, str):
+            return value
         return "unknown" if value is None else ("yes" if value else "no")
 
     lines = [f"{'library':<14} {'ordinal':>7}  {'name':<40} {'kind':<8} {'x360k':<7} canary"]
