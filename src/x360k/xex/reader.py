@@ -8,6 +8,7 @@ Anything wrong is a single :class:`~x360k.xex.errors.XexError`.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from x360k.xex import crypto
@@ -58,7 +59,7 @@ def read_xex(data: bytes) -> XexFile:
     """Parse, decrypt and decompress ``data``; raises XexError naming the first problem."""
     try:
         return _read(bytes(data))
-    except (IndexError, ValueError) as exc:
+    except (IndexError, ValueError, KeyError, OverflowError, struct.error) as exc:
         if isinstance(exc, XexError):
             raise
         # A check this reader lacks; still one line, never a traceback.
