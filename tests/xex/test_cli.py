@@ -69,3 +69,11 @@ def test_canary_table_agrees_with_the_reference_list() -> None:
         assert (info.canary != "absent") == ref.canary, ref.name
     assert describe("xam.xex", 464).name == "XamSetCurrentTitleDash"
     assert describe("xbdm.xex", 1).canary is None
+
+
+def test_run_a_xex_under_any_name(tmp_path: Path) -> None:
+    path = tmp_path / "default.bin"
+    path.write_bytes(packed("wedge", "lzx"))
+    r = CliRunner().invoke(cli, ["run", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "wedge" in r.output

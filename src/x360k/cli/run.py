@@ -304,17 +304,16 @@ def _trace_lines(gathered: MemoryRecorder, result: ScenarioResult) -> list[str]:
 
 
 def _guest_kind(path: Path) -> str | None:
-    """The GUEST_RUNNERS key for a guest binary (by suffix, or ELF magic under any name)."""
+    """The GUEST_RUNNERS key for a guest binary (by suffix, or ELF/XEX2 magic under any name)."""
     suffix = path.suffix.lower()
     if suffix in GUEST_RUNNERS:
         return suffix
     try:
         with path.open("rb") as stream:
-            if stream.read(4) == b"\x7fELF":
-                return ".elf"
+            magic = stream.read(4)
     except OSError:
-        pass
-    return None
+        return None
+    return {b"\x7fELF": ".elf", b"XEX2": ".xex"}.get(magic)
 
 
 def _run_guest(path: Path, **options: Any) -> ScenarioResult:
