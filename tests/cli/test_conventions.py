@@ -142,3 +142,29 @@ def test_every_result_printing_command_has_json() -> None:
         for leaf in leaves:
             assert leaf is not None
             assert any("--json" in p.opts for p in leaf.params), leaf.name
+
+
+def test_unknown_command_gets_did_you_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _main(["trsce"], capsys)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "x360k: no such command 'trsce'; did you mean trace? (see 'x360k --help')"
+    ]
+
+
+def test_bare_command_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _main([], capsys)
+    assert code == 2
+    assert (out + err).startswith("Usage: x360k")
+
+
+def test_unwritable_trace_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = Path(__file__).parents[2] / "examples" / "duplicate_object.yaml"
+    target = tmp_path / "missing-dir" / "o.jsonl"
+    code, _, err = _main(
+        ["run", str(example), "--profile", "canary", "--trace", str(target)], capsys
+    )
+    assert code == 2
+    assert err.strip().splitlines()[-1] == f"x360k run: --trace {target}: No such file or directory"

@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from x360k.scenario import ScenarioError, parse_scenario
 from x360k.scenario.schema import CallStep, LargeInt, Lit
@@ -82,3 +84,38 @@ def test_run_exits_2_on_an_out_of_range_number(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"{path}:5:" in result.output and "out of range" in result.output
     assert "PASS" not in result.output
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=-(1 << 70), max_value=1 << 70))
+def test_word_is_exact_or_refuses(number: int) -> None:
+    from x360k.scenario.values import WORD_RANGE, word
+
+    if WORD_RANGE[0] <= number <= WORD_RANGE[1]:
+        value = word(number, "x")
+        assert 0 <= value <= 0xFFFFFFFF
+        assert value == number or value - (1 << 32) == number
+    else:
+        with pytest.raises(ValueError, match="out of range"):
+            word(number, "x")
+
+
+def test_a_buffer_bigger_than_guest_memory_is_an_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from x360k.cli.main import cli
+
+    path = tmp_path / "buf.yaml"
+    path.write_text(
+        "name: buf\nthreads:\n  main:\n    - call: NtQueryInformationFile\n"
+        "      file_handle: 0\n      information: {size: 0xF0000000}\n      length: 16\n"
+        "      information_class: 5\n"
+    )
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:4: NtQueryInformationFile information:" in result.output
+    too_big = _error(
+        "threads:\n  main:\n    - call: NtQueryInformationFile\n      file_handle: 0\n"
+        "      information: {size: 0x100000000}\n      length: 16\n      information_class: 5\n"
+    )
+    assert too_big.line == 5 and "out of range" in str(too_big)

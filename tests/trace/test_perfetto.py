@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -234,3 +235,21 @@ def test_protobuf_handle_lives_share_lanes_that_never_overlap(tmp_path: Path) ->
         elif ev.type == TrackEvent.TYPE_SLICE_END:
             assert p.timestamp >= open_at.pop(ev.track_uuid)
     assert not open_at
+
+
+def test_bad_input_half_way_leaves_the_previous_file(tmp_path: Path) -> None:
+    import pytest
+
+    from x360k.trace.errors import TraceFormatError
+
+    out = tmp_path / "p.json"
+    out.write_text("previous")
+
+    def events() -> Iterator[TraceEvent]:
+        yield TraceEvent(tid=0, idx=0, kind="marker", ts=1)
+        raise TraceFormatError("t.jsonl", "not a trace event", line=2)
+
+    with pytest.raises(TraceFormatError):
+        write_perfetto(events(), out)
+    assert out.read_text() == "previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]

@@ -57,3 +57,14 @@ def test_an_elf_passed_as_a_trace_is_named_a_guest_binary(tmp_path: Path) -> Non
         line = result.output.strip()
         assert "\n" not in line and str(elf) in line
         assert "ELF executable" in line and "x360k run" in line
+
+
+def test_an_xex_passed_as_a_trace_is_named_a_guest_binary(tmp_path: Path) -> None:
+    xex = tmp_path / "default.bin"
+    xex.write_bytes(b"XEX2" + bytes(100))
+    result = CliRunner().invoke(cli, ["trace", "stats", str(xex)])
+    assert result.exit_code == 2
+    assert "XEX2 executable" in result.output and "x360k xex info" in result.output
+    ran = CliRunner().invoke(cli, ["run", str(xex)])
+    assert ran.exit_code == 2 and "YAML" not in ran.output
+    assert "header" in ran.output  # the XEX2 reader answered, not the scenario loader

@@ -1,7 +1,8 @@
 """``x360k diff REF CAND``: where two traces part ways, per guest thread.
 
-Exit status: 0 match (or prefix match, or permutations only), 1 divergence,
-2 input error. Input errors are one line on stderr, never a traceback.
+Exit status: 0 match (or prefix match), 1 a finding of a ``--fail-on`` class (by
+default every divergence, ``unmapped`` included) or nothing compared, 2 input
+error. Input errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import click
 
 from x360k.cli.errors import fail, guest_binary_hint
 from x360k.cli.params import COUNT, check_thread_map
-from x360k.diff.rules import IGNORABLE, RULES
+from x360k.diff.rules import FINDING_CLASSES, IGNORABLE, RULES
 
 #: Progress callback: (stage, done, total).
 Progress = Callable[[str, int, int], None]
@@ -51,6 +52,26 @@ def _progress(enabled: bool) -> Iterator[Progress]:
             bar.update(task, description=stage, completed=done, total=max(total, 1))
 
         yield step
+
+
+def parse_fail_on(text: str) -> frozenset[str]:
+    """``--fail-on``: a comma list of classes, 'default' or 'all'; ValueError names a bad one."""
+    from x360k.diff.classify import DEFAULT_FAIL_ON
+
+    out: set[str] = set()
+    for item in filter(None, (t.strip().lower() for t in text.split(","))):
+        if item == "default":
+            out |= DEFAULT_FAIL_ON
+        elif item == "all":
+            out |= set(FINDING_CLASSES)
+        elif item in FINDING_CLASSES:
+            out.add(item)
+        else:
+            raise ValueError(
+                f"--fail-on {item!r}: not a finding class (one of {', '.join(FINDING_CLASSES)}, "
+                "default, all)"
+            )
+    return frozenset(out)
 
 
 def _fail(message: str) -> None:
@@ -118,6 +139,15 @@ def _fail(message: str) -> None:
 @click.option(
     "--show", type=COUNT, default=10, show_default=True, help="Divergences shown in detail as text."
 )
+@click.option(
+    "--fail-on",
+    "fail_on",
+    default="default",
+    metavar="CLASS,...",
+    help="Finding classes that make the exit status 1: any of "
+    + ", ".join(FINDING_CLASSES)
+    + "; 'default' (every divergence: all but truncated) or 'all'.",
+)
 def command(
     ref: Path,
     cand: Path,
@@ -135,6 +165,7 @@ def command(
     args_table: Path | None,
     cache: bool,
     show: int,
+    fail_on: str,
 ) -> None:
     """Find where CAND parts ways with REF, per guest thread, and explain why."""
     from rich.console import Console
@@ -157,6 +188,11 @@ def command(
             )
         else:
             start = StartPoint(*(int(g) for g in m.groups()))
+    try:
+        fail = parse_fail_on(fail_on)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     rules = (set(RULES) | set(rules_on)) - set(rules_off)
     table = registry_arg_table()
     if args_table is not None:
@@ -172,6 +208,7 @@ def command(
         forced_map=forced,
         norm=norm,
         start=start,
+        fail_on=fail,
     )
     try:
         size = sum(p.stat().st_size for p in (ref, cand) if p.is_file())
@@ -195,12 +232,22 @@ def command(
             check_thread_map(forced, ref_cols.thread_tids.tolist(), cand_cols.thread_tids.tolist())
         except click.BadParameter as exc:
             _fail(exc.format_message())
+        if ref_cols.n == 0 and cand_cols.n == 0:
+            _fail(f"neither input yields any events: {ref}, {cand}; nothing to compare")
         result = run_diff(ref_cols, cand_cols, opts, step)
-        from x360k.diff.report import build_report, render_html, render_text, to_json
+        from x360k.diff.report import (
+            MAX_EXPLAINED,
+            build_report,
+            render_html,
+            render_text,
+            write_json,
+        )
 
-        report = build_report(result, str(ref), str(cand))
+        report = build_report(result, str(ref), str(cand), explain=max(show, MAX_EXPLAINED))
     if as_json:
-        sys.stdout.buffer.write(to_json(report) + b"\n")
+        for note in result.notes:
+            click.echo(f"x360k diff: {note}", err=True)
+        write_json(report, result, sys.stdout.buffer)
         sys.stdout.flush()
     else:
         wide = None if sys.stdout.isatty() else 200

@@ -19,7 +19,11 @@ import msgspec
 #: First bytes of files people pass as traces by mistake, and what they are.
 _GUEST_MAGIC: Final = (
     (b"\x7fELF", "an ELF executable, a guest binary: run it with 'x360k run FILE'"),
-    (b"XEX2", "an XEX2 executable (a guest binary, not a trace)"),
+    (
+        b"XEX2",
+        "an XEX2 executable, a guest binary: run it with 'x360k run FILE', "
+        "inspect it with 'x360k xex info FILE'",
+    ),
 )
 
 

@@ -39,6 +39,18 @@ class LazyGroup(click.Group):
         command: click.Command = module.command
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            import difflib
+
+            near = difflib.get_close_matches(name, list(COMMANDS), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            ctx.fail(f"no such command {name!r}{hint}")
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
@@ -63,7 +75,11 @@ def cli() -> None:
 def main() -> None:
     """Console-script entry point (also ``python -m x360k``)."""
     try:
-        cli.main(prog_name="x360k", standalone_mode=False)
+        # Not standalone, so usage errors reach _usage_error; click then *returns* the code
+        # of a ctx.exit(n) instead of exiting with it.
+        code = cli.main(prog_name="x360k", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -83,6 +99,10 @@ def _usage_error(exc: click.ClickException) -> None:
     """A bad option or argument: one line (and JSON under ``--json``), exit status 2."""
     from x360k.cli.errors import command_name, emit_error, json_requested
 
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
+    if no_args is not None and isinstance(exc, no_args):
+        exc.show()  # a bare group: its help, as click would print it
+        sys.exit(exc.exit_code)
     ctx = exc.ctx if isinstance(exc, click.UsageError) else None
     message = exc.format_message()
     if (

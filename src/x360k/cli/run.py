@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import click
 import msgspec
@@ -172,7 +172,7 @@ def _parse_quirks(values: tuple[str, ...]) -> dict[str, bool]:
     return out
 
 
-def _fail_usage(message: str) -> None:
+def _fail_usage(message: str) -> NoReturn:
     fail("run", message)
 
 
@@ -451,7 +451,10 @@ def command(
             path = _trace_path(trace_file, file, run_profile, len(plan), profiles_in_plan)
             merged = {} if isinstance(item, Path) else dict(item.quirks)
             merged.update(quirks)
-            sink = _open_sink(path, _header(name, file, run_profile, merged))
+            try:
+                sink = _open_sink(path, _header(name, file, run_profile, merged))
+            except OSError as exc:
+                _fail_usage(f"--trace {path}: {exc.strerror or exc}")
         shown = MemoryRecorder() if show_trace else None
         recorders = [r for r in (sink.recorder if sink else None, shown) if r is not None]
         recorder: Recorder | None = None
@@ -487,7 +490,10 @@ def command(
         finally:
             progress.stop()
             if sink is not None:
-                sink.finish()
+                try:
+                    sink.finish()
+                except OSError as exc:
+                    _fail_usage(f"--trace {sink.path}: {exc.strerror or exc}")
         if sink is not None:
             result.trace_file = str(sink.path)
         results.append(result)

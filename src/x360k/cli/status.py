@@ -93,8 +93,7 @@ def command(queries: tuple[str, ...], as_json: bool, list_all: bool) -> None:
     if list_all:
         queries = queries + tuple(sorted(BY_NAME, key=lambda n: (BY_NAME[n], n)))
     if not queries:
-        click.echo("x360k status: give a status name or value (or --list)", err=True)
-        sys.exit(2)
+        fail("status", "give a status name or value (or --list)")
     answers: list[StatusInfo] = []
     for query in queries:
         try:

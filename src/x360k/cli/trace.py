@@ -19,7 +19,7 @@ import click
 import msgspec
 
 from x360k.cli.errors import fail, guest_binary_hint
-from x360k.cli.params import POSITIVE
+from x360k.cli.params import COUNT, POSITIVE
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import KIND_CODE, TraceEvent
 from x360k.trace.reader import TraceReader
@@ -111,7 +111,7 @@ def _filtered(
 
 @command.command("show")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--tid", "tids", type=int, multiple=True, help="Only this thread (repeatable).")
+@click.option("--tid", "tids", type=COUNT, multiple=True, help="Only this thread (repeatable).")
 @click.option("--kind", "kinds", multiple=True, help="Only this kind (repeatable).")
 @click.option("--export", "exports", multiple=True, help="Only events naming this export.")
 @click.option("--range", "span", help="Only indices A:B (B excluded; A, A: and :B work).")
@@ -277,7 +277,7 @@ def _print_stats(result: Any) -> None:
     default="auto",
     show_default=True,
     help="Time axis: the trace's virtual time (ts, 100 ns ticks), each thread's event index "
-    "(1 index = 1 µs), or auto (virtual time when every event has ts).",
+    "(1 index = 1 µs), or auto (virtual time when the first event has ts).",
 )
 @click.option(
     "--max-events",
@@ -286,7 +286,7 @@ def _print_stats(result: Any) -> None:
     show_default=True,
     help="Cap on output events.",
 )
-@click.option("--tid", "tids", type=int, multiple=True, help="Only this thread (repeatable).")
+@click.option("--tid", "tids", type=COUNT, multiple=True, help="Only this thread (repeatable).")
 @click.option("--range", "span", help="Only indices A:B.")
 @_json
 @_lenient

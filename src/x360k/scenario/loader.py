@@ -551,7 +551,12 @@ class _Loader(NodeReader):
             name = self.string(entries["name"], "name") if "name" in entries else None
             root = self.handle(entries["root"], "root") if "root" in entries else _root_for(name)
             flags = (
-                self.integer(entries["attributes"], "attributes", 0)
+                self.checked(
+                    entries["attributes"],
+                    self.integer(entries["attributes"], "attributes", 0),
+                    (0, 0xFFFFFFFF),
+                    "attributes",
+                )
                 if "attributes" in entries
                 else OBJ_CASE_INSENSITIVE
             )
@@ -636,7 +641,10 @@ class _Loader(NodeReader):
         if isinstance(node, MappingNode):
             entries = self.mapping(node, what, ("size", "data"))
             data = self.string(entries["data"], "data").encode() if "data" in entries else b""
-            size = self.integer(entries["size"], "size", 0) if "size" in entries else len(data)
+            size = len(data)
+            if "size" in entries:
+                number = self.integer(entries["size"], "size", 0)
+                size = self.checked(entries["size"], number, (0, 0xFFFFFFFF), "size")
             return Buffer(max(size, len(data)), data)
         value = self.value(node)
         if isinstance(value, str):

@@ -231,7 +231,12 @@ class _Run:
         params = self.k.exports.get(step.export).params
         args = []
         for param, spec in zip(params, step.args, strict=True):
-            value = self._build(spec, t, step)
+            try:
+                value = self._build(spec, t, step)
+            except MemoryError as exc:  # the scenario asked for more guest memory than exists
+                raise ScenarioError(
+                    self.scenario.file, step.line, f"{step.export} {param.name}: {exc}"
+                ) from None
             if isinstance(spec, OutSlot):
                 outs[param.name] = value
             args.append(value)

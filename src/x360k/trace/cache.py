@@ -16,7 +16,7 @@ name and renamed, so a crash never leaves a half-written entry behind.
 from __future__ import annotations
 
 import os
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -28,6 +28,7 @@ import xxhash
 from x360k.trace import cache_store
 from x360k.trace.arrow_reader import ArrowFileReader, header_from_schema
 from x360k.trace.arrow_writer import write_arrow_file
+from x360k.trace.atomic_write import atomic_write
 from x360k.trace.columns import SORTED_METADATA_KEY, batch_to_events, sort_by_thread
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import SCHEMA_VERSION
@@ -132,26 +133,8 @@ def load_columnar(
     return load(path, lenient=lenient, cache_dir=cache_dir, use_cache=use_cache).table
 
 
-def _atomic(target: Path, write: object) -> None:
-    """Write via a temporary file in the same directory, then rename over ``target``.
-
-    A failure is reported against ``target``: the temporary name is ours, the
-    user never gave it and it is gone by the time they read the message.
-    """
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(target)) from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        assert callable(write)
-        write(tmp)
-        tmp.replace(target)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(target)) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+def _atomic(target: Path, write: Callable[[Path], object]) -> None:
+    atomic_write(target, write)
 
 
 #: Output formats of ``convert``, by target suffix.

@@ -29,7 +29,9 @@ thread works as well as one in emission order):
 
 "At or before" compares virtual time where events have it, else file order.
 Output stops at ``max_events`` written records with every open slice closed,
-so the file is always complete. Formats: :mod:`x360k.trace.perfetto_sinks`.
+so the file is always complete; it is written to a temporary name and renamed,
+so bad input met half-way leaves the previous file as it was.
+Formats: :mod:`x360k.trace.perfetto_sinks`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Final
 
 import msgspec
 
+from x360k.trace.atomic_write import atomic_write
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import TraceEvent
 from x360k.trace.perfetto_sinks import JsonSink, ProtoSink, Sink
@@ -52,7 +55,6 @@ SUFFIXES: Final[dict[str, str]] = {
     ".pftrace": "proto",
     ".perfetto-trace": "proto",
     ".pb": "proto",
-    ".proto": "proto",
 }
 #: Exports that signal the object whose handle is their first argument.
 SIGNAL_EXPORTS: Final = frozenset(
@@ -357,19 +359,27 @@ def write_perfetto(
     if time_axis not in ("auto", "virtual", "index"):
         raise ValueError(f"time_axis must be auto, virtual or index, not {time_axis!r}")
     fmt = fmt or output_format(path)
-    seen = 0
-    capped = False
-    with Path(path).open("wb") as out:
-        sink: Sink = JsonSink(out) if fmt == "json" else ProtoSink(out, f"x360k {Path(path).name}")
-        exporter = _Exporter(sink, max_events, None if time_axis == "auto" else time_axis)
-        for event in events:
-            if not exporter.room():
-                capped = True
-                break
-            seen += 1
-            exporter.one(event)
-        flows = exporter.finish()
-        sink.close()
+    target = Path(path)
+
+    def write(tmp: Path) -> tuple[_Exporter, int, bool, int]:
+        seen = 0
+        capped = False
+        with tmp.open("wb") as out:
+            sink: Sink = JsonSink(out) if fmt == "json" else ProtoSink(out, f"x360k {target.name}")
+            exporter = _Exporter(sink, max_events, None if time_axis == "auto" else time_axis)
+            for event in events:
+                if not exporter.room():
+                    capped = True
+                    break
+                seen += 1
+                exporter.one(event)
+            flows = exporter.finish()
+            sink.close()
+        return exporter, seen, capped, flows
+
+    # Bad input met half-way leaves the previous file, not a torn one.
+    exporter, seen, capped, flows = atomic_write(target, write)
+    sink = exporter.sink
     axis = exporter.axis or ("index" if time_axis == "auto" else time_axis)
     return PerfettoResult(sink.written, capped, seen, axis, fmt, flows)
 

@@ -1,0 +1,35 @@
+"""Write a file through a temporary name in the same directory, then rename it into place.
+
+A failure half-way (bad input met mid-stream, a full disk) leaves whatever
+was at the target before, and is reported against the target's name: the
+temporary name is ours, the user never gave it and it is gone by the time
+they read the message.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def atomic_write(target: Path, write: Callable[[Path], T]) -> T:
+    """Call ``write(tmp)``, then rename ``tmp`` over ``target``; returns what ``write`` did."""
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        result = write(tmp)
+        tmp.replace(target)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return result
