@@ -151,3 +151,13 @@ def test_damaged_files_never_map_outside_their_image(edits: list[tuple[int, int]
     added = {(r.base, r.end) for r in kernel.memory.regions} - before
     assert added == {(loaded.image.base, loaded.image.end)}
     assert all(loaded.image.base <= a < loaded.image.end for a in loaded.image.thunks)
+
+
+def test_a_basefile_that_is_not_pe_is_named() -> None:
+    from x360k.xex.writer import PAGE
+
+    image = bytes(PAGE)
+    with pytest.raises(XexError, match=r"basefile: .*'MZ'.*, at offset 4096$"):
+        read_xex(build_xex(XexSpec(image, 0x82000000, 0x82000000)))
+    with pytest.raises(XexError, match=r"basefile \(image byte 0\): .*'MZ'"):
+        read_xex(build_xex(XexSpec(image, 0x82000000, 0x82000000, compression="basic")))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from x360k.xex import crypto
 from x360k.xex.basefile import (
+    COMPRESSION_NONE,
     ENCRYPTION_NORMAL,
     FileFormat,
     file_format,
@@ -104,5 +105,8 @@ def _image(
     try:
         pe = parse_pe(image)
     except PeError as exc:
-        raise XexError(f"basefile: {exc}", header.header_size + exc.offset) from None
+        if fmt.compression == COMPRESSION_NONE and fmt.encryption != ENCRYPTION_NORMAL:
+            raise XexError(f"basefile: {exc}", header.header_size + exc.offset) from None
+        # Decompressed or decrypted bytes have no file offset of their own: name both.
+        raise XexError(f"basefile (image byte {exc.offset}): {exc}", header.header_size) from None
     return image, pe
