@@ -122,3 +122,36 @@ def test_an_instruction_unicorn_cannot_run_stops_with_one_report(
     assert f"{word:08x}" in run.fault.instruction  # its bytes
     assert run.trace is not None and run.trace.events[-1].kind == "marker"
     assert sum(e.kind == "kernel.call" for e in run.trace.events) == 1
+
+
+def test_tls_follows_the_xex_tls_info(title: Path) -> None:
+    from x360k.exports.tls import TlsState
+
+    xex = read_xex(packed("producer_consumer"))
+    template_at = xex.base + 0x100  # inside the PE header page: any image bytes will do
+    spec = XexSpec(bytes(xex.image), xex.base, xex.entry,
+                   imports=[("xboxkrnl.exe", xex.imports.libraries[0].records)],
+                   tls=(64, template_at, 32, 16))  # fmt: skip
+    path = title / "tls.xex"
+    path.write_bytes(build_xex(spec))
+    run = execute_guest(path, title=title)
+    assert run.outcome == "finished"
+    state = run.kernel.ext["tls"]
+    assert isinstance(state, TlsState)
+    assert (state.slots, state.extended) == (64, 32)
+    mem = run.kernel.memory
+    template = bytes(xex.image[0x100:0x110]) + bytes(16)
+    for t in run.kernel.threads:  # every thread got its block as it started
+        static = mem.read_u32(t.pcr)
+        assert mem.read_bytes(static, 32) == template
+        assert state.blocks[t.ordinal] == static + 32
+    assert len(state.blocks) == len(run.kernel.threads) == 3
+
+
+def test_out_of_bounds_tls_info_is_refused(title: Path) -> None:
+    xex = read_xex(packed("dup_signal"))
+    spec = XexSpec(bytes(xex.image), xex.base, xex.entry, tls=(64, 0x70000000, 32, 16))
+    path = title / "tls.xex"
+    path.write_bytes(build_xex(spec))
+    with pytest.raises(GuestLoadError, match="TLS info .* is out of bounds"):
+        execute_guest(path, title=title)

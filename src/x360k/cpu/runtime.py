@@ -209,6 +209,10 @@ class CpuRuntime:
         """A CPU program running ``entry(args...)`` on ``thread`` with stack pointer ``sp``."""
         with contextlib.suppress(GuestMemoryError):
             self.k.memory.write_u32(sp, 0)  # the ABI's back chain: no caller frame
+        if self.image is not None and self.image.tls:
+            from x360k.exports.tls import thread_block
+
+            thread_block(self.k, thread)  # a XEX's static TLS is there before its code runs
         initial = [
             (R.UC_PPC_REG_1, sp),
             (R.UC_PPC_REG_13, thread.pcr),
