@@ -153,5 +153,5 @@ def test_out_of_bounds_tls_info_is_refused(title: Path) -> None:
     spec = XexSpec(bytes(xex.image), xex.base, xex.entry, tls=(64, 0x70000000, 32, 16))
     path = title / "tls.xex"
     path.write_bytes(build_xex(spec))
-    with pytest.raises(GuestLoadError, match="TLS info .* is out of bounds"):
+    with pytest.raises(GuestLoadError, match=r"TLS info .* is out of bounds"):
         execute_guest(path, title=title)
