@@ -155,6 +155,9 @@ def info_cmd(file: str, as_json: bool) -> None:
     out.append("  pages: " + ", ".join(f"{p['count']} {p['kind']}" for p in d["pages"]))
     for lib in d["libraries"]:
         out.append(f"  imports {lib['name']} {lib['version']}: {lib['records']} records")
+    for r in d["resources"]:
+        out.append(f"  resource {r['name']:<8} 0x{r['address']:08x} {r['size']:>8}")
+    out.append(f"  optional headers: {', '.join(d['optional_headers'])}")
     sys.stdout.write("\n".join(out) + "\n")
 
 
