@@ -54,10 +54,20 @@ def _same_table(a: TraceColumns, b: TraceColumns) -> None:
         assert a.event(row) == b.event(row), row
 
 
+@pytest.fixture(params=["duckdb", "msgspec"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a JSONL file is decoded: DuckDB (big files) and msgspec (small ones)."""
+    if request.param == "duckdb":
+        monkeypatch.setattr(spill, "SMALL_BYTES", -1)
+    else:
+        monkeypatch.setattr(spill, "SMALL_BYTES", 1 << 30)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("first", [False, True])
 def test_streamed_jsonl_diffs_like_the_trace_layer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, first: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, first: bool, reader: str
 ) -> None:
     """Generated pairs, all divergence classes, rows written out a few at a time."""
     monkeypatch.setattr(spill, "SPILL_ROWS", 50 + 37 * seed)  # many flushes per thread
@@ -74,7 +84,7 @@ def test_streamed_jsonl_diffs_like_the_trace_layer(
     assert got["divergence_count"] > 0
 
 
-def test_hex_strings_in_integer_fields_diff_like_integers(tmp_path: Path) -> None:
+def test_hex_strings_in_integer_fields_diff_like_integers(tmp_path: Path, reader: str) -> None:
     """``"status": "0xC0000008"``, hex handles and thread ids read as the integers they spell."""
     pair = make_pair(9, threads=3, blocks=60)
     for ev in pair.ref[:40]:
@@ -90,7 +100,7 @@ def test_hex_strings_in_integer_fields_diff_like_integers(tmp_path: Path) -> Non
     assert _report(a, load(cand)) == _report(b, load(cand))
 
 
-def test_thread_ids_that_are_handles_load(tmp_path: Path) -> None:
+def test_thread_ids_that_are_handles_load(tmp_path: Path, reader: str) -> None:
     """Canary's thread ids are handles (over 2**31): they must not be narrowed away."""
     pair = make_pair(4, threads=2, blocks=20, inject=())
     events = [msgspec.structs.replace(e, tid=0xF8000010 + 4 * e.tid) for e in pair.ref]
@@ -101,7 +111,7 @@ def test_thread_ids_that_are_handles_load(tmp_path: Path) -> None:
 
 
 def test_thread_written_out_of_order_is_sorted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str
 ) -> None:
     monkeypatch.setattr(spill, "SPILL_ROWS", 10)
     pair = make_pair(6, threads=3, blocks=30, inject=())
@@ -126,7 +136,7 @@ def test_cache_entry_is_reused_and_rebuilt_when_damaged(tmp_path: Path) -> None:
     assert not list((tmp_path / "cache").glob("*.tmp"))
 
 
-def test_in_memory_spill_matches_the_file(tmp_path: Path) -> None:
+def test_in_memory_spill_matches_the_file(tmp_path: Path, reader: str) -> None:
     pair = make_pair(10, threads=3, blocks=30)
     path = _write(pair.ref, tmp_path / "r.jsonl")
     spilled = spill.spill_jsonl(path, BASE_COLUMNS, None)

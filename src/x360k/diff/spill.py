@@ -41,6 +41,8 @@ from x360k.trace.event import KINDS
 
 #: Rows held in memory before they are grouped by thread and written out.
 SPILL_ROWS: Final = 1 << 21
+#: Files up to this size are decoded by msgspec, not DuckDB (see :func:`_small_batches`).
+SMALL_BYTES: Final = 4 << 20
 #: Rows per batch DuckDB hands over.
 BATCH_ROWS: Final = 1 << 17
 #: Columns stored as codes into a file-wide dictionary.
@@ -127,6 +129,47 @@ def _duck_batches(path: Path, names: tuple[str, ...]) -> Iterator[pa.RecordBatch
         con.close()
 
 
+_ARROW_TYPES: Final[dict[str, pa.DataType]] = {
+    "BIGINT": pa.int64(),
+    "UBIGINT": pa.uint64(),
+    "UINTEGER": pa.uint32(),
+    "VARCHAR": pa.string(),
+    "VARCHAR[]": pa.list_(pa.field("l", pa.string())),  # as DuckDB names the item
+}
+
+
+def _small_batches(path: Path, names: tuple[str, ...], header: bool) -> list[pa.RecordBatch] | None:
+    """A small file's events decoded by msgspec, in the types DuckDB gives; None if any doubt.
+
+    Under :data:`SMALL_BYTES` DuckDB's import and start-up are most of the cost
+    of reading. Only strictly typed events are taken here (a hex string, a
+    float or an unknown kind gives None, and DuckDB reads the file instead), so
+    whatever this returns is what DuckDB would have returned.
+    """
+    from x360k.trace.event import KIND_CODE, TraceEvent
+
+    data = path.read_bytes()
+    if header:
+        data = data[data.find(b"\n") + 1 :]
+    try:
+        events = msgspec.json.Decoder(TraceEvent).decode_lines(data)
+        cols: list[pa.Array] = []
+        for c in names:
+            if c == "kind":
+                codes = [KIND_CODE.get(e.kind, -1) for e in events]
+                if -1 in codes:
+                    return None
+                dictionary = pa.array(list(KINDS), pa.string())
+                cols.append(pa.DictionaryArray.from_arrays(pa.array(codes, pa.uint8()), dictionary))
+            else:
+                cols.append(pa.array([getattr(e, c) for e in events], _ARROW_TYPES[DUCK_TYPES[c]]))
+    except (msgspec.DecodeError, msgspec.ValidationError, pa.ArrowException, OverflowError):
+        return None
+    except (TypeError, ValueError):
+        return None
+    return [pa.RecordBatch.from_arrays(cols, names=list(names))]
+
+
 class _Codes:
     """One file-wide dictionary: strings to codes, in order of first appearance."""
 
@@ -178,11 +221,14 @@ class _Writer:
         self.buffer: pa.Buffer | None = None
 
     def add(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows:
-            self.held.append(batch)
-            self.rows += batch.num_rows
-        if self.rows >= SPILL_ROWS:
-            self.flush()
+        at = 0
+        while at < batch.num_rows:
+            part = batch.slice(at, SPILL_ROWS - self.rows)
+            self.held.append(part)
+            self.rows += part.num_rows
+            at += part.num_rows
+            if self.rows >= SPILL_ROWS:
+                self.flush()
 
     def _open(self, schema: pa.Schema) -> pa.ipc.RecordBatchFileWriter:
         if self.writer is None:
@@ -292,13 +338,17 @@ def spill_jsonl(path: Path, names: tuple[str, ...], out: Path | None) -> Spilled
     """
     header = read_header(path)
     skip = header is not None
+    names = tuple(c for c in names if c in DUCK_TYPES)
     dicts: dict[str, _Codes] = {
         c: _Codes() for c in DICTIONARY_COLUMNS if c in names and c != "kind"
     }
     w = _Writer(out)
     schema: pa.Schema | None = None
+    small = _small_batches(path, names, skip) if path.stat().st_size <= SMALL_BYTES else None
+    if small is not None:
+        skip = False
     try:
-        for raw in _duck_batches(path, names):
+        for raw in small if small is not None else _duck_batches(path, names):
             batch = raw.slice(1) if skip and raw.num_rows else raw
             skip = skip and not raw.num_rows
             if not _valid(batch):
