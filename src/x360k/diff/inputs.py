@@ -104,6 +104,7 @@ class TraceColumns:
     seq: I64 | None = None
     mapping: mmap.mmap | None = None
     _events: dict[int, list[TraceEvent]] = field(default_factory=dict, repr=False)
+    _event_fields: list[str] | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -159,11 +160,18 @@ class TraceColumns:
         block = row // _EVENT_BLOCK
         events = self._events.get(block)
         if events is None:
-            present = set(self.table.column_names)
-            names = [f for f in FIELDS if f in present]
+            if self._event_fields is None:  # columns with a value somewhere (the rest are None)
+                cols = self.table.column_names
+                self._event_fields = [
+                    f for f in FIELDS if f in cols and self.table.column(f).null_count < self.n
+                ]
+            names = self._event_fields
             lo = block * _EVENT_BLOCK
-            raws = self.table.slice(lo, _EVENT_BLOCK).select(names).to_pylist()
-            events = [_to_event(raw, lo + k) for k, raw in enumerate(raws)]
+            part = self.table.slice(lo, _EVENT_BLOCK)
+            values = {f: _pylist(part.column(f)) for f in names}
+            events = [
+                _to_event({f: values[f][k] for f in names}, lo + k) for k in range(part.num_rows)
+            ]
             if len(self._events) >= _EVENT_BLOCKS_KEPT:
                 self._events.pop(next(iter(self._events)))
             self._events[block] = events
@@ -178,8 +186,20 @@ class TraceColumns:
 
 
 #: Rows turned into events at a time by :meth:`TraceColumns.event`, and blocks kept.
-_EVENT_BLOCK: Final = 64
+_EVENT_BLOCK: Final = 16
 _EVENT_BLOCKS_KEPT: Final = 32
+
+
+def _pylist(col: pa.ChunkedArray) -> list[Any]:
+    """Python values of a column; dictionary columns looked up by hand (pyarrow's
+    decoding costs ~50 us a call, which a report's hundreds of windows notice)."""
+    if not pa.types.is_dictionary(col.type):
+        return col.to_pylist()  # type: ignore[no-any-return]
+    out: list[Any] = []
+    for chunk in col.chunks:
+        lut = chunk.dictionary.to_pylist()
+        out.extend(None if i is None else lut[i] for i in chunk.indices.to_pylist())
+    return out
 
 
 def _to_event(raw: dict[str, Any], row: int) -> TraceEvent:
