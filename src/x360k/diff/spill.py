@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from x360k.trace.event import KINDS
 
 #: Rows held in memory before they are grouped by thread and written out.
-SPILL_ROWS: Final = 1 << 21
+SPILL_ROWS: Final = 1 << 19
 #: Files up to this size are decoded by msgspec, not DuckDB (see :func:`_small_batches`).
 SMALL_BYTES: Final = 4 << 20
 #: Rows per batch DuckDB hands over.
@@ -120,7 +120,7 @@ def _duck_batches(path: Path, names: tuple[str, ...]) -> Iterator[pa.RecordBatch
         con.execute("SET preserve_insertion_order = true")
         rel = con.sql(
             f"SELECT * FROM read_ndjson('{sql_path}', columns={{{spec}}}, "
-            "format='newline_delimited', maximum_object_size=67108864)"
+            "format='newline_delimited')"
         )
         yield from rel.to_arrow_reader(BATCH_ROWS)
     except (duckdb.Error, pa.ArrowException) as exc:
