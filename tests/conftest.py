@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from x360k.kernel import Kernel
+from x360k.object_namespace import NAMED_OBJECTS_ROOT
 from x360k.quirks import PROFILES, Profile
 from x360k.trace.recorder import MemoryRecorder
 
@@ -27,10 +28,17 @@ class Harness:
         self, name: str | None = None, manual: bool = False, state: bool = False
     ) -> int:
         ptr = self.out()
-        attrs = self.mem.new_object_attributes(name) if name is not None else 0
+        attrs = self.attrs(name) if name is not None else 0
         status = self.k.call("NtCreateEvent", ptr, attrs, 0 if manual else 1, int(state))
         assert status in (0, 0x40000000), hex(status)
         return self.mem.read_u32(ptr)
+
+    def attrs(self, name: str, attributes: int = 0x40) -> int:
+        """OBJECT_ATTRIBUTES for ``name``, relative to the named-objects root as titles pass it.
+
+        (Canary ignores the root; the console needs one for a relative name.)
+        """
+        return self.mem.new_object_attributes(name, root=NAMED_OBJECTS_ROOT, attributes=attributes)
 
     def duplicate(self, handle: int, options: int = 0) -> tuple[int, int]:
         ptr = self.out()

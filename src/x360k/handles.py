@@ -14,7 +14,7 @@ import heapq
 from typing import Final, Protocol
 
 from x360k.objects.base import KernelObject
-from x360k.objects.thread import Thread
+from x360k.objects.thread import Thread, ThreadState
 from x360k.quirks import Quirks
 from x360k.status import STATUS_INVALID_HANDLE, STATUS_SUCCESS
 
@@ -26,6 +26,26 @@ CURRENT_THREAD: Final = 0xFFFFFFFE
 CANARY_INITIAL_CAPACITY: Final = 16384
 CONSOLE_BUCKET: Final = 64
 CONSOLE_MAX_SLOTS: Final = 0xFFFFFF >> 2
+
+
+class ObjectInUse(Exception):
+    """A guest call would destroy an object something still uses; nothing was changed.
+
+    Canary frees the object there and goes on using it (a running thread's
+    object, an object a slot still holds); the console bug-checks
+    (REFERENCE_BY_POINTER). Either way the run cannot go on faithfully, so the
+    kernel turns this into a stop report naming the call
+    (:func:`x360k.kernel_stop.stop_for`).
+    """
+
+    def __init__(self, obj: KernelObject, why: str) -> None:
+        super().__init__(f"{obj!r}: {why}")
+        self.obj = obj
+        self.why = why
+
+
+class TableInvariantError(AssertionError):
+    """The object table disagrees with itself (a bug in x360k, never a guest's doing)."""
 
 
 class TableListener(Protocol):
@@ -44,6 +64,7 @@ class TableListener(Protocol):
 class SlotAllocator(Protocol):
     def allocate(self) -> int: ...
     def free(self, slot: int) -> None: ...
+    def free_slots(self) -> list[int]: ...
     @property
     def capacity(self) -> int: ...
 
@@ -84,6 +105,9 @@ class CanarySlotAllocator:
     def free(self, slot: int) -> None:
         heapq.heappush(self._upper if slot >= self._cursor else self._lower, slot)
 
+    def free_slots(self) -> list[int]:
+        return [*self._upper, *self._lower]
+
 
 class ConsoleSlotAllocator:
     """The console's allocator: a LIFO free list, new entries in order, 64 per bucket."""
@@ -111,6 +135,9 @@ class ConsoleSlotAllocator:
     def free(self, slot: int) -> None:
         self._free.append(slot)
 
+    def free_slots(self) -> list[int]:
+        return [*self._free, *range(self._next, self._capacity)]
+
 
 class ObjectTable:
     """Guest handle table of one kernel."""
@@ -131,6 +158,8 @@ class ObjectTable:
         self.destroyed_count = 0
         #: Canary decodes every 0xF8xxxxxx value by its slot bits alone: the lookup fast path.
         self._fast_decode = quirks.handle_ignores_base_bits
+        #: Canary counts explicit references (a thread's own included) on the primary slot.
+        self._self_ref_on_slot = quirks.ob_reference_on_primary_slot
 
     # -- handle values ------------------------------------------------------------------------
 
@@ -140,8 +169,9 @@ class ObjectTable:
             if HOST_HANDLE_BASE < handle < HANDLE_BASE:
                 return None  # host table: nothing a title can reach lives there
             return (handle & 0x07FFFFFF) >> 2
-        if handle & 0xFF000000 != HANDLE_BASE or handle & 3:
+        if handle & 0xFF000000 != HANDLE_BASE:
             return None
+        # The low two bits are the title's own tag bits: the console masks them off.
         return (handle & 0x00FFFFFF) >> 2
 
     @staticmethod
@@ -168,7 +198,7 @@ class ObjectTable:
             # Every ordinary handle value: decode it here, without the general path.
             if self._fast_decode:
                 fast = (handle & 0x07FFFFFF) >> 2
-            elif handle & 0xFF000003 == HANDLE_BASE:
+            elif handle & 0xFF000000 == HANDLE_BASE:
                 fast = (handle & 0x00FFFFFF) >> 2
             else:
                 return None
@@ -268,9 +298,10 @@ class ObjectTable:
             return STATUS_INVALID_HANDLE
         if slot >= len(self._counts):
             return STATUS_SUCCESS
-        self._counts[slot] -= 1
-        if self._counts[slot] == 0 and occupied:
-            self._remove_slot(slot)
+        if self._counts[slot] == 1 and occupied:
+            self._remove_slot(slot)  # checked before anything changes; the count goes to 0
+        else:
+            self._counts[slot] -= 1
         return STATUS_SUCCESS
 
     def remove_handle(self, handle: int, thread: Thread | None) -> int:
@@ -288,9 +319,30 @@ class ObjectTable:
             return STATUS_INVALID_HANDLE
         return STATUS_SUCCESS
 
+    def _check_release(self, obj: KernelObject, handles_after: int) -> None:
+        """Refuse (before anything changes) a release that would leave ``obj`` in use but freed.
+
+        An object must keep a reference per slot holding it, and a thread that
+        has not ended must keep its own (console: counted on the object; canary
+        counts it on the slot, so there the thread merely must not reach zero).
+        """
+        refs_after = obj.refs - 1
+        live_thread = isinstance(obj, Thread) and obj.state is not ThreadState.TERMINATED
+        if live_thread and refs_after <= 0:
+            raise ObjectInUse(obj, "would destroy the object of a thread that is still running")
+        needed = handles_after + (1 if live_thread and not self._self_ref_on_slot else 0)
+        if refs_after < needed:
+            holders = f"{handles_after} slot(s)" + (
+                " and its running thread" if needed > handles_after else ""
+            )
+            raise ObjectInUse(
+                obj, f"would drop its references to {refs_after} while {holders} hold it"
+            )
+
     def _remove_slot(self, slot: int) -> None:
         obj = self._objects[slot]
         assert obj is not None
+        self._check_release(obj, len(obj.handles) - 1)
         handle = self.handle_of(slot)
         self._objects[slot] = None
         self._counts[slot] = 0
@@ -302,6 +354,52 @@ class ObjectTable:
         self._sid_keys[slot] = -1
         self.release_object(obj)
 
+    def check_invariants(self) -> None:
+        """Raise :class:`TableInvariantError` unless the table agrees with itself.
+
+        Every occupied slot holds a live object that lists the slot's handle and
+        has a count of at least one; no slot is both occupied and free; every
+        live object is held by at least as many references as slots, is in
+        ``live_objects`` under its serial, and a thread that has not ended is
+        not destroyed; every registered name names a live object. O(slots):
+        for tests and fuzzing, not for hot paths.
+        """
+        n = len(self._objects)
+        if not len(self._counts) == len(self._sid_keys) == len(self._traced) == n:
+            raise TableInvariantError("slot arrays differ in length")
+        free = self.allocator.free_slots()
+        if len(set(free)) != len(free):
+            raise TableInvariantError("a slot is free twice")
+        for slot in free:
+            if slot < n and self._objects[slot] is not None:
+                raise TableInvariantError(f"slot {slot} is both free and occupied")
+        held: dict[int, list[int]] = {}
+        for slot, obj in enumerate(self._objects):
+            if obj is None:
+                continue
+            handle = self.handle_of(slot)
+            if obj.destroyed:
+                raise TableInvariantError(f"slot {slot} holds destroyed {obj!r}")
+            if self._counts[slot] < 1:
+                raise TableInvariantError(
+                    f"slot {slot} holds {obj!r} with count {self._counts[slot]}"
+                )
+            if handle not in obj.handles:
+                raise TableInvariantError(f"{obj!r} does not list its slot {slot}")
+            held.setdefault(id(obj), []).append(handle)
+            if self.live_objects.get(obj.serial) is not obj:
+                raise TableInvariantError(f"{obj!r} in a slot but not among the live objects")
+        for serial, obj in self.live_objects.items():
+            if obj.serial != serial or obj.destroyed:
+                raise TableInvariantError(f"live object table holds {obj!r} under {serial}")
+            if sorted(obj.handles) != sorted(held.get(id(obj), [])):
+                raise TableInvariantError(f"{obj!r} lists handles no slot holds")
+            if obj.refs < max(len(obj.handles), 1):
+                raise TableInvariantError(f"{obj!r} has {obj.refs} references for {obj.handles}")
+        for obj in self.names.values():
+            if obj.destroyed:
+                raise TableInvariantError(f"name {obj.name!r} names destroyed {obj!r}")
+
     # -- object references --------------------------------------------------------------------
 
     def retain_object(self, obj: KernelObject) -> None:
@@ -309,7 +407,13 @@ class ObjectTable:
         obj.refs += 1
 
     def release_object(self, obj: KernelObject) -> None:
-        """Drop one object reference; the object is destroyed at zero, once."""
+        """Drop one object reference; the object is destroyed at zero, once.
+
+        Raises :class:`ObjectInUse` (and changes nothing) when that would free an
+        object a slot or a running thread still needs.
+        """
+        if obj.refs >= 1 and not obj.destroyed:
+            self._check_release(obj, len(obj.handles))
         obj.refs -= 1
         if obj.refs == 0:
             if obj.destroyed:

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from x360k.clock import SYSTEM_TIME_BASE
+from x360k.clock import SYSTEM_TIME_BASE, clamp_deadline
 from x360k.dispatcher import Dispatcher, WaitBlock, satisfy_now
 from x360k.exports.registry import BLOCKED, Export, Registry, Returns, invoke_args
 from x360k.exports.table import all_exports
-from x360k.handles import ObjectTable
+from x360k.handles import ObjectInUse, ObjectTable
 from x360k.memory import GuestMemory, GuestMemoryError
 from x360k.objects.base import KernelObject, Module
 from x360k.objects.event import Event
@@ -79,6 +79,19 @@ class RunResult:
     calls: int
     clock: int
     wedge: Any = None  # x360k.wedge.WedgeReport when outcome == "wedge"
+
+
+def _allocate_all(mem: GuestMemory, sizes: tuple[int, ...]) -> list[int]:
+    """System blocks of ``sizes`` (16-aligned), all or none: MemoryError frees what was taken."""
+    got: list[int] = []
+    try:
+        for size in sizes:
+            got.append(mem.alloc_system(size, 16))
+    except MemoryError:
+        for address, size in zip(got, sizes, strict=False):
+            mem.free_system(address, size, 16)
+        raise
+    return got
 
 
 class Kernel:
@@ -177,6 +190,9 @@ class Kernel:
         return (thread.ordinal << 32) | idx
 
     def handle_destroyed(self, handle: int, obj: KernelObject, sid_key: int, traced: bool) -> None:
+        if not obj.handles:
+            for hook in self.ext.get("hook:last_handle_closed", ()):
+                hook(obj)  # the console's object namespace detaches temporary names
         thread = self.current or (self.threads[0] if self.threads else None)
         if not traced or thread is None or sid_key < 0:
             return
@@ -349,6 +365,10 @@ class Kernel:
                 result = ex.handler(self, t, *args)
             except GuestMemoryError:
                 result = STATUS_ACCESS_VIOLATION
+            except ObjectInUse as err:
+                from x360k.kernel_stop import stop_for
+
+                raise stop_for(self, t, ex.name, err) from None
         if result == BLOCKED:
             if t.state is not ThreadState.TERMINATED:
                 t.blocked_call = (ex, call_id)
@@ -436,16 +456,16 @@ class Kernel:
         context)`` when a XapiThreadStartup routine is given, else
         ``start_address(context)``.
         """
-        ordinal = len(self.threads)
-        t = Thread(ordinal, self._next_thread_id)
-        self._next_thread_id += 1
         mem = self.memory
-        t.kthread = mem.alloc_system(KTHREAD_SIZE, 16)
-        t.pcr = mem.alloc_system(PCR_SIZE, 16)
-        t.stack_size = (
-            max(16 * 1024, (stack_size + 0xFFF) & ~0xFFF) if stack_size else DEFAULT_STACK
-        )
-        t.stack_base = mem.alloc_system(t.stack_size, 16) + t.stack_size
+        size = max(16 * 1024, (stack_size + 0xFFF) & ~0xFFF) if stack_size else DEFAULT_STACK
+        # MemoryError (the guest's system arena cannot hold it) leaves nothing behind: the
+        # caller answers STATUS_NO_MEMORY.
+        blocks = _allocate_all(mem, (KTHREAD_SIZE, PCR_SIZE, size))
+        t = Thread(len(self.threads), self._next_thread_id)
+        self._next_thread_id += 1
+        t.kthread, t.pcr, stack = blocks
+        t.stack_size = size
+        t.stack_base = stack + size
         t.body = t.kthread
         self.bodies[t.kthread] = t
         mem.write_u8(t.kthread, 6)  # dispatcher header type: thread
@@ -541,7 +561,7 @@ class Kernel:
             self.emit(t, "thread.exit", ret=t.exit_code)
             for mutant in list(t.owned_mutants):
                 mutant.abandon()
-                self.dispatcher.signal(mutant)
+                self.signal(mutant)  # the console's header shows the mutant free
             self.dispatcher.signal(t)
             self.table.dereference(t, t)
             self.ext_hook("thread_exit", t)
@@ -949,5 +969,5 @@ class Kernel:
                 return None
             return now + ms * 10_000
         if value < 0:
-            return now - value
-        return max(now, value - SYSTEM_TIME_BASE)
+            return clamp_deadline(now - value)
+        return clamp_deadline(max(now, value - SYSTEM_TIME_BASE))

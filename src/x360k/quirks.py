@@ -58,8 +58,11 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "handles",
         "Only bits 2..26 of a guest handle select the slot: 0x4, 0xF8000004 and 0xF8000007 all "
         "name slot 1.",
-        "A handle must carry the table's high byte (0xF8) and clear low bits, else it is invalid.",
-        "reference 2.3, 11.3; console: appendix A (high byte must match the table)",
+        "A handle must carry the table's high byte (0xF8), else it is invalid; its low two bits "
+        "are the title's tag bits, masked off by every lookup and close (0xF8000007 names the "
+        "same slot as 0xF8000004).",
+        "reference 2.3, 11.3; console: appendix A (high byte must match the table); the Xbox "
+        "object manager's ObpMaskOffApplicationBits in every handle-table routine",
     ),
     QuirkInfo(
         "lowest_free_slot_allocator",
@@ -100,8 +103,10 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "name_type_clash_invalid_handle",
         "names",
         "Creating a name held by an object of another type returns STATUS_INVALID_HANDLE.",
-        "Creating a name held by an object of another type returns STATUS_OBJECT_TYPE_MISMATCH.",
-        "reference 2.10, 5.1, 11.5; console: NT ObpLookupObjectName",
+        "Creating a name held by an object of another type returns STATUS_OBJECT_TYPE_MISMATCH "
+        "with OBJ_OPENIF and STATUS_OBJECT_NAME_COLLISION without it (with the object namespace; "
+        "under flat names always STATUS_OBJECT_TYPE_MISMATCH).",
+        "reference 2.10, 5.1, 11.5; console: NT ObpLookupObjectName, Xbox ObInsertObject",
     ),
     QuirkInfo(
         "name_dropped_with_any_slot",
@@ -141,8 +146,10 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "dup_failure_writes_invalid",
         "duplicate",
         "NtDuplicateObject writes 0xFFFFFFFF to the out pointer when duplication fails.",
-        "The out pointer is written only on success.",
-        "reference 3 step 3, 11.8; console: NT ObDuplicateObject",
+        "A failed duplicate writes NULL (0) to the out pointer.",
+        "reference 3 step 3, 11.8; console: the Xbox object manager stores NULL into the "
+        "returned handle on every failure path of its open routines (ObInsertObject, "
+        "ObOpenObjectByPointer), the routine a duplicate opens its new handle through",
     ),
     QuirkInfo(
         "dup_close_source_exact_option",
@@ -173,8 +180,10 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "events",
         "NtSetEvent / NtPulseEvent report previous state 1 and KeSetEvent / KeResetEvent / "
         "KePulseEvent return 1, whatever the state was.",
-        "The real previous signal state (0 or 1) is reported.",
-        "reference 5.1, 11.11",
+        "The real previous signal state is reported: 0 or 1 by NtSetEvent / NtPulseEvent; "
+        "KeSetEvent / KeResetEvent / KePulseEvent return the KEVENT's SignalState LONG as it was "
+        "(a title that stored 5 there gets 5).",
+        "reference 5.1, 11.11; console: NT KeSetEvent returns the previous Header.SignalState",
     ),
     QuirkInfo(
         "nonzero_event_type_is_synchronization",
@@ -279,8 +288,11 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "waits",
         "Objects with no wait handle (I/O completion, symbolic links) satisfy a single wait at "
         "once, and break a multiple wait (wait-any STATUS_UNSUCCESSFUL, wait-all 0x80).",
-        "Waiting on an object that is not a dispatcher object returns STATUS_OBJECT_TYPE_MISMATCH.",
-        "reference 5.7, 6.3, 11.23",
+        "An object with no dispatcher header that NT waits on through its always-signalled "
+        "default object (a symbolic link) satisfies any wait at once, also inside a multiple "
+        "wait; waiting on an I/O completion port returns STATUS_OBJECT_TYPE_MISMATCH.",
+        "reference 5.7, 6.3, 11.23; console: NT ObpDefaultObject (a notification event "
+        "initialised signalled) is the wait object of types without a dispatcher header",
     ),
     QuirkInfo(
         "yield_always_succeeds",
@@ -432,7 +444,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "handle into the header's wait-list words; later calls go through the stamped handle "
         "(a freed slot finds nothing, a reused one its new occupant).",
         "The structure is the object: no slot, no stamp, the wait-list words are left alone, and "
-        "a signal state the title stores into the header itself is the object's state.",
+        "a signal state the title stores into the header itself is the object's state (for a "
+        "KMUTANT with its OwnerThread and Abandoned fields: 0 with no owner is held by nobody).",
         "reference 7, 11.10; console: NT dispatcher objects live in caller memory",
     ),
     QuirkInfo(
@@ -442,6 +455,89 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "-1 and 0 look the same either way, other values do not.",
         "The lock count is big-endian like every other field.",
         "reference appendix B, 1",
+    ),
+    # -- console profile: NT statuses and the native objects (issue 15) -------------------------
+    QuirkInfo(
+        "wait_parameter_status_generic",
+        "waits",
+        "A multiple wait with a count of 0 or over 64, or a wait type other than 0 / 1, returns "
+        "STATUS_INVALID_PARAMETER (KeWaitForMultipleObjects: the count only).",
+        "The count gives STATUS_INVALID_PARAMETER_1 and the wait type STATUS_INVALID_PARAMETER_3, "
+        "naming the argument at fault.",
+        "reference 6.3; console: NT NtWaitForMultipleObjects / KeWaitForMultipleObjects (Wine "
+        "ntdll tests pin both statuses)",
+    ),
+    QuirkInfo(
+        "release_semaphore_handle_before_count",
+        "semaphores",
+        "NtReleaseSemaphore looks the handle up first: a bad handle with a count <= 0 returns "
+        "STATUS_INVALID_HANDLE.",
+        "The count is checked before the handle: a count <= 0 returns STATUS_INVALID_PARAMETER "
+        "whatever the handle.",
+        "reference 5.2; console: NT NtReleaseSemaphore validates ReleaseCount before "
+        "ObReferenceObjectByHandle",
+    ),
+    QuirkInfo(
+        "mutant_recursion_unlimited",
+        "mutants",
+        "A mutant's owner can acquire it again without limit (canary's host mutex).",
+        "A wait by the owner of a mutant whose SignalState is already MINLONG (0x80000000: "
+        "recursion 2**31 + 1, e.g. stored by the title into a KMUTANT) returns "
+        "STATUS_MUTANT_LIMIT_EXCEEDED and acquires nothing.",
+        "reference 5.3; console: NT KeWaitForSingleObject raises STATUS_MUTANT_LIMIT_EXCEEDED",
+    ),
+    QuirkInfo(
+        "dup_close_source_after_allocating",
+        "duplicate",
+        "With DUPLICATE_CLOSE_SOURCE the duplicate's slot is made first and the source closed "
+        "after it (trace: handle.create, then handle.destroy), so the new value differs.",
+        "The source is closed first (the object held across it), then the new handle made: the "
+        "LIFO allocator hands back the source's own value (trace: handle.destroy, then "
+        "handle.create), and a named object's only handle closed this way loses its name "
+        "unless it is permanent.",
+        "reference 3 step 4; console: appendix A (LIFO free list), issue 15",
+    ),
+    QuirkInfo(
+        "open_by_name_ignores_type",
+        "names",
+        "ObOpenObjectByName ignores its ObjectType argument: any object of the name is opened.",
+        "An ObjectType that is not the object's type returns STATUS_OBJECT_TYPE_MISMATCH and "
+        "no handle.",
+        "reference 4; console: Xbox ObpReferenceObjectByName checks the found object's type",
+    ),
+    QuirkInfo(
+        "flat_object_names",
+        "names",
+        "There is no object namespace: a name is a flat string in one table. "
+        "OBJECT_ATTRIBUTES.RootDirectory is ignored (a bad root or an event as root succeeds), "
+        "a path through a missing directory is just a longer name, an empty name is no name. "
+        "NtCreateDirectoryObject, NtOpenDirectoryObject and NtQueryDirectoryObject are not "
+        "implemented (r3 is left as the first argument).",
+        "The Xbox family's object namespace: \\ holding \\??, \\Device and "
+        "\\Win32NamedObjects (no \\BaseNamedObjects; root 0xFFFFFFFC is "
+        "\\Win32NamedObjects, 0xFFFFFFFD \\??). A name without a root must start with "
+        "\\ and one with a root must not, else STATUS_OBJECT_NAME_INVALID (also for an empty "
+        "name, an empty last element or two separators in a row; NT's "
+        "STATUS_OBJECT_PATH_SYNTAX_BAD is not what this kernel returns); a missing or "
+        "non-directory element on the way is STATUS_OBJECT_PATH_NOT_FOUND, a missing last one "
+        "STATUS_OBJECT_NAME_NOT_FOUND; a root handle that is not found is STATUS_INVALID_HANDLE "
+        "and one that is not a directory STATUS_OBJECT_TYPE_MISMATCH on create "
+        "(STATUS_OBJECT_PATH_NOT_FOUND on open). Directories are created, opened and listed "
+        "(one entry per NtQueryDirectoryObject call, STATUS_NO_MORE_ENTRIES at the end).",
+        "reference 2.8, 8.3; console: the Xbox object manager (obcreate.c ObCreateObject / "
+        "ObInsertObject, obdir.c ObpReferenceObjectByName, ObDosDevicesDirectory() = -3, "
+        "ObWin32NamedObjectsDirectory() = -4), exports 0xD0, 0xDE, 0xE5 of xboxkrnl_table.inc",
+    ),
+    QuirkInfo(
+        "obj_permanent_ignored",
+        "names",
+        "OBJ_PERMANENT (0x10) is ignored: a name goes as the name table says; "
+        "NtMakeTemporaryObject is not implemented (r3 is left as the handle).",
+        "With the object namespace, OBJ_PERMANENT keeps a named object (and its name) after its "
+        "last handle closes; NtMakeTemporaryObject clears that, and an object with no handle "
+        "left then leaves its directory at once.",
+        "reference 2.8; console: Xbox ObInsertObject (OB_FLAG_PERMANENT_OBJECT), NtClose "
+        "(detach at handle count 0 unless permanent), export 0xDD",
     ),
 )
 
@@ -528,6 +624,13 @@ class Quirks:
     ke_init_semaphore_reuses_stamp: bool
     bridge_stamps_header: bool
     critical_section_lock_host_order: bool
+    wait_parameter_status_generic: bool
+    release_semaphore_handle_before_count: bool
+    mutant_recursion_unlimited: bool
+    dup_close_source_after_allocating: bool
+    open_by_name_ignores_type: bool
+    flat_object_names: bool
+    obj_permanent_ignored: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from x360k.clock import CLOCK_MAX
 from x360k.objects.thread import Thread
 
 #: Calls a thread may make before an equal-priority thread gets the CPU.
@@ -78,7 +79,7 @@ class Scheduler:
         can still wake anybody, and let wedge reports say what is pending.
         """
         self._seq += 1
-        entry = TimedEntry(when, self._seq, action, kind, subject)
+        entry = TimedEntry(min(when, CLOCK_MAX), self._seq, action, kind, subject)
         heapq.heappush(self._timed, entry)
         return entry
 

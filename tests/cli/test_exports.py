@@ -55,3 +55,21 @@ def test_state_filter_and_text_table() -> None:
     text = CliRunner().invoke(cli, ["exports", "--name", "duplicate"])
     assert text.exit_code == 0
     assert "NtDuplicateObject" in text.stdout and "0x0DA" in text.stdout
+
+
+def test_piped_output_is_one_row_per_line() -> None:
+    """Piped (not a terminal), no row is folded at 80 columns and no line ends in spaces."""
+    from click.testing import CliRunner
+
+    from x360k.cli.exports import command as exports_command
+    from x360k.cli.exports import export_rows
+
+    result = CliRunner().invoke(exports_command, [])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    rows = export_rows()
+    assert len(lines) == len(rows) + 2  # header, one line per export, the total
+    assert any(len(line) > 80 for line in lines)
+    assert all(line == line.rstrip() for line in lines)
+    for row, line in zip(rows, lines[1:], strict=False):
+        assert row.name in line

@@ -19,7 +19,7 @@ from x360k.trace.event import TraceEvent, hex_arg, make_sid
 
 Block = list[dict[str, Any]]
 
-CLASSES = ("changed", "missing", "extra", "permutation", "truncated", "handle", "seed")
+CLASSES = ("changed", "missing", "extra", "reordered", "truncated", "handle", "seed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,9 @@ class Pair:
     expected: list[Expected]
     tid_map: dict[int, int]
     ref_threads: dict[int, list[TraceEvent]] = field(default_factory=dict)
+
+    def tid_map_inverse(self, cand_tid: int) -> int:
+        return {c: r for r, c in self.tid_map.items()}[cand_tid]
 
 
 def _compare_block(rng: random.Random) -> Block:
@@ -213,13 +216,13 @@ def make_pair(
                 child += 1
                 k += 1
                 continue
-            if injected == "permutation":
+            if injected == "reordered":
                 a, b = _compare_block(rng), _compare_block(rng)
                 ref.emit(rt, a, rpool, None)
                 ref.emit(rt, b, rpool, None)
                 cand.emit(ct, b, cpool, None)
                 cand.emit(ct, a, cpool, None)
-                expected.append(Expected(rt, "permutation", ref_i, cand_i))
+                expected.append(Expected(rt, "reordered", ref_i, cand_i))
                 k += 1
                 continue
             if injected == "extra":

@@ -58,7 +58,7 @@ def test_json_is_schema_versioned_and_complete() -> None:
     code, out, _ = _run("--json", SEED_REF, SEED_CAND)
     assert code == 1
     rep = msgspec.json.decode(out)
-    assert rep["schema"] == "x360k.diff.report" and rep["schema_version"] == 1
+    assert rep["schema"] == "x360k.diff.report" and rep["schema_version"] == 2
     (d,) = rep["divergences"]
     assert (d["cls"], d["ref_idx"], d["cand_idx"]) == ("missing", 102553, 102553)
     assert rep["groups"] == [

@@ -85,15 +85,29 @@ def test_every_class_is_injected_and_found_somewhere() -> None:
         found = _found(result)
         assert found == set(pair.expected)
         seen |= {e.cls for e in found}
-    assert seen == {"changed", "missing", "extra", "permutation", "truncated"}
+    assert seen == {"changed", "missing", "extra", "reordered", "truncated"}
 
 
-def test_permutations_alone_are_not_divergences() -> None:
-    pair = make_pair(21, inject=("permutation",))
+def test_a_swap_inside_one_thread_is_a_divergence() -> None:
+    """Within a thread the order is program order: A then B against B then A fails."""
+    pair = make_pair(21, inject=("reordered",))
     result = _diff(pair)
-    assert not result.divergent
-    assert {f.cls for pr in result.pairs for f in pr.findings} == {"permutation"}
-    assert {pr.verdict for pr in result.pairs} == {"PERMUTATION ONLY"}
+    assert result.divergent
+    assert {f.cls for pr in result.pairs for f in pr.findings} == {"reordered"}
+    assert {pr.verdict.split(" at ")[0] for pr in result.pairs} == {"DIVERGED"}
+    report = build_report(result, "r", "c")
+    assert report.exit_code == 1
+    assert "different order" in report.divergences[0].explanation
+
+
+def test_interleaving_across_threads_is_not_a_finding() -> None:
+    """The generator interleaves each side's threads differently: no finding at all."""
+    pair = make_pair(22, inject=())
+    ref_order = [e.tid for e in pair.ref]
+    cand_order = [pair.tid_map_inverse(e.tid) for e in pair.cand]
+    assert ref_order != cand_order
+    result = _diff(pair)
+    assert not [f for pr in result.pairs for f in pr.findings]
     assert build_report(result, "r", "c").exit_code == 0
 
 
@@ -125,7 +139,10 @@ def test_ignore_status_hides_a_status_change() -> None:
     assert f.cls == "changed"
     report = build_report(res, "r", "c")
     assert report.divergences[0].fields == ["status"]
-    assert "status 0x00000000 vs 0xc0000008" in report.divergences[0].explanation
+    assert (
+        "status STATUS_SUCCESS (0x00000000) vs STATUS_INVALID_HANDLE (0xC0000008)"
+        in report.divergences[0].explanation
+    )
     quiet = _diff(changed, norm=Normalisation(ignore=frozenset({"status"})))
     assert not quiet.divergent
 
@@ -178,7 +195,7 @@ def test_similarity_fallback_when_no_creation_tree() -> None:
 
 
 def test_every_generator_class_is_known() -> None:
-    assert set(CLASSES) >= {"changed", "missing", "extra", "permutation", "truncated"}
+    assert set(CLASSES) >= {"changed", "missing", "extra", "reordered", "truncated"}
 
 
 def test_streaming_first_in_small_stretches_finds_the_same_first_divergence() -> None:

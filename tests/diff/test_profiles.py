@@ -67,7 +67,9 @@ def test_profiles_differ_only_in_the_double_close_status() -> None:
     (d,) = report.divergences
     assert d.fields == ["status"]
     assert d.export == "NtClose"
-    assert "status 0x00000000 vs 0xc0000008" in d.explanation
+    assert (
+        "status STATUS_SUCCESS (0x00000000) vs STATUS_INVALID_HANDLE (0xC0000008)" in d.explanation
+    )
     assert report.threads[0].verdict == f"DIVERGED at ref#{at} / cand#{at}"
 
 

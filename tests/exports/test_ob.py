@@ -101,25 +101,39 @@ def test_duplicate_close_source(h: Harness) -> None:
     start = len(h.rec.thread(0))
     status, dup = h.duplicate(src, options=1)
     assert status == STATUS_SUCCESS
-    assert h.k.table.lookup(src, None) is None
-    assert h.k.table.lookup(dup, None) is not None
     window = h.rec.thread(0)[start:]
     kinds = [e.kind for e in window]
-    assert kinds == [
-        "import.call",
-        "kernel.call",
-        "handle.create",
-        "handle.destroy",
-        "kernel.return",
-    ]
-    assert window[3].handle == src and window[3].sid == src_sid
+    if h.profile == "canary":
+        # the duplicate's slot first, then the source goes: a new value
+        assert h.k.table.lookup(src, None) is None
+        assert h.k.table.lookup(dup, None) is not None
+        assert kinds == [
+            "import.call",
+            "kernel.call",
+            "handle.create",
+            "handle.destroy",
+            "kernel.return",
+        ]
+        assert window[3].handle == src and window[3].sid == src_sid
+    else:
+        # the console frees the source first: its LIFO allocator hands the same value back
+        assert dup == src and h.k.table.lookup(dup, None) is not None
+        assert kinds == [
+            "import.call",
+            "kernel.call",
+            "handle.destroy",
+            "handle.create",
+            "kernel.return",
+        ]
+        assert window[2].handle == src and window[2].sid == src_sid
+        assert window[3].handle == src
 
 
 def test_invalid_source(h: Harness) -> None:
     status, written = h.duplicate(0xF8001230)
     assert status == STATUS_INVALID_HANDLE
-    # Canary writes 0xFFFFFFFF on failure; the console leaves the out pointer alone.
-    assert written == (0xFFFFFFFF if h.profile == "canary" else 0xCCCCCCCC)
+    # Canary writes 0xFFFFFFFF on failure; the console stores NULL.
+    assert written == (0xFFFFFFFF if h.profile == "canary" else 0)
     assert h.events("handle.create") == []
 
 
@@ -164,10 +178,15 @@ def test_canary_close_ignores_base_bits(canary: Harness) -> None:
     assert canary.k.table.lookup(ev, None) is None
 
 
-def test_console_rejects_values_without_base(console: Harness) -> None:
+def test_console_rejects_values_without_base_and_masks_tag_bits(console: Harness) -> None:
     ev = console.create_event()
     assert console.k.call("NtSetEvent", ev & 0xFFFFFF, 0) == STATUS_INVALID_HANDLE
-    assert console.k.call("NtSetEvent", ev | 1, 0) == STATUS_INVALID_HANDLE
+    assert console.k.call("NtSetEvent", ev | 0x01000000, 0) == STATUS_INVALID_HANDLE
+    # the low two bits are the title's tag bits: every lookup and close masks them off
+    assert console.k.call("NtSetEvent", ev | 1, 0) == STATUS_SUCCESS
+    assert console.k.call("NtSetEvent", ev | 3, 0) == STATUS_SUCCESS
+    assert console.k.call("NtClose", ev | 2) == STATUS_SUCCESS
+    assert console.k.call("NtClose", ev) == STATUS_INVALID_HANDLE
 
 
 def test_stale_handle_closes_new_occupant_under_canary(canary: Harness) -> None:
@@ -235,7 +254,7 @@ def test_slot_reuse_order(h: Harness) -> None:
 def test_named_create_opens_existing(h: Harness) -> None:
     first = h.create_event("Foo")
     ptr = h.out()
-    attrs = h.mem.new_object_attributes("fOO")  # case-insensitive, with OBJ_CASE_INSENSITIVE only
+    attrs = h.attrs("fOO")  # case-insensitive, with OBJ_CASE_INSENSITIVE only
     status = h.k.call("NtCreateEvent", ptr, attrs, 1, 0)
     if h.profile == "canary":
         assert status == STATUS_OBJECT_NAME_EXISTS
@@ -249,7 +268,7 @@ def test_named_create_opens_existing(h: Harness) -> None:
 def test_console_openif_gives_new_handle(console: Harness) -> None:
     first = console.create_event("Foo")
     ptr = console.out()
-    attrs = console.mem.new_object_attributes("Foo", attributes=0xC0)
+    attrs = console.attrs("Foo", attributes=0xC0)
     assert console.k.call("NtCreateEvent", ptr, attrs, 1, 0) == STATUS_OBJECT_NAME_EXISTS
     second = console.mem.read_u32(ptr)
     assert second != first
@@ -259,8 +278,14 @@ def test_console_openif_gives_new_handle(console: Harness) -> None:
 def test_name_of_another_type(h: Harness) -> None:
     h.create_event("Shared")
     ptr = h.out()
-    attrs = h.mem.new_object_attributes("shared")
+    attrs = h.attrs("shared")
     status = h.k.call("NtCreateSemaphore", ptr, attrs, 0, 1)
+    # the console (Xbox ObInsertObject): a collision without OBJ_OPENIF, whatever the type
+    expected = STATUS_INVALID_HANDLE if h.profile == "canary" else STATUS_OBJECT_NAME_COLLISION
+    assert status == expected
+    assert h.mem.read_u32(ptr) == 0xCCCCCCCC
+    openif = h.attrs("shared", attributes=0xC0)
+    status = h.k.call("NtCreateSemaphore", ptr, openif, 0, 1)
     expected = STATUS_INVALID_HANDLE if h.profile == "canary" else STATUS_OBJECT_TYPE_MISMATCH
     assert status == expected
     assert h.mem.read_u32(ptr) == 0xCCCCCCCC
@@ -271,7 +296,7 @@ def test_name_lifetime_with_duplicate(h: Harness) -> None:
     _, dup = h.duplicate(src)
     h.k.call("NtClose", dup)
     ptr = h.out()
-    status = h.k.call("ObOpenObjectByName", h.mem.new_object_attributes("LIFETIME"), 0, 0, ptr)
+    status = h.k.call("ObOpenObjectByName", h.attrs("LIFETIME"), 0, 0, ptr)
     if h.profile == "canary":
         # Any slot's removal drops the name, even though the source still holds the object.
         assert status == STATUS_OBJECT_NAME_NOT_FOUND
@@ -284,7 +309,7 @@ def test_name_goes_with_last_handle(h: Harness) -> None:
     ev = h.create_event("Gone")
     h.k.call("NtClose", ev)
     ptr = h.out()
-    status = h.k.call("ObOpenObjectByName", h.mem.new_object_attributes("Gone"), 0, 0, ptr)
+    status = h.k.call("ObOpenObjectByName", h.attrs("Gone"), 0, 0, ptr)
     assert status == STATUS_OBJECT_NAME_NOT_FOUND
 
 

@@ -180,7 +180,8 @@ def test_readable_arguments_are_decoded() -> None:
     create, wait, spawn = (s for s in scenario.main.steps if isinstance(s, CallStep))
     assert create.line == 3 and wait.line == 8
     assert create.args[0] == OutSlot("ev")
-    assert create.args[1] == Attrs("ready", Lit(0), 0xC0)
+    # a relative name gets the named-objects root titles pass (0xFFFFFFFC)
+    assert create.args[1] == Attrs("ready", Lit(0xFFFFFFFC), 0xC0)
     assert create.args[2:] == [Lit(1), Lit(1)]
     count, handles, wait_type, mode, alertable, timeout = wait.args
     assert count == Lit(2)

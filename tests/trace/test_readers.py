@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from x360k.trace.arrow_writer import ArrowStreamWriter
-from x360k.trace.canary_log import HIGH_FREQUENCY_EXPORTS
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import TraceEvent
 from x360k.trace.header import TraceHeader
@@ -98,36 +97,6 @@ def test_text_error_line(tmp_path: Path) -> None:
     got = list(open_trace(seed).events())
     assert [e.kind for e in got] == ["import.call", "kernel.call", "handle.create", "kernel.return"]
     assert got[2].sid == "df686b147b291902" and got[2].idx == 102553
-
-
-def test_canary_log_fixture() -> None:
-    reader = open_trace(FIXTURES / "canary.log")
-    assert reader.format == "canary-log"
-    got = list(reader.events())
-    names = [(e.tid, e.idx, e.name) for e in got]
-    assert names == [
-        (0, 0, "NtCreateEvent"),
-        (0, 1, "KeSetCurrentStackPointers"),
-        (0, 2, "ExCreateThread"),
-        (1, 0, "NtWaitForSingleObjectEx"),
-        (0, 3, "NtClose"),
-        (1, 1, "RtlInitAnsiString"),
-    ]
-    assert got[0].raw_tid == 0xF8000008 and got[3].raw_tid == 0xF800000C
-    assert got[0].args == ["0x7023fc40", "0x00000000", "0x00000001", "0x00000000"]
-    assert got[5].args == ["0x7023fb80", "0x820140e4"]
-    assert reader.report.ignored_lines == 7
-    assert reader.header is not None and "KeSetEvent" in reader.header.masked_exports
-    assert "KeSetCurrentStackPointers" in HIGH_FREQUENCY_EXPORTS
-
-
-def test_canary_log_error_line(tmp_path: Path) -> None:
-    path = tmp_path / "c.log"
-    path.write_text("d> F8000008 NtClose(F8000010)\nd> F8000008 NtCreateFile(7000(0000)\n")
-    with pytest.raises(TraceFormatError, match=r"c.log:2: unbalanced brackets in NtCreateFile"):
-        list(open_trace(path).events())
-    lenient = open_trace(path, lenient=True)
-    assert len(list(lenient.events())) == 1 and lenient.report.bad_lines == 1
 
 
 def test_columnar_errors_name_the_file(tmp_path: Path) -> None:

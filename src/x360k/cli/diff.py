@@ -1,7 +1,8 @@
 """``x360k diff REF CAND``: where two traces part ways, per guest thread.
 
-Exit status: 0 match (or prefix match, or permutations only), 1 divergence,
-2 input error. Input errors are one line on stderr, never a traceback.
+Exit status: 0 match (or prefix match), 1 a finding of a ``--fail-on`` class (by
+default every divergence, ``unmapped`` included) or nothing compared, 2 input
+error. Input errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import click
 
-from x360k.diff.rules import IGNORABLE, RULES
+from x360k.cli.errors import fail, guest_binary_hint
+from x360k.cli.params import COUNT, check_thread_map
+from x360k.diff.rules import FINDING_CLASSES, IGNORABLE, RULES
 
 #: Progress callback: (stage, done, total).
 Progress = Callable[[str, int, int], None]
@@ -51,9 +54,28 @@ def _progress(enabled: bool) -> Iterator[Progress]:
         yield step
 
 
+def parse_fail_on(text: str) -> frozenset[str]:
+    """``--fail-on``: a comma list of classes, 'default' or 'all'; ValueError names a bad one."""
+    from x360k.diff.classify import DEFAULT_FAIL_ON
+
+    out: set[str] = set()
+    for item in filter(None, (t.strip().lower() for t in text.split(","))):
+        if item == "default":
+            out |= DEFAULT_FAIL_ON
+        elif item == "all":
+            out |= set(FINDING_CLASSES)
+        elif item in FINDING_CLASSES:
+            out.add(item)
+        else:
+            raise ValueError(
+                f"--fail-on {item!r}: not a finding class (one of {', '.join(FINDING_CLASSES)}, "
+                "default, all)"
+            )
+    return frozenset(out)
+
+
 def _fail(message: str) -> None:
-    click.echo(f"x360k diff: {message}", err=True)
-    sys.exit(2)
+    fail("diff", message)  # one line on stderr; under --json also a JSON error on stdout
 
 
 @click.command("diff")
@@ -114,7 +136,18 @@ def _fail(message: str) -> None:
     help="Cache the reference as a sorted Arrow file, so the next diff memory-maps it "
     "(default: on; in $X360K_CACHE, else .x360k-cache/).",
 )
-@click.option("--show", default=10, show_default=True, help="Divergences shown in detail as text.")
+@click.option(
+    "--show", type=COUNT, default=10, show_default=True, help="Divergences shown in detail as text."
+)
+@click.option(
+    "--fail-on",
+    "fail_on",
+    default="default",
+    metavar="CLASS,...",
+    help="Finding classes that make the exit status 1: any of "
+    + ", ".join(FINDING_CLASSES)
+    + "; 'default' (every divergence: all but truncated) or 'all'.",
+)
 def command(
     ref: Path,
     cand: Path,
@@ -132,6 +165,7 @@ def command(
     args_table: Path | None,
     cache: bool,
     show: int,
+    fail_on: str,
 ) -> None:
     """Find where CAND parts ways with REF, per guest thread, and explain why."""
     from rich.console import Console
@@ -154,6 +188,11 @@ def command(
             )
         else:
             start = StartPoint(*(int(g) for g in m.groups()))
+    try:
+        fail = parse_fail_on(fail_on)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     rules = (set(RULES) | set(rules_on)) - set(rules_off)
     table = registry_arg_table()
     if args_table is not None:
@@ -169,6 +208,7 @@ def command(
         forced_map=forced,
         norm=norm,
         start=start,
+        fail_on=fail,
     )
     try:
         size = sum(p.stat().st_size for p in (ref, cand) if p.is_file())
@@ -183,14 +223,31 @@ def command(
             step(f"reading {cand.name}", 1, 2)
             cand_cols = load(cand, columns=norm.columns())
         except InputError as exc:
-            _fail(str(exc))
+            hint = next(
+                (guest_binary_hint(p) for p in (ref, cand) if str(exc).startswith(str(p))), ""
+            )
+            _fail(f"{exc}{hint}")
             return
+        try:
+            check_thread_map(forced, ref_cols.thread_tids.tolist(), cand_cols.thread_tids.tolist())
+        except click.BadParameter as exc:
+            _fail(exc.format_message())
+        if ref_cols.n == 0 and cand_cols.n == 0:
+            _fail(f"neither input yields any events: {ref}, {cand}; nothing to compare")
         result = run_diff(ref_cols, cand_cols, opts, step)
-        from x360k.diff.report import build_report, render_html, render_text, to_json
+        from x360k.diff.report import (
+            MAX_EXPLAINED,
+            build_report,
+            render_html,
+            render_text,
+            write_json,
+        )
 
-        report = build_report(result, str(ref), str(cand))
+        report = build_report(result, str(ref), str(cand), explain=max(show, MAX_EXPLAINED))
     if as_json:
-        sys.stdout.buffer.write(to_json(report) + b"\n")
+        for note in result.notes:
+            click.echo(f"x360k diff: {note}", err=True)
+        write_json(report, result, sys.stdout.buffer)
         sys.stdout.flush()
     else:
         wide = None if sys.stdout.isatty() else 200

@@ -8,6 +8,7 @@ that x360k lacks are listed as absent, so the table doubles as a to-do list.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 import msgspec
@@ -81,6 +82,43 @@ def export_rows() -> list[ExportRow]:
     return sorted(rows.values(), key=lambda r: r.ordinal)
 
 
+#: Width given to the table when stdout is not a terminal: wide enough that no row wraps.
+PIPE_WIDTH = 1000
+
+
+def _console() -> Console:
+    """A terminal-wide console, or, when piped, one row per line with no trailing spaces.
+
+    Piped output is for grep, cut and sort: a row folded at 80 columns would
+    split one export over several lines.
+    """
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    stream: Any = _Stripped(sys.stdout)
+    return Console(highlight=False, width=PIPE_WIDTH, file=stream)
+
+
+class _Stripped:
+    """A text stream that drops trailing spaces from each line it is given."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        for line in lines:
+            self.out.write(line.rstrip() + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.out.write(self.pending.rstrip())
+            self.pending = ""
+        self.out.flush()
+
+
 @click.command("exports")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
 @click.option(
@@ -126,7 +164,7 @@ def command(as_json: bool, state: tuple[str, ...], pattern: str | None) -> None:
             f"[{styles[r.state]}]{r.state}[/]",
             f"{params}{note}",
         )
-    console = Console(highlight=False)
+    console = _console()
     console.print(table)
     counts = {s: sum(1 for r in rows if r.state == s) for s in STATES}
     console.print(

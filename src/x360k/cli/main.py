@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trace": ("x360k.cli.trace", "Show, summarise, convert, export and query trace files."),
     "exports": ("x360k.cli.exports", "List the xboxkrnl exports x360k implements."),
     "status": ("x360k.cli.status", "Look up an NTSTATUS by name or value."),
+    "cache": ("x360k.cli.cache", "Show where the columnar cache is, how big, or clear it."),
+    "xex": ("x360k.cli.xex", "Inspect XEX2 executables; package guest ELFs as XEX2 titles."),
 }
 
 
@@ -43,19 +45,53 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="x360k")
+EPILOG = (
+    "Columnar cache (used by diff, trace sql, trace convert): $X360K_CACHE if set, else "
+    ".x360k-cache/ in the current directory; at most $X360K_CACHE_SIZE bytes (default 2G), "
+    "least recently used entries go first. 'x360k cache' shows it, 'x360k cache --clear' "
+    "empties it. Shell completion (bash, zsh, fish): "
+    'eval "$(_X360K_COMPLETE=bash_source x360k)" (zsh_source, fish_source).'
+)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
+@click.version_option(package_name="x360k", prog_name="x360k")
 def cli() -> None:
     """x360k: the Xbox 360 kernel as an emulator sees it, and tools to compare traces."""
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (also ``python -m x360k``)."""
     try:
-        cli()
+        cli.main(prog_name="x360k", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("x360k: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        _usage_error(exc)
     except BrokenPipeError:
         # Whoever read our output went away (`x360k trace show ... | head`): stop quietly,
         # as Unix tools do, and keep Python from complaining again when it flushes stdout.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(141)
+
+
+def _usage_error(exc: click.ClickException) -> None:
+    """A bad option or argument: one line (and JSON under ``--json``), exit status 2."""
+    from x360k.cli.errors import command_name, emit_error, json_requested
+
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    message = exc.format_message()
+    if (
+        ctx is not None
+        and isinstance(exc, click.UsageError)
+        and not isinstance(exc, click.BadParameter)
+    ):
+        message += f" (see '{ctx.command_path} --help')"
+    # --json may be given after the bad option, where click has not parsed it yet.
+    as_json = json_requested(ctx) or "--json" in sys.argv[1:]
+    emit_error(message, command_name(ctx), as_json=as_json, code=exc.exit_code)
+    sys.exit(exc.exit_code)

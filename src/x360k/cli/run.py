@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from x360k.cli.errors import fail
 from x360k.quirks import PROFILES, QUIRK_TABLE
 from x360k.scenario.errors import ScenarioError
 from x360k.scenario.loader import load_scenario
@@ -40,7 +41,10 @@ from x360k.trace.recorder import MemoryRecorder, Recorder
 from x360k.trace.text_form import format_event
 
 #: Guest binaries by suffix -> "module:function" of the runner that takes them.
-GUEST_RUNNERS: Final[dict[str, str]] = {".elf": "x360k.cpu.runner:run_guest"}
+GUEST_RUNNERS: Final[dict[str, str]] = {
+    ".elf": "x360k.cpu.runner:run_guest",
+    ".xex": "x360k.cpu.runner:run_guest",
+}
 #: Trace formats ``--trace`` writes, by file suffix.
 TRACE_SUFFIXES: Final = (".jsonl", ".arrows", ".arrow", ".feather", ".parquet", ".txt")
 #: Seconds a run may take before a progress bar appears.
@@ -169,8 +173,16 @@ def _parse_quirks(values: tuple[str, ...]) -> dict[str, bool]:
 
 
 def _fail_usage(message: str) -> None:
-    click.echo(f"x360k run: {message}", err=True)
-    sys.exit(2)
+    fail("run", message)
+
+
+def _print_quirks() -> None:
+    """``--quirk list``: every quirk, what each profile does, so no doc file is needed."""
+    console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    for q in QUIRK_TABLE:
+        console.print(f"[bold]{q.name}[/] [dim]({escape(q.area)})[/]")
+        console.print(f"    canary:  {escape(q.canary)}")
+        console.print(f"    console: {escape(q.console)}")
 
 
 # -- progress -------------------------------------------------------------------------------------
@@ -291,8 +303,22 @@ def _trace_lines(gathered: MemoryRecorder, result: ScenarioResult) -> list[str]:
 # -- the command ----------------------------------------------------------------------------------
 
 
+def _guest_kind(path: Path) -> str | None:
+    """The GUEST_RUNNERS key for a guest binary (by suffix, or ELF magic under any name)."""
+    suffix = path.suffix.lower()
+    if suffix in GUEST_RUNNERS:
+        return suffix
+    try:
+        with path.open("rb") as stream:
+            if stream.read(4) == b"\x7fELF":
+                return ".elf"
+    except OSError:
+        pass
+    return None
+
+
 def _run_guest(path: Path, **options: Any) -> ScenarioResult:
-    target = GUEST_RUNNERS[path.suffix.lower()]
+    target = GUEST_RUNNERS[_guest_kind(path) or ".elf"]
     module_name, _, func_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -309,7 +335,7 @@ def _run_guest(path: Path, **options: Any) -> ScenarioResult:
 
 
 @click.command("run")
-@click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("scenarios", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--profile",
     type=click.Choice([*PROFILES, "both"]),
@@ -323,7 +349,7 @@ def _run_guest(path: Path, **options: Any) -> ScenarioResult:
     multiple=True,
     metavar="NAME=on|off",
     help="Switch one canary-vs-console quirk on or off over the profile (repeatable). "
-    "See docs/semantics.md for the names.",
+    "'--quirk list' prints every quirk's name and what it changes.",
 )
 @click.option(
     "--trace",
@@ -358,13 +384,24 @@ def command(
     verbose: bool,
     show_trace: bool,
 ) -> None:
-    """Run SCENARIO files (YAML, see docs/scenarios.md) and check their expectations.
+    """Run SCENARIO files and check their expectations.
 
-    A file ending in .elf is a PowerPC guest binary, run on unicorn (docs/cpu.md).
+    A scenario is YAML: 'name:', 'profiles: [canary, console]', 'threads:' (the
+    first is the main thread; each is a list of steps like '- call: NtCreateEvent'
+    with the export's arguments by name, 'out: NAME' to bind what it returns and
+    'expect: STATUS_SUCCESS') and 'expect: {outcome: finished|wedge|limit}'.
+    A mistake in a file is reported as file:line with what the loader expected.
+
+    A file ending in .elf is a PowerPC guest binary, run on unicorn.
 
     Exit status 0 when every expectation holds, 1 when one fails or a run wedges
     unexpectedly, 2 when a scenario file is wrong.
     """
+    if "list" in quirk_items:
+        _print_quirks()
+        return
+    if not scenarios:
+        _fail_usage("give at least one SCENARIO file (a .yaml scenario or a .elf guest binary)")
     try:
         quirks = _parse_quirks(quirk_items)
     except click.UsageError as exc:
@@ -381,15 +418,14 @@ def command(
     errors: list[ErrorEntry] = []
     loaded: list[Scenario | Path] = []
     for path in scenarios:
-        if path.suffix.lower() in GUEST_RUNNERS:
+        if _guest_kind(path) is not None:
             loaded.append(path)
             continue
         try:
             loaded.append(load_scenario(path))
         except ScenarioError as exc:
             errors.append(ErrorEntry(exc.file, exc.line, str(exc)))
-            if not as_json:
-                err.print(escape(str(exc)))
+            err.print(escape(str(exc)))  # on stderr with or without --json (cli.errors)
 
     plan: list[tuple[Scenario | Path, str]] = []
     for item in loaded:
@@ -402,7 +438,7 @@ def command(
 
     if verbose and not as_json and len(plan) > 1:
         out.print(
-            f"[bold]Running {_plural(len(plan), 'scenario run')}[/] (format: docs/scenarios.md). "
+            f"[bold]Running {_plural(len(plan), 'scenario run')}[/] "
             "Profile canary = Xenia canary's kernel, console = the real Xbox 360 kernel."
         )
     results: list[ScenarioResult] = []
@@ -447,8 +483,7 @@ def command(
                 )
         except ScenarioError as exc:
             errors.append(ErrorEntry(exc.file, exc.line, str(exc)))
-            if not as_json:
-                err.print(escape(str(exc)))
+            err.print(escape(str(exc)))  # on stderr with or without --json (cli.errors)
             continue
         finally:
             progress.stop()

@@ -14,6 +14,7 @@ import click
 import msgspec
 from rich.console import Console
 
+from x360k.cli.errors import fail
 from x360k.status import BY_NAME, parse_status, status_name
 
 
@@ -30,6 +31,29 @@ class StatusInfo(msgspec.Struct, kw_only=True):
 
 
 SEVERITY = ("success", "informational", "warning", "error")
+
+
+def _in_range(query: str) -> str:
+    """``query`` with a number written as 32 bits; ValueError when it fits in none.
+
+    Accepted: 0..0xFFFFFFFF, the sign-extended 64-bit form a PowerPC r3 shows
+    (``0xFFFFFFFFC0000008``) and negative numbers down to -0x80000000. Anything
+    else is refused, never cut to 32 bits.
+    """
+    text = query.strip()
+    try:
+        number = int(text, 0)
+    except ValueError:
+        return text
+    if 0 <= number <= 0xFFFFFFFF:
+        return f"0x{number:08X}"
+    if -(1 << 31) <= number < 0 or number >> 31 == 0x1FFFFFFFF:
+        return f"0x{number & 0xFFFFFFFF:08X}"
+    shown = text if len(text) <= 24 else text[:20] + "..."
+    raise ValueError(
+        f"{shown} is out of range for an NTSTATUS: 0 .. 0xFFFFFFFF (or its sign-extended "
+        "64-bit form 0xFFFFFFFF80000000 .. 0xFFFFFFFFFFFFFFFF, or -0x80000000 .. -1)"
+    )
 
 
 def describe(query: str) -> StatusInfo:
@@ -73,16 +97,10 @@ def command(queries: tuple[str, ...], as_json: bool, list_all: bool) -> None:
         sys.exit(2)
     answers: list[StatusInfo] = []
     for query in queries:
-        text = query.strip()
-        if text.lower().startswith("0x") and len(text) > 10:
-            number = int(text, 16) if all(c in "0123456789abcdefABCDEF" for c in text[2:]) else None
-            if number is not None and number >> 32 in (0, 0xFFFFFFFF):
-                text = f"0x{number & 0xFFFFFFFF:08X}"
         try:
-            answers.append(describe(text))
-        except KeyError as exc:
-            click.echo(f"x360k status: {exc.args[0]}", err=True)
-            sys.exit(2)
+            answers.append(describe(_in_range(query)))
+        except (KeyError, ValueError) as exc:
+            fail("status", exc.args[0])
     if as_json:
         sys.stdout.write(msgspec.json.encode(answers).decode() + "\n")
         return

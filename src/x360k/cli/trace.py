@@ -1,12 +1,14 @@
 """``x360k trace``: show, summarise, export, query and convert trace files.
 
 Every subcommand reads any format :func:`~x360k.trace.readers.open_trace`
-knows. Bad input ends the command with one line on stderr naming file and
-line, and exit status 2.
+knows and takes ``--json``. Bad input ends the command with one line on
+stderr naming file and line, and exit status 2 (under ``--json`` also a JSON
+error object on stdout, the rule of :mod:`x360k.cli.errors`).
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +18,8 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
+from x360k.cli.errors import fail, guest_binary_hint
+from x360k.cli.params import POSITIVE
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import KIND_CODE, TraceEvent
 from x360k.trace.reader import TraceReader
@@ -25,20 +29,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _input_errors(func: F) -> F:
-    """Turn TraceFormatError (and unreadable files) into one stderr line and exit 2."""
+    """Turn TraceFormatError (and unreadable files) into one error line and exit 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except TraceFormatError as exc:
-            click.echo(f"x360k trace: {exc}", err=True)
-            sys.exit(2)
+            fail(None, f"{exc}{guest_binary_hint(exc.path)}")
         except BrokenPipeError:
             raise  # the reader of our output left (`| head`): main() ends quietly
         except OSError as exc:
-            click.echo(f"x360k trace: {exc.filename or ''}: {exc.strerror or exc}", err=True)
-            sys.exit(2)
+            fail(None, f"{exc.filename or ''}: {exc.strerror or exc}")
 
     return wrapper  # type: ignore[return-value]
 
@@ -47,6 +49,13 @@ def _report(reader: TraceReader) -> None:
     summary = reader.report.summary()
     if summary:
         click.echo(f"x360k trace: {reader.path}: {summary}", err=True)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+
+
+_json = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 
 
 _lenient = click.option("--lenient", is_flag=True, help="Skip bad lines and count them.")
@@ -107,6 +116,7 @@ def _filtered(
 @click.option("--export", "exports", multiple=True, help="Only events naming this export.")
 @click.option("--range", "span", help="Only indices A:B (B excluded; A, A: and :B work).")
 @click.option("--sid", "sids", multiple=True, help="Only events with this sid.")
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON Lines (schema v1).")
 @_lenient
 @_format
 @_input_errors
@@ -117,21 +127,55 @@ def show(
     exports: tuple[str, ...],
     span: str | None,
     sids: tuple[str, ...],
+    as_json: bool,
     lenient: bool,
     fmt: str | None,
 ) -> None:
-    """Print events as `[idx] kind name key=value ...`."""
+    """Print events as `[idx] kind name key=value ...` (or JSON Lines with --json)."""
     from x360k.trace.text_form import format_event
 
     for kind in kinds:
         if kind not in KIND_CODE:
-            raise click.BadParameter(f"unknown kind {kind!r}", param_hint="--kind")
+            near = difflib.get_close_matches(kind, list(KIND_CODE), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise click.BadParameter(f"unknown kind {kind!r}{hint}", param_hint="--kind")
+    unknown = [name for name in exports if name not in _known_exports()]
     reader = open_trace(path, lenient, fmt=fmt)
     with_tid = len(tids) != 1
     out = sys.stdout
-    for event in _filtered(reader.events(), tids, kinds, exports, _parse_range(span), sids):
-        out.write(format_event(event, with_tid=with_tid) + "\n")
+    seen: set[str] = set()
+    events = reader.events()
+    if unknown:
+        events = _names_seen(events, seen)
+    encoder = msgspec.json.Encoder()
+    for event in _filtered(events, tids, kinds, exports, _parse_range(span), sids):
+        if as_json:
+            out.write(encoder.encode(event).decode() + "\n")
+        else:
+            out.write(format_event(event, with_tid=with_tid) + "\n")
     _report(reader)
+    missing = [name for name in unknown if name not in seen]
+    if missing:
+        name = missing[0]
+        near = difflib.get_close_matches(name, sorted(_known_exports() | seen), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        fail(None, f"--export {name}: no such export, and no event in {path} names it{hint}")
+
+
+def _names_seen(events: Iterator[TraceEvent], seen: set[str]) -> Iterator[TraceEvent]:
+    for event in events:
+        if event.name is not None:
+            seen.add(event.name)
+        yield event
+
+
+@functools.cache
+def _known_exports() -> frozenset[str]:
+    """Every export name x360k implements or the reference list has."""
+    from x360k.exports.reference_list import BY_NAME
+    from x360k.exports.table import all_exports
+
+    return frozenset(BY_NAME) | frozenset(ex.name for ex in all_exports())
 
 
 @command.command("stats")
@@ -142,15 +186,32 @@ def show(
 @_input_errors
 def stats(path: Path, as_json: bool, lenient: bool, fmt: str | None) -> None:
     """Events per kind, export and thread; leaked handles; thread lifetimes."""
-    from x360k.trace.stats import compute_stats
+    from x360k.cli.progress import late_bar
+    from x360k.trace.parquet_reader import ParquetReader
+    from x360k.trace.stats import STATS_COLUMNS, compute_stats_batches
 
     reader = open_trace(path, lenient, fmt=fmt)
-    result = compute_stats(reader.events())
+    batches = (
+        reader.batches(columns=STATS_COLUMNS)
+        if isinstance(reader, ParquetReader)
+        else reader.batches()
+    )
+    with late_bar(f"stats {path.name}", _row_count(reader), enabled=sys.stderr.isatty()) as bar:
+        result = compute_stats_batches(batches, progress=bar)
     _report(reader)
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode(result).decode(), indent=2))
         return
     _print_stats(result)
+
+
+def _row_count(reader: TraceReader) -> int | None:
+    """Events in a columnar file (from its footer), or None when only reading tells."""
+    from x360k.trace.parquet_reader import ParquetReader
+
+    if isinstance(reader, ParquetReader):
+        return reader.num_rows
+    return None
 
 
 def _print_stats(result: Any) -> None:
@@ -206,31 +267,64 @@ def _print_stats(result: Any) -> None:
     "out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write Chrome trace-event JSON here.",
+    help="Write a Perfetto trace here: .json = Chrome trace-event JSON (also chrome://tracing), "
+    ".pftrace/.perfetto-trace/.pb = Perfetto's protobuf format (for large traces).",
 )
-@click.option("--max-events", default=2_000_000, show_default=True, help="Cap on output events.")
+@click.option(
+    "--time",
+    "time_axis",
+    type=click.Choice(["auto", "virtual", "index"]),
+    default="auto",
+    show_default=True,
+    help="Time axis: the trace's virtual time (ts, 100 ns ticks), each thread's event index "
+    "(1 index = 1 µs), or auto (virtual time when every event has ts).",
+)
+@click.option(
+    "--max-events",
+    type=POSITIVE,
+    default=2_000_000,
+    show_default=True,
+    help="Cap on output events.",
+)
 @click.option("--tid", "tids", type=int, multiple=True, help="Only this thread (repeatable).")
 @click.option("--range", "span", help="Only indices A:B.")
+@_json
 @_lenient
 @_format
 @_input_errors
 def export(
     path: Path,
     out: Path,
+    time_axis: str,
     max_events: int,
     tids: tuple[int, ...],
     span: str | None,
+    as_json: bool,
     lenient: bool,
     fmt: str | None,
 ) -> None:
-    """Write a Perfetto / chrome://tracing view of the trace."""
-    from x360k.trace.perfetto import write_perfetto
+    """Write a Perfetto view of the trace (open it at ui.perfetto.dev: Open trace file).
 
+    Threads are tracks, calls are slices, waits are slices inside them, and
+    flow arrows go from a signal to the wait it satisfies and from a
+    thread.create to the child thread's first event.
+    """
+    from x360k.trace.perfetto import output_format, write_perfetto
+
+    out_fmt = output_format(out)
+    if _same_path(path, out):
+        fail(None, f"{out}: is the input: export never writes over its source")
     reader = open_trace(path, lenient, fmt=fmt)
     events = _filtered(reader.events(), tids, (), (), _parse_range(span), ())
-    result = write_perfetto(events, out, max_events=max_events)
+    result = write_perfetto(events, out, max_events=max_events, time_axis=time_axis, fmt=out_fmt)
     _report(reader)
-    click.echo(f"{out}: {result.written} trace events from {result.source_events} events")
+    if as_json:
+        _print_json({"path": str(out), **msgspec.structs.asdict(result)})
+    else:
+        click.echo(
+            f"{out}: {result.written} trace events from {result.source_events} events "
+            f"({result.fmt}, time axis: {result.time_axis}, {result.flows} flow arrows)"
+        )
     if result.capped:
         click.echo(
             f"x360k trace: stopped at the cap of {max_events} trace events (event "
@@ -240,12 +334,24 @@ def export(
         )
 
 
+def _same_path(a: Path, b: Path) -> bool:
+    import os
+
+    try:
+        return b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 @command.command("sql")
 @click.argument("query")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--lenient", is_flag=True, help="Skip bad lines and count them.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print each row as a JSON object (JSON Lines)."
+)
 @_input_errors
-def sql(query: str, path: Path, lenient: bool) -> None:
+def sql(query: str, path: Path, lenient: bool, as_json: bool) -> None:
     """Run a DuckDB QUERY over the trace, visible as the table `events`."""
     import duckdb
 
@@ -257,9 +363,15 @@ def sql(query: str, path: Path, lenient: bool) -> None:
     try:
         cursor = connection.execute(query)
     except duckdb.Error as exc:
-        click.echo(f"x360k trace sql: {str(exc).splitlines()[0]}", err=True)
-        sys.exit(2)
+        fail(None, str(exc).splitlines()[0])
     names = [d[0] for d in cursor.description or []]
+    if as_json:
+        encoder = msgspec.json.Encoder(enc_hook=str)
+        while rows := cursor.fetchmany(10_000):
+            for row in rows:
+                sys.stdout.write(encoder.encode(dict(zip(names, row, strict=True))).decode())
+                sys.stdout.write("\n")
+        return
     click.echo("\t".join(names))
     while rows := cursor.fetchmany(10_000):
         for row in rows:
@@ -272,10 +384,10 @@ def sql(query: str, path: Path, lenient: bool) -> None:
 @click.option(
     "--to",
     "fmt",
-    type=click.Choice(["parquet", "arrow"]),
+    type=click.Choice(["parquet", "arrow", "jsonl"]),
     default=None,
-    help="Output format (default: from TARGET's suffix; .arrow or .feather means Arrow IPC "
-    "file, anything else Parquet).",
+    help="Output format (default: from TARGET's suffix: .parquet, .arrow/.feather (Arrow IPC "
+    "file) or .jsonl; any other suffix needs --to).",
 )
 @click.option(
     "--cache-dir",
@@ -284,12 +396,22 @@ def sql(query: str, path: Path, lenient: bool) -> None:
     help="Where the columnar cache of SOURCE goes (default: $X360K_CACHE, else .x360k-cache/ "
     "in the current directory).",
 )
+@_json
 @_lenient
 @_input_errors
 def convert(
-    source: Path, target: Path, fmt: str | None, cache_dir: Path | None, lenient: bool
+    source: Path,
+    target: Path,
+    fmt: str | None,
+    cache_dir: Path | None,
+    as_json: bool,
+    lenient: bool,
 ) -> None:
-    """Write SOURCE as Parquet or Arrow, sorted by thread then index."""
+    """Write SOURCE as Parquet, Arrow or JSONL, sorted by thread then index.
+
+    TARGET is never SOURCE (convert refuses to write over its input) and is
+    written to a temporary file first, so a failure leaves TARGET as it was.
+    """
     from x360k.trace.cache import convert as run_convert
 
     result = run_convert(source, target, fmt=fmt, lenient=lenient, cache_dir=cache_dir)
@@ -297,4 +419,9 @@ def convert(
     if summary:
         click.echo(f"x360k trace: {source}: {summary}", err=True)
     state = "up to date" if result.skipped else "written"
-    click.echo(f"{target}: {result.rows} events ({state})")
+    if as_json:
+        _print_json(
+            {"path": str(target), "format": result.fmt, "events": result.rows, "state": state}
+        )
+        return
+    click.echo(f"{target}: {result.rows} events ({result.fmt}, {state})")

@@ -35,6 +35,8 @@ class GuestImage:
     thunks: dict[int, int]
     symbols: list[Symbol] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
+    #: Thunk address -> the import it stands for, for imports x360k cannot serve (XEX).
+    unresolved: dict[int, str] = field(default_factory=dict)
 
     def symbolize(self, address: int) -> str | None:
         """``function+0xoff`` for an address inside a known symbol."""

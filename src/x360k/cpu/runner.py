@@ -97,10 +97,7 @@ def execute_guest(
     sink: Recorder | None = TeeRecorder(ring, *sinks) if ring is not None else None
     kernel = Kernel(profile, quirks=quirks, recorder=sink, wait_events=wait_events)
     startup = max(kernel.table.live_objects, default=0)
-    try:
-        image = load_image(kernel.memory, data, file.name)
-    except ElfError as exc:
-        raise GuestLoadError(f"{file}: {exc}") from None
+    image = _load(kernel, data, file)
     _poke(kernel, image, file, pokes or {})
     from x360k.vfs.mount import mount
 
@@ -113,6 +110,24 @@ def execute_guest(
     except GuestFault as fault:
         return GuestRun(kernel, runtime, image, None, fault.report, memory_trace, startup)
     return GuestRun(kernel, runtime, image, result, None, memory_trace, startup)
+
+
+def _load(kernel: Kernel, data: bytes, file: Path) -> GuestImage:
+    """An ELF or (by its magic) a XEX2, mapped into the kernel's memory."""
+    if data[:4] == b"XEX2":
+        from x360k.xex.errors import XexError
+        from x360k.xex.guest_loader import load_xex_image
+
+        exports = {ex.ordinal: ex.name for ex in kernel.exports}
+        try:
+            return load_xex_image(kernel.memory, data, file.name, exports,
+                                  kernel.data_exports).image  # fmt: skip
+        except XexError as exc:
+            raise GuestLoadError(f"{file}: {exc}") from None
+    try:
+        return load_image(kernel.memory, data, file.name)
+    except ElfError as exc:
+        raise GuestLoadError(f"{file}: {exc}") from None
 
 
 def _poke(kernel: Kernel, image: GuestImage, file: Path, pokes: Mapping[str, int]) -> None:

@@ -284,8 +284,7 @@ class CpuRuntime:
                         return regs[4]
                     ex = exports.get(r0)
                     if ex is None:
-                        reason = f"call to xboxkrnl ordinal {r0} (0x{r0:x}), which x360k lacks"
-                        raise self._fault(t, pc - 4, reason, regs)
+                        raise self._fault(t, pc - 4, self._missing_import(pc - 8, r0), regs)
                     t.ret_addr = regs[1]
                     t.gpr[1] = regs[3]
                     status = yield (r0, tuple(regs[4 : 4 + min(ex.nargs, 8)]))
@@ -306,6 +305,13 @@ class CpuRuntime:
                 ctx.handle = None
 
     # -- faults -----------------------------------------------------------------------------------
+
+    def _missing_import(self, thunk: int, r0: int) -> str:
+        """Why a call through the thunk at ``thunk`` (its ``li r0``) cannot be served."""
+        named = self.image.unresolved.get(thunk) if self.image is not None else None
+        if named is not None:
+            return f"not implemented: {named}"
+        return f"call to xboxkrnl ordinal {r0} (0x{r0:x}), which x360k lacks"
 
     def _memory_reason(self, error: int) -> str:
         what = _MEMORY_ERRORS.get(error)

@@ -1,11 +1,15 @@
-"""Name each hunk the aligner found: changed, missing, extra, permutation or truncated.
+"""Name each hunk the aligner found: changed, missing, extra, reordered or truncated.
 
-Classes answer "what should I look at": a *permutation* (the same events in a
-different order, nearby) is a scheduling race and not a divergence; *truncated*
-means one trace simply stopped (how far a run got), also not a failure. The
-remaining three are real divergences. Inside a hunk a second, coarser diff on
-shape keys (kind + export) separates "same call, different fields" (changed)
-from events one side lacks (missing) or has in addition (extra).
+Classes answer "what should I look at". Threads are compared one pair at a
+time, so a different interleaving *across* threads (a scheduling race) never
+shows up at all; inside one thread the order is program order, so the same
+events in a different order nearby (*reordered*) is a divergence like the
+others. *truncated* means one trace simply stopped (how far a run got) and
+is not a failure by default. *unmapped* (a thread one side has and the other
+lacks, or an empty side) is made by the comparison, not here. Inside a hunk a
+second, coarser diff on shape keys (kind + export) separates "same call,
+different fields" (changed) from events one side lacks (missing) or has in
+addition (extra).
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ import numpy as np
 import numpy.typing as npt
 
 from x360k.diff.align import Hunk, Segment, myers
+from x360k.diff.rules import FINDING_CLASSES
 
 U64 = npt.NDArray[np.uint64]
 
-CLASSES = ("changed", "missing", "extra", "permutation", "truncated")
-#: Classes that are real divergences (exit status 1); the others are reported only.
-DIVERGENT = frozenset({"changed", "missing", "extra"})
+CLASSES = FINDING_CLASSES
+#: Classes that are real divergences (the verdict says DIVERGED); the others are reported only.
+DIVERGENT = frozenset({"changed", "missing", "extra", "reordered", "unmapped"})
+#: Classes that fail the run (exit status 1) unless ``--fail-on`` says otherwise: every
+#: divergence; ``truncated`` (one side stopped early, "how far we got") is benign.
+DEFAULT_FAIL_ON = DIVERGENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +114,7 @@ def classify(
     """Consume the aligner's output for one thread pair and classify every hunk.
 
     Hunks separated by at most ``gap`` matched events form a cluster; a cluster
-    whose two sides hold the same multiset of events is one permutation. With
+    whose two sides hold the same multiset of events is one ``reordered`` finding. With
     ``first``, stops at the first real divergence (the aligner is lazy, so the
     rest of the traces is never compared).
     """
@@ -126,8 +134,8 @@ def classify(
             and len(span_a) == len(span_b)
             and np.array_equal(np.sort(span_a), np.sort(span_b))
         ):
-            result.findings.append(Finding("permutation", i0, i1, j0, j1))
-            return False
+            result.findings.append(Finding("reordered", i0, i1, j0, j1))
+            return True
         found = False
         for h in members:
             if h.i1 == n and h.j1 == m and (h.i0 == h.i1 or h.j0 == h.j1):

@@ -10,24 +10,19 @@ The result keeps the (memory-mapped) traces so reports can show any event.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from x360k.diff.align import AlignParams, Segment, align, first_mismatch
-from x360k.diff.classify import Finding, ThreadAlignment, classify
+from x360k.diff.classify import DEFAULT_FAIL_ON, Finding, ThreadAlignment, classify
 from x360k.diff.inputs import Rows, TraceColumns
-from x360k.diff.keys import (
-    KeyBuilder,
-    Normalisation,
-    ThreadKeys,
-    dictionary_values,
-    unlogged_exports,
-)
+from x360k.diff.keys import KeyBuilder, Normalisation, ThreadKeys
 from x360k.diff.mapping import ThreadPair, map_threads, thread_infos
 from x360k.diff.origins import HandleIndex, mismatched_handles
+from x360k.diff.projection import Projection, project
 from x360k.trace.event import KIND_CODE
 
 I64 = npt.NDArray[np.int64]
@@ -60,6 +55,8 @@ class DiffOptions:
     start: StartPoint | None = None
     params: AlignParams = field(default_factory=AlignParams)
     bisect: bool = False
+    #: Finding classes that make the run fail (exit status 1), see ``--fail-on``.
+    fail_on: frozenset[str] = DEFAULT_FAIL_ON
 
 
 @dataclass(slots=True)
@@ -94,10 +91,28 @@ class DiffResult:
     rule_counts: dict[str, int]
     ref_handles: HandleIndex | None = None
     cand_handles: HandleIndex | None = None
+    projection: Projection = field(default_factory=Projection)
+    #: Events each side's projection left out, by "kind K" / "export E".
+    projected: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: One-line facts a report must state (an input with no events, nothing compared, ...).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def divergent(self) -> bool:
         return any(f.divergent for p in self.pairs for f in p.findings)
+
+    @property
+    def compared_events(self) -> int:
+        """Events the comparison saw, both sides, every thread (0: nothing was compared)."""
+        return sum(len(p.ref_rows) + len(p.cand_rows) for p in self.pairs)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run fails: a finding of a ``fail_on`` class, or nothing compared."""
+        fail = self.options.fail_on
+        if any(f.cls in fail for p in self.pairs for f in p.findings):
+            return True
+        return self.compared_events == 0 and not self.options.start
 
     def handles(self, side: str) -> HandleIndex:
         """The handle index of a side ("ref" or "cand"), built on first use."""
@@ -122,6 +137,8 @@ def _idx_at(cols: TraceColumns, rows: Rows, pos: int) -> int:
 def verdict(p: PairResult, ref: TraceColumns, cand: TraceColumns) -> str:
     """The one-line verdict of a thread pair."""
     if p.pair.ref is None or p.pair.cand is None:
+        if not len(p.ref_rows) and not len(p.cand_rows):
+            return "UNMAPPED (no comparable events)"
         return "UNMAPPED"
     div = [f for f in p.findings if f.divergent]
     if div:
@@ -130,8 +147,8 @@ def verdict(p: PairResult, ref: TraceColumns, cand: TraceColumns) -> str:
     classes = {f.cls for f in p.findings}
     if "truncated" in classes:
         return "PREFIX MATCH"
-    if "permutation" in classes:
-        return "PERMUTATION ONLY"
+    if not len(p.ref_rows) and not len(p.cand_rows):
+        return "NOTHING COMPARED"
     return "MATCH"
 
 
@@ -141,10 +158,6 @@ def _first_occurrence(shape: U64, kind: npt.NDArray[np.int8]) -> I64:
     _, first = np.unique(shape[calls], return_index=True)
     out: I64 = calls[np.sort(first)].astype(np.int64)
     return out
-
-
-def _visible_rows(builder: KeyBuilder, lo: int, hi: int) -> Rows:
-    return builder.visible_rows(lo, hi)
 
 
 class _Lazy:
@@ -390,15 +403,9 @@ def run_diff(
     norm = opts.norm
     step = progress or (lambda _s, _d, _t: None)
     step("mapping threads", 0, 1)
-    rb = KeyBuilder(ref, norm)
-    drop: set[str] = set()
-    if norm.on("unlogged-exports"):
-        names = cand.column("name")
-        values: list[str] = []
-        if names is not None and names.null_count < len(names):
-            values = dictionary_values(names)
-        drop = unlogged_exports(ref.header, values)
-    cb = KeyBuilder(cand, norm, drop)
+    view = project(ref, cand, exports=norm.on("unlogged-exports"), common=norm.on("common-view"))
+    rb = _builder(ref, norm, view, view.dropped_kinds.get("reference", ()))
+    cb = _builder(cand, norm, view, view.dropped_kinds.get("candidate", ()))
     forced = dict(opts.forced_map)
     if opts.start:
         forced[opts.start.ref_tid] = opts.start.cand_tid
@@ -408,21 +415,25 @@ def run_diff(
     cand.release()
     if opts.start:
         mapping = [p for p in mapping if p.ref == opts.start.ref_tid]
-    check = norm.on("handles") and not opts.first_occurrence
+    check = norm.on("handles") and not opts.first_occurrence and view.handle_check
     ref_limits: dict[int, int] = {}
     cand_limits: dict[int, int] = {}
-    result = DiffResult(ref, cand, opts, [], {})
+    result = DiffResult(ref, cand, opts, [], {}, projection=view)
     for k, pair in enumerate(mapping):
         step("aligning threads", k, len(mapping))
         rr = ref.thread_range(pair.ref) if pair.ref is not None else (0, 0)
         cr = cand.thread_range(pair.cand) if pair.cand is not None else (0, 0)
         if pair.ref is None or pair.cand is None:
-            result.pairs.append(
-                PairResult(pair, _visible_rows(rb, *rr), _visible_rows(cb, *cr), [], [])
+            pr = PairResult(
+                pair, rb.visible_rows(*rr, count=True), cb.visible_rows(*cr, count=True), [], []
             )
+            n, m = len(pr.ref_rows), len(pr.cand_rows)
+            if n or m:  # a thread only one side has is a divergence of its own
+                pr.findings.append(Finding("unmapped", 0, n, 0, m))
+            result.pairs.append(pr)
             continue
         if opts.first and not opts.first_occurrence:
-            pr = PairResult(pair, _visible_rows(rb, *rr), _visible_rows(cb, *cr), [], [])
+            pr = PairResult(pair, rb.visible_rows(*rr), cb.visible_rows(*cr), [], [])
             start = (0, 0)
             if opts.start:
                 start = _start_positions(ref, cand, pr.ref_rows, pr.cand_rows, opts.start)
@@ -462,7 +473,49 @@ def run_diff(
     for pr in result.pairs:
         pr.verdict = verdict(pr, ref, cand)
     counts = {k: rb.counts.get(k, 0) + cb.counts.get(k, 0) for k in {*rb.counts, *cb.counts}}
-    counts["unlogged-exports"] = cb.counts.get("unlogged-exports", 0)
     result.rule_counts = counts
+    result.projected = {
+        "reference": dict(sorted(rb.projected.items())),
+        "candidate": dict(sorted(cb.projected.items())),
+    }
+    result.notes = _notes(result)
     step("done", 1, 1)
     return result
+
+
+def _builder(
+    cols: TraceColumns, norm: Normalisation, view: Projection, hidden: Iterable[str]
+) -> KeyBuilder:
+    return KeyBuilder(
+        cols,
+        norm,
+        view.dropped_exports,
+        hidden_kinds=hidden,
+        skip_fields=view.dropped_fields,
+        pointees=view.pointees,
+    )
+
+
+def describe_empty(cols: TraceColumns, label: str) -> str:
+    """The one line for an input that yields no events, with the likely reason."""
+    line = f"{label} {cols.path}: no events"
+    if str(cols.header.get("emulator", "")) == "xenia-canary":
+        line += (
+            " (canary writes most kernel calls as 'd>' lines, only at its debug log level; "
+            "see docs/trace-format.md)"
+        )
+    return line
+
+
+def _notes(result: DiffResult) -> list[str]:
+    notes = [
+        describe_empty(cols, label)
+        for cols, label in ((result.ref, "reference"), (result.cand, "candidate"))
+        if cols.n == 0
+    ]
+    if result.compared_events == 0 and result.ref.n and result.cand.n:
+        notes.append(
+            "nothing compared: no event of either side is in the view both record "
+            "(see what was projected away)"
+        )
+    return notes

@@ -14,6 +14,8 @@ import numpy as np
 from x360k.diff.classify import Finding
 from x360k.diff.compare import DiffResult, PairResult
 from x360k.diff.inputs import Rows, TraceColumns
+from x360k.diff.keys import split_pointee
+from x360k.status import status_name
 from x360k.trace.event import KIND_CODE, TraceEvent
 
 #: Fields shown in the seed's display format, in order, after ``[idx] kind name``.
@@ -59,7 +61,7 @@ STACK_WALK = 20_000
 class WindowRow(msgspec.Struct):
     """One row of the side-by-side window.
 
-    ``mark``: '=' same, '~' changed, '%' permuted, '-' reference only, '+' candidate only.
+    ``mark``: '=' same, '~' changed, '%' reordered, '-' reference only, '+' candidate only.
     """
 
     mark: str
@@ -92,6 +94,13 @@ class Explained(msgspec.Struct):
     synced: bool = True
 
 
+def status_text(status: int) -> str:
+    """A status as ``x360k run`` prints it: ``STATUS_OBJECT_NAME_COLLISION (0xC0000035)``."""
+    value = status & 0xFFFFFFFF
+    name = status_name(value)
+    return name if name.startswith("0x") else f"{name} (0x{value:08X})"
+
+
 def field_values(ev: TraceEvent) -> dict[str, str]:
     """The displayed fields of an event as strings (hex where the kernel speaks hex)."""
     out: dict[str, str] = {}
@@ -101,6 +110,8 @@ def field_values(ev: TraceEvent) -> dict[str, str]:
             continue
         if name == "args":
             out[name] = ",".join(v)
+        elif name == "status" and isinstance(v, int):
+            out[name] = status_text(v)
         elif name in HEX_FIELDS and isinstance(v, int):
             out[name] = f"0x{v & 0xFFFFFFFFFFFFFFFF:08x}"
         else:
@@ -117,20 +128,32 @@ def display(ev: TraceEvent) -> str:
     return " ".join(parts)
 
 
-def _masked_args(ev: TraceEvent, result: DiffResult) -> list[str | None]:
+def _masked_args(ev: TraceEvent, result: DiffResult) -> list[tuple[str | None, str | None]]:
     norm = result.options.norm
     types = norm.arg_table.get(ev.name or "", ())
-    out: list[str | None] = []
+    out: list[tuple[str | None, str | None]] = []
     for k, a in enumerate(ev.args or []):
         t = types[k] if k < len(types) else "value"
         masked = (t == "ptr" and norm.on("pointers")) or (t == "handle" and norm.on("handles"))
-        out.append(None if masked else a.lower())
+        head, pointee = split_pointee(a)
+        value = None if masked else _arg_number(head)
+        out.append((value, pointee if result.projection.pointees else None))
     return out
 
 
+def _arg_number(text: str) -> str:
+    try:
+        return f"{int(text, 0):x}"
+    except ValueError:
+        return text
+
+
 def differing_fields(r: TraceEvent, c: TraceEvent, result: DiffResult) -> list[str]:
-    """Compared fields whose normalised values differ between two events."""
-    ignore = result.options.norm.ignore
+    """Compared fields whose normalised values differ between two events.
+
+    Fields the projection left out (only one side has them) never differ.
+    """
+    ignore = result.options.norm.ignore | set(result.projection.dropped_fields)
     out: list[str] = []
     for name in COMPARED_FIELDS:
         if name in ignore:
@@ -141,7 +164,9 @@ def differing_fields(r: TraceEvent, c: TraceEvent, result: DiffResult) -> list[s
         elif getattr(r, name) != getattr(c, name):
             out.append(name)
     if not result.options.norm.on("handles"):
-        out.extend(f for f in ("handle", "sid") if getattr(r, f) != getattr(c, f))
+        out.extend(
+            f for f in ("handle", "sid") if f not in ignore and getattr(r, f) != getattr(c, f)
+        )
     return out
 
 
@@ -216,19 +241,24 @@ class Explainer:
             return cols.event(int(rows[pos]))
         return None
 
-    def explain(self, number: int, pr: PairResult, f: Finding) -> Explained:
+    def explain(self, number: int, pr: PairResult, f: Finding, *, brief: bool = False) -> Explained:
+        """Everything a report shows about ``f``; ``brief`` leaves out the window, the
+        open calls and the handle origins (what makes explaining cost more than a
+        few event lookups), for listing every divergence of a large diff."""
         res = self.result
         ref, cand = res.ref, res.cand
         ri, cj = pr.ref_idx(ref, f.i0), pr.cand_idx(cand, f.j0)
         r_ev = self._event(ref, pr.ref_rows, f.i0)
         c_ev = self._event(cand, pr.cand_rows, f.j0)
-        ref_stack = open_stack(ref, pr.ref_rows, f.i0)
-        cand_stack = open_stack(cand, pr.cand_rows, f.j0)
+        ref_stack = [] if brief else open_stack(ref, pr.ref_rows, f.i0)
+        cand_stack = [] if brief else open_stack(cand, pr.cand_rows, f.j0)
         fields = list(f.fields)
         if f.cls == "changed" and not fields and r_ev and c_ev:
             fields = differing_fields(r_ev, c_ev, res)
         export = None
         main_ev = r_ev if f.cls != "extra" else c_ev
+        if f.cls == "unmapped":
+            main_ev = None
         if main_ev is not None:
             export = (
                 main_ev.name
@@ -250,8 +280,8 @@ class Explainer:
             explanation=text,
             ref_stack=ref_stack,
             cand_stack=cand_stack,
-            handles=self._handle_lines(pr, f),
-            window=self._window(pr, f),
+            handles=[] if brief else self._handle_lines(pr, f),
+            window=[] if brief else self._window(pr, f),
             rerun=self._rerun(pr, ri, cj),
             synced=f.synced,
         )
@@ -269,6 +299,8 @@ class Explainer:
         fields: list[str],
     ) -> str:
         at = f"at ref#{ri} / cand#{cj}"
+        if f.cls == "unmapped":
+            return self._unmapped_sentence(pr, f, r_ev, c_ev)
         if f.cls == "missing" and r_ev is not None:
             n = f.i1 - f.i0
             s = _candidate_has("no", f"none of {n} events", n, r_ev, ref_stack, at)
@@ -297,18 +329,21 @@ class Explainer:
             rv, cv = field_values(r_ev), field_values(c_ev)
             parts = []
             for name in fields:
-                if name in ("kind", "name"):
-                    parts.append(f"{name} {getattr(r_ev, name)} vs {getattr(c_ev, name)}")
-                else:
+                if name in rv or name in cv:
                     parts.append(f"{name} {rv.get(name, '-')} vs {cv.get(name, '-')}")
+                else:
+                    r_v, c_v = getattr(r_ev, name, None), getattr(c_ev, name, None)
+                    parts.append(
+                        f"{name} {'-' if r_v is None else r_v} vs {'-' if c_v is None else c_v}"
+                    )
             n = f.i1 - f.i0
             more = f" (and {n - 1} more changed events)" if n > 1 else ""
             return f"{_describe(r_ev)} {at} differs: " + "; ".join(parts) + more
-        if f.cls == "permutation":
+        if f.cls == "reordered":
             n = f.i1 - f.i0
             return (
-                f"the same {n} events in a different order {at} "
-                "(a scheduling race, not a divergence)"
+                f"the same {n} events in a different order {at}, inside one thread "
+                "(program order differs; interleaving across threads is never reported)"
             )
         if f.cls == "truncated":
             if f.j0 == f.j1:
@@ -322,6 +357,20 @@ class Explainer:
             )
         return f"{f.cls} {at}"
 
+    def _unmapped_sentence(
+        self, pr: PairResult, f: Finding, r_ev: TraceEvent | None, c_ev: TraceEvent | None
+    ) -> str:
+        if pr.pair.cand is None:
+            side, tid, n, ev, other = "reference", pr.pair.ref, f.i1 - f.i0, r_ev, self.result.cand
+        else:
+            side, tid, n, ev, other = "candidate", pr.pair.cand, f.j1 - f.j0, c_ev, self.result.ref
+        first = f", first {_describe(ev)}" if ev is not None else ""
+        if other.n == 0:
+            why = f"the {'candidate' if side == 'reference' else 'reference'} has no events at all"
+        else:
+            why = "no thread of the other side is its partner"
+        return f"{side} thread {tid} ({n} events{first}) is unmapped: {why}"
+
     def _handle_lines(self, pr: PairResult, f: Finding) -> list[str]:
         out: list[str] = []
         sides = (
@@ -334,7 +383,12 @@ class Explainer:
                 row = int(rows[p])
                 o = index.origin_row(row)
                 if o < 0:
-                    if index.uses(row):
+                    if index.ambiguous(row):
+                        out.append(
+                            f"{label} #{cols.idx_at(row)}: handle created in several other "
+                            "threads (origin ambiguous, not checked)"
+                        )
+                    elif index.uses(row):
                         out.append(f"{label} #{cols.idx_at(row)}: handle of unknown origin")
                     continue
                 oev = cols.event(o)
@@ -357,7 +411,7 @@ class Explainer:
             if f.i0 - t >= 0 and f.j0 - t >= 0:
                 pairs.append(("=", f.i0 - t, f.j0 - t))
         ni, nj = f.i1 - f.i0, f.j1 - f.j0
-        if f.cls in ("changed", "permutation"):
+        if f.cls in ("changed", "reordered"):
             mark = "~" if f.cls == "changed" else "%"
             pairs.extend(
                 (mark, f.i0 + t if t < ni else None, f.j0 + t if t < nj else None)
@@ -389,6 +443,16 @@ class Explainer:
         return rows
 
     def _rerun(self, pr: PairResult, ri: int, cj: int) -> str:
+        if pr.pair.ref is None or pr.pair.cand is None:
+            return " ".join(
+                [
+                    "x360k diff",
+                    shlex.quote(self.ref_label),
+                    shlex.quote(self.cand_label),
+                    "--map REF=CAND",
+                    "(to pair this thread by hand)",
+                ]
+            )
         return " ".join(
             [
                 "x360k diff",

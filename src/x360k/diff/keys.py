@@ -12,113 +12,27 @@ compares equal. Strings are hashed once per distinct value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Final
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# the argument table lives in argtable.py; re-exported here, where it was first
+from x360k.diff.argtable import DEFAULT_ARG_TABLE as DEFAULT_ARG_TABLE
+from x360k.diff.argtable import ArgTable as ArgTable
+from x360k.diff.argtable import load_arg_table as load_arg_table
+from x360k.diff.argtable import registry_arg_table as registry_arg_table
 from x360k.diff.inputs import Rows, TraceColumns
 from x360k.diff.rules import IGNORABLE as IGNORABLE
 from x360k.diff.rules import RULES
-from x360k.trace.event import KINDS
+from x360k.trace.event import KIND_CODE, KINDS
 
 U64 = npt.NDArray[np.uint64]
 BoolArr = npt.NDArray[np.bool_]
-
-#: Export name -> per-argument type: "ptr" (masked by the pointers rule), "handle"
-#: (masked by the handles rule, checked through origins instead) or "value".
-ArgTable = Mapping[str, tuple[str, ...]]
-
-#: A fallback table for common exports, used when the kernel's export registry cannot be
-#: imported (see :func:`registry_arg_table`).
-DEFAULT_ARG_TABLE: Final[dict[str, tuple[str, ...]]] = {
-    "NtCreateEvent": ("ptr", "ptr", "value", "value"),
-    "NtCreateSemaphore": ("ptr", "ptr", "value", "value"),
-    "NtCreateMutant": ("ptr", "ptr", "value"),
-    "NtCreateTimer": ("ptr", "ptr", "value"),
-    "NtCreateFile": ("ptr", "value", "ptr", "ptr", "ptr", "value", "value", "value", "value"),
-    "NtOpenFile": ("ptr", "value", "ptr", "ptr", "value", "value"),
-    "NtReadFile": ("handle", "handle", "ptr", "ptr", "ptr", "ptr", "value", "ptr"),
-    "NtWriteFile": ("handle", "handle", "ptr", "ptr", "ptr", "ptr", "value", "ptr"),
-    "NtClose": ("handle",),
-    "NtDuplicateObject": ("handle", "ptr", "value"),
-    "NtSetEvent": ("handle", "ptr"),
-    "NtClearEvent": ("handle",),
-    "NtPulseEvent": ("handle", "ptr"),
-    "NtReleaseSemaphore": ("handle", "value", "ptr"),
-    "NtReleaseMutant": ("handle", "ptr"),
-    "NtWaitForSingleObjectEx": ("handle", "value", "value", "ptr"),
-    "NtWaitForMultipleObjectsEx": ("value", "ptr", "value", "value", "value", "ptr"),
-    "KeWaitForSingleObject": ("ptr", "value", "value", "value", "ptr"),
-    "KeSetEvent": ("ptr", "value", "value"),
-    "KeResetEvent": ("ptr",),
-    "ExCreateThread": ("ptr", "value", "ptr", "ptr", "ptr", "ptr", "value"),
-    "ObReferenceObjectByHandle": ("handle", "value", "ptr"),
-    "ObDereferenceObject": ("ptr",),
-    "RtlEnterCriticalSection": ("ptr",),
-    "RtlLeaveCriticalSection": ("ptr",),
-    "RtlInitializeCriticalSection": ("ptr",),
-    "NtAllocateVirtualMemory": ("ptr", "ptr", "value", "value", "value"),
-    "NtFreeVirtualMemory": ("ptr", "ptr", "value", "value"),
-    "RtlCompareMemoryUlong": ("ptr", "value", "value"),
-}
-
-
-def registry_arg_table() -> dict[str, tuple[str, ...]]:
-    """Per-argument types of every export the kernel implements, from its export registry.
-
-    Imported here, not at module import, so the diff stays usable (and quick to
-    start) without the kernel; the small built-in table fills any gap.
-    """
-    out = dict(DEFAULT_ARG_TABLE)
-    try:
-        from x360k.exports.registry import POINTER_KINDS, P
-        from x360k.exports.table import all_exports
-    except ImportError:
-        return out
-    for export in all_exports():
-        out[export.name] = tuple(
-            "handle" if p.kind == P.HANDLE else "ptr" if p.kind in POINTER_KINDS else "value"
-            for p in export.params
-        )
-    return out
-
-
-def load_arg_table(path: str | Path) -> dict[str, tuple[str, ...]]:
-    """An argument table from JSON or YAML: ``{export: ["ptr" | "handle" | "value", ...]}``.
-
-    Raises ValueError with one line naming the file and the bad entry.
-    """
-    p = Path(path)
-    try:
-        text = p.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"{p}: {exc.strerror or exc}") from None
-    try:
-        if p.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = msgspec.json.decode(text)
-    except Exception as exc:  # any parse error is one input-error line
-        raise ValueError(f"{p}: not JSON/YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a mapping of export name to argument types")
-    out: dict[str, tuple[str, ...]] = {}
-    for name, types in data.items():
-        if not isinstance(types, list) or any(t not in ("ptr", "handle", "value") for t in types):
-            raise ValueError(
-                f"{p}: {name}: expected a list of 'ptr', 'handle' or 'value', got {types!r}"
-            )
-        out[str(name)] = tuple(str(t) for t in types)
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +200,14 @@ def _parse_hex_fast(flat: pa.Array) -> U64 | None:
     return out
 
 
+def split_pointee(text: str) -> tuple[str, str | None]:
+    """``0x7005fb44(00000000)`` -> ("0x7005fb44", "00000000"): canary's pointer target text."""
+    k = text.find("(")
+    if k > 0 and text.endswith(")"):
+        return text[:k], text[k + 1 : -1]
+    return text, None
+
+
 def _parse_arg(text: str) -> int:
     import xxhash
 
@@ -295,19 +217,29 @@ def _parse_arg(text: str) -> int:
         return int(xxhash.xxh64_intdigest(text.encode()))
 
 
-def _arg_values(flat: pa.Array) -> U64:
-    """Argument values as integers, whether stored as hex strings or as integers."""
+def _arg_values(flat: pa.Array) -> tuple[U64, U64 | None]:
+    """Argument values as integers, whether stored as hex strings or as integers, and
+    the hash of each argument's pointee text (canary's ``(...)``; None when none has one)."""
     if pa.types.is_integer(flat.type):
-        return np.asarray(pc.fill_null(flat, 0).to_numpy(zero_copy_only=False)).astype(np.uint64)
+        ints = np.asarray(pc.fill_null(flat, 0).to_numpy(zero_copy_only=False)).astype(np.uint64)
+        return ints, None
     fast = _parse_hex_fast(flat)
     if fast is not None:
-        return fast
+        return fast, None
+    import xxhash
+
     enc = pc.dictionary_encode(flat.cast(pa.string()))
-    parsed = np.fromiter(
-        (_parse_arg(str(v)) for v in enc.dictionary.to_pylist()), np.uint64, len(enc.dictionary)
-    )
-    out: U64 = np.append(parsed, np.uint64(0))[_codes(enc)]
-    return out
+    heads, tails = [], []
+    for v in enc.dictionary.to_pylist():
+        head, pointee = split_pointee(str(v))
+        heads.append(_parse_arg(head))
+        tails.append(0 if pointee is None else xxhash.xxh64_intdigest(pointee.encode()) | 1)
+    codes = _codes(enc)
+    out: U64 = np.append(np.array(heads, np.uint64), np.uint64(0))[codes]
+    if not any(tails):
+        return out, None
+    pointees: U64 = np.append(np.array(tails, np.uint64), np.uint64(0))[codes]
+    return out, pointees
 
 
 _INT_FIELDS = ("status", "ret", "entry", "offset", "length", "ordinal")
@@ -327,12 +259,24 @@ class KeyBuilder:
     """
 
     def __init__(
-        self, cols: TraceColumns, norm: Normalisation, drop_exports: set[str] | None = None
+        self,
+        cols: TraceColumns,
+        norm: Normalisation,
+        drop_exports: Iterable[str] | None = None,
+        *,
+        hidden_kinds: Iterable[str] = (),
+        skip_fields: Iterable[str] = (),
+        pointees: bool = False,
     ) -> None:
         self.cols = cols
         self.norm = norm
-        self.drop = drop_exports or set()
+        self.drop = set(drop_exports or ())
+        self.hidden = np.array(sorted(KIND_CODE[k] for k in hidden_kinds), np.int64)
+        self.skip = frozenset(skip_fields)
+        self.pointees = pointees
         self.counts: dict[str, int] = {}
+        #: Events left out by the projection, by "kind K" / "export E" (see projection.py).
+        self.projected: Counter[str] = Counter()
 
     def _count(self, rule: str, k: int) -> None:
         self.counts[rule] = self.counts.get(rule, 0) + k
@@ -346,8 +290,9 @@ class KeyBuilder:
 
     def _combo(
         self, lo: int, hi: int
-    ) -> tuple[npt.NDArray[np.int64], U64, npt.NDArray[np.int64], list[str]]:
-        """Each row's (kind, export) as one small code, and the shape key of every code."""
+    ) -> tuple[npt.NDArray[np.int64], U64, npt.NDArray[np.int64], list[str], BoolArr | None]:
+        """Each row's (kind, export) as one small code, the shape key of every code, and
+        which rows the projection keeps (None: all)."""
         kind = self.cols.kinds(lo, hi).astype(np.int64)
         codes, values = self._names(lo, hi)
         width = len(values) + 1
@@ -355,18 +300,43 @@ class KeyBuilder:
         name_h = _str_hash_lut(list(values))  # code -1 -> trailing 0
         lut = fold(np.repeat(kind_h, width), np.tile(np.roll(name_h, 1), len(kind_h)), 0x11)
         combo = np.where(kind < 0, len(KINDS), kind) * width + (codes + 1)
-        return combo, lut, codes, values
+        keep: BoolArr | None = None
+        if len(self.hidden):
+            hidden = np.isin(kind, self.hidden)
+            if hidden.any():
+                keep = ~hidden
+        if self.drop:
+            drop = np.array([i for i, v in enumerate(values) if v in self.drop], np.int64)
+            if len(drop):
+                shown = ~np.isin(codes, drop)
+                keep = shown if keep is None else keep & shown
+        return combo, lut, codes, values, keep
+
+    def _count_projected(
+        self, kind_combo: npt.NDArray[np.int64], width: int, values: list[str], keep: BoolArr
+    ) -> None:
+        gone = kind_combo[~keep]
+        if not len(gone):
+            return
+        kinds = gone // width
+        names = gone % width - 1
+        hidden = np.isin(kinds, self.hidden)
+        for code, n in zip(*np.unique(kinds[hidden], return_counts=True), strict=True):
+            label = KINDS[int(code)] if int(code) < len(KINDS) else "?"
+            self.projected[f"kind {label}"] += int(n)
+        for code, n in zip(*np.unique(names[~hidden], return_counts=True), strict=True):
+            self.projected[f"export {values[int(code)] if code >= 0 else '?'}"] += int(n)
+        self._count("unlogged-exports", int(np.count_nonzero(~hidden)))
+        self._count("common-view", int(np.count_nonzero(hidden)))
 
     def shape_histogram(self, lo: int, hi: int) -> tuple[U64, npt.NDArray[np.int64]]:
         """Distinct shape keys of the visible rows in [lo, hi) and how often each occurs."""
         key_parts: list[U64] = []
         count_parts: list[npt.NDArray[np.int64]] = []
         for start in range(lo, max(hi, lo + 1), KEY_CHUNK):
-            combo, lut, codes, values = self._combo(start, min(hi, start + KEY_CHUNK))
-            if self.drop:
-                drop = np.array([i for i, v in enumerate(values) if v in self.drop], np.int64)
-                if len(drop):
-                    combo = combo[~np.isin(codes, drop)]
+            combo, lut, _, _, keep = self._combo(start, min(hi, start + KEY_CHUNK))
+            if keep is not None:
+                combo = combo[keep]
             counts = np.bincount(combo, minlength=len(lut))
             nz = np.flatnonzero(counts)
             key_parts.append(lut[nz])
@@ -378,15 +348,10 @@ class KeyBuilder:
     def _shape(
         self, lo: int, hi: int, count: bool = True
     ) -> tuple[U64, npt.NDArray[np.int64], list[str], npt.NDArray[np.bool_] | None]:
-        combo, lut, codes, values = self._combo(lo, hi)
+        combo, lut, codes, values, visible = self._combo(lo, hi)
         shape: U64 = lut[combo]
-        visible = None
-        if self.drop:
-            drop = np.array([i for i, v in enumerate(values) if v in self.drop], np.int64)
-            if len(drop):
-                visible = ~np.isin(codes, drop)
-                if count:
-                    self._count("unlogged-exports", int(len(visible) - np.count_nonzero(visible)))
+        if visible is not None and count:
+            self._count_projected(combo, len(values) + 1, values, visible)
         return shape, codes, values, visible
 
     def shapes(self, lo: int, hi: int) -> U64:
@@ -394,11 +359,11 @@ class KeyBuilder:
         shape, _, _, visible = self._shape(lo, hi, count=False)
         return shape if visible is None else shape[visible]
 
-    def visible_rows(self, lo: int, hi: int) -> Rows:
-        """Rows of [lo, hi) the comparison sees (all of them unless exports are dropped)."""
-        if not self.drop:
+    def visible_rows(self, lo: int, hi: int, *, count: bool = False) -> Rows:
+        """Rows of [lo, hi) the comparison sees (all of them unless the projection drops some)."""
+        if not self.drop and not len(self.hidden):
             return range(lo, hi)
-        _, _, _, visible = self._shape(lo, hi, count=False)
+        _, _, _, visible = self._shape(lo, hi, count=count)
         if visible is None:
             return range(lo, hi)
         out: npt.NDArray[np.int64] = np.flatnonzero(visible).astype(np.int64) + lo
@@ -435,7 +400,7 @@ class KeyBuilder:
         return ThreadKeys(shape[:at], full[:at], rows)
 
     def _keys(self, lo: int, hi: int, *, count: bool = True) -> ThreadKeys:
-        saved = dict(self.counts)
+        saved, saved_projected = dict(self.counts), Counter(self.projected)
         shape, codes, values, visible = self._shape(lo, hi)
         full = shape.copy()
         norm, cols = self.norm, self.cols
@@ -460,6 +425,8 @@ class KeyBuilder:
                 if name in norm.ignore:
                     self._count(f"ignore {name}", present(col))
                     continue
+                if name in self.skip:
+                    continue
                 yield salt, col
 
         for salt, col in keyed(_INT_FIELDS, 0x20):
@@ -468,8 +435,8 @@ class KeyBuilder:
             h = _str_hashes(col)
             add(h, h != 0, salt)
         self._args(lo, hi, codes, values, add)
-        handle = cols.column("handle", lo, hi)
-        sid = cols.column("sid", lo, hi)
+        handle = None if "handle" in self.skip else cols.column("handle", lo, hi)
+        sid = None if "sid" in self.skip else cols.column("sid", lo, hi)
         if norm.on("handles"):
             if present(handle):
                 assert handle is not None
@@ -502,7 +469,7 @@ class KeyBuilder:
         if norm.on("volatile"):
             self._count("volatile", touched)
         if not count:
-            self.counts = saved
+            self.counts, self.projected = saved, saved_projected
         rows: Rows = range(lo, hi)
         if visible is not None:
             shape, full = shape[visible], full[visible]
@@ -518,7 +485,7 @@ class KeyBuilder:
         add: object,
     ) -> None:
         norm = self.norm
-        col = self.cols.column("args", lo, hi)
+        col = None if "args" in self.skip else self.cols.column("args", lo, hi)
         if col is None or col.null_count == len(col):
             return
         arr = _one(col)
@@ -532,7 +499,7 @@ class KeyBuilder:
         flat = arr.values.slice(int(offs[0]), total)
         offs = offs - offs[0]
         lengths = np.diff(offs)
-        values = _arg_values(flat)
+        values, pointees = _arg_values(flat)
         position = np.arange(total, dtype=np.int64) - np.repeat(offs[:-1], lengths)
         width = int(position.max()) + 1
         lut = np.zeros((len(names) + 1, width), dtype=np.int8)  # 0 value, 1 ptr, 2 handle
@@ -555,23 +522,10 @@ class KeyBuilder:
                     parents = np.searchsorted(offs, np.flatnonzero(arg_type == code), "right")
                     if len(parents):
                         self._count(rule_name, int(np.count_nonzero(np.diff(parents))) + 1)
+        if pointees is not None and self.pointees:
+            values = values ^ mix(pointees)  # what the pointer points at, where both print it
         h = _mix_into(values ^ (position.astype(np.uint64) * _GOLD))
         cs = np.concatenate(([np.uint64(0)], np.cumsum(h, dtype=np.uint64)))
         row_hash = cs[offs[1:]] - cs[offs[:-1]] + lengths.astype(np.uint64)
         assert callable(add)
         add(row_hash, lengths > 0, 0x200)  # no arguments adds nothing, like any null
-
-
-def unlogged_exports(
-    reference_header: Mapping[str, object], candidate_names: Iterable[str]
-) -> set[str]:
-    """Exports the reference's writer did not log, by its header's masked/recorded lists."""
-    out: set[str] = set()
-    masked = reference_header.get("masked_exports", reference_header.get("masked"))
-    if isinstance(masked, list):
-        out.update(str(m) for m in masked)
-    recorded = reference_header.get("recorded_exports", reference_header.get("recorded"))
-    if isinstance(recorded, list) and recorded and recorded != ["*"]:
-        rec = {str(r) for r in recorded}
-        out.update(n for n in candidate_names if n not in rec)
-    return out

@@ -12,7 +12,7 @@ can fix any pair with ``--map``.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -29,12 +29,19 @@ MIN_SIMILARITY = 0.3
 
 @dataclass(frozen=True, slots=True)
 class ThreadPair:
-    """A reference thread and its candidate partner (None: unmapped), with evidence."""
+    """A reference thread and its candidate partner (None: unmapped), with evidence.
+
+    ``margin`` is the pair's similarity minus that of the reference thread's
+    runner-up candidate (None when there is no other candidate thread): a small
+    margin means the pairing could as well have gone another way.
+    """
 
     ref: int | None
     cand: int | None
     method: str
     confidence: float
+    margin: float | None = None
+    runner_up: int | None = None
 
 
 @dataclass(slots=True)
@@ -43,8 +50,12 @@ class ThreadInfo:
 
     tid: int
     first_seq: int
-    creates: list[tuple[int | None, int | None]]  # (child tid, entry) in creation order
+    #: (child tid, entry, linked by sid) in creation order; "linked by sid" when the
+    #: record is the child's own thread.create, tied to this thread by its handle's sid.
+    creates: list[tuple[int | None, int | None, bool]]
     profile: npt.NDArray[np.float64]  # see _profile
+    #: Trace row of each entry of ``creates`` (where it sits in the parent).
+    create_rows: list[int] = field(default_factory=list)
 
 
 #: Full-key histograms look at this many events per thread: threads that are the
@@ -80,23 +91,80 @@ def thread_infos(
     """
     out: dict[int, ThreadInfo] = {}
     tc = KIND_CODE["thread.create"]
+    own: list[tuple[int, int, object, object]] = []  # (child tid, entry, sid, handle)
     for k, tid in enumerate(cols.thread_tids.tolist()):
         lo, hi = int(cols.thread_starts[k]), int(cols.thread_starts[k + 1])
         local = np.flatnonzero(cols.kinds(lo, hi) == tc)
-        creates: list[tuple[int | None, int | None]] = []
+        creates: list[tuple[int | None, int | None, bool]] = []
+        create_rows: list[int] = []
         if len(local):
-            got = cols.take((local + lo).tolist(), ("child_tid", "entry"))
-            creates = list(zip(got["child_tid"], got["entry"], strict=True))
+            rows = (local + lo).tolist()
+            got = cols.take(rows, ("child_tid", "entry", "sid", "handle"))
+            for row, child, entry, sid, handle in zip(
+                rows, got["child_tid"], got["entry"], got["sid"], got["handle"], strict=True
+            ):
+                if child is None or child == tid:  # written on the child thread itself
+                    own.append((tid, entry, sid, handle))
+                else:
+                    creates.append((child, entry, False))
+                    create_rows.append(row)
         out[tid] = ThreadInfo(
             tid=tid,
             first_seq=int(cols.seq[lo:hi].min()) if cols.seq is not None and hi > lo else lo,
             creates=creates,
+            create_rows=create_rows,
             profile=_profile(
                 keys.shape_histogram(lo, hi if limit is None else min(hi, lo + limit)),
                 keys.keys(lo, min(hi, lo + SIMILARITY_PREFIX), count=False).full,
             ),
         )
+    if own:
+        _link_own_records(cols, out, own)
     return out
+
+
+def _link_own_records(
+    cols: TraceColumns, infos: dict[int, ThreadInfo], own: list[tuple[int, int, object, object]]
+) -> None:
+    """Attach thread.create records written on the child to the parent that made its handle.
+
+    The parent is the thread whose ``handle.create`` has the sid (else the handle
+    value) the child's record names; the child takes its place among the
+    parent's children by the row of that creation. Threads whose handle no
+    creation names stay roots.
+    """
+    hc = KIND_CODE["handle.create"]
+    by_sid: dict[object, tuple[int, int]] = {}
+    by_handle: dict[object, list[tuple[int, int]]] = {}
+    for k, tid in enumerate(cols.thread_tids.tolist()):
+        lo, hi = int(cols.thread_starts[k]), int(cols.thread_starts[k + 1])
+        rows = (np.flatnonzero(cols.kinds(lo, hi) == hc) + lo).tolist()
+        if not rows:
+            continue
+        got = cols.take(rows, ("sid", "handle"))
+        for row, sid, handle in zip(rows, got["sid"], got["handle"], strict=True):
+            if sid is not None:
+                by_sid[sid] = (tid, row)
+            if handle is not None:
+                by_handle.setdefault(handle, []).append((tid, row))
+    extra: dict[int, list[tuple[int, int, int | None]]] = {}
+    for child, entry, sid, handle in own:
+        where = by_sid.get(sid) if sid is not None else None
+        if where is None and handle is not None:
+            found = [w for w in by_handle.get(handle, []) if w[0] != child]
+            where = found[0] if len(found) == 1 else None
+        if where is None or where[0] == child:
+            continue
+        extra.setdefault(where[0], []).append((where[1], child, entry))
+    for parent, items in extra.items():
+        info = infos[parent]
+        known = {c for c, _, _ in info.creates}
+        items = [it for it in items if it[1] not in known]  # also recorded on the parent
+        merged = list(zip(info.create_rows, info.creates, strict=True))
+        merged += [(row, (child, entry, True)) for row, child, entry in items]
+        merged.sort(key=lambda rc: rc[0])
+        info.create_rows = [r for r, _ in merged]
+        info.creates = [c for _, c in merged]
 
 
 def similarity(x: ThreadInfo, y: ThreadInfo) -> float:
@@ -110,7 +178,7 @@ def similarity(x: ThreadInfo, y: ThreadInfo) -> float:
 
 
 def _roots(infos: dict[int, ThreadInfo]) -> list[int]:
-    children = {c for info in infos.values() for c, _ in info.creates}
+    children = {c for info in infos.values() for c, _, _ in info.creates}
     return sorted((t for t in infos if t not in children), key=lambda t: infos[t].first_seq)
 
 
@@ -139,14 +207,17 @@ def map_threads(
         queue.append((r, c))
     while queue:
         r, c = queue.popleft()
-        for (rc, rentry), (cc, centry) in zip(ref[r].creates, cand[c].creates, strict=False):
+        for (rc, rentry, rsid), (cc, centry, csid) in zip(
+            ref[r].creates, cand[c].creates, strict=False
+        ):
             if rc is None or cc is None:
                 continue
             if rc in pairs or cc in used or rc not in ref or cc not in cand:
                 continue
             if rentry != centry and None not in (rentry, centry):
                 continue  # different entry points: not the same thread; leave to similarity
-            pairs[rc] = ThreadPair(rc, cc, "creation tree", 1.0)
+            how = "thread.create sid" if rsid or csid else "creation tree"
+            pairs[rc] = ThreadPair(rc, cc, how, 1.0)
             used.add(cc)
             queue.append((rc, cc))
     left_r = [t for t in ref if t not in pairs]
@@ -162,9 +233,28 @@ def map_threads(
                 r, c = left_r[ri], left_c[ci]
                 pairs[r] = ThreadPair(r, c, "similarity", round(float(sim[ri, ci]), 3))
                 used.add(c)
-    out = [pairs.get(r, ThreadPair(r, None, "unmapped", 0.0)) for r in sorted(ref)]
+    out = [
+        _with_margin(pairs[r], ref, cand) if r in pairs else ThreadPair(r, None, "unmapped", 0.0)
+        for r in sorted(ref)
+    ]
     out.extend(ThreadPair(None, c, "unmapped", 0.0) for c in sorted(cand) if c not in used)
     return out
+
+
+def _with_margin(
+    p: ThreadPair, ref: dict[int, ThreadInfo], cand: dict[int, ThreadInfo]
+) -> ThreadPair:
+    """The pair with its similarity margin over the reference thread's next best candidate."""
+    assert p.ref is not None and p.cand is not None
+    others = [c for c in cand if c != p.cand]
+    if not others:
+        return p
+    mine = similarity(ref[p.ref], cand[p.cand])
+    sims = np.stack([cand[c].profile for c in others]) @ ref[p.ref].profile
+    best = int(np.argmax(sims))
+    return ThreadPair(
+        p.ref, p.cand, p.method, p.confidence, round(mine - float(sims[best]), 3), others[best]
+    )
 
 
 def best_assignment(sim: npt.NDArray[np.float64]) -> tuple[list[int], list[int]]:

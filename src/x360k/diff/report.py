@@ -2,28 +2,33 @@
 
 The model is built once (``build_report``) and every renderer reads only it,
 so the three outputs never disagree. JSON carries ``schema`` and
-``schema_version``; a consumer should check both.
+``schema_version``; a consumer should check both. The JSON lists *every*
+divergence: :func:`write_json` streams them one by one (the first
+``explained_cap`` in full, the rest without window, stacks and handle origins),
+so memory does not grow with their number.
 """
 
 from __future__ import annotations
 
 import html
 from collections import Counter
-from typing import Final
+from collections.abc import Iterator
+from typing import IO, Final
 
 import msgspec
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from x360k.diff.classify import CLASSES
-from x360k.diff.compare import DiffResult
+from x360k.diff.classify import CLASSES, Finding
+from x360k.diff.compare import DiffResult, PairResult
 from x360k.diff.explain import Explained, Explainer, WindowRow
 from x360k.diff.rules import RULES
 
 REPORT_SCHEMA: Final = "x360k.diff.report"
-REPORT_SCHEMA_VERSION: Final = 1
-#: Divergences explained in full; the grouped table still counts every one.
+REPORT_SCHEMA_VERSION: Final = 2
+#: Divergences explained in full (window, open calls, handle origins); JSON lists the
+#: rest too, in brief, and the grouped table counts every one.
 MAX_EXPLAINED: Final = 200
 #: The HTML page stops adding divergence sections past this many bytes.
 HTML_CAP_BYTES: Final = 4 << 20
@@ -41,6 +46,22 @@ class ThreadRow(msgspec.Struct):
     counts: dict[str, int]
     #: Events before the last agreeing checkpoint, taken as matched unseen (--bisect).
     skipped: int = 0
+    #: Similarity over the reference thread's runner-up candidate (None: no other one).
+    margin: float | None = None
+    runner_up: int | None = None
+
+
+class ProjectionRow(msgspec.Struct):
+    """What both sides were compared on and what was left out (see projection.py)."""
+
+    kinds: list[str]
+    dropped_kinds: dict[str, list[str]]
+    dropped_exports: list[str]
+    dropped_fields: dict[str, str]
+    pointees: bool
+    handle_check: bool
+    #: Events each side lost to the projection, by "kind K" / "export E".
+    events: dict[str, dict[str, int]]
 
 
 class RuleRow(msgspec.Struct):
@@ -65,27 +86,39 @@ class Report(msgspec.Struct):
     mode: str
     verdict: str
     exit_code: int
+    fail_on: list[str]
+    notes: list[str]
+    projection: ProjectionRow
     rules: list[RuleRow]
     ignored: list[str]
     threads: list[ThreadRow]
     groups: list[GroupRow]
-    divergences: list[Explained]
-    permutations: list[Explained]
     truncations: list[Explained]
     divergence_count: int
     explained_cap: int
+    #: The first ``explained_cap`` divergences in full (JSON: every one, see write_json).
+    divergences: list[Explained]
 
 
-def build_report(result: DiffResult, ref_label: str, cand_label: str) -> Report:
-    """Explain up to MAX_EXPLAINED divergences and summarise everything else."""
+def _numbered(result: DiffResult) -> Iterator[tuple[int, PairResult, Finding]]:
+    """Every finding with its report number (1, 2, ... in thread-pair order)."""
+    number = 0
+    for pr in result.pairs:
+        for f in pr.findings:
+            number += 1
+            yield number, pr, f
+
+
+def build_report(
+    result: DiffResult, ref_label: str, cand_label: str, *, explain: int = MAX_EXPLAINED
+) -> Report:
+    """Explain the first ``explain`` divergences in full and summarise everything else."""
     ex = Explainer(result, ref_label, cand_label)
     threads: list[ThreadRow] = []
     divs: list[Explained] = []
-    perms: list[Explained] = []
     truncs: list[Explained] = []
     groups: Counter[tuple[str, str]] = Counter()
     first_of: dict[tuple[str, str], str] = {}
-    number = 0
     total_div = 0
     for pr in result.pairs:
         counts = Counter(f.cls for f in pr.findings)
@@ -101,32 +134,30 @@ def build_report(result: DiffResult, ref_label: str, cand_label: str) -> Report:
                 pr.matched,
                 {c: counts.get(c, 0) for c in CLASSES if counts.get(c)},
                 pr.skipped,
+                pr.pair.margin,
+                pr.pair.runner_up,
             )
         )
-        for f in pr.findings:
-            if f.divergent:
-                total_div += 1
-            bucket = divs if f.divergent else perms if f.cls == "permutation" else truncs
-            if len(bucket) >= MAX_EXPLAINED:
-                # still count it in the group table, by its own event's export
-                row = pr.ref_rows[f.i0] if f.i0 < len(pr.ref_rows) else None
-                name = result.ref.value("name", int(row)) if row is not None else None
-                key = (name or "?", f.cls)
-                groups[key] += 1
-                first_of.setdefault(key, f"ref#{pr.ref_idx(result.ref, f.i0)}")
-                continue
-            number += 1
-            e = ex.explain(number, pr, f)
-            bucket.append(e)
-            key = (e.export or "?", f.cls)
+    for number, pr, f in _numbered(result):
+        if f.divergent:
+            total_div += 1
+        bucket = divs if f.divergent else truncs
+        if len(bucket) >= explain:
+            # still count it in the group table, by its own event's export
+            key = (_export_of(result, pr, f), f.cls)
             groups[key] += 1
-            first_of.setdefault(key, f"tid {e.ref_tid} ref#{e.ref_idx} / cand#{e.cand_idx}")
+            first_of.setdefault(key, f"ref#{pr.ref_idx(result.ref, f.i0)}")
+            continue
+        e = ex.explain(number, pr, f)
+        bucket.append(e)
+        key = (e.export or _export_of(result, pr, f), f.cls)
+        groups[key] += 1
+        first_of.setdefault(key, f"tid {e.ref_tid} ref#{e.ref_idx} / cand#{e.cand_idx}")
     norm = result.options.norm
     rules = [
         RuleRow(name, norm.on(name), result.rule_counts.get(name, 0), desc)
         for name, desc in RULES.items()
     ]
-    diverged = result.divergent
     mode = (
         "first-occurrence"
         if result.options.first_occurrence
@@ -134,7 +165,13 @@ def build_report(result: DiffResult, ref_label: str, cand_label: str) -> Report:
         if result.options.first
         else "all"
     )
-    overall = "DIVERGED" if diverged else _overall(threads)
+    if result.divergent:
+        overall = "DIVERGED"
+    elif result.compared_events == 0:
+        overall = "NOTHING COMPARED"
+    else:
+        overall = _overall(threads)
+    view = result.projection
     return Report(
         schema=REPORT_SCHEMA,
         schema_version=REPORT_SCHEMA_VERSION,
@@ -142,7 +179,18 @@ def build_report(result: DiffResult, ref_label: str, cand_label: str) -> Report:
         candidate=cand_label,
         mode=mode,
         verdict=overall,
-        exit_code=1 if diverged else 0,
+        exit_code=1 if result.failed else 0,
+        fail_on=sorted(result.options.fail_on),
+        notes=[*result.notes, *view.notes()],
+        projection=ProjectionRow(
+            kinds=sorted(view.kinds),
+            dropped_kinds={k: v for k, v in view.dropped_kinds.items() if v},
+            dropped_exports=sorted(view.dropped_exports),
+            dropped_fields=dict(sorted(view.dropped_fields.items())),
+            pointees=view.pointees,
+            handle_check=view.handle_check,
+            events=result.projected,
+        ),
         rules=rules,
         ignored=sorted(norm.ignore),
         threads=threads,
@@ -150,26 +198,60 @@ def build_report(result: DiffResult, ref_label: str, cand_label: str) -> Report:
             GroupRow(exp, cls, n, first_of[(exp, cls)])
             for (exp, cls), n in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))
         ],
-        divergences=divs,
-        permutations=perms,
         truncations=truncs,
         divergence_count=total_div,
-        explained_cap=MAX_EXPLAINED,
+        explained_cap=explain,
+        divergences=divs,
     )
 
 
+def _export_of(result: DiffResult, pr: PairResult, f: Finding) -> str:
+    if f.cls == "unmapped":
+        return "(whole thread)"
+    side, rows, pos = (
+        (result.cand, pr.cand_rows, f.j0) if f.cls == "extra" else (result.ref, pr.ref_rows, f.i0)
+    )
+    name = side.value("name", int(rows[pos])) if pos < len(rows) else None
+    return str(name) if name else "?"
+
+
+def all_divergences(report: Report, result: DiffResult) -> Iterator[Explained]:
+    """Every divergence: the ones the report explained, then the rest in brief, one at a time."""
+    yield from report.divergences
+    ex = Explainer(result, report.reference, report.candidate)
+    seen = 0
+    for number, pr, f in _numbered(result):
+        if not f.divergent:
+            continue
+        seen += 1
+        if seen > len(report.divergences):
+            yield ex.explain(number, pr, f, brief=True)
+
+
+def write_json(report: Report, result: DiffResult, out: IO[bytes]) -> None:
+    """The report as JSON with every divergence, streamed: memory stays that of one entry."""
+    enc = msgspec.json.Encoder()
+    head = msgspec.to_builtins(report)
+    del head["divergences"]
+    out.write(b"{\n")
+    for key, value in head.items():
+        out.write(enc.encode(key) + b": " + enc.encode(value) + b",\n")
+    out.write(b'"divergences": [')
+    for k, e in enumerate(all_divergences(report, result)):
+        out.write((b",\n" if k else b"\n") + enc.encode(e))
+    out.write(b"\n]}\n")
+
+
 def _overall(threads: list[ThreadRow]) -> str:
+    """Without a divergence: MATCH, or PREFIX MATCH when a side stopped early."""
     verdicts = {t.verdict for t in threads}
-    if verdicts <= {"MATCH"}:
-        return "MATCH"
     if "PREFIX MATCH" in verdicts:
         return "PREFIX MATCH"
-    if "PERMUTATION ONLY" in verdicts:
-        return "PERMUTATION ONLY"
-    return "MATCH" if verdicts <= {"MATCH", "UNMAPPED"} else ", ".join(sorted(verdicts))
+    return "MATCH"
 
 
 def to_json(report: Report) -> bytes:
+    """The report as one JSON document (only the divergences it explained; see write_json)."""
     return msgspec.json.format(msgspec.json.encode(report), indent=1)
 
 
@@ -214,13 +296,21 @@ def render_text(report: Report, console: Console, *, show: int = 10) -> None:
     console.print(f"reference: {report.reference}")
     console.print(f"candidate: {report.candidate}")
     console.print(f"mode: {report.mode}")
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    lost = _projected_summary(report.projection)
+    if lost:
+        console.print(f"not compared: {lost}", highlight=False, soft_wrap=True)
     console.print()
-    console.print("[bold]threads[/bold] (reference -> candidate, how mapped, confidence)")
+    console.print(
+        "[bold]threads[/bold] (reference -> candidate, how mapped, confidence, "
+        "margin over the runner-up)"
+    )
     for t in report.threads:
         r = "-" if t.ref_tid is None else str(t.ref_tid)
         c = "-" if t.cand_tid is None else str(t.cand_tid)
         console.print(
-            f"  tid {r:>4} -> {c:<4} {t.method:<13} {t.confidence:4.2f}  "
+            f"  tid {r:>4} -> {c:<4} {t.method:<17} {t.confidence:4.2f} {_margin(t):<14} "
             f"{t.verdict}  ({t.ref_events} / {t.cand_events} events, {t.matched} matched"
             + (f", {t.skipped} skipped by checkpoint" if t.skipped else "")
             + ")",
@@ -239,12 +329,11 @@ def render_text(report: Report, console: Console, *, show: int = 10) -> None:
         *report.truncations[: max(0, show - len(report.divergences))],
     ]:
         console.print()
-        head = f"#{e.number} {e.cls.upper()}  tid {e.ref_tid} / {e.cand_tid}"
+        rt, ct = _tid(e.ref_tid), _tid(e.cand_tid)
+        head = f"#{e.number} {e.cls.upper()}  tid {rt} / {ct}"
         console.print(Text(head, style="bold"))
         console.print(e.explanation, highlight=False)
-        console.print(
-            _window_table(e.window, f"reference tid {e.ref_tid}", f"candidate tid {e.cand_tid}")
-        )
+        console.print(_window_table(e.window, f"reference tid {rt}", f"candidate tid {ct}"))
         if e.ref_stack or e.cand_stack:
             console.print(
                 "  open calls: ref "
@@ -256,14 +345,6 @@ def render_text(report: Report, console: Console, *, show: int = 10) -> None:
         for h in e.handles:
             console.print(f"  handle: {h}", highlight=False)
         console.print(f"  re-run: {e.rerun}", highlight=False, soft_wrap=True)
-    if report.permutations:
-        console.print()
-        console.print(
-            f"{len(report.permutations)} permutation window(s) "
-            "(scheduling races, not divergences); "
-            f"first: {report.permutations[0].explanation}",
-            highlight=False,
-        )
     if report.groups:
         console.print()
         table = Table(title="findings by export and class", title_justify="left")
@@ -278,10 +359,39 @@ def render_text(report: Report, console: Console, *, show: int = 10) -> None:
     if report.divergence_count > shown:
         console.print(
             f"({report.divergence_count - shown} more divergences not shown in detail: "
-            "--show N, --json or --html)"
+            "--show N, --json (lists every one) or --html)"
         )
     console.print()
     console.print(Text(f"verdict: {report.verdict}", style="bold"))
+    if report.verdict == "DIVERGED" and not report.exit_code:
+        console.print(
+            f"(exit status 0: no finding of a --fail-on class: {', '.join(report.fail_on)})",
+            highlight=False,
+        )
+
+
+def _tid(tid: int) -> str:
+    return "-" if tid < 0 else str(tid)
+
+
+def _margin(t: ThreadRow) -> str:
+    if t.margin is None:
+        return "-"
+    return f"+{t.margin:.2f} vs {t.runner_up}"
+
+
+def _projected_summary(view: ProjectionRow) -> str:
+    """``reference 12 events (kind import.call 8, ...); candidate none``, or "" if nothing."""
+    parts = []
+    for side in ("reference", "candidate"):
+        counts = view.events.get(side, {})
+        total = sum(counts.values())
+        if not total:
+            continue
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        what = ", ".join(f"{k} {n}" for k, n in top[:6]) + (", ..." if len(top) > 6 else "")
+        parts.append(f"{side} {total} events ({what})")
+    return "; ".join(parts)
 
 
 # ------------------------------------------------------------------------- html
@@ -325,15 +435,26 @@ def render_html(report: Report, cap_bytes: int = HTML_CAP_BYTES) -> str:
         "<h1>x360k diff</h1>",
         f"<p>reference <code>{e(report.reference)}</code><br>"
         f"candidate <code>{e(report.candidate)}</code><br>mode {e(report.mode)}</p>",
-        f"<p class='verdict' id='verdict'>{e(report.verdict)}</p>",
-        "<h2>Threads</h2><table id='threads'><tr><th>ref tid</th><th>cand tid</th>"
-        "<th>mapped by</th><th>confidence</th><th>verdict</th><th>events</th><th>matched</th></tr>",
+        f"<p class='verdict' id='verdict'>{e(report.verdict)} (exit status "
+        f"{report.exit_code}; fails on {e(', '.join(report.fail_on))})</p>",
     ]
+    if report.notes:
+        parts.append(
+            "<ul id='notes'>" + "".join(f"<li>{e(n)}</li>" for n in report.notes) + "</ul>"
+        )
+    lost = _projected_summary(report.projection)
+    if lost:
+        parts.append(f"<p id='projected'>not compared: {e(lost)}</p>")
+    parts.append(
+        "<h2>Threads</h2><table id='threads'><tr><th>ref tid</th><th>cand tid</th>"
+        "<th>mapped by</th><th>confidence</th><th>margin over runner-up</th><th>verdict</th>"
+        "<th>events</th><th>matched</th></tr>"
+    )
     for t in report.threads:
         parts.append(
             f"<tr><td>{t.ref_tid if t.ref_tid is not None else '-'}</td>"
             f"<td>{t.cand_tid if t.cand_tid is not None else '-'}</td><td>{e(t.method)}</td>"
-            f"<td>{t.confidence:.2f}</td><td>{e(t.verdict)}</td>"
+            f"<td>{t.confidence:.2f}</td><td>{e(_margin(t))}</td><td>{e(t.verdict)}</td>"
             f"<td>{t.ref_events} / {t.cand_events}</td><td>{t.matched}</td></tr>"
         )
     parts.append(
@@ -357,15 +478,30 @@ def render_html(report: Report, cap_bytes: int = HTML_CAP_BYTES) -> str:
             for g in report.groups
         )
         parts.append("</table>")
+    sections = []
     size = sum(len(p) for p in parts)
     omitted = 0
-    for d in [*report.divergences, *report.truncations, *report.permutations[:20]]:
+    for d in [*report.divergences, *report.truncations]:
         sec = _html_section(d)
-        if size + len(sec) > cap_bytes:
+        link = (
+            f"<li><a href='#d{d.number}'>#{d.number} {e(d.cls)} {e(d.export or '')} "
+            f"tid {d.ref_tid} / {d.cand_tid} ref#{d.ref_idx} / cand#{d.cand_idx}</a></li>"
+        )
+        if size + len(sec) + len(link) > cap_bytes:
             omitted += 1
             continue
-        parts.append(sec)
-        size += len(sec)
+        sections.append((link, sec))
+        size += len(sec) + len(link)
+    if sections:
+        parts.append("<h2>Divergences</h2><ul id='index'>")
+        parts.extend(link for link, _ in sections)
+        parts.append("</ul>")
+        if report.divergence_count > len(report.divergences):
+            parts.append(
+                f"<p>{report.divergence_count - len(report.divergences)} more divergences "
+                "are not explained here (see --json, which lists every one).</p>"
+            )
+        parts.extend(sec for _, sec in sections)
     if omitted:
         parts.append(
             f"<p id='omitted'>{omitted} sections omitted to keep this page under "

@@ -10,10 +10,11 @@ from typing import Final
 
 #: Every normalisation rule, by name, with what it does (shown by ``--help`` and in reports).
 RULES: Final[dict[str, str]] = {
+    "common-view": "kinds and fields only one side records (its header, its columns) not compared",
     "handles": "handle values and sids replaced by their origin (the matching handle.create)",
     "pointers": "pointer arguments masked, per export argument (ArgTable)",
     "timestamps": "timestamps ignored",
-    "unlogged-exports": "candidate events for exports the reference does not log dropped",
+    "unlogged-exports": "events for exports either header masks or leaves unrecorded dropped",
     "volatile": "raw thread ids, call ids and guest return addresses ignored",
 }
 
@@ -33,4 +34,14 @@ IGNORABLE: Final[tuple[str, ...]] = (
     "ordinal",
 )
 
-__all__ = ["IGNORABLE", "RULES"]
+#: Every class of finding (classify.CLASSES, repeated here for ``--help``).
+FINDING_CLASSES: Final[tuple[str, ...]] = (
+    "changed",
+    "missing",
+    "extra",
+    "reordered",
+    "unmapped",
+    "truncated",
+)
+
+__all__ = ["FINDING_CLASSES", "IGNORABLE", "RULES"]

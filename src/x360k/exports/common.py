@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, TypeVar
 
+from x360k.object_namespace import Placement, object_namespace
 from x360k.objects.base import KernelObject
 from x360k.status import (
     STATUS_INVALID_HANDLE,
@@ -67,13 +68,28 @@ def object_name(k: Kernel, attributes: int) -> bytes:
 
 def start_named_create(
     k: Kernel, t: Thread, handle_ptr: int, attrs: int, cls: type[KernelObject]
-) -> bytes | int:
+) -> bytes | Placement | int:
     """The first step of every Nt*Create*: the name to create under, or the status to return.
 
     The out-pointer is checked first; an existing object of the name is then
     opened (:func:`open_existing_named`) and its status returned instead.
+    With the console's object namespace the name is a path, and the answer is
+    where in the tree the new object goes (:class:`Placement`).
     """
     require(k, handle_ptr)
+    ns = object_namespace(k)
+    if ns is not None:
+        if attrs == 0 or k.memory.read_u32(attrs + 4) == 0:
+            return b""  # no ObjectName: an unnamed object
+        mem = k.memory
+        placed = ns.place(
+            t, mem.read_u32(attrs), mem.read_object_name(attrs), mem.read_u32(attrs + 8), cls.TYPE
+        )
+        if isinstance(placed, KernelObject):
+            if handle_ptr:
+                write_u32(k, handle_ptr, open_handle(k, placed))
+            return STATUS_OBJECT_NAME_EXISTS
+        return placed
     name = object_name(k, attrs)
     opened = open_existing_named(k, t, attrs, name, handle_ptr, cls)
     return name if opened is None else opened
@@ -118,10 +134,14 @@ def open_handle(k: Kernel, obj: KernelObject) -> int:
     return k.table.add_handle(obj)
 
 
-def finish_create(k: Kernel, obj: KernelObject, name: bytes, handle_ptr: int) -> int:
+def finish_create(k: Kernel, obj: KernelObject, name: bytes | Placement, handle_ptr: int) -> int:
     """Give a new object its slot and name, write the handle; returns the handle."""
     handle = k.table.add_handle(obj)
-    if name:
+    if isinstance(name, Placement):
+        ns = object_namespace(k)
+        assert ns is not None
+        ns.attach(obj, name)
+    elif name:
         # A collision here can only come from a race in canary; its status is discarded.
         k.table.register_name(obj, name)
     write_u32(k, handle_ptr, handle)

@@ -22,6 +22,7 @@ from x360k.status import (
     STATUS_OBJECT_NAME_INVALID,
     STATUS_SUCCESS,
 )
+from x360k.vfs import held
 from x360k.vfs.device import status_for
 from x360k.vfs.guest_path import Refused, decode
 from x360k.vfs.pattern import compile_pattern
@@ -134,7 +135,9 @@ def nt_query_directory_file(
     if f.listing is None or restart:
         pattern = compile_pattern(decode(raw)) if raw or f.listing is None else f.listing.pattern
         try:
-            entries = f.node.device.sandbox.list_directory(f.node.real)
+            sb = f.node.device.sandbox
+            held.check(sb, f.node.held)  # still inside the mount, not removed
+            entries = sb.list_directory(f.node.fd)
         except (Refused, OSError) as err:
             return status_for(err)
         f.listing = Listing(pattern, [e for e in entries if pattern.matches(e.name)])

@@ -8,7 +8,6 @@ packet, the event is set and the APC is queued. Paths go through
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import TYPE_CHECKING, Final
 
@@ -23,6 +22,7 @@ from x360k.status import (
     STATUS_INVALID_PARAMETER,
     STATUS_OBJECT_NAME_INVALID,
 )
+from x360k.vfs import held
 from x360k.vfs.device import OpenNode
 from x360k.vfs.guest_path import SEPARATOR, decode, name_is_valid
 from x360k.vfs.sandbox import HostEntry
@@ -66,8 +66,11 @@ def _filetime(ns: int) -> int:
 
 
 def node_entry(node: OpenNode) -> HostEntry:
-    """Fresh size and times of an open file (through its descriptor) or directory."""
-    st = os.fstat(node.fd) if node.fd >= 0 else os.stat(node.real)
+    """Fresh size and times of an open file or directory, through its held descriptor.
+
+    Refused (as a missing path) when the entry has been moved out of the mount.
+    """
+    st = held.check(node.device.sandbox, node.held)
     size = 0 if node.is_dir else st.st_size
     name = node.names[-1] if node.names else ""
     return HostEntry(

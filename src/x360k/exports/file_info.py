@@ -37,8 +37,10 @@ from x360k.status import (
     STATUS_OBJECT_NAME_INVALID,
     STATUS_SUCCESS,
 )
-from x360k.vfs.device import status_for
+from x360k.vfs import held
+from x360k.vfs.device import OpenNode, status_for
 from x360k.vfs.guest_path import SEPARATOR, Refused, decode, fold, name_is_valid, strip_dos_prefix
+from x360k.vfs.held import open_directory
 from x360k.vfs.mount import namespace_of
 
 if TYPE_CHECKING:
@@ -153,7 +155,7 @@ def nt_query_information_file(
     else:
         try:
             entry = node_entry(f.node)
-        except OSError as err:  # the host entry vanished under an open directory
+        except (Refused, OSError) as err:  # moved out of the mount, or gone from the host
             status = status_for(err)
             write_iosb(k, iosb, status, 0)
             return status
@@ -193,24 +195,43 @@ def _rename(k: Kernel, f: File, buffer: int) -> int:
     if not node.device.writable:
         return STATUS_ACCESS_DENIED
     sb = node.device.sandbox
+    found = None
+    dst_fd = -1
     try:
-        found = sb.locate_parent(where.names)
+        found = sb.lookup(where.names)
         if found is None:
             return STATUS_NO_SUCH_FILE
-        parent, existing = found
+        # The new name's directory, held: a walk with a link on the way gave only its path.
+        dst_fd = found.dir_fd if found.dir_fd >= 0 else open_directory(sb, found.parent_real)
+        existing = found.entry
         name = where.names[-1]
         if existing is not None:
-            same = existing.real == node.real
+            same = existing.real == node.real or _same_inode(dst_fd, existing.name, node)
             if not same and not replace:
                 return STATUS_OBJECT_NAME_COLLISION
             if not same:
                 name = existing.name
-        node.real = sb.rename(node.real, parent.real, name, replace=True)
+        held.rename(sb, node.held, dst_fd, name, replace=True)
+        node.real = os.path.join(found.parent_real, name)
     except (Refused, OSError) as err:
         return status_for(err)
+    finally:
+        if found is not None:
+            if dst_fd >= 0 and dst_fd != found.dir_fd:
+                os.close(dst_fd)
+            found.close()
     node.names = (*where.names[:-1], name)
     f.path = text
     return STATUS_SUCCESS
+
+
+def _same_inode(dir_fd: int, name: str, node: OpenNode) -> bool:
+    """Whether ``name`` in ``dir_fd`` is the open entry itself (a rename that only changes case)."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (node.held.dev, node.held.ino)
 
 
 def _set(k: Kernel, t: Thread, f: File, info_class: int, buffer: int) -> int:
@@ -238,8 +259,11 @@ def _set(k: Kernel, t: Thread, f: File, info_class: int, buffer: int) -> int:
     try:
         if info_class == DISPOSITION:
             delete = mem.read_u8(buffer) != 0
-            if delete and node.is_dir and os.listdir(node.real):
-                return STATUS_DIRECTORY_NOT_EMPTY
+            if delete:
+                # Refused now (not silently at close) when the entry has moved or been replaced.
+                held.check(node.device.sandbox, node.held, placed=True)
+                if node.is_dir and held.list_names(node.held):
+                    return STATUS_DIRECTORY_NOT_EMPTY
             f.delete_on_close = delete
         elif info_class == END_OF_FILE:
             size = mem.read_s64(buffer)
@@ -253,9 +277,9 @@ def _set(k: Kernel, t: Thread, f: File, info_class: int, buffer: int) -> int:
             atime, mtime = mem.read_s64(buffer + 8), mem.read_s64(buffer + 16)
             a_ns = (atime - FILETIME_UNIX_EPOCH) * 100 if atime > 0 else entry.atime_ns
             m_ns = (mtime - FILETIME_UNIX_EPOCH) * 100 if mtime > 0 else entry.mtime_ns
-            target: int | str = node.fd if node.fd >= 0 else node.real
-            os.utime(target, ns=(a_ns, m_ns))
-    except (Refused, OSError, ValueError) as err:
+            held.set_times(node.device.sandbox, node.held, a_ns, m_ns)
+    except (Refused, OSError, ValueError, OverflowError) as err:
+        # OverflowError: a FILETIME beyond what the host's clock can hold.
         return status_for(err)
     return STATUS_SUCCESS
 

@@ -75,8 +75,7 @@ def _create(
     if node is not None and not k.quirks.directory_option_not_checked:
         refused = node.device.check_directory_option(node, options)
         if refused != STATUS_SUCCESS:
-            if node.fd >= 0:
-                os.close(node.fd)
+            node.close()
             outcome = OpenOutcome(refused, FILE_DOES_NOT_EXIST)
             node = None
     if node is None:

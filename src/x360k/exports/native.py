@@ -17,7 +17,12 @@ from x360k.exports.common import previous_state, require, s32
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 from x360k.exports.sync import arm_timer, pulse_event, release_semaphore, set_event
-from x360k.exports.waits import MAXIMUM_WAIT_OBJECTS, wait_for_objects
+from x360k.exports.waits import (
+    bad_wait_parameters,
+    mutant_limit_reached,
+    wait_for_objects,
+    waitable,
+)
 from x360k.native import header as H
 from x360k.native.bridge import create, fail, native_state, resolve
 from x360k.native.broken_mutant import BrokenMutant
@@ -30,6 +35,7 @@ from x360k.objects.timer import Timer
 from x360k.status import (
     STATUS_ABANDONED_WAIT_0,
     STATUS_INVALID_PARAMETER,
+    STATUS_MUTANT_LIMIT_EXCEEDED,
     STATUS_OBJECT_TYPE_MISMATCH,
     STATUS_SUCCESS,
 )
@@ -122,7 +128,8 @@ def ke_set_event(k: Kernel, t: Thread, ptr: int, increment: int, wait: int) -> i
     event = resolve_as(k, t, ptr, Event)
     if event is None:
         return 0
-    return previous_state(k, set_event(k, event))
+    raw = _raw_signal_state(k, ptr)
+    return _ke_previous_state(k, raw, set_event(k, event))
 
 
 @GROUP.export("KeResetEvent", 0x8F, Param("event", K.KOBJECT), returns=Returns.VALUE)
@@ -131,10 +138,11 @@ def ke_reset_event(k: Kernel, t: Thread, ptr: int) -> int:
     event = resolve_as(k, t, ptr, Event)
     if event is None:
         return 0
+    raw = _raw_signal_state(k, ptr)
     previous = event.state
     event.state = False
     k.state_changed(event)
-    return previous_state(k, previous)
+    return _ke_previous_state(k, raw, previous)
 
 
 @GROUP.export(
@@ -150,7 +158,26 @@ def ke_pulse_event(k: Kernel, t: Thread, ptr: int, increment: int, wait: int) ->
     event = resolve_as(k, t, ptr, Event)
     if event is None:
         return 0
-    return previous_state(k, pulse_event(k, event))
+    raw = _raw_signal_state(k, ptr)
+    return _ke_previous_state(k, raw, pulse_event(k, event))
+
+
+def _raw_signal_state(k: Kernel, ptr: int) -> int | None:
+    """The SignalState LONG the title's KEVENT holds, where the header is the truth (console)."""
+    if k.quirks.bridge_stamps_header or k.quirks.guest_signal_state_stale:
+        return None
+    return k.memory.read_u32(ptr + H.SIGNAL_STATE)
+
+
+def _ke_previous_state(k: Kernel, raw: int | None, previous: bool) -> int:
+    """What KeSetEvent / KeResetEvent / KePulseEvent return.
+
+    NT returns the header's previous SignalState as it was, not a 0/1 summary
+    of it: a title that stored 5 there gets 5 back (canary: always 1).
+    """
+    if raw is None or k.quirks.previous_state_always_one:
+        return previous_state(k, previous)
+    return raw
 
 
 # -- semaphores ------------------------------------------------------------------------------
@@ -405,10 +432,12 @@ def ke_wait_for_single_object(
     if obj is None:
         return STATUS_ABANDONED_WAIT_0
     deadline = k.deadline_from(timeout_ptr)
-    if not obj.WAITABLE:
+    if not waitable(k, obj):
         if k.quirks.unwaitable_objects_satisfy_single_waits:
             return STATUS_SUCCESS
         return STATUS_OBJECT_TYPE_MISMATCH
+    if mutant_limit_reached(k, t, [obj]):
+        return STATUS_MUTANT_LIMIT_EXCEEDED
     return k.wait(
         t,
         [obj],
@@ -458,8 +487,9 @@ def ke_wait_for_multiple_objects(
     wait_blocks: int,
 ) -> int:
     """Wait for any (type non-zero) or all (0) of up to 64 guest dispatcher structures."""
-    if count == 0 or count > MAXIMUM_WAIT_OBJECTS:
-        return STATUS_INVALID_PARAMETER
+    bad = bad_wait_parameters(k, count, None)
+    if bad:
+        return bad
     require(k, wait_blocks, KWAIT_BLOCK_SIZE * count)
     objects: list[KernelObject] = []
     for i in range(count):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Final
 from x360k.exports.common import open_handle, require, write_u32
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
+from x360k.object_namespace import object_namespace
 from x360k.objects.base import KernelObject
 from x360k.status import (
     STATUS_INVALID_HANDLE,
@@ -63,24 +64,46 @@ def nt_close(k: Kernel, t: Thread, handle: int) -> int:
     Param("options", K.U32),
 )
 def nt_duplicate_object(k: Kernel, t: Thread, source: int, out_ptr: int, options: int) -> int:
-    """A fresh slot for the same object; optionally close the source (after the new slot)."""
+    """A fresh slot for the same object; optionally close the source.
+
+    Canary makes the new slot first and closes the source after it (even when
+    duplication failed). The console holds the object, closes the source and
+    only then allocates, so its LIFO allocator hands back the source's value;
+    a failed duplicate leaves NULL in the out pointer (quirk
+    ``dup_failure_writes_invalid``).
+    """
     require(k, out_ptr)
-    obj = k.table.lookup(source, t)
-    if obj is None:
-        status = STATUS_INVALID_HANDLE
-        if k.quirks.dup_failure_writes_invalid:
-            write_u32(k, out_ptr, 0xFFFFFFFF)
-    else:
-        status = STATUS_SUCCESS
-        write_u32(k, out_ptr, k.table.add_handle(obj))
     close_source = (
         options == DUPLICATE_CLOSE_SOURCE
         if k.quirks.dup_close_source_exact_option
         else bool(options & DUPLICATE_CLOSE_SOURCE)
     )
+    obj = k.table.lookup(source, t)
+    if obj is None:
+        write_u32(k, out_ptr, 0xFFFFFFFF if k.quirks.dup_failure_writes_invalid else 0)
+        if close_source:
+            k.table.remove_handle(source, t)
+        return STATUS_INVALID_HANDLE
+    if close_source and not k.quirks.dup_close_source_after_allocating:
+        k.table.retain_object(obj)  # the duplication's own reference, across the close
+        k.table.remove_handle(source, t)
+        write_u32(k, out_ptr, k.table.add_handle(obj))
+        k.table.release_object(obj)
+        return STATUS_SUCCESS
+    write_u32(k, out_ptr, k.table.add_handle(obj))
     if close_source:
         k.table.remove_handle(source, t)
-    return status
+    return STATUS_SUCCESS
+
+
+def type_name_of(k: Kernel, type_ptr: int) -> str | None:
+    """The object type an ObjectType argument names (None for 0; "?" for no known type)."""
+    if not type_ptr:
+        return None
+    for type_name, address in k.data_exports_by_type.items():
+        if address == type_ptr:
+            return type_name
+    return "?"
 
 
 def body_pointer(k: Kernel, obj: KernelObject) -> int:
@@ -172,9 +195,20 @@ def ob_open_object_by_name(
         return STATUS_INVALID_PARAMETER
     require(k, out_ptr)
     name = k.memory.read_object_name(attrs)
+    ns = object_namespace(k)
+    if ns is not None:
+        want = None if k.quirks.open_by_name_ignores_type else type_name_of(k, type_ptr)
+        found = ns.lookup(t, k.memory.read_u32(attrs), name, want)
+        if isinstance(found, int):
+            return found
+        write_u32(k, out_ptr, open_handle(k, found))
+        return STATUS_SUCCESS
     obj = k.table.find_name(name) if name else None
     if obj is None:
         return STATUS_OBJECT_NAME_NOT_FOUND
+    typed = type_ptr and not k.quirks.open_by_name_ignores_type
+    if typed and k.data_exports_by_type.get(obj.TYPE) != type_ptr:
+        return STATUS_OBJECT_TYPE_MISMATCH
     write_u32(k, out_ptr, open_handle(k, obj))
     return STATUS_SUCCESS
 
@@ -217,6 +251,14 @@ def ob_reference_object_by_name(
     name = k.memory.read_cstring(buffer) if buffer else b""
     if not k.quirks.ob_reference_by_name_double_counts:
         name = k.memory.read_ansi_string(name_ptr)
+    ns = object_namespace(k)
+    if ns is not None:
+        found = ns.lookup(t, 0, name, type_name_of(k, type_ptr))
+        if isinstance(found, int):
+            return found
+        k.table.reference(found)
+        write_u32(k, out_ptr, body_pointer(k, found))
+        return STATUS_SUCCESS
     obj = k.table.find_name(name) if name else None
     if obj is None:
         return STATUS_OBJECT_NAME_NOT_FOUND

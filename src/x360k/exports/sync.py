@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from x360k.clock import SYSTEM_TIME_BASE
+from x360k.clock import CLOCK_MAX, SYSTEM_TIME_BASE, clamp_deadline
 from x360k.exports.common import (
     allocate_body,
     finish_create,
@@ -188,8 +188,14 @@ def release_semaphore(k: Kernel, semaphore: Semaphore, count: int) -> int:
 def nt_release_semaphore(k: Kernel, t: Thread, handle: int, count: int, prev_ptr: int) -> int:
     """Add to a semaphore's count, waking as many waiters as it can satisfy."""
     require(k, prev_ptr)
-    semaphore = lookup_typed(k, t, handle, Semaphore)
     canary = k.quirks.semaphore_over_release_succeeds
+    if s32(count) <= 0 and not k.quirks.release_semaphore_handle_before_count:
+        # NT checks the count before it looks at the handle.
+        if canary:
+            write_u32(k, prev_ptr, 0)
+            return STATUS_SUCCESS
+        return STATUS_INVALID_PARAMETER
+    semaphore = lookup_typed(k, t, handle, Semaphore)
     if isinstance(semaphore, int):
         if canary and semaphore == STATUS_INVALID_HANDLE:
             write_u32(k, prev_ptr, 0)
@@ -312,7 +318,7 @@ def arm_timer(
     timer.generation += 1
     timer.state = False
     k.state_changed(timer)
-    when = k.clock - due if due < 0 else max(k.clock, due - SYSTEM_TIME_BASE)
+    when = clamp_deadline(k.clock - due if due < 0 else max(k.clock, due - SYSTEM_TIME_BASE))
     timer.due = when
     timer.period = period
     timer.apc_routine = apc_routine
@@ -336,7 +342,7 @@ def _expire(k: Kernel, timer: Timer, generation: int) -> None:
             UserApc(timer.apc_routine, timer.apc_context, now & 0xFFFFFFFF, now >> 32),
         )
     k.signal(timer)
-    if timer.period and timer.due is not None:
+    if timer.period and timer.due is not None and timer.due + timer.period < CLOCK_MAX:
         timer.due += timer.period
         _schedule(k, timer, timer.due, generation)
     else:

@@ -10,6 +10,7 @@ from x360k.exports import (
     irql,
     native,
     ob,
+    object_directory,
     rtl,
     symlinks,
     sync,
@@ -34,6 +35,7 @@ def all_exports() -> list[Export]:
         directory.GROUP,
         io_completion.GROUP,
         symlinks.GROUP,
+        object_directory.GROUP,
         tls.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]

@@ -11,6 +11,7 @@ from x360k.objects.thread import Thread as ThreadObject
 from x360k.objects.thread import ThreadState
 from x360k.status import (
     STATUS_INVALID_HANDLE,
+    STATUS_NO_MEMORY,
     STATUS_SUCCESS,
     STATUS_THREAD_IS_TERMINATING,
 )
@@ -52,14 +53,17 @@ def ex_create_thread(
     """Create a thread running a start routine (through XapiThreadStartup when given)."""
     require(k, handle_ptr)
     require(k, id_ptr)
-    child = k.create_thread(
-        start,
-        context,
-        suspended=bool(flags & CREATE_SUSPENDED),
-        creator=t,
-        stack_size=stack_size,
-        startup=xapi_startup,
-    )
+    try:
+        child = k.create_thread(
+            start,
+            context,
+            suspended=bool(flags & CREATE_SUSPENDED),
+            creator=t,
+            stack_size=stack_size,
+            startup=xapi_startup,
+        )
+    except MemoryError:  # the stack (or KTHREAD, PCR) does not fit: nothing was written
+        return STATUS_NO_MEMORY
     out = child.kthread if flags & CREATE_RETURN_KTHREAD else child.handles[0]
     write_u32(k, handle_ptr, out)
     write_u32(k, id_ptr, child.thread_id)

@@ -18,7 +18,10 @@ from x360k.status import (
     STATUS_ABANDONED_WAIT_0,
     STATUS_INVALID_HANDLE,
     STATUS_INVALID_PARAMETER,
+    STATUS_INVALID_PARAMETER_1,
+    STATUS_INVALID_PARAMETER_3,
     STATUS_INVALID_PARAMETER_MIX,
+    STATUS_MUTANT_LIMIT_EXCEEDED,
     STATUS_MUTANT_NOT_OWNED,
     STATUS_NO_YIELD_PERFORMED,
     STATUS_OBJECT_TYPE_MISMATCH,
@@ -37,6 +40,33 @@ GROUP = ExportGroup("waits")
 MAXIMUM_WAIT_OBJECTS: Final = 64
 WAIT_ALL: Final = 0
 WAIT_ANY: Final = 1
+
+
+def waitable(k: Kernel, obj: KernelObject) -> bool:
+    """Whether a wait may block on ``obj``: a dispatcher object or (console) a default one."""
+    return obj.WAITABLE or (
+        obj.DEFAULT_OBJECT and not k.quirks.unwaitable_objects_satisfy_single_waits
+    )
+
+
+#: A mutant's SignalState at the recursion limit (MINLONG): recursion 2**31 + 1.
+MUTANT_LIMIT_SIGNAL_STATE: Final = -0x80000000
+
+
+def mutant_limit_reached(k: Kernel, t: Thread, objects: list[KernelObject]) -> bool:
+    """Console: a wait by the owner of a mutant already at NT's recursion limit is refused.
+
+    NT raises STATUS_MUTANT_LIMIT_EXCEEDED rather than wrap the LONG; x360k
+    returns it. Canary's host mutex has no such limit.
+    """
+    if k.quirks.mutant_recursion_unlimited:
+        return False
+    return any(
+        isinstance(obj, Mutant)
+        and obj.owner is t
+        and obj.signal_state() <= MUTANT_LIMIT_SIGNAL_STATE
+        for obj in objects
+    )
 
 
 def _unwaitable(k: Kernel, single: bool, wait_any: bool) -> int:
@@ -64,8 +94,10 @@ def nt_wait_for_single_object_ex(
     if obj is None:
         return STATUS_INVALID_HANDLE
     deadline = k.deadline_from(timeout_ptr)
-    if not obj.WAITABLE:
+    if not waitable(k, obj):
         return _unwaitable(k, single=True, wait_any=False)
+    if mutant_limit_reached(k, t, [obj]):
+        return STATUS_MUTANT_LIMIT_EXCEEDED
     return k.wait(t, [obj], wait_all=False, alertable=bool(alertable), deadline=deadline)
 
 
@@ -90,8 +122,9 @@ def nt_wait_for_multiple_objects_ex(
     timeout_ptr: int,
 ) -> int:
     """Wait for any (1) or all (0) of up to 64 objects."""
-    if count == 0 or count > MAXIMUM_WAIT_OBJECTS or wait_type not in (WAIT_ALL, WAIT_ANY):
-        return STATUS_INVALID_PARAMETER
+    bad = bad_wait_parameters(k, count, wait_type)
+    if bad:
+        return bad
     handles = [k.memory.read_u32(array + 4 * i) for i in range(count)]
     objects: list[KernelObject] = []
     for handle in handles:
@@ -106,6 +139,22 @@ def nt_wait_for_multiple_objects_ex(
     )
 
 
+def bad_wait_parameters(k: Kernel, count: int, wait_type: int | None) -> int:
+    """The status a multiple wait refuses its count or wait type with, or 0 if they are good.
+
+    Canary says STATUS_INVALID_PARAMETER for both; NT names the argument:
+    STATUS_INVALID_PARAMETER_1 for the count, STATUS_INVALID_PARAMETER_3 for
+    the wait type. ``wait_type`` None skips the type check (a Ke wait, where
+    any non-zero type means wait-any).
+    """
+    generic = k.quirks.wait_parameter_status_generic
+    if count == 0 or count > MAXIMUM_WAIT_OBJECTS:
+        return STATUS_INVALID_PARAMETER if generic else STATUS_INVALID_PARAMETER_1
+    if wait_type is not None and wait_type not in (WAIT_ALL, WAIT_ANY):
+        return STATUS_INVALID_PARAMETER if generic else STATUS_INVALID_PARAMETER_3
+    return 0
+
+
 def wait_for_objects(
     k: Kernel,
     t: Thread,
@@ -115,12 +164,14 @@ def wait_for_objects(
     deadline: int | None,
 ) -> int:
     """The checks a multiple wait makes before it waits (shared with KeWaitForMultipleObjects)."""
-    if any(not obj.WAITABLE for obj in objects):
+    if any(not waitable(k, obj) for obj in objects):
         return _unwaitable(k, single=False, wait_any=wait_any)
     if not wait_any and len({id(o) for o in objects}) != len(objects):
         if k.quirks.wait_all_duplicate_abandoned:
             return STATUS_ABANDONED_WAIT_0
         return STATUS_INVALID_PARAMETER_MIX
+    if mutant_limit_reached(k, t, objects):
+        return STATUS_MUTANT_LIMIT_EXCEEDED
     return k.wait(t, objects, wait_all=not wait_any, alertable=alertable, deadline=deadline)
 
 
@@ -171,7 +222,7 @@ def nt_signal_and_wait_for_single_object_ex(
         return STATUS_INVALID_HANDLE
     deadline = k.deadline_from(timeout_ptr)
     canary = k.quirks.signal_and_wait_failure_abandoned
-    if not to_wait.WAITABLE:
+    if not waitable(k, to_wait):
         return STATUS_ABANDONED_WAIT_0 if canary else STATUS_OBJECT_TYPE_MISMATCH
     failed = signal_object(k, t, to_signal)
     if failed != STATUS_SUCCESS:

@@ -127,12 +127,38 @@ def resolve(k: Kernel, ptr: int, t: Thread | None) -> KernelObject | None:
 def adopt_guest_state(k: Kernel, ptr: int, obj: KernelObject) -> None:
     """Console: a signal state the title stored into the header itself is the truth."""
     stored = k.memory.read_s32(ptr + H.SIGNAL_STATE)
+    if isinstance(obj, GuestMutant):
+        adopt_mutant_state(k, ptr, obj, stored)
+        return
     if stored == obj.signal_state():
         return
     if isinstance(obj, Event | Timer):
         obj.state = stored != 0
     elif isinstance(obj, Semaphore):
         obj.count = stored
+
+
+def adopt_mutant_state(k: Kernel, ptr: int, mutant: GuestMutant, stored: int) -> None:
+    """Console: a KMUTANT's SignalState, OwnerThread and Abandoned, as the title left them.
+
+    NT reads these fields on every wait and release, so what the title stored
+    is what the mutant is: SignalState 1 free, 0 owned once, -n owned n + 1
+    times, by the thread whose KTHREAD OwnerThread holds.
+    """
+    mem = k.memory
+    owner = k.threads_by_kthread.get(mem.read_u32(ptr + H.MUTANT_OWNER)) if stored <= 0 else None
+    recursion = 1 - stored
+    abandoned = mem.read_u8(ptr + H.MUTANT_ABANDONED) != 0
+    if owner is mutant.owner and recursion == mutant.recursion and abandoned == mutant.abandoned:
+        return
+    if mutant.owner is not None and mutant.owner is not owner:
+        mutant.owner.owned_mutants.remove(mutant)
+    if owner is not None and mutant.owner is not owner:
+        owner.owned_mutants.append(mutant)
+    mutant.owner = owner
+    mutant.recursion = recursion
+    mutant.abandoned = abandoned
+    k.signal(mutant)
 
 
 def create(k: Kernel, ptr: int, t: Thread | None) -> KernelObject | None:
@@ -167,8 +193,9 @@ def mutant_from_guest(k: Kernel, ptr: int, signal: int) -> GuestMutant:
     owner = k.threads_by_kthread.get(k.memory.read_u32(ptr + H.MUTANT_OWNER))
     abandoned = k.memory.read_u8(ptr + H.MUTANT_ABANDONED) != 0
     mutant = GuestMutant(k.memory, ptr, owner if signal <= 0 else None)
-    if mutant.owner is not None:
-        mutant.recursion = max(1, 1 - signal)
+    # The stored state is the truth (see adopt_mutant_state), even one no
+    # release path produces.
+    mutant.recursion = 1 - signal
     mutant.abandoned = abandoned
     mutant.sync()
     return mutant

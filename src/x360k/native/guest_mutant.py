@@ -33,6 +33,12 @@ class GuestMutant(Mutant):
         self.memory.write_u32(self.address + H.MUTANT_OWNER, owner)
         self.memory.write_u8(self.address + H.MUTANT_ABANDONED, 1 if self.abandoned else 0)
 
+    def is_signalled_for(self, thread: Thread) -> bool:
+        # NT's test: SignalState > 0, or the waiter owns it. A title may have
+        # stored a state no release path produces (0 with no owner: nobody
+        # can take it; above 1: free for several acquisitions).
+        return self.recursion <= 0 or self.owner is thread
+
     def satisfy(self, thread: Thread) -> bool:
         was_abandoned = super().satisfy(thread)
         self.sync()

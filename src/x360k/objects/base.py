@@ -28,6 +28,11 @@ class KernelObject:
     TYPE: ClassVar[str] = "Undefined"
     #: Whether the object can be waited on (has a signal state).
     WAITABLE: ClassVar[bool] = False
+    #: An object without a dispatcher header that NT waits on through the object
+    #: manager's shared default object, an event that is always signalled
+    #: (symbolic links, directories). Used where quirk
+    #: ``unwaitable_objects_satisfy_single_waits`` is off.
+    DEFAULT_OBJECT: ClassVar[bool] = False
 
     __slots__ = ("body", "destroyed", "handles", "name", "refs", "serial", "signal_cell", "waiters")
 

@@ -11,12 +11,13 @@ packet to each of them for every completed I/O.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from x360k.objects.base import KernelObject
+from x360k.vfs import held
+from x360k.vfs.guest_path import Refused
 
 if TYPE_CHECKING:
     from x360k.objects.io_completion import IoCompletion
@@ -88,13 +89,12 @@ class File(KernelObject):
 
     def on_destroy(self) -> None:
         node = self.node
-        if node.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(node.fd)
-            node.fd = -1
         if self.delete_on_close:
-            with contextlib.suppress(Exception):
-                node.device.sandbox.remove(node.real, directory=node.is_dir)
+            # Through the held descriptors (never the path): see x360k.vfs.held. A refusal
+            # (the entry moved or was replaced since the open) leaves the host untouched.
+            with contextlib.suppress(Refused, OSError):
+                held.remove(node.device.sandbox, node.held, directory=node.is_dir)
+        node.close()
         release = self.release_port
         if release is not None:
             for port, _key in self.completions:

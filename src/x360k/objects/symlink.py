@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from x360k.objects.base import KernelObject
+
+if TYPE_CHECKING:
+    from x360k.objects.thread import Thread
 
 
 class SymbolicLink(KernelObject):
@@ -10,6 +15,7 @@ class SymbolicLink(KernelObject):
 
     TYPE = "SymbolicLink"
     WAITABLE = False
+    DEFAULT_OBJECT = True
     __slots__ = ("link_name", "path", "target")
 
     def __init__(self, link_name: str, target: str) -> None:
@@ -18,6 +24,9 @@ class SymbolicLink(KernelObject):
         self.target = target
         #: Traced in handle.create, as for files.
         self.path = link_name
+
+    def is_signalled_for(self, thread: Thread) -> bool:
+        return True  # NT's default object: a wait on a link is satisfied at once
 
     def describe(self) -> str:
         return f"{self.link_name} -> {self.target}"

@@ -52,11 +52,15 @@ from x360k.scenario.values import (
     DEFAULTS,
     IDENTIFIER,
     INFINITE_WORDS,
+    LARGE_RANGE,
     OBJ_CASE_INSENSITIVE,
     OBJ_OPENIF,
     PSEUDO_HANDLES,
+    WORD_RANGE,
+    in_range,
     parse_duration,
     parse_int_text,
+    word,
 )
 from x360k.scenario.yaml_nodes import NodeReader, did_you_mean, line_of
 from x360k.status import BY_NAME, parse_status
@@ -88,18 +92,20 @@ _INT_FIELDS: Final = frozenset(
 SCRATCH_SIZE: Final = 64
 
 
-def _word(value: object) -> Lit | None:
-    """A 32-bit literal for an integer (not a bool) or integer text; None for anything else.
+#: ObWin32NamedObjectsDirectory(): the root titles name their objects under.
+NAMED_OBJECTS_ROOT: Final = 0xFFFFFFFC
 
-    Handle, number and pointer arguments all accept these spellings before their own words.
+
+def _root_for(name: str | None) -> Lit:
+    """The RootDirectory an attributes entry gets when it names none.
+
+    A relative name gets the named-objects root, as the title library passes
+    it (canary ignores roots; the console needs one for a relative name); an
+    absolute name (leading backslash) or no name gets 0.
     """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Lit(value & 0xFFFFFFFF)
-    if isinstance(value, str):
-        number = parse_int_text(value)
-        if number is not None:
-            return Lit(number & 0xFFFFFFFF)
-    return None
+    if name and not name.startswith("\\"):
+        return Lit(NAMED_OBJECTS_ROOT)
+    return Lit(0)
 
 
 def load_scenario(path: str | Path, registry: Registry | None = None) -> Scenario:
@@ -439,6 +445,31 @@ class _Loader(NodeReader):
             return f"a number or one of {', '.join(constants)}"
         return hints.get(param.kind, "a number")
 
+    def word(self, node: Node, value: object, what: str) -> Lit | None:
+        """A 32-bit literal for an integer (not a bool) or integer text; None for anything else.
+
+        Handle, number and pointer arguments all accept these spellings before their own
+        words. A number outside the 32-bit range is an error naming it, never cut to fit.
+        """
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str):
+            number = parse_int_text(value)
+        if number is None:
+            return None
+        try:
+            return Lit(word(number, what))
+        except ValueError as exc:
+            raise self.error(node, str(exc)) from None
+
+    def checked(self, node: Node, number: int, bounds: tuple[int, int], what: str) -> int:
+        """``number`` when it fits ``bounds``, else an error at ``node`` naming the range."""
+        try:
+            return in_range(number, bounds, what)
+        except ValueError as exc:
+            raise self.error(node, str(exc)) from None
+
     def reference(self, node: Node, name: str) -> Ref:
         self.refs.append(_Use(name, self.in_thread, self.order, line_of(node)))
         return Ref(name, line_of(node))
@@ -448,7 +479,7 @@ class _Loader(NodeReader):
         if value is None:
             return Lit(0)
         if isinstance(value, int) and not isinstance(value, bool):
-            return Lit(value & 0xFFFFFFFF)
+            return Lit(self.checked(node, value, WORD_RANGE, what) & 0xFFFFFFFF)
         return OutSlot(self.bind_name(node))
 
     def handle(self, node: Node, what: str) -> Lit | Ref:
@@ -457,7 +488,7 @@ class _Loader(NodeReader):
             return Lit(0)
         if isinstance(value, bool):
             raise self.error(node, f"{what} must be a handle, not {value!r}")
-        word = _word(value)
+        word = self.word(node, value, what)
         if word is not None:
             return word
         if isinstance(value, str):
@@ -484,7 +515,7 @@ class _Loader(NodeReader):
             return Lit(0)
         if isinstance(value, bool):
             return Lit(int(value))
-        word = _word(value)
+        word = self.word(node, value, what)
         if word is not None:
             return word
         if isinstance(value, str):
@@ -504,7 +535,7 @@ class _Loader(NodeReader):
         value = self.value(node)
         if value is None:
             return Lit(0)
-        word = _word(value)
+        word = self.word(node, value, what)
         if word is not None:
             return word
         if isinstance(value, str):
@@ -518,7 +549,7 @@ class _Loader(NodeReader):
         if isinstance(node, MappingNode):
             entries = self.mapping(node, what, ("name", "root", "attributes", "openif"))
             name = self.string(entries["name"], "name") if "name" in entries else None
-            root = self.handle(entries["root"], "root") if "root" in entries else Lit(0)
+            root = self.handle(entries["root"], "root") if "root" in entries else _root_for(name)
             flags = (
                 self.integer(entries["attributes"], "attributes", 0)
                 if "attributes" in entries
@@ -530,7 +561,7 @@ class _Loader(NodeReader):
         return self.text_or_pointer(
             node,
             what,
-            lambda name: Attrs(name, Lit(0), OBJ_CASE_INSENSITIVE),
+            lambda name: Attrs(name, _root_for(name), OBJ_CASE_INSENSITIVE),
             "an object name, a mapping or null",
         )
 
@@ -547,7 +578,7 @@ class _Loader(NodeReader):
         if isinstance(value, str):
             return wrap(value)
         if isinstance(value, int) and not isinstance(value, bool):
-            return Lit(value & 0xFFFFFFFF)
+            return Lit(self.checked(node, value, WORD_RANGE, what) & 0xFFFFFFFF)
         raise self.error(node, f"{what} must be {accepted}")
 
     def large_integer(self, node: Node, what: str) -> ArgSpec:
@@ -557,22 +588,22 @@ class _Loader(NodeReader):
         if isinstance(value, bool):
             raise self.error(node, f"{what} must be a duration, not {value!r}")
         if isinstance(value, int):
-            return LargeInt(value)
+            return LargeInt(self.checked(node, value, LARGE_RANGE, what))
         if isinstance(value, str):
             text = value.strip()
             if text.lower() in INFINITE_WORDS:
                 return Lit(0)
             number = parse_int_text(text)
             if number is not None:
-                return LargeInt(number)
+                return LargeInt(self.checked(node, number, LARGE_RANGE, what))
             absolute = text.lower().startswith("at ")
             try:
                 ticks = abs(parse_duration(text[3:] if absolute else text))
             except ValueError as exc:
                 raise self.error(node, f"{what}: {exc}") from None
             if absolute:
-                return LargeInt(SYSTEM_TIME_BASE + ticks)
-            return LargeInt(-ticks)
+                return LargeInt(self.checked(node, SYSTEM_TIME_BASE + ticks, LARGE_RANGE, what))
+            return LargeInt(self.checked(node, -ticks, LARGE_RANGE, what))
         raise self.error(node, f"{what} must be a duration like 100ms, not {value!r}")
 
     def array(self, node: Node, what: str, item: Any) -> ArgSpec:
@@ -588,7 +619,7 @@ class _Loader(NodeReader):
         if value is None:
             return Lit(0)
         if isinstance(value, int) and not isinstance(value, bool):
-            return Lit(value & 0xFFFFFFFF)
+            return Lit(self.checked(node, value, WORD_RANGE, what) & 0xFFFFFFFF)
         if isinstance(value, str):
             if value in self.thread_names:
                 self.started.add(value)
@@ -636,7 +667,7 @@ class _Loader(NodeReader):
             if isinstance(value, bool) or value is None:
                 raise self.error(item, f"expect: {value!r} is not a status or a number")
             if isinstance(value, int):
-                values.append(value & 0xFFFFFFFF)
+                values.append(self.checked(item, value, WORD_RANGE, "expect") & 0xFFFFFFFF)
                 continue
             if status:
                 values.append(self.status(item, str(value)))
@@ -648,7 +679,7 @@ class _Loader(NodeReader):
                 number = parse_int_text(str(value))
                 if number is None:
                     raise self.error(item, f"expect: {value!r} is not a number")
-                values.append(number & 0xFFFFFFFF)
+                values.append(self.checked(item, number, WORD_RANGE, "expect") & 0xFFFFFFFF)
         return Expected(values, refs)
 
     def status(self, node: Node, text: str) -> int:
@@ -794,7 +825,7 @@ class _Loader(NodeReader):
     def arg_value(self, node: Node, raw: str) -> str | int:
         number = parse_int_text(raw)
         if number is not None:
-            return number & 0xFFFFFFFF
+            return self.checked(node, number, WORD_RANGE, f"argument value {raw}") & 0xFFFFFFFF
         if raw.lower() in PSEUDO_HANDLES:
             return PSEUDO_HANDLES[raw.lower()]
         if IDENTIFIER.fullmatch(raw):
@@ -807,7 +838,9 @@ class _Loader(NodeReader):
             return raw
         number = parse_int_text(raw)
         if number is not None:
-            return number & 0xFFFFFFFF if key in ("status", "ret", "handle") else number
+            if key in ("status", "ret", "handle"):
+                return self.checked(node, number, WORD_RANGE, f"{key}={raw}") & 0xFFFFFFFF
+            return number
         upper = raw.upper()
         if key in ("status", "ret") and (
             upper.startswith("STATUS_") or "STATUS_" + upper in BY_NAME

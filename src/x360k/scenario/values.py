@@ -99,3 +99,39 @@ def parse_int_text(text: str) -> int | None:
         return int(text.strip(), 0)
     except ValueError:
         return None
+
+
+#: The numbers a 32-bit guest word accepts: unsigned up to 0xFFFFFFFF, or negative down to
+#: -0x80000000 (two's complement, so ``-1`` means 0xFFFFFFFF as guest code writes it).
+WORD_RANGE: Final = (-(1 << 31), (1 << 32) - 1)
+#: The numbers a LARGE_INTEGER accepts (signed 64-bit; unsigned spellings up to 2**64 - 1).
+LARGE_RANGE: Final = (-(1 << 63), (1 << 64) - 1)
+
+
+def in_range(number: int, bounds: tuple[int, int], what: str) -> int:
+    """``number`` unchanged when it fits ``bounds``; else ValueError naming the range.
+
+    A number too big for its field is never cut to fit: the scenario would run
+    with a value its author did not write and could still PASS.
+    """
+    low, high = bounds
+    if low <= number <= high:
+        return number
+    return _out_of_range(number, bounds, what)
+
+
+def _out_of_range(number: int, bounds: tuple[int, int], what: str) -> int:
+    low, high = bounds
+    shown = (
+        str(number)
+        if abs(number) < 1 << 70
+        else f"{hex(number)[:12]}... ({number.bit_length()} bits)"
+    )
+    raise ValueError(
+        f"{what}: {shown} is out of range ({low} .. {high}, i.e. -0x{-low:X} .. 0x{high:X})"
+    )
+
+
+def word(number: int, what: str) -> int:
+    """A 32-bit guest word for ``number`` (negative numbers in two's complement)."""
+    return in_range(number, WORD_RANGE, what) & 0xFFFFFFFF

@@ -8,8 +8,9 @@ later call for the same bytes memory-maps that file. Parquet and Arrow files
 already sorted by ``x360k trace convert`` are read directly.
 
 The cache directory is ``$X360K_CACHE`` if set, else ``.x360k-cache/`` in the
-current directory. Entries are written to a temporary name and renamed, so a
-crash never leaves a half-written entry behind.
+current directory, bounded by ``$X360K_CACHE_SIZE`` with least-recently-used
+eviction (:mod:`x360k.trace.cache_store`). Entries are written to a temporary
+name and renamed, so a crash never leaves a half-written entry behind.
 """
 
 from __future__ import annotations
@@ -24,26 +25,27 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
-from x360k.trace.arrow_reader import ArrowFileReader
+from x360k.trace import cache_store
+from x360k.trace.arrow_reader import ArrowFileReader, header_from_schema
 from x360k.trace.arrow_writer import write_arrow_file
-from x360k.trace.columns import SORTED_METADATA_KEY, sort_by_thread
+from x360k.trace.columns import SORTED_METADATA_KEY, batch_to_events, sort_by_thread
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import SCHEMA_VERSION
+from x360k.trace.jsonl_writer import JsonlWriter
 from x360k.trace.parquet_reader import ParquetReader
 from x360k.trace.parquet_writer import LAYOUT, LAYOUT_METADATA_KEY
 from x360k.trace.parquet_writer import write_parquet as write_parquet
 from x360k.trace.reader import ReadReport
 from x360k.trace.readers import open_trace
 
-CACHE_ENV: Final = "X360K_CACHE"
+CACHE_ENV: Final = cache_store.CACHE_ENV
 SOURCE_HASH_KEY: Final = b"x360k.source_hash"
 _HASH_CHUNK: Final = 8 << 20
 
 
 def default_cache_dir() -> Path:
     """``$X360K_CACHE``, or ``.x360k-cache`` in the current directory."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.cwd() / ".x360k-cache"
+    return cache_store.cache_dir()
 
 
 def content_hash(path: str | Path) -> str:
@@ -95,17 +97,22 @@ def load(
     entry = directory / f"v{SCHEMA_VERSION}-{digest}{'-lenient' if lenient else ''}.arrow"
     if use_cache and entry.exists():
         try:
-            return Loaded(ArrowFileReader(entry).table(), digest, True, ReadReport())
+            hit = Loaded(ArrowFileReader(entry).table(), digest, True, ReadReport())
         except TraceFormatError:
             entry.unlink(missing_ok=True)
+        else:
+            cache_store.touch(entry)
+            return hit
     reader = open_trace(path, lenient)
     table = sort_by_thread(reader.table())
     metadata = dict(table.schema.metadata or {})
     metadata[SOURCE_HASH_KEY] = digest.encode()
     table = table.replace_schema_metadata(metadata)
     if use_cache:
+        limit = cache_store.size_limit()
         directory.mkdir(parents=True, exist_ok=True)
         _atomic(entry, lambda tmp: write_arrow_file(table, tmp))
+        cache_store.evict(directory, limit, keep=entry)
     return Loaded(table, digest, False, reader.report)
 
 
@@ -126,16 +133,36 @@ def load_columnar(
 
 
 def _atomic(target: Path, write: object) -> None:
-    """Write via a temporary file in the same directory, then rename over ``target``."""
-    fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    """Write via a temporary file in the same directory, then rename over ``target``.
+
+    A failure is reported against ``target``: the temporary name is ours, the
+    user never gave it and it is gone by the time they read the message.
+    """
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         assert callable(write)
         write(tmp)
         tmp.replace(target)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+#: Output formats of ``convert``, by target suffix.
+TARGET_FORMATS: Final[dict[str, str]] = {
+    ".parquet": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+CONVERT_FORMATS: Final = ("parquet", "arrow", "jsonl")
 
 
 @dataclass(slots=True)
@@ -145,6 +172,40 @@ class Converted:
     rows: int
     skipped: bool
     report: ReadReport
+    fmt: str = "parquet"
+
+
+def target_format(target: Path, fmt: str | None) -> str:
+    """The output format for ``target``: ``fmt``, else its suffix; TraceFormatError if neither.
+
+    A suffix that names one format and an ``fmt`` naming another is refused too,
+    so ``o.csv`` is never silently Parquet and ``o.jsonl`` never holds Parquet bytes.
+    """
+    by_suffix = TARGET_FORMATS.get(target.suffix.lower())
+    if fmt is None:
+        if by_suffix is None:
+            raise TraceFormatError(
+                target,
+                f"cannot tell the output format from {target.suffix or 'no suffix'!r}: name it "
+                ".parquet, .arrow, .feather or .jsonl, or give --to parquet|arrow|jsonl",
+            )
+        return by_suffix
+    if fmt not in CONVERT_FORMATS:
+        raise TraceFormatError(target, f"cannot convert to {fmt!r}: {', '.join(CONVERT_FORMATS)}")
+    if by_suffix is not None and by_suffix != fmt:
+        raise TraceFormatError(
+            target, f"the suffix {target.suffix!r} means {by_suffix}, not {fmt}: rename the target"
+        )
+    return fmt
+
+
+def _same_file(source: Path, target: Path) -> bool:
+    if target.exists():
+        try:
+            return os.path.samefile(source, target)
+        except OSError:
+            return False
+    return source.resolve() == target.resolve()
 
 
 def convert(
@@ -155,31 +216,44 @@ def convert(
     lenient: bool = False,
     cache_dir: str | Path | None = None,
 ) -> Converted:
-    """Write ``source`` as Parquet or an Arrow IPC file, sorted by (tid, idx).
+    """Write ``source`` as Parquet, an Arrow IPC file or JSONL, sorted by (tid, idx).
 
-    ``fmt`` is ``parquet`` or ``arrow`` (default: from the target's suffix,
-    ``.arrow``/``.feather`` meaning Arrow). A target already made from the
-    same source bytes (and, for Parquet, in the current layout) is left alone.
+    ``fmt`` is ``parquet``, ``arrow`` or ``jsonl`` (default: from the target's
+    suffix; an unknown suffix is refused). The target is never the source
+    (same path or the same file by another name). A columnar target already
+    made from the same source bytes (and, for Parquet, in the current layout)
+    is left alone. The target is written to a temporary file and renamed, so
+    a failed write leaves whatever was there before.
     """
-    target = Path(target)
-    if fmt is None:
-        fmt = "arrow" if target.suffix.lower() in (".arrow", ".feather") else "parquet"
-    if fmt not in ("parquet", "arrow"):
-        raise TraceFormatError(target, f"cannot convert to {fmt!r}: parquet or arrow")
-    if target.exists():
+    source, target = Path(source), Path(target)
+    fmt = target_format(target, fmt)
+    if _same_file(source, target):
+        raise TraceFormatError(target, "is the input: convert never writes over its source")
+    if target.exists() and fmt != "jsonl":
         digest = content_hash(source)
         existing = _source_metadata(target)
         current = existing.get(SOURCE_HASH_KEY) == digest.encode() and (
             fmt != "parquet" or existing.get(LAYOUT_METADATA_KEY) == LAYOUT
         )
         if current:
-            return Converted(_row_count(target), True, ReadReport())
+            return Converted(_row_count(target), True, ReadReport(), fmt)
     loaded = load(source, lenient=lenient, cache_dir=cache_dir)
+    table = loaded.table
     if fmt == "parquet":
-        _atomic(target, lambda tmp: write_parquet(loaded.table, tmp))
+        _atomic(target, lambda tmp: write_parquet(table, tmp))
+    elif fmt == "arrow":
+        _atomic(target, lambda tmp: write_arrow_file(table, tmp))
     else:
-        _atomic(target, lambda tmp: write_arrow_file(loaded.table, tmp))
-    return Converted(loaded.table.num_rows, False, loaded.report)
+        _atomic(target, lambda tmp: _write_jsonl(table, tmp))
+    return Converted(table.num_rows, False, loaded.report, fmt)
+
+
+def _write_jsonl(table: pa.Table, path: Path) -> None:
+    header = header_from_schema(path, table.schema)
+    with JsonlWriter(path, header, lines_per_write=4096) as writer:
+        for batch in table.to_batches(max_chunksize=65_536):
+            for event in batch_to_events(batch):
+                writer.record(event)
 
 
 def _source_metadata(path: Path) -> dict[bytes, bytes]:

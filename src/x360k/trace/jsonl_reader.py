@@ -3,7 +3,9 @@
 Two paths over the same bytes. :meth:`JsonlReader.events` decodes with
 msgspec straight into :class:`TraceEvent`, a megabyte at a time, and drops to
 line-by-line decoding only for a chunk that fails, so a bad line is reported
-with its exact line number. :meth:`JsonlReader.batches` hands the file to
+with its exact line number. Line by line, a line that is not in our own
+spelling (integers as hex text, thread ids that are handles) is read as other
+tools write it (:mod:`x360k.trace.jsonl_foreign`). :meth:`JsonlReader.batches` hands the file to
 Arrow's multithreaded JSON parser for columnar reads and falls back to the
 first path, picking up where it stopped, the moment Arrow objects.
 """
@@ -16,6 +18,8 @@ from typing import Final
 
 import duckdb
 import msgspec
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -23,6 +27,13 @@ from x360k.trace.columns import ARROW_SCHEMA, conform, schema_with_header
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import KIND_CODE, KINDS, TraceEvent
 from x360k.trace.header import TraceHeader, decode_header, looks_like_header
+from x360k.trace.jsonl_foreign import (
+    MAX_TID,
+    ForeignEvent,
+    ThreadNumbering,
+    first_tid_is_raw,
+    to_event,
+)
 from x360k.trace.reader import DEFAULT_BATCH_ROWS, LineReader
 
 _CHUNK_BYTES: Final = 1 << 20
@@ -48,19 +59,27 @@ def _duckdb_type(arrow_type: pa.DataType) -> str:
 #: ``kind`` as a DuckDB ENUM of exactly KINDS: parsed straight into dictionary codes
 #: (an unknown kind is a conversion error, which hands the file to the typed path).
 _KIND_ENUM: Final = "ENUM(" + ", ".join(f"''{k}''" for k in KINDS) + ")"
+#: Columns read wider than their Arrow type: a file may number its threads by raw ids
+#: (handles), which :func:`_number_threads` turns into ordinals.
+_WIDE: Final = {"tid": "BIGINT", "child_tid": "BIGINT"}
+
+
+def _column_type(field: pa.Field) -> str:
+    if field.name == "kind":
+        return _KIND_ENUM
+    return _WIDE.get(field.name) or _duckdb_type(field.type)
+
+
 _DUCKDB_COLUMNS: Final = (
-    "{"
-    + ", ".join(
-        f"'{f.name}': '{_KIND_ENUM if f.name == 'kind' else _duckdb_type(f.type)}'"
-        for f in ARROW_SCHEMA
-    )
-    + "}"
+    "{" + ", ".join(f"'{f.name}': '{_column_type(f)}'" for f in ARROW_SCHEMA) + "}"
 )
 _DUCKDB_QUERY: Final = (
     "SELECT * FROM read_json(?, format='newline_delimited', columns="
     + _DUCKDB_COLUMNS
     + ", ignore_errors=false)"
 )
+# DuckDB itself reads integers written as text ("0xC0000008", "12") in its typed
+# columns, which is what x360k.trace.int_text accepts on the typed path.
 #: Errors that make the bulk path give up and the typed path (exact line numbers) take over.
 _BULK_ERRORS: Final = (pa.ArrowException, duckdb.Error, KeyError, ValueError)
 
@@ -84,6 +103,10 @@ class JsonlReader(LineReader):
         self._header: TraceHeader | None = None
         self._body_offset = 0
         self._decoder = msgspec.json.Decoder(TraceEvent)
+        self._foreign = msgspec.json.Decoder(ForeignEvent)
+        #: None until the first event says how the file numbers threads; then
+        #: False (tids are ordinals) or the numbering of its raw thread ids.
+        self._threads: ThreadNumbering | bool | None = None
         self._read_header()
 
     @property
@@ -115,9 +138,17 @@ class JsonlReader(LineReader):
         if not raw.strip():
             return None
         try:
-            event = self._decoder.decode(raw)
+            foreign = self._foreign.decode(raw)
         except msgspec.DecodeError as exc:
             self._bad(line, f"not a trace event: {exc}")
+            return None
+        if self._threads is None:
+            self._threads = ThreadNumbering() if first_tid_is_raw(foreign) else False
+        threads = self._threads if isinstance(self._threads, ThreadNumbering) else None
+        try:
+            event = to_event(foreign, threads)
+        except ValueError as exc:
+            self._bad(line, str(exc))
             return None
         problem = check_event(event)
         if problem is not None:
@@ -126,12 +157,17 @@ class JsonlReader(LineReader):
         return event
 
     def _decode_chunk(self, chunk: bytes, first_line: int) -> list[TraceEvent]:
-        try:
-            events = self._decoder.decode_lines(chunk)
-            if all(e.kind in KIND_CODE and e.tid >= 0 and e.idx >= 0 for e in events):
-                return events
-        except msgspec.DecodeError:
-            pass
+        if not isinstance(self._threads, ThreadNumbering):
+            try:
+                events = self._decoder.decode_lines(chunk)
+                if all(
+                    e.kind in KIND_CODE and 0 <= e.tid <= MAX_TID and e.idx >= 0 for e in events
+                ):
+                    if events and self._threads is None:
+                        self._threads = False
+                    return events
+            except msgspec.DecodeError:
+                pass
         good: list[TraceEvent] = []
         for offset, raw in enumerate(chunk.split(b"\n")):
             event = self._decode_line(raw, first_line + offset)
@@ -162,15 +198,13 @@ class JsonlReader(LineReader):
     def _last_line(self, raw: bytes, line: int) -> Iterator[TraceEvent]:
         """A final line without newline: complete JSON is kept, a torn write is reported."""
         try:
-            event = self._decoder.decode(raw)
+            msgspec.json.decode(raw)
         except msgspec.DecodeError:
             self.report.partial_last_line = True
             return
-        problem = check_event(event)
-        if problem is not None:
-            self._bad(line, problem)
-            return
-        yield event
+        event = self._decode_line(raw, line)
+        if event is not None:
+            yield event
 
     def table(self) -> pa.Table:
         """The whole trace through DuckDB in one go; the typed path takes over on trouble."""
@@ -190,8 +224,20 @@ class JsonlReader(LineReader):
             connection.close()
         if self._header is not None:
             table = _without_header_row(table)
+        table = self._numbered(table)
         table = conform(table, keep_metadata=False)
         _check(table)
+        return table
+
+    def _numbered(self, table: pa.Table) -> pa.Table:
+        """``tid``/``child_tid`` as ordinals, however the file numbers its threads."""
+        if table.num_rows == 0:
+            return table
+        if self._threads is None:
+            first = table.column("tid")[0].as_py()
+            self._threads = ThreadNumbering() if first is not None and first > MAX_TID else False
+        if isinstance(self._threads, ThreadNumbering):
+            return _number_threads(table, self._threads)
         return table
 
     def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -227,7 +273,7 @@ class JsonlReader(LineReader):
                     table = _without_header_row(table)
                     skip_header = False
                 if table.num_rows:
-                    table = conform(table, keep_metadata=False)
+                    table = conform(self._numbered(table), keep_metadata=False)
                     _check(table)
                     yield from table.combine_chunks().to_batches()
         finally:
@@ -241,6 +287,42 @@ def _without_header_row(table: pa.Table) -> pa.Table:
     return table.slice(1)
 
 
+def _number_threads(table: pa.Table, threads: ThreadNumbering) -> pa.Table:
+    """Raw thread ids renumbered in order of first appearance, as the typed path does."""
+    raw = table.column("tid").to_numpy()
+    child_column = table.column("child_tid")
+    has_child = child_column.is_valid().to_numpy(zero_copy_only=False)
+    child = child_column.fill_null(0).to_numpy()
+    seen = np.stack([raw, child], axis=1).ravel()[
+        np.stack([np.ones_like(has_child), has_child], 1).ravel()
+    ]
+    unique, first = np.unique(seen, return_index=True)
+    for value in unique[np.argsort(first)]:
+        threads.ordinal(int(value))
+    keys = np.fromiter(threads.ordinals, np.int64, len(threads.ordinals))
+    ordinals = np.fromiter(threads.ordinals.values(), np.int64, len(threads.ordinals))
+    order = np.argsort(keys)
+    keys, ordinals = keys[order], ordinals[order]
+
+    def lookup(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return np.asarray(ordinals[np.searchsorted(keys, values)], np.int64)
+
+    raw_tid = pc.coalesce(table.column("raw_tid"), pa.array(raw).cast(pa.uint32()))
+    child_raw = pc.coalesce(
+        table.column("child_raw_tid"),
+        pa.array(child, mask=~has_child).cast(pa.uint32()),
+    )
+    updates = {
+        "tid": pa.array(lookup(raw)),
+        "raw_tid": raw_tid,
+        "child_tid": pa.array(lookup(child), mask=~has_child),
+        "child_raw_tid": child_raw,
+    }
+    for name, column in updates.items():
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table
+
+
 def _check(table: pa.Table) -> None:
     """Refuse what the typed path would refuse, so both paths agree on what is valid."""
     if table.num_rows == 0:
@@ -250,6 +332,10 @@ def _check(table: pa.Table) -> None:
             raise ValueError(f"missing {name}")
     if pc.min(table.column("tid")).as_py() < 0 or pc.min(table.column("idx")).as_py() < 0:
         raise ValueError("negative key")
+    items = pc.list_flatten(table.column("args"))
+    if len(items) and pc.any(pc.or_(pc.utf8_is_digit(items), pc.starts_with(items, "-"))).as_py():
+        # a JSON number in args reads as decimal text here; the typed path writes it as hex
+        raise ValueError("args item that may have been a number")
 
 
 def _ends_cleanly(path: Path) -> bool:

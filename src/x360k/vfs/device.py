@@ -24,6 +24,7 @@ from x360k.status import (
     STATUS_SUCCESS,
 )
 from x360k.vfs.guest_path import Refused
+from x360k.vfs.held import DIR_FLAGS, Held, hold, open_directory
 from x360k.vfs.sandbox import HostEntry, Lookup, Sandbox
 
 # CreateDisposition values.
@@ -75,16 +76,28 @@ def status_for(err: BaseException) -> int:
 
 @dataclass(slots=True)
 class OpenNode:
-    """What a successful open hands to a file object: where it is and a descriptor for files."""
+    """What a successful open hands to a file object: where it is, and the descriptors held.
+
+    Every operation through the guest's handle goes through ``held`` (see
+    :mod:`x360k.vfs.held`); ``real`` is where the entry was at the open, kept
+    for messages only.
+    """
 
     device: HostFolderDevice
     names: tuple[str, ...]
     real: str
     is_dir: bool
-    #: Host descriptor of a regular file (-1 for a directory, which is re-listed by path).
-    fd: int
+    held: Held
     writable: bool
     readable: bool
+
+    @property
+    def fd(self) -> int:
+        """The entry's own descriptor (a directory's too); -1 once closed."""
+        return self.held.fd
+
+    def close(self) -> None:
+        self.held.close()
 
 
 @dataclass(slots=True)
@@ -177,14 +190,24 @@ class HostFolderDevice:
         if not self.writable:
             return OpenOutcome(STATUS_ACCESS_DENIED, FILE_DOES_NOT_EXIST)
         sb = self.sandbox
+        name = names[-1]
         if options & FILE_DIRECTORY_FILE:
-            real = sb.make_child_directory(found, names[-1])
-            node = OpenNode(self, names, real, True, -1, False, True)
+            real = sb.make_child_directory(found, name)
+            fd = self._open_directory(found, name, real)
+            held = hold(sb, fd, found.dir_fd, name, real)
+            node = OpenNode(self, names, real, True, held, False, True)
         else:
-            fd, real = sb.create_child(found, names[-1])
+            fd, real = sb.create_child(found, name)
+            held = hold(sb, fd, found.dir_fd, name, real)
             readable = bool(access & READ_ACCESS)
-            node = OpenNode(self, names, real, False, fd, bool(access & WRITE_ACCESS), readable)
+            node = OpenNode(self, names, real, False, held, bool(access & WRITE_ACCESS), readable)
         return OpenOutcome(STATUS_SUCCESS, FILE_CREATED, node)
+
+    def _open_directory(self, found: Lookup | None, name: str, real: str) -> int:
+        """A descriptor of a directory a lookup found (relative to its parent when held)."""
+        if found is not None and found.dir_fd >= 0:
+            return os.open(name, DIR_FLAGS, dir_fd=found.dir_fd)
+        return open_directory(self.sandbox, real)
 
     def _open_existing(
         self,
@@ -205,21 +228,30 @@ class HostFolderDevice:
         replace = disposition in (FILE_SUPERSEDE, FILE_OVERWRITE, FILE_OVERWRITE_IF)
         if (replace or want_write) and not self.writable:
             return OpenOutcome(STATUS_ACCESS_DENIED, FILE_EXISTS)
+        sb = self.sandbox
+        dir_fd = -1 if found is None else found.dir_fd
         if entry.is_dir:
             if replace:
                 return OpenOutcome(STATUS_ACCESS_DENIED, FILE_EXISTS)
-            node = OpenNode(self, names, entry.real, True, -1, False, True)
+            fd = self._open_directory(found, entry.name, entry.real)
+            held = hold(sb, fd, dir_fd, entry.name, entry.real)
+            node = OpenNode(self, names, entry.real, True, held, False, True)
             return OpenOutcome(STATUS_SUCCESS, FILE_OPENED, node)
         write = want_write or replace
         if found is None:  # the device root was replaced by a file under us
-            fd = self.sandbox.open_file(entry.real, write=write)
+            fd = sb.open_file(entry.real, write=write)
         else:
-            fd = self.sandbox.open_child(found, write=write)
+            fd = sb.open_child(found, write=write)
+        held = hold(sb, fd, dir_fd, entry.name, entry.real)
         if replace:
-            os.ftruncate(fd, 0)
+            try:
+                os.ftruncate(held.fd, 0)
+            except OSError:
+                held.close()
+                raise
         action = _REPLACED.get(disposition, FILE_OPENED)
         readable = bool(access & READ_ACCESS)
-        node = OpenNode(self, names, entry.real, False, fd, want_write, readable)
+        node = OpenNode(self, names, entry.real, False, held, want_write, readable)
         return OpenOutcome(STATUS_SUCCESS, action, node)
 
     def check_directory_option(self, node: OpenNode, options: int) -> int:

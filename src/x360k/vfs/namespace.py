@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from x360k.vfs.device import HostFolderDevice
-from x360k.vfs.guest_path import SEPARATOR, Refused, fold, split_relative, strip_dos_prefix
+from x360k.vfs.guest_path import (
+    MAX_PATH,
+    SEPARATOR,
+    Refused,
+    fold,
+    split_relative,
+    strip_dos_prefix,
+)
 
 #: Links may point at links; this many substitutions is plenty and stops loops.
 MAX_LINK_DEPTH: Final = 8
@@ -81,8 +88,15 @@ class Namespace:
         return None if found is None else found[1]
 
     def expand_links(self, path: str) -> str:
-        """``path`` with its leading links replaced by their targets (raises on loops)."""
+        """``path`` with its leading links replaced by their targets.
+
+        Raises :class:`Refused` on loops and as soon as a substitution makes the
+        path longer than :data:`~x360k.vfs.guest_path.MAX_PATH` (a title's own
+        links could otherwise grow it without bound, eight times over).
+        """
         for _ in range(MAX_LINK_DEPTH):
+            if len(path) > MAX_PATH:
+                raise Refused(path[:64] + "...", "path longer than 1024 bytes once links expand")
             folded = fold(path)
             best: tuple[str, str] | None = None
             for key, (name, target) in self.links.items():
@@ -91,6 +105,8 @@ class Namespace:
             if best is None:
                 return path
             path = best[1] + path[len(best[0]) :]
+        if len(path) > MAX_PATH:
+            raise Refused(path[:64] + "...", "path longer than 1024 bytes once links expand")
         raise Refused(path, "symbolic links nest too deep")
 
     def resolve(self, guest_path: str) -> Resolved:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from x360k.vfs.guest_path import Refused, component_problem, fold
+from x360k.vfs.held import where
 
 _PROC_FD = "/proc/self/fd"
 _CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
@@ -46,6 +47,11 @@ _SETTLED_NS: Final = 1_000_000_000
 _LISTING_MEMO_LIMIT: Final = 1024
 #: Names the direct walk never passes to the host (they would leave the directory it is in).
 _NOT_PLAIN: Final = frozenset(["", ".", ".."])
+
+
+#: Why a regular file with more than one name is refused: another name may lie outside the
+#: folder, and nothing on the file says where (see docs/files.md, "Threat model").
+_HARD_LINK: Final = "a hard link (more than one name): it may be a file outside the folder"
 
 
 class _Indirect(Exception):
@@ -111,6 +117,11 @@ class Sandbox:
         #: (st_dev, st_ino) of a directory -> its folded names, for case-insensitive lookups.
         self._listings: dict[tuple[int, int], _Listing] = {}
 
+    @property
+    def root_fd(self) -> int:
+        """The held descriptor of the mounted folder (borrowed: never close it)."""
+        return self._root_fd
+
     # -- containment ------------------------------------------------------------------------------
 
     def contains(self, real: str) -> bool:
@@ -132,6 +143,8 @@ class Sandbox:
         is_dir = stat.S_ISDIR(st.st_mode)
         if not is_dir and not stat.S_ISREG(st.st_mode):
             raise Refused(real, "neither a regular file nor a directory")
+        if not is_dir and st.st_nlink > 1:
+            raise Refused(real, _HARD_LINK)
         return HostEntry(
             name,
             real,
@@ -358,6 +371,8 @@ class Sandbox:
         ok = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
         if not ok:
             raise Refused(str(fd), "opened something that is not a plain file")
+        if not directory and st.st_nlink > 1:
+            raise Refused(str(fd), _HARD_LINK)
         try:
             where = os.readlink(f"{_PROC_FD}/{fd}")
         except OSError:
@@ -425,52 +440,34 @@ class Sandbox:
 
     # -- directories ------------------------------------------------------------------------------
 
-    def list_directory(self, dir_real: str) -> list[HostEntry]:
-        """Visible entries of a directory, sorted by folded name then exact name.
+    def list_directory(self, dir_fd: int) -> list[HostEntry]:
+        """Visible entries of a held directory, sorted by folded name then exact name.
 
-        Hidden from the guest: names it could not spell (see
-        :func:`~x360k.vfs.guest_path.component_problem`), links that resolve
-        outside the folder (their targets are never looked at), and anything
-        that is not a regular file or a directory.
+        The directory is read through its descriptor (never by path), after
+        checking it is still inside the folder. Hidden from the guest: names it
+        could not spell (see :func:`~x360k.vfs.guest_path.component_problem`),
+        links that resolve outside the folder (their targets are never looked
+        at), and anything that is not a regular file or a directory.
         """
-        if self._follow(dir_real) != dir_real:
-            raise Refused(dir_real, "directory moved while being listed")
+        here = where(dir_fd)
+        if here is not None and not self.contains(here):
+            raise Refused(here, "directory moved out of the folder since it was opened")
         out: list[HostEntry] = []
-        with os.scandir(dir_real) as it:
+        with os.scandir(dir_fd) as it:
             for de in it:
                 if component_problem(de.name) is not None:
                     continue
                 try:
-                    real = self._follow(de.path) if de.is_symlink() else de.path
-                    entry = self._entry(de.name, real)
-                except Refused:
+                    if de.is_symlink():
+                        if here is None:
+                            continue  # no procfs: no safe place to resolve it from
+                        entry = self._entry(de.name, self._follow(os.path.join(here, de.name)))
+                    else:
+                        st = de.stat(follow_symlinks=False)
+                        entry = self._describe(de.name, os.path.join(here or "", de.name), st)
+                except (Refused, FileNotFoundError):
                     continue
                 if entry is not None:
                     out.append(entry)
         out.sort(key=lambda e: (fold(e.name), e.name))
         return out
-
-    # -- changes ----------------------------------------------------------------------------------
-
-    def _plain(self, real: str) -> None:
-        if not self.contains(real) or real == self.root or os.path.islink(real):
-            raise Refused(real, "not a plain entry inside the mounted folder")
-
-    def remove(self, real: str, *, directory: bool) -> None:
-        self._plain(real)
-        if directory:
-            os.rmdir(real)
-        else:
-            os.unlink(real)
-
-    def rename(self, src_real: str, dst_parent_real: str, dst_name: str, *, replace: bool) -> str:
-        """Move an entry to ``dst_parent_real/dst_name``; returns the new resolved path."""
-        self._plain(src_real)
-        self._check_new_name(dst_parent_real, dst_name)
-        dst = os.path.join(dst_parent_real, dst_name)
-        if os.path.lexists(dst):
-            if not replace:
-                raise FileExistsError(dst)
-            self._plain(dst)
-        os.replace(src_real, dst)
-        return dst

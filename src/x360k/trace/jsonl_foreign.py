@@ -1,0 +1,146 @@
+"""JSONL events as other tools write them: integers as hex text, thread ids that are handles.
+
+:class:`~x360k.trace.jsonl_reader.JsonlReader` decodes our own traces straight
+into :class:`TraceEvent`. A line that does not fit that type is decoded again
+here, with every integer field allowed to be text (:mod:`x360k.trace.int_text`)
+and ``args`` items allowed to be numbers, then checked field by field so that
+the one error a user sees names the field and the value.
+
+Thread ids: when the first event's ``tid`` does not fit a thread ordinal
+(``int32``; canary-style handles such as ``0xF8000010`` do not), the file's
+``tid`` values are an emulator's own thread ids. :class:`ThreadNumbering` then
+numbers threads in order of first appearance, counting a ``thread.create``'s
+``child_tid`` as an appearance (so children are numbered in creation order
+when their creator's event comes first), and keeps each raw id in ``raw_tid``
+/ ``child_raw_tid`` unless the line gives those itself.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+import pyarrow as pa
+
+from x360k.trace.columns import ARROW_SCHEMA
+from x360k.trace.event import TraceEvent, hex_arg
+from x360k.trace.int_text import int_value
+
+#: Largest thread ordinal (the ``tid`` column is ``int32``).
+MAX_TID: Final = (1 << 31) - 1
+
+IntField = int | str | None
+
+
+class ForeignEvent(msgspec.Struct, kw_only=True, gc=False):
+    """A trace event with every integer field allowed to be text."""
+
+    tid: int | str
+    idx: int | str
+    kind: str
+    name: str | None = None
+    module: str | None = None
+    ordinal: IntField = None
+    call_id: IntField = None
+    ret_addr: IntField = None
+    status: IntField = None
+    ret: IntField = None
+    args: list[str | int] | None = None
+    handle: IntField = None
+    sid: str | None = None
+    object_type: str | None = None
+    raw_tid: IntField = None
+    child_tid: IntField = None
+    child_raw_tid: IntField = None
+    entry: IntField = None
+    checksum: str | None = None
+    ts: IntField = None
+    path: str | None = None
+    offset: IntField = None
+    length: IntField = None
+    objects: list[str] | None = None
+    text: str | None = None
+
+
+def _range(arrow_type: pa.DataType) -> tuple[int, int]:
+    bits = arrow_type.bit_width
+    if pa.types.is_unsigned_integer(arrow_type):
+        return 0, (1 << bits) - 1
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+#: (low, high) of every integer column but tid, which :func:`to_event` handles itself.
+_INT_RANGES: Final[dict[str, tuple[int, int]]] = {
+    f.name: _range(f.type) for f in ARROW_SCHEMA if pa.types.is_integer(f.type)
+}
+_PLAIN_INTS: Final = tuple(n for n in _INT_RANGES if n not in ("tid", "child_tid"))
+
+
+class ThreadNumbering:
+    """Ordinals for raw thread ids, in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.ordinals: dict[int, int] = {}
+
+    def ordinal(self, raw: int) -> int:
+        return self.ordinals.setdefault(raw, len(self.ordinals))
+
+
+def _field(name: str, value: int | str, column: str | None = None) -> int:
+    """``value`` as an integer that fits ``column``'s type (default: the field's own)."""
+    try:
+        number = int_value(value)
+    except ValueError as exc:
+        raise ValueError(f"field {name}: {exc}") from None
+    low, high = _INT_RANGES[column or name]
+    if not low <= number <= high:
+        raise ValueError(f"field {name}: {value!r} is out of range ({low}..{high})")
+    return number
+
+
+def _arg(item: str | int) -> str:
+    if isinstance(item, str):
+        return item
+    return hex_arg(item & 0xFFFFFFFF if -(1 << 31) <= item < 0 else item & (1 << 64) - 1)
+
+
+def first_tid_is_raw(raw: ForeignEvent) -> bool:
+    """Whether a file whose first event this is numbers threads by raw ids."""
+    try:
+        return int_value(raw.tid) > MAX_TID
+    except ValueError:
+        return False
+
+
+def to_event(raw: ForeignEvent, threads: ThreadNumbering | None) -> TraceEvent:
+    """The TraceEvent a foreign line means; ``ValueError`` naming the bad field."""
+    values = msgspec.structs.asdict(raw)
+    for name in _PLAIN_INTS:
+        value = values[name]
+        if value is not None:
+            values[name] = _field(name, value)
+    if raw.args is not None:
+        values["args"] = [_arg(a) for a in raw.args]
+    if threads is None:
+        tid = _field("tid", raw.tid, "idx")
+        if tid > MAX_TID:
+            raise ValueError(
+                f"field tid: {raw.tid!r} is not a thread ordinal, yet the first event's tid "
+                "was one (a file numbers its threads one way)"
+            )
+        values["tid"] = tid
+        if raw.child_tid is not None:
+            values["child_tid"] = _field("child_tid", raw.child_tid)
+    else:
+        raw_tid = _field("tid", raw.tid, "raw_tid")
+        values["tid"] = threads.ordinal(raw_tid)
+        if values["raw_tid"] is None:
+            values["raw_tid"] = raw_tid
+        if raw.child_tid is not None:
+            child = _field("child_tid", raw.child_tid, "child_raw_tid")
+            values["child_tid"] = threads.ordinal(child)
+            if values["child_raw_tid"] is None:
+                values["child_raw_tid"] = child
+    if values["tid"] < 0 or values["idx"] < 0:
+        raise ValueError("tid and idx must not be negative")
+    return TraceEvent(**values)
