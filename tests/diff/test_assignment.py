@@ -1,4 +1,4 @@
-"""Thread pairing by similarity: the solver-free answer must be the solver's answer."""
+"""Start-up shortcuts of the diff: solver-free thread pairing, the stored argument table."""
 
 from __future__ import annotations
 
@@ -34,3 +34,11 @@ def test_clear_similarities_need_no_solver() -> None:
     assert _distinct_maxima(sim) == ([0, 1], [1, 0])
     assert _distinct_maxima(sim.T) == ([0, 1], [1, 0])
     assert _distinct_maxima(np.array([[0.5, 0.5]])) is None  # a tie: the solver decides
+
+
+def test_registry_snapshot_is_current() -> None:
+    """The stored argument types equal the export registry's; if not, regenerate with
+    ``python -m x360k.diff.argtable`` after changing an export's parameters."""
+    from x360k.diff.argtable import live_registry_arg_table, registry_arg_table
+
+    assert registry_arg_table() == live_registry_arg_table()
