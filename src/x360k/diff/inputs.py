@@ -10,11 +10,12 @@ Sources, fastest first:
 
 * an Arrow IPC file sorted by (tid, idx): memory-mapped, zero copy; the pages of
   a finished thread are handed back to the kernel (:meth:`TraceColumns.release`);
-* JSON Lines: DuckDB's multi-threaded reader, only the columns the diff
-  compares, sorted here; the reference side is then cached as such an Arrow
-  file (named by the source's content hash);
-* anything else (Parquet, Arrow streams, the seed's text form, canary's log):
-  the trace layer's ``load_columnar``, which also names a bad line exactly.
+* JSON Lines: streamed by :mod:`x360k.diff.spill` into an Arrow file grouped by
+  thread (bounded memory whatever the length), then memory-mapped the same way;
+  the reference's file is its cache entry (named by the source's content hash);
+* anything else (Parquet, Arrow streams, the seed's text form, canary's log), or
+  a JSONL file DuckDB cannot read as typed events: the trace layer's
+  ``load_columnar``, which also names a bad line exactly.
 """
 
 from __future__ import annotations

@@ -118,6 +118,7 @@ def _duck_batches(path: Path, names: tuple[str, ...]) -> Iterator[pa.RecordBatch
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")
+        con.execute("SET enable_progress_bar = false")  # never on our stdout
         rel = con.sql(
             f"SELECT * FROM read_ndjson('{sql_path}', columns={{{spec}}}, "
             "format='newline_delimited')"
