@@ -407,6 +407,7 @@ def test_console_namespace_stays_consistent(ops: list[tuple[str, str, bool]]) ->
             assert h.k.call("NtClose", victim) == STATUS_SUCCESS
         elif op == "temporary" and handles:
             assert h.k.call("NtMakeTemporaryObject", handles[-1]) == STATUS_SUCCESS
+        h.k.table.check_invariants()
         # every attached object is alive, found under its element, and either has a handle,
         # is permanent, or is one of the three directories the kernel made
         for obj, (directory, element_name) in ns.attached.items():

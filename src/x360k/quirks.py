@@ -515,10 +515,10 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "a path through a missing directory is just a longer name, an empty name is no name. "
         "NtCreateDirectoryObject, NtOpenDirectoryObject and NtQueryDirectoryObject are not "
         "implemented (r3 is left as the first argument).",
-        "The Xbox family's object namespace: \\ holding \\??, \\Device and "
-        "\\Win32NamedObjects (no \\BaseNamedObjects; root 0xFFFFFFFC is "
-        "\\Win32NamedObjects, 0xFFFFFFFD \\??). A name without a root must start with "
-        "\\ and one with a root must not, else STATUS_OBJECT_NAME_INVALID (also for an empty "
+        "The Xbox family's object namespace: `\\` holding `\\??`, `\\Device` and "
+        "`\\Win32NamedObjects` (no `\\BaseNamedObjects`; root 0xFFFFFFFC is "
+        "`\\Win32NamedObjects`, 0xFFFFFFFD `\\??`). A name without a root must start with "
+        "`\\` and one with a root must not, else STATUS_OBJECT_NAME_INVALID (also for an empty "
         "name, an empty last element or two separators in a row; NT's "
         "STATUS_OBJECT_PATH_SYNTAX_BAD is not what this kernel returns); a missing or "
         "non-directory element on the way is STATUS_OBJECT_PATH_NOT_FOUND, a missing last one "
@@ -544,9 +544,9 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
     QuirkInfo(
         "symlink_open_flat",
         "io",
-        "NtOpenSymbolicLinkObject ignores RootDirectory, drops a leading \\??\\ and looks the "
+        "NtOpenSymbolicLinkObject ignores RootDirectory, drops a leading `\\??\\` and looks the "
         "rest up among the file system's links: an unknown one is STATUS_NO_SUCH_FILE.",
-        "With the object namespace the path is resolved like any object name (\\??\\game: "
+        "With the object namespace the path is resolved like any object name (`\\??\\game:` "
         "absolute, or game: relative to root 0xFFFFFFFD): an unknown link is "
         "STATUS_OBJECT_NAME_NOT_FOUND, an object that is not a link STATUS_OBJECT_TYPE_MISMATCH, "
         "a relative name with no root STATUS_OBJECT_NAME_INVALID.",
