@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean docs
+.PHONY: demo test lint typecheck unit bench clean docs guests
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -39,3 +39,7 @@ clean:
 
 docs: $(STAMP)
 	$(BIN)/python tools/gen_semantics.py
+
+# Guest ELFs (with the cross compiler) and the XEX2 conformance titles with their traces.
+guests: $(STAMP)
+	$(MAKE) -C guests PYTHON=$(abspath $(BIN))/python

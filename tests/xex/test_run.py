@@ -155,3 +155,23 @@ def test_out_of_bounds_tls_info_is_refused(title: Path) -> None:
     path.write_bytes(build_xex(spec))
     with pytest.raises(GuestLoadError, match=r"TLS info .* is out of bounds"):
         execute_guest(path, title=title)
+
+
+def test_the_title_header_is_in_guest_memory_for_the_loader_exports(title: Path) -> None:
+    from x360k.xex.headers import DEFAULT_STACK_SIZE, EXECUTION_INFO, IMAGE_BASE_ADDRESS
+    from x360k.xex.module_info import TitleModule
+
+    xex = title / "dup_signal.xex"
+    data = packed("dup_signal")
+    xex.write_bytes(data)
+    run = execute_guest(xex, title=title)
+    module = run.kernel.ext["xex"]
+    assert isinstance(module, TitleModule)
+    mem = run.kernel.memory
+    size = module.header.header_size
+    assert mem.read_bytes(module.header_address, size) == data[:size]
+    assert module.header_field(DEFAULT_STACK_SIZE) == 64 * 1024  # key ending 0x00: the value
+    assert mem.read_u32(module.header_field(IMAGE_BASE_ADDRESS)) == 0x81FF0000  # 0x01: &value
+    info = module.header_field(EXECUTION_INFO)  # otherwise: the data in the header copy
+    assert mem.read_u32(info + 0xC) == 0x5833364B
+    assert module.header_field(0x00040310) == 0  # game ratings: absent

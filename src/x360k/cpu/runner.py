@@ -117,6 +117,7 @@ def _load(kernel: Kernel, data: bytes, file: Path) -> GuestImage:
     if data[:4] == b"XEX2":
         from x360k.xex.errors import XexError
         from x360k.xex.guest_loader import give_main_stack, install_tls, load_xex_image
+        from x360k.xex.module_info import publish
 
         exports = {ex.ordinal: ex.name for ex in kernel.exports}
         try:
@@ -127,6 +128,10 @@ def _load(kernel: Kernel, data: bytes, file: Path) -> GuestImage:
             give_main_stack(kernel, loaded.stack_size)
         if loaded.tls is not None and loaded.image.tls:
             install_tls(kernel, loaded.xex.image, loaded.image.base, loaded.tls)
+        try:
+            publish(kernel, data, loaded.xex)  # the header, for the loader exports
+        except XexError as exc:
+            raise GuestLoadError(f"{file}: {exc}") from None
         return loaded.image
     try:
         return load_image(kernel.memory, data, file.name)
