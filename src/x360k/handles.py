@@ -327,6 +327,8 @@ class ObjectTable:
         counts it on the slot, so there the thread merely must not reach zero).
         """
         refs_after = obj.refs - 1
+        if refs_after > handles_after:
+            return  # the common case: a reference to spare even for a running thread's own
         live_thread = isinstance(obj, Thread) and obj.state is not ThreadState.TERMINATED
         if live_thread and refs_after <= 0:
             raise ObjectInUse(obj, "would destroy the object of a thread that is still running")
@@ -352,7 +354,7 @@ class ObjectTable:
         self.allocator.free(slot)
         self.listener.handle_destroyed(handle, obj, self._sid_keys[slot], self._traced[slot])
         self._sid_keys[slot] = -1
-        self.release_object(obj)
+        self._drop_reference(obj)  # checked above, before the slot changed
 
     def check_invariants(self) -> None:
         """Raise :class:`TableInvariantError` unless the table agrees with itself.
@@ -414,6 +416,10 @@ class ObjectTable:
         """
         if obj.refs >= 1 and not obj.destroyed:
             self._check_release(obj, len(obj.handles))
+        self._drop_reference(obj)
+
+    def _drop_reference(self, obj: KernelObject) -> None:
+        """:meth:`release_object` once the release has been checked."""
         obj.refs -= 1
         if obj.refs == 0:
             if obj.destroyed:

@@ -108,16 +108,19 @@ def hold(sb: Sandbox, fd: int, dir_fd: int, name: str, real: str) -> Held:
     parent = -1
     try:
         st = os.fstat(fd)
+        if dir_fd >= 0:
+            # Opened just now as ``name`` relative to ``dir_fd`` without following links (and a
+            # file checked through /proc already): the pair holds by construction. Every act
+            # checks it again anyway.
+            parent = os.dup(dir_fd)
+            return Held(fd, parent, name, st.st_dev, st.st_ino)
         at = where(fd) or real
         if not sb.contains(at):
             raise Refused(at, "descriptor points outside the mounted folder")
         if at == sb.root:
             return Held(fd, -1, "", st.st_dev, st.st_ino)
-        if dir_fd >= 0:
-            parent = os.dup(dir_fd)
-        else:
-            head, _, name = at.rpartition(os.sep)
-            parent = open_directory(sb, head or os.sep)
+        head, _, name = at.rpartition(os.sep)
+        parent = open_directory(sb, head or os.sep)
         held = Held(fd, parent, name, st.st_dev, st.st_ino)
         _same_entry(held)
     except BaseException:
