@@ -1,4 +1,4 @@
-"""The argument list of one canary kernel-call line, as schema v1 ``args`` plus pointees.
+"""The argument list of one canary kernel-call line, as schema v1 ``args``.
 
 Canary's shim prints each parameter by its C++ type (see docs/trace-format.md):
 ``dword_t``/pointers as 8 uppercase hex digits, ``qword_t`` as 16, ``word_t``
@@ -75,30 +75,21 @@ def _value(text: str, decimal: bool) -> str:
     return text
 
 
-def _pointee(text: str) -> str:
-    if len(text) in (8, 16) and _HEX.fullmatch(text):
-        return f"0x{text.lower()}"
-    return text
-
-
-def parse_args(name: str, text: str) -> tuple[list[str], list[str | None] | None]:
-    """Normalised args and, when any argument had one, the pointee of each (else ``None``).
+def parse_args(name: str, text: str) -> list[str]:
+    """The printed arguments of export ``name``, normalised, pointees kept as suffixes.
 
     Values become ``0x``-prefixed lowercase hex at least 8 digits wide
     (``word_t`` and ``int_t`` widened to 32 bits, two's complement for a
-    negative ``int_t``); floats are kept as printed; ``ContextArg`` is left out.
-    Pointees that are 8 or 16 hex digits are spelled the same way; others
-    (strings, records) are kept verbatim.
+    negative ``int_t``); floats are kept as printed; ``ContextArg`` is left
+    out. A pointee stays after its argument, in parentheses and as canary
+    printed it: ``7005FB44(00000000)`` becomes ``0x7005fb44(00000000)``.
     """
     if _SIMPLE.fullmatch(text):
-        return ("0x" + text.lower().replace(", ", ",0x")).split(","), None
+        return ("0x" + text.lower().replace(", ", ",0x")).split(",")
     args: list[str] = []
-    pointees: list[str | None] = []
     for position, (value, pointee) in enumerate(split_args(text)):
         if value == CONTEXT_ARG:
             continue
-        args.append(_value(value, (name, position) in INT_PARAMS))
-        pointees.append(None if pointee is None else _pointee(pointee))
-    if all(p is None for p in pointees):
-        return args, None
-    return args, pointees
+        normal = _value(value, (name, position) in INT_PARAMS)
+        args.append(normal if pointee is None else f"{normal}({pointee})")
+    return args

@@ -4,8 +4,8 @@ The per-line work runs in Arrow's compute kernels (RE2 matching, string
 splits and replacements), not in Python: the lines whose arguments are all
 ``dword``/pointer values, each optionally followed by a hex pointee
 (``7005FB44(00000000)``), which is nearly every line canary writes, are
-normalised entirely there. Only the rest (strings, ``word_t``, ``int_t``,
-floats, ``ContextArg``) go through
+normalised entirely there (pointees kept as printed, after their argument).
+Only the rest (strings, ``word_t``, ``int_t``, floats, ``ContextArg``) go through
 :func:`~x360k.trace.canary_args.parse_args` one by one. The result is the
 same as parsing every line with ``parse_args``.
 """
@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -150,7 +149,7 @@ def parse_chunk(
     names = name.dictionary_encode()
     found = [exports[name] for name in names.dictionary.to_pylist()]
     parsed.high_frequency_calls = any(e.high_frequency for e in found)
-    args, text = _arguments(names, pc.utf8_slice_codeunits(pc.list_element(parts, 1), 0, -1))
+    args = _arguments(names, pc.utf8_slice_codeunits(pc.list_element(parts, 1), 0, -1))
     parsed.columns = {
         "kind": pa.DictionaryArray.from_arrays(
             pa.array(np.full(n, KIND_CODE["kernel.call"], np.int8)), _KIND_DICTIONARY
@@ -160,51 +159,34 @@ def parse_chunk(
         "ordinal": pa.array([e.ordinal for e in found], pa.uint32()).take(names.indices),
         "args": args,
         "raw_tid": raw_values.take(raw.indices),
-        "text": text,
     }
     return parsed
 
 
-def _arguments(names: pa.DictionaryArray, text: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """``args`` and ``text`` (pointees) columns for the argument texts of call lines."""
+def _arguments(names: pa.DictionaryArray, text: pa.Array) -> pa.Array:
+    """The ``args`` column for the argument texts of call lines."""
     hexlike = pc.match_substring_regex(text, _HEX_ARGS)
-    hex_text = text.filter(hexlike)
-    items = pc.split_pattern(hex_text, ", ")
+    items = pc.split_pattern(text.filter(hexlike), ", ")
     flat = items.flatten()
+    # "7005FB44(00000000)" -> "0x7005fb44(00000000)": the value normalised, the pointee as printed
     values = pc.binary_join_element_wise(
-        "0x", pc.ascii_lower(pc.utf8_slice_codeunits(flat, 0, 8)), ""
+        "0x",
+        pc.ascii_lower(pc.utf8_slice_codeunits(flat, 0, 8)),
+        pc.utf8_slice_codeunits(flat, 8, 1 << 62),
+        "",
     )
-    fast_args = pa.ListArray.from_arrays(items.offsets, values, type=_ARGS_TYPE)
-    has_pointee = pc.match_substring(hex_text, "(")
-    fast_text = pa.nulls(len(items), pa.string())
-    if pc.any(has_pointee).as_py():
-        with_pointee = items.filter(has_pointee)
-        pointed = with_pointee.flatten()
-        inner = pc.ascii_lower(pc.utf8_slice_codeunits(pointed, 9, -1))
-        quoted = pc.if_else(
-            pc.greater(pc.utf8_length(pointed), 8),
-            pc.binary_join_element_wise('"0x', inner, '"', ""),
-            "null",
-        )
-        joined = pc.binary_join(pa.ListArray.from_arrays(with_pointee.offsets, quoted), ",")
-        fast_text = pc.replace_with_mask(
-            fast_text, has_pointee, pc.binary_join_element_wise("[", joined, "]", "")
-        )
+    args = pa.ListArray.from_arrays(items.offsets, values, type=_ARGS_TYPE)
     mask = hexlike.to_numpy(zero_copy_only=False)
     slow = np.flatnonzero(~mask)
-    slow_args: list[list[str]] = []
-    slow_text: list[str | None] = []
-    if len(slow):
-        slow_names = names.take(pa.array(slow)).to_pylist()
-        for name, arguments in zip(slow_names, text.take(pa.array(slow)).to_pylist(), strict=True):
-            parsed, pointees = parse_args(name, arguments)
-            slow_args.append(parsed)
-            slow_text.append(None if pointees is None else msgspec.json.encode(pointees).decode())
-        fast = np.flatnonzero(mask)
-        order = np.empty(len(mask), np.int64)
-        order[fast] = np.arange(len(fast))
-        order[slow] = len(fast) + np.arange(len(slow))
-        take = pa.array(order)
-        fast_args = pa.concat_arrays([fast_args, pa.array(slow_args, _ARGS_TYPE)]).take(take)
-        fast_text = pa.concat_arrays([fast_text, pa.array(slow_text, pa.string())]).take(take)
-    return fast_args, fast_text
+    if len(slow) == 0:
+        return args
+    slow_names = names.take(pa.array(slow)).to_pylist()
+    slow_args = [
+        parse_args(name, arguments)
+        for name, arguments in zip(slow_names, text.take(pa.array(slow)).to_pylist(), strict=True)
+    ]
+    fast = np.flatnonzero(mask)
+    order = np.empty(len(mask), np.int64)
+    order[fast] = np.arange(len(fast))
+    order[slow] = len(fast) + np.arange(len(slow))
+    return pa.concat_arrays([args, pa.array(slow_args, _ARGS_TYPE)]).take(pa.array(order))

@@ -17,9 +17,10 @@ print call-shaped messages of their own (``XMPStop(...)``, ``sprintf(...)``,
 Each call becomes one ``kernel.call``: ``tid`` numbers threads in order of
 first appearance, ``idx`` counts per thread, ``raw_tid`` is the hex id,
 ``module`` and ``ordinal`` are the export's in canary's tables (``xam`` for
-xam's exports), ``args`` come from :func:`~x360k.trace.canary_args.parse_args`
-and, when canary printed what a pointer argument points at, ``text`` holds
-those pointees as a JSON array aligned with ``args`` (``null`` where none).
+xam's exports), ``args`` are normalised as in
+:func:`~x360k.trace.canary_args.parse_args`, and what canary printed a pointer
+argument points at stays after it in parentheses (``0x7005fb44(00000000)``),
+which is where the diff looks for pointees.
 Canary logs no returns, handles or waits; the header says so, and says when
 the log holds no calls at all.
 """
@@ -98,7 +99,7 @@ class CanaryLogReader(LineReader):
         high_frequency = self.high_frequency_logged
         if high_frequency is None:
             high_frequency = survey.high_frequency_calls
-        extra = {"pointees": "text", "canary_exports": "263c722a40d2"}
+        extra = {"pointees": "args", "canary_exports": "263c722a40d2"}
         if survey.calls == 0:
             extra["calls"] = (
                 "none: canary logs kernel calls only at log_level 3 (debug) or, for exports "
@@ -251,10 +252,9 @@ def _events(batch: pa.RecordBatch) -> Iterator[TraceEvent]:
         batch.column("ordinal").to_pylist(),
         _lists(batch.column("args")),
         batch.column("raw_tid").to_pylist(),
-        batch.column("text").to_pylist(),
         strict=True,
     )
-    for tid, idx, name, module, ordinal, args, raw_tid, text in columns:
+    for tid, idx, name, module, ordinal, args, raw_tid in columns:
         yield TraceEvent(
             tid=tid,
             idx=idx,
@@ -264,5 +264,4 @@ def _events(batch: pa.RecordBatch) -> Iterator[TraceEvent]:
             ordinal=ordinal,
             args=args,
             raw_tid=raw_tid,
-            text=text,
         )
