@@ -37,6 +37,9 @@ GROUP = ExportGroup("rtl strings")
 #: The largest Length NT lets an ANSI_STRING / UNICODE_STRING be initialised to.
 MAX_ANSI: Final = 0xFFFE
 MAX_UNICODE: Final = 0xFFFC
+#: A negative comparison result goes back as its 32-bit two's complement (never the
+#: dispatcher's BLOCKED, -1).
+M32: Final = 0xFFFFFFFF
 #: ``RtlCompareStringN``'s "measure the string yourself" length.
 MEASURE: Final = 0xFFFFFFFF
 
@@ -478,7 +481,7 @@ def rtl_compare_string(k: Kernel, t: Thread, s1: int, s2: int, ci: int) -> int:
     """<0, 0 or >0 as the first string sorts before, with or after the second."""
     mem = k.memory
     fold = UPPER.__getitem__ if ci & 0xFF else None
-    return _compare(G.string_bytes(mem, s1), G.string_bytes(mem, s2), fold)
+    return _compare(G.string_bytes(mem, s1), G.string_bytes(mem, s2), fold) & M32
 
 
 @GROUP.export(
@@ -499,7 +502,7 @@ def rtl_compare_string_n(k: Kernel, t: Thread, p1: int, n1: int, p2: int, n2: in
     n = min(n1, n2)
     fold = UPPER.__getitem__ if ci & 0xFF else None
     diff = _compare(mem.read_bytes(p1, n), mem.read_bytes(p2, n), fold)
-    return diff if diff else n1 - n2
+    return (diff if diff else n1 - n2) & M32
 
 
 @GROUP.export(
@@ -516,7 +519,7 @@ def rtl_compare_unicode_string(k: Kernel, t: Thread, s1: int, s2: int, ci: int) 
     a = G.units(G.string_bytes(mem, s1))
     b = G.units(G.string_bytes(mem, s2))
     fold = (lambda c: upcase_unit(k, c)) if ci & 0xFF else None
-    return _compare(a, b, fold)
+    return _compare(a, b, fold) & M32
 
 
 @GROUP.export(
@@ -541,7 +544,7 @@ def rtl_compare_unicode_string_n(
     a = G.units(mem.read_bytes(p1, 2 * n))
     b = G.units(mem.read_bytes(p2, 2 * n))
     diff = _compare(a, b, fold)
-    return diff if diff else n1 - n2
+    return (diff if diff else n1 - n2) & M32
 
 
 @GROUP.export("RtlUpcaseUnicodeChar", 0x149, Param("character", K.U32), returns=Returns.VALUE)
