@@ -557,8 +557,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "C locale's toupper leaves every other character as it is.",
         "Every character with a simple upper-case mapping is upcased (U+00E9 -> U+00C9, "
         "U+03B1 -> U+0391), as the NT upcase table does.",
-        "reference: canary xboxkrnl_rtl.cc RtlUpcaseUnicodeChar (std::ctype<char16_t> in the classic "
-        "locale); console: NT RtlUpcaseUnicodeChar (NLS upcase table)",
+        "reference: canary xboxkrnl_rtl.cc RtlUpcaseUnicodeChar (std::ctype<char16_t> in "
+        "the classic locale); console: NT RtlUpcaseUnicodeChar (NLS upcase table)",
     ),
     QuirkInfo(
         "copy_unicode_string_copies_double",
@@ -567,8 +567,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "writing past both buffers) and writes no terminating NUL.",
         "min(Destination.MaximumLength, Source.Length) bytes are copied, Length is that, and a "
         "NUL character follows when the buffer has room for it.",
-        "reference: canary xboxkrnl_rtl.cc RtlCopyUnicodeString (memcpy of length * 2); console: NT "
-        "RtlCopyUnicodeString",
+        "reference: canary xboxkrnl_rtl.cc RtlCopyUnicodeString (memcpy of length * 2); "
+        "console: NT RtlCopyUnicodeString",
     ),
     QuirkInfo(
         "unicode_to_ansi_utf8",
@@ -605,8 +605,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "_vsnprintf / _vsnwprintf return the full length of the output when it does not fit "
         "(the buffer holds its first count characters).",
         "They return -1 when the output does not fit, as _snprintf does.",
-        "reference: canary xboxkrnl_strings.cc _vsnprintf; console: MSVC CRT _vsnprintf (documented "
-        "-1 on truncation)",
+        "reference: canary xboxkrnl_strings.cc _vsnprintf; console: MSVC CRT _vsnprintf "
+        "(documented -1 on truncation)",
     ),
     QuirkInfo(
         "swprintf_narrow_s",
@@ -614,8 +614,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "swprintf reads %s and %c as narrow (its formatter is run in narrow mode), unlike "
         "_snwprintf and vswprintf.",
         "swprintf, like every wide function, reads %s and %c as wide; %hs / %S are narrow.",
-        "reference: canary xboxkrnl_strings.cc swprintf (format_core(..., false)); console: MSVC CRT "
-        "swprintf",
+        "reference: canary xboxkrnl_strings.cc swprintf (format_core(..., false)); "
+        "console: MSVC CRT swprintf",
     ),
     QuirkInfo(
         "raise_exception_returns",

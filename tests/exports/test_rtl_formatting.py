@@ -61,7 +61,7 @@ def test_64_bit_values_in_stack_slots(k: Kernel) -> None:
 
 
 def test_floats(k: Kernel) -> None:
-    n, text = sprintf(k, b"%f %.2f %e %g %8.3f", *map(double_bits, (1.5, 3.14159, 1e-5, 0.5, 2)))
+    _, text = sprintf(k, b"%f %.2f %e %g %8.3f", *map(double_bits, (1.5, 3.14159, 1e-5, 0.5, 2)))
     assert text == b"1.500000 3.14 1.000000e-05 0.5    2.000"
 
 
@@ -176,7 +176,8 @@ def test_integers_agree_with_c(
     value: int, flags: str, width: str, precision: str, conv: str
 ) -> None:
     # Python's %-formatting follows C here except where C's rules are special: "#o"
-    # (Python writes 0o), a sign on x/o, "0" with a precision (C ignores the 0) and ".0" of zero (C: nothing).
+    # (Python writes 0o), a sign on x/o, "0" with a precision (C ignores the 0) and ".0"
+    # of zero (C: nothing).
     arg = value if conv in "di" else value & 0xFFFFFFFF
     assume(not (conv == "o" and "#" in flags))
     assume(not (flags in ("+", " ") and conv in "xXo"))  # C signs only d and i

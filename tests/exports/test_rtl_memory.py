@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import pytest
@@ -70,6 +71,6 @@ def test_nt_status_to_dos_error(k: Kernel) -> None:
 
 
 def test_dos_error_ranges_are_ordered_and_disjoint() -> None:
-    for (start, errors), (next_start, _) in zip(RANGES, RANGES[1:], strict=False):
+    for (start, errors), (next_start, _) in itertools.pairwise(RANGES):
         assert start + len(errors) <= next_start
     assert all(dos_error(start) == errors[0] for start, errors in RANGES if errors[0])
