@@ -1,18 +1,25 @@
-"""``x360k diff`` against the pipeline teams use today (sed, split per thread, GNU diff).
+"""``x360k diff`` against the pipelines teams use today (sed or awk, split per thread, GNU diff).
 
 Generates a reference/candidate pair of N events (8 threads, 1000 injected
-divergences, different thread ids, handle values, pointers, timestamps and
-interleaving), then times in the same run:
+divergences, fewer below 1M events; different thread ids, handle values,
+pointers, timestamps and interleaving), then times in the same run:
 
-* the pipeline: ``sed`` normalisation | ``awk`` split per thread, then GNU ``diff``
-  per thread pair (given the thread mapping for free; ``LC_ALL=C``);
-* ``x360k diff`` (all divergences, and ``--first``) cold from JSONL on both sides;
-* ``x360k diff`` from columnar files (both sides converted by ``x360k trace convert``).
+* pipeline A, as teams describe it: ``sed`` normalisation | ``awk`` split per
+  thread, then GNU ``diff`` per thread pair (given the thread mapping for free);
+* pipeline B, the fastest plain one found: one ``awk`` pass that normalises and
+  splits per thread, then the same GNU ``diff`` per thread pair; its thread
+  files are checked to be byte-identical to A's. Ratios are against the faster
+  of the two in the run (``LC_ALL=C`` for both);
+* ``x360k diff`` (all divergences, and ``--first``) cold from JSONL on both
+  sides (no cache), with the reference cached by a previous run, and from
+  columnar files (both sides converted by ``x360k trace convert``).
 
-Sizes: ``X360K_BENCH_DIFF_SIZES`` (comma separated, default ``1000000``), e.g.
+Sizes: ``X360K_BENCH_DIFF_SIZES`` (comma separated, default ``10000,1000000``), e.g.
 ``X360K_BENCH_DIFF_SIZES=1000000,10000000``; 100M is ``100000000`` (needs ~40 GB disk).
-``X360K_BENCH_DIFF_REPEAT`` (default 1) repeats each timed command and keeps the best.
-Figures are seconds, peak RSS of the process tree, and ratios to the pipeline.
+``X360K_BENCH_DIFF_REPEAT`` (default 1) repeats each timed command and keeps the best
+(sizes under 100k events always run each command five times: there the fixed cost is
+what is measured). Figures are seconds, peak RSS of the process tree, and ratios to the
+faster pipeline.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -106,8 +114,13 @@ def _side_columns(
 
 
 def generate(n_events: int, out: Path, seed: int = 1) -> tuple[Path, Path, int, dict[int, int]]:
-    """Write ref.jsonl and cand.jsonl; their paths, the injected count, the thread mapping."""
+    """Write ref.jsonl and cand.jsonl; their paths, the injected count, the thread mapping.
+
+    1000 divergences at 1M events and above; one per 1000 events below (at least
+    one per thread), so a small pair measures start-up rather than explanations.
+    """
     rng = np.random.default_rng(seed)
+    injected_total = max(THREADS, min(INJECTED, n_events // 1000))
     per_thread = n_events // THREADS
     n_blocks = int(per_thread / 2.2)
     cand_tids = rng.permutation(np.arange(1, 64))[:THREADS]
@@ -120,7 +133,7 @@ def generate(n_events: int, out: Path, seed: int = 1) -> tuple[Path, Path, int, 
         rblocks, rvals = blocks, vals
         # candidate: the same blocks with injected changes at block granularity
         cb, cv = blocks.copy(), vals.copy()
-        k = INJECTED // THREADS + (1 if t < INJECTED % THREADS else 0)
+        k = injected_total // THREADS + (1 if t < injected_total % THREADS else 0)
         where = np.sort(rng.choice(np.flatnonzero(blocks[1:] == 0) + 1, size=k, replace=False))
         what = rng.integers(0, 3, size=k)
         cv[where[what == 0], 2] ^= 1  # changed return value
@@ -193,25 +206,35 @@ def _write_jsonl(parts: list[dict[str, np.ndarray]], path: Path, rng: np.random.
     con.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Timed:
+    """One command's best run: wall and CPU seconds (user + system, children included)."""
+
+    wall: float
+    cpu: float
+    rss_mib: float
+    code: int
+
+
 def _run(
     cmd: list[str] | str,
     env: dict[str, str] | None = None,
     shell: bool = False,
     repeat: int | None = None,
-) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MiB) of the command's process tree, exit status.
+) -> Timed:
+    """The best (lowest wall) of ``repeat`` runs, with peak RSS of the command's process tree.
 
-    RSS comes from GNU ``time`` wrapped around the command: a child forked from
-    this (big) benchmark process would otherwise inherit its high-water mark
-    through fork+exec and report the generator's memory as its own.
+    Times and RSS come from GNU ``time`` wrapped around the command: a child
+    forked from this (big) benchmark process would otherwise inherit its
+    high-water mark through fork+exec and report the generator's memory as its own.
     """
-    fd, rss_file = tempfile.mkstemp(prefix="x360k-bench-rss-")
+    fd, out_file = tempfile.mkstemp(prefix="x360k-bench-rss-")
     os.close(fd)
     argv = ["sh", "-c", cmd] if shell else list(cmd)
-    timed = ["/usr/bin/time", "-q", "-f", "%M", "-o", rss_file, *argv]
+    timed = ["/usr/bin/time", "-q", "-f", "%M %U %S", "-o", out_file, *argv]
     if repeat is None:
         repeat = max(1, int(os.environ.get("X360K_BENCH_DIFF_REPEAT", "1")))
-    best_wall, best_rss, code = float("inf"), 0.0, 0
+    best = Timed(float("inf"), 0.0, 0.0, 0)
     try:
         for _ in range(repeat):
             start = time.perf_counter()
@@ -221,48 +244,84 @@ def _run(
             wall = time.perf_counter() - start
             if proc.returncode not in (0, 1):
                 raise RuntimeError(f"{cmd}: exit {proc.returncode}: {proc.stderr[-2000:]!r}")
-            text = Path(rss_file).read_text().split()
-            rss = int(text[-1]) / 1024 if text else 0.0
-            if wall < best_wall:
-                best_wall, best_rss, code = wall, rss, proc.returncode
+            fields = Path(out_file).read_text().split()[-3:]
+            rss, user, system = (float(f) for f in fields) if len(fields) == 3 else (0, 0, 0)
+            if wall < best.wall:
+                best = Timed(wall, user + system, rss / 1024, proc.returncode)
     finally:
-        Path(rss_file).unlink(missing_ok=True)
-    return best_wall, best_rss, code
+        Path(out_file).unlink(missing_ok=True)
+    return best
 
 
-def _pipeline(ref: Path, cand: Path, work: Path, tid_map: dict[int, int]) -> tuple[float, float]:
-    """The plain team pipeline; wall seconds and peak MiB (largest single step).
+#: Pipeline A's normalisation: tid to a tab-separated prefix, drop ts, handle and idx,
+#: mask pointers (what the generated traces need).
+SED_RULES = (
+    's/^[{]"tid":([0-9]+),/\\1\\t{/; s/,"ts":[0-9]+//; s/,"handle":[0-9]+//; '
+    's/"idx":[0-9]+,//; s/0x4[0-9a-f]{7}/PTR/g'
+)
+#: Pipeline B: the same rules and the split in one awk program (mawk has no {7}).
+AWK_ONE_PASS = (
+    '{ sub(/,"ts":[0-9]+/, ""); sub(/,"handle":[0-9]+/, ""); '
+    'gsub(/0x4[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]/, "PTR"); '
+    't = substr($0, 8, index($0, ",") - 8); sub(/^[{]"tid":[0-9]+,"idx":[0-9]+,/, "{"); '
+    'print > ("DIR/" t) }'
+)
 
-    Per side: ``sed -E`` with the rules the generated traces need (move the
-    tid to a tab-separated prefix, drop ts, handle and idx, mask pointers),
-    piped into ``awk`` writing each line to its thread's file by that prefix
-    (plain field splitting); then GNU ``diff`` per thread pair, the mapping given for free.
-    ``LC_ALL=C`` so sed and awk do byte-wise matching, as anyone would to make
-    it fast.
-    """
-    sed = (
-        'sed -E \'s/^[{]"tid":([0-9]+),/\\1\\t{/; s/,"ts":[0-9]+//; '
-        's/,"handle":[0-9]+//; s/"idx":[0-9]+,//; s/0x4[0-9a-f]{7}/PTR/g\''
-    )
-    awk = "awk -F'\\t' '{ print $2 > (\"DIR/\" $1) }'"
+
+def _split(label: str, ref: Path, cand: Path, work: Path, repeat: int | None) -> tuple[Timed, Path]:
+    """One pipeline's normalise-and-split step on both sides, and its output folder."""
     env = {**os.environ, "LC_ALL": "C"}
-    total, peak = 0.0, 0.0
+    total = Timed(0.0, 0.0, 0.0, 0)
+    base = work / label
     for side, path in (("r", ref), ("c", cand)):
-        d = work / side
-        d.mkdir()
-        cmd = f"tail -n +2 {path} | {sed} | {awk.replace('DIR', str(d))}"
-        w, m, _ = _run(cmd, env=env, shell=True)
-        total += w
-        peak = max(peak, m)
+        d = base / side
+        if label == "sed":
+            awk = "awk -F'\\t' '{ print $2 > (\"DIR/\" $1) }'".replace("DIR", str(d))
+            cmd = f"rm -rf {d} && mkdir -p {d} && tail -n +2 {path} | sed -E '{SED_RULES}' | {awk}"
+        else:
+            prog = AWK_ONE_PASS.replace("DIR", str(d))
+            cmd = f"rm -rf {d} && mkdir -p {d} && tail -n +2 {path} | awk '{prog}'"
+        total = _add(total, _run(cmd, env=env, shell=True, repeat=repeat))
+    return total, base
+
+
+def _add(a: Timed, b: Timed) -> Timed:
+    """Two steps run one after the other: times add up, the peak is the larger one."""
+    return Timed(a.wall + b.wall, a.cpu + b.cpu, max(a.rss_mib, b.rss_mib), max(a.code, b.code))
+
+
+def _pipelines(
+    ref: Path, cand: Path, work: Path, tid_map: dict[int, int], repeat: int | None
+) -> dict[str, Timed]:
+    """Both plain pipelines, each step timed (peak MiB: the largest single step).
+
+    Both end in GNU ``diff`` per thread pair on identical thread files, so the
+    diff step is timed once and counted in both.
+    """
+    env = {**os.environ, "LC_ALL": "C"}
+    sed, sed_dir = _split("sed", ref, cand, work, repeat)
+    awk, awk_dir = _split("awk", ref, cand, work, repeat)
+    diffs = Timed(0.0, 0.0, 0.0, 0)
     for r, c in tid_map.items():
-        w, m, _ = _run(["diff", str(work / "r" / str(r)), str(work / "c" / str(c))], env=env)
-        total += w
-        peak = max(peak, m)
-    return total, peak
+        for side, tid in (("r", r), ("c", c)):
+            a, b = sed_dir / side / str(tid), awk_dir / side / str(tid)
+            if a.read_bytes() != b.read_bytes():
+                raise RuntimeError(f"pipelines disagree on {a} and {b}")
+        one = _run(
+            ["diff", str(sed_dir / "r" / str(r)), str(sed_dir / "c" / str(c))],
+            env=env,
+            repeat=repeat,
+        )
+        diffs = _add(diffs, one)
+    return {
+        "A: sed | awk split | GNU diff": _add(sed, diffs),
+        "B: one awk pass | GNU diff": _add(awk, diffs),
+    }
 
 
 def bench_size(n: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="x360k-bench-diff-"))
+    repeat = 5 if n < 100_000 else None
     try:
         t0 = time.perf_counter()
         ref, cand, injected, tid_map = generate(n, work)
@@ -272,31 +331,48 @@ def bench_size(n: int) -> None:
             f"-- {n:,} events per side, {THREADS} threads, {injected} injected; "
             f"JSONL {mb:.0f} MB (generated in {gen:.1f} s)"
         )
-        pipe_s, pipe_m = _pipeline(ref, cand, work, tid_map)
-        print(
-            f"   pipeline sed|awk split|GNU diff : {pipe_s:7.2f} s  {pipe_m:7.0f} MiB  (baseline)"
+        floor = _run(
+            [sys.executable, "-c", "import numpy, pyarrow, pyarrow.compute"], repeat=repeat
         )
+        print(f"   (python -c 'import numpy, pyarrow, pyarrow.compute': {floor.wall:.2f} s)")
+        pipes = _pipelines(ref, cand, work, tid_map, repeat)
+        for label, t in pipes.items():
+            print(
+                f"   pipeline {label:<29}: {t.wall:7.2f} s  cpu {t.cpu:7.2f} s  "
+                f"{t.rss_mib:6.0f} MiB"
+            )
+        base_label, base = min(pipes.items(), key=lambda kv: kv[1].wall)
+        print(f"   ratios below: against pipeline {base_label[:1]} (wall / cpu)")
         x = str(BIN / "x360k")
-        env = {**os.environ, "X360K_CACHE": str(work / "cache")}
+        cache = work / "cache"
+        env = {**os.environ, "X360K_CACHE": str(cache)}
         rows = []
+        cold = [x, "diff", "--no-cache"]
         for label, args in (
-            ("x360k diff, JSONL cold, all", [x, "diff", str(ref), str(cand)]),
-            ("x360k diff, JSONL cold, --first", [x, "diff", "--first", str(ref), str(cand)]),
+            ("JSONL cold, all", [*cold, str(ref), str(cand)]),
+            ("JSONL cold, --first", [*cold, "--first", str(ref), str(cand)]),
         ):
-            shutil.rmtree(work / "cache", ignore_errors=True)
-            rows.append((label, *_run(args, env, repeat=1)))  # cold: the cache is gone
+            rows.append((label, _run(args, env, repeat=repeat)))
+        _run([x, "diff", str(ref), str(cand)], env, repeat=1)  # fills the cache
+        for label, args in (
+            ("JSONL, ref cached, all", [x, "diff", str(ref), str(cand)]),
+            ("JSONL, ref cached, --first", [x, "diff", "--first", str(ref), str(cand)]),
+        ):
+            rows.append((label, _run(args, env, repeat=repeat)))
+        shutil.rmtree(cache, ignore_errors=True)
         ra, ca = work / "ref.arrow", work / "cand.arrow"
         for src, dst in ((ref, ra), (cand, ca)):
-            _run([x, "trace", "convert", str(src), str(dst)], env)
+            _run([x, "trace", "convert", str(src), str(dst)], env, repeat=1)
         for label, args in (
-            ("x360k diff, columnar, all", [x, "diff", str(ra), str(ca)]),
-            ("x360k diff, columnar, --first", [x, "diff", "--first", str(ra), str(ca)]),
+            ("columnar (Arrow), all", [x, "diff", str(ra), str(ca)]),
+            ("columnar (Arrow), --first", [x, "diff", "--first", str(ra), str(ca)]),
         ):
-            rows.append((label, *_run(args, env)))
-        for label, secs, mem, code in rows:
+            rows.append((label, _run(args, env, repeat=repeat)))
+        for label, t in rows:
             print(
-                f"   {label:<33}: {secs:7.2f} s  {mem:7.0f} MiB  "
-                f"{pipe_s / secs:5.1f}x faster  (exit {code})"
+                f"   x360k diff, {label:<26}: {t.wall:7.2f} s  cpu {t.cpu:7.2f} s  "
+                f"{t.rss_mib:6.0f} MiB  {base.wall / t.wall:5.2f}x / {base.cpu / t.cpu:5.2f}x "
+                f"(exit {t.code})"
             )
         found = subprocess.run(
             [x, "diff", "--json", str(ra), str(ca)], env=env, capture_output=True, check=False
@@ -310,8 +386,8 @@ def bench_size(n: int) -> None:
 
 
 def main() -> None:
-    sizes = [int(s) for s in os.environ.get("X360K_BENCH_DIFF_SIZES", "1000000").split(",") if s]
-    for n in sizes:
+    sizes = os.environ.get("X360K_BENCH_DIFF_SIZES", "10000,1000000")
+    for n in [int(s) for s in sizes.split(",") if s]:
         bench_size(n)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import Harness
+from x360k.cli.main import cli
 from x360k.cpu.fault import GuestFault
 from x360k.handles import TableInvariantError
 from x360k.quirks import PROFILES, Profile
@@ -102,3 +106,22 @@ def test_check_invariants_sees_a_broken_table() -> None:
     obj.refs = 0
     with pytest.raises(TableInvariantError):
         h.k.table.check_invariants()
+
+
+def test_a_scenario_reports_the_stop_as_a_failure(tmp_path: Path) -> None:
+    scenario = tmp_path / "stop.yaml"
+    scenario.write_text(
+        "name: closing the running thread's own handle twice\n"
+        "threads:\n"
+        "  main:\n"
+        "    - {call: NtClose, handle: 0xFFFFFFFE}\n"
+        "    - {call: NtClose, handle: 0xFFFFFFFE}\n"
+    )
+    trace = tmp_path / "t.jsonl"
+    result = CliRunner().invoke(
+        cli, ["run", str(scenario), "--profile", "canary", "--trace", str(trace)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "stop.yaml:5: NtClose: would destroy the object of a thread" in result.output
+    assert "kernel stop" in trace.read_text()  # the trace is written, with the stop marked

@@ -75,7 +75,8 @@ class WedgeError(RuntimeError):
 class RunResult:
     """How ``Kernel.run`` ended."""
 
-    outcome: Literal["finished", "wedge", "limit"]
+    #: "fault": a GuestFault stopped it (raised by ``run``; callers that catch it record this).
+    outcome: Literal["finished", "wedge", "limit", "fault"]
     calls: int
     clock: int
     wedge: Any = None  # x360k.wedge.WedgeReport when outcome == "wedge"

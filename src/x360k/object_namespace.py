@@ -17,9 +17,10 @@ The statuses are the Xbox object manager's (``obcreate.c`` / ``obdir.c``),
 which differ from desktop NT in one respect: a malformed path is
 STATUS_OBJECT_NAME_INVALID where NT says STATUS_OBJECT_PATH_SYNTAX_BAD.
 
-A named object is *attached* to its directory, which holds one reference on
-it. It is detached when its last handle closes, unless it was created with
-OBJ_PERMANENT; NtMakeTemporaryObject clears that again. The links of ``\\??``
+A named object is *attached* to its directory: the directory holds a
+reference on it, and it one on the directory. It is detached when its last
+handle closes, unless it was created with OBJ_PERMANENT;
+NtMakeTemporaryObject clears that again. The links of ``\\??``
 are the file system's (:mod:`x360k.vfs.namespace`); lookups and listings of
 ``\\??`` see them, and they are edited only through ObCreateSymbolicLink.
 """
@@ -88,6 +89,9 @@ class ObjectNamespace:
 
     def _permanent_directory(self, element: bytes) -> Directory:
         directory = Directory(SEPARATOR + element)
+        # The kernel keeps its own pointer (the pseudo roots reach it), so the directory
+        # outlives even an NtMakeTemporaryObject that takes it out of the root.
+        self.kernel.table.retain_object(directory)
         self.attach(directory, Placement(self.root, element, permanent=True))
         return directory
 
@@ -207,17 +211,24 @@ class ObjectNamespace:
     def attach(self, obj: KernelObject, placement: Placement) -> None:
         """Enter ``obj`` into its directory, which takes a reference on it."""
         directory, element, permanent = placement
+        # The full path, for reports (wedge reports print object names); the flat name
+        # table itself stays empty while the namespace is in use.
+        obj.name = self.path_of(placement)
         directory.entries[element.lower()] = (element, obj)
         self.attached[obj] = (directory, element)
         if permanent:
             self.permanent.add(obj)
+        # As the Xbox's ObInsertObject: one reference on the object and one on its directory,
+        # both given back when it is detached.
         self.table.retain_object(obj)
+        self.table.retain_object(directory)
 
     def detach(self, obj: KernelObject) -> None:
         directory, element = self.attached.pop(obj)
         directory.entries.pop(element.lower(), None)
         self.permanent.discard(obj)
         self.table.release_object(obj)
+        self.table.release_object(directory)
 
     def last_handle_closed(self, obj: KernelObject) -> None:
         """A temporary named object leaves its directory with its last handle."""

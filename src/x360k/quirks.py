@@ -464,8 +464,10 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "STATUS_INVALID_PARAMETER (KeWaitForMultipleObjects: the count only).",
         "The count gives STATUS_INVALID_PARAMETER_1 and the wait type STATUS_INVALID_PARAMETER_3, "
         "naming the argument at fault.",
-        "reference 6.3; console: NT NtWaitForMultipleObjects / KeWaitForMultipleObjects (Wine "
-        "ntdll tests pin both statuses)",
+        "reference 6.3; console: NT's NtWaitForMultipleObjects (the issue-15 ask; not verified "
+        "on a 360: the original Xbox kernel's NtWaitForMultipleObjectsEx returns "
+        "STATUS_INVALID_PARAMETER for both, as canary does, so switch this quirk on if a 360 "
+        "shows the same)",
     ),
     QuirkInfo(
         "release_semaphore_handle_before_count",
@@ -474,8 +476,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "STATUS_INVALID_HANDLE.",
         "The count is checked before the handle: a count <= 0 returns STATUS_INVALID_PARAMETER "
         "whatever the handle.",
-        "reference 5.2; console: NT NtReleaseSemaphore validates ReleaseCount before "
-        "ObReferenceObjectByHandle",
+        "reference 5.2; console: NT's NtReleaseSemaphore tests ReleaseCount <= 0 before it "
+        "references the handle",
     ),
     QuirkInfo(
         "mutant_recursion_unlimited",
@@ -628,6 +630,18 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "reference: canary xboxkrnl_debug.cc RtlRaiseException; console: NT RtlRaiseException "
         "(RtlDispatchException, then the unhandled-exception path)",
     ),
+    QuirkInfo(
+        "symlink_open_flat",
+        "io",
+        "NtOpenSymbolicLinkObject ignores RootDirectory, drops a leading \\??\\ and looks the "
+        "rest up among the file system's links: an unknown one is STATUS_NO_SUCH_FILE.",
+        "With the object namespace the path is resolved like any object name (\\??\\game: "
+        "absolute, or game: relative to root 0xFFFFFFFD): an unknown link is "
+        "STATUS_OBJECT_NAME_NOT_FOUND, an object that is not a link STATUS_OBJECT_TYPE_MISMATCH, "
+        "a relative name with no root STATUS_OBJECT_NAME_INVALID.",
+        "reference 9 (NtOpenSymbolicLinkObject); console: Xbox ObOpenObjectByName with "
+        "ObSymbolicLinkObjectType",
+    ),
 )
 
 #: Departures x360k does not reproduce because canary's behaviour is undefined
@@ -729,6 +743,7 @@ class Quirks:
     vsnprintf_overflow_returns_count: bool
     swprintf_narrow_s: bool
     raise_exception_returns: bool
+    symlink_open_flat: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:

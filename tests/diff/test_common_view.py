@@ -62,6 +62,11 @@ def test_canary_log_of_the_same_calls_as_a_full_trace_diffs_clean(order: str) ->
     assert any("module" in n and "fields not compared" in n for n in report.notes)
     matched = sum(pr.matched for pr in result.pairs)
     assert matched == 10  # every call canary logged, on both threads
+    # no thread.create in canary's log: paired by similarity, each with its margin
+    assert {t.method for t in report.threads} == {"similarity"}
+    for t in report.threads:
+        assert t.margin is not None and t.margin > 0.1
+        assert t.runner_up is not None and t.runner_up != t.cand_tid
 
 
 def test_one_changed_call_in_canary_log_is_exactly_that_change(tmp_path: Path) -> None:
@@ -76,6 +81,7 @@ def test_one_changed_call_in_canary_log_is_exactly_that_change(tmp_path: Path) -
     (d,) = report.divergences
     assert d.export == "NtCreateSemaphore" and d.fields == ["args"]
     assert "module" not in d.explanation and " - vs -" not in d.explanation
+    assert d.explanation.endswith("differs: args[2] 0x00000002 vs 0x00000001")
     assert report.exit_code == 1
     res = CliRunner().invoke(cli, ["diff", "--json", str(changed), str(FULL_TRACE)])
     assert res.exit_code == 1
@@ -179,3 +185,105 @@ def test_a_module_a_canary_log_reader_infers_for_some_calls_is_not_compared() ->
     res = run_diff(log, full)
     assert _findings(res) == []
     assert {"module", "ordinal"} <= set(res.projection.dropped_fields)
+
+
+def _write(path: Path, events: list[TraceEvent], **header: object) -> Path:
+    from x360k.trace.header import TraceHeader
+    from x360k.trace.jsonl_writer import JsonlWriter
+
+    with JsonlWriter(path, header=TraceHeader(**header)) as w:  # type: ignore[arg-type]
+        for ev in events:
+            w.record(ev)
+    return path
+
+
+def test_a_side_recording_only_some_exports_is_a_partial_comparison(tmp_path: Path) -> None:
+    """Canary at its default log level logs only exports tagged important: never a MATCH."""
+    log = load(CANARY_LOG)
+    only = [
+        TraceEvent(
+            tid=0,
+            idx=0,
+            kind="kernel.call",
+            name="ExCreateThread",
+            raw_tid=0xF8000008,
+            args=[
+                "0x40000008",
+                "0x00000000",
+                "0x4000000c",
+                "0x00000000",
+                "0x82f00000",
+                "0x00000000",
+                "0x00000000",
+            ],
+        ),
+    ]
+    info = _write(
+        tmp_path / "info.jsonl",
+        only,
+        emulator="xenia-canary",
+        recorded_kinds=["kernel.call"],
+        masked_kinds=[k for k in log.header["masked_kinds"]],
+        recorded_exports=["ExCreateThread", "XamLoaderLaunchTitle"],
+    )
+    result = _diff(info, FULL_TRACE)
+    assert _findings(result) == []
+    report = build_report(result, "info", "full")
+    assert report.verdict == "PARTIAL" and report.exit_code == 1
+    assert result.unrecorded_events == 10  # every call of the full trace but ExCreateThread
+    assert any(n.startswith("partial comparison: 10 events") for n in report.notes)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["diff", str(info), str(FULL_TRACE)])
+    assert res.exit_code == 1 and "verdict: PARTIAL" in res.stdout
+    loose = "changed,missing,extra,reordered,unmapped"
+    res = runner.invoke(cli, ["diff", "--fail-on", loose, str(info), str(FULL_TRACE)])
+    assert res.exit_code == 0 and "exit status 0" in res.stdout
+
+
+def test_pointees_kept_in_text_are_compared_only_against_the_same_form() -> None:
+    def ev(text: str | None) -> list[TraceEvent]:
+        return [_call(0, 0, ["0x40000010", "0x0", "0x1", "0x4"], text=text)]
+
+    def cols(text: str | None, style: bool) -> object:
+        c = events_to_columns(ev(text))
+        if style:
+            c.header = {"extra": {"pointees": "text"}}
+        return c
+
+    a = cols('["00000000",null,null,null]', True)
+    b = cols('["F8000010",null,null,null]', True)
+    res = run_diff(a, b)  # type: ignore[arg-type]
+    assert _findings(res) == [("changed", 0, 0)]  # both keep pointees in text: compared
+    plain = cols(None, False)
+    marker = events_to_columns([*ev(None), TraceEvent(tid=0, idx=1, kind="marker", text="x")])
+    for other in (plain, marker):
+        res = run_diff(a, other)  # type: ignore[arg-type]
+        assert [f for f in _findings(res) if f[0] == "changed"] == []
+        assert "text" in res.projection.dropped_fields
+        assert any("pointer targets not compared" in n for n in build_report(res, "a", "b").notes)
+
+
+def test_an_empty_side_whose_header_records_nothing_is_still_unmapped(tmp_path: Path) -> None:
+    from x360k.trace.event import KINDS
+
+    empty = _write(
+        tmp_path / "e.jsonl",
+        [],
+        emulator="xenia-canary",
+        recorded_kinds=[],
+        masked_kinds=list(KINDS),
+    )
+    result = _diff(FULL_TRACE, empty)
+    assert {f[0] for f in _findings(result)} == {"unmapped"}
+    assert build_report(result, "f", "e").verdict == "DIVERGED"
+
+
+def test_a_changed_pointee_between_two_canary_logs_is_named(tmp_path: Path) -> None:
+    text = CANARY_LOG.read_text(encoding="utf-8")
+    other = tmp_path / "other.log"
+    other.write_text(text.replace("40000000(00000000)", "40000000(00000001)"), "utf-8")
+    result = _diff(CANARY_LOG, other)
+    assert _findings(result) == [("changed", 0, 0)]
+    (d,) = build_report(result, "a", "b").divergences
+    assert d.export == "NtCreateEvent"
+    assert d.explanation.endswith("differs: args[0] points at 0x00000000 vs 0x00000001")

@@ -141,7 +141,10 @@ def test_canary_log_at_the_default_level_never_matches(tmp_path: Path) -> None:
     none = tmp_path / "none.log"
     none.write_text("".join(x for x in lines if "(" not in x), encoding="utf-8")
     code, out, _ = _run(str(FULL_TRACE), str(none))
-    assert code == 1 and "verdict: NOTHING COMPARED" in out
+    # a side without events is missing every thread (its header's "records nothing"
+    # projects nothing away): each thread of the other side is an unmapped divergence
+    assert code == 1 and "verdict: DIVERGED" in out
+    assert out.count("UNMAPPED  (") == 2
     (note,) = [x for x in out.splitlines() if x.startswith("note:") and "no events" in x]
     assert "none.log" in note and "d>" in note
 
@@ -186,6 +189,10 @@ def test_json_lists_every_divergence_past_the_explained_cap(tmp_path: Path) -> N
     assert cap == 200
     assert all(d["window"] for d in rep["divergences"][:cap])
     assert not any(d["window"] for d in rep["divergences"][cap:])  # listed in brief
+    for d in (rep["divergences"][0], rep["divergences"][-1]):
+        k = (d["ref_idx"] - 5) // 6
+        ret = (6 * k + 5) * 7919 & 0xFFFF
+        assert f"differs: ret 0x{ret:08x} vs 0x{ret + 1:08x}" in d["explanation"]
     assert sum(g["count"] for g in rep["groups"]) == 250
     code, out, _ = _run("--show", "3", ref, cand)
     assert out.count("#") >= 3 and "#4 CHANGED" not in out

@@ -12,6 +12,8 @@ from x360k.status import (
     STATUS_INVALID_PARAMETER,
     STATUS_NO_SUCH_FILE,
     STATUS_OBJECT_NAME_INVALID,
+    STATUS_OBJECT_NAME_NOT_FOUND,
+    STATUS_OBJECT_PATH_NOT_FOUND,
     STATUS_OBJECT_TYPE_MISMATCH,
     STATUS_SUCCESS,
     STATUS_UNSUCCESSFUL,
@@ -37,7 +39,8 @@ def test_symbolic_link_objects(io: IoKit) -> None:
         assert (status, data) == (STATUS_SUCCESS, b"\\Dev")
     else:
         assert status == STATUS_BUFFER_TOO_SMALL
-    assert io.k.call("NtOpenSymbolicLinkObject", hp, io.attrs("nope:")) == STATUS_NO_SUCH_FILE
+    missing = io.k.call("NtOpenSymbolicLinkObject", hp, io.attrs("\\??\\nope:"))
+    assert missing == io.canary_or(STATUS_NO_SUCH_FILE, STATUS_OBJECT_NAME_NOT_FOUND)
     assert io.k.call("NtOpenSymbolicLinkObject", hp, 0) == STATUS_INVALID_PARAMETER
     bad = io.k.call("NtOpenSymbolicLinkObject", hp, io.attrs(b"a*:"))
     assert bad == STATUS_OBJECT_NAME_INVALID
@@ -67,3 +70,16 @@ def test_ob_create_and_delete_symbolic_link(io: IoKit) -> None:
     empty = io.mem.new_ansi_string("")
     assert io.k.call("ObCreateSymbolicLink", empty, target) == STATUS_UNSUCCESSFUL
     assert io.k.call("ObDeleteSymbolicLink", empty) == STATUS_UNSUCCESSFUL
+
+
+def test_open_symbolic_link_through_a_root(io: IoKit) -> None:
+    hp = io.out()
+    status = io.k.call("NtOpenSymbolicLinkObject", hp, io.attrs("game:", root=0xFFFFFFFD))
+    assert status == STATUS_SUCCESS  # canary ignores the root; the console walks \?? from it
+    ev = io.new_event()
+    status = io.k.call("NtOpenSymbolicLinkObject", hp, io.attrs("game:", root=ev))
+    # canary: the root is ignored; the console cannot walk into an event
+    assert status == io.canary_or(STATUS_SUCCESS, STATUS_OBJECT_PATH_NOT_FOUND)
+    status = io.k.call("NtOpenSymbolicLinkObject", hp, io.attrs("\\??"))
+    # canary refuses the '?' characters; the console's \?? is a directory, not a link
+    assert status == io.canary_or(STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_TYPE_MISMATCH)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 from click.testing import CliRunner
 
@@ -190,3 +192,49 @@ def test_trace_commands_read_the_log(tmp_path: Path) -> None:
     sql = runner.invoke(cli, ["trace", "sql", query, str(DEBUG_LOG)])
     assert sql.exit_code == 0, sql.output
     assert sql.output.splitlines() == ["module\tn", "xam\t3", "xboxkrnl\t11"]
+
+
+def test_the_columnar_parse_agrees_with_parse_args_line_by_line(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    lines = []
+    for _ in range(400):
+        args = []
+        for _ in range(rng.randint(0, 6)):
+            value = f"{rng.getrandbits(32):08X}"
+            pick = rng.random()
+            if pick < 0.3:
+                value += f"({rng.getrandbits(32):08X})"
+            elif pick < 0.4:
+                value += f"({rng.getrandbits(64):016X})"
+            elif pick < 0.45:
+                value += '(\\Device\\Harddisk0\\Partition1, é")'
+            elif pick < 0.5:
+                value = f"{rng.getrandbits(16):04X}"
+            elif pick < 0.55:
+                value = str(rng.randint(-100, 100))
+            args.append(value)
+        lines.append(
+            f"d> {0xF8000008 + 4 * rng.randint(0, 3):08X} NtCreateEvent({', '.join(args)})"
+        )
+    path = tmp_path / "mixed.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    events = list(CanaryLogReader(path).events())
+    assert len(events) == len(lines)
+    for line, event in zip(lines, events, strict=True):
+        want_args, want_pointees = parse_args("NtCreateEvent", line[line.index("(") + 1 : -1])
+        assert event.args == want_args, line
+        want_text = None if want_pointees is None else msgspec.json.encode(want_pointees).decode()
+        assert event.text == want_text, line
+
+
+def test_crlf_line_ends_and_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "windows.log"
+    path.write_bytes(
+        b"i> 00001F40 Log level: 3\r\n"
+        b"d> F8000008 RtlInitAnsiString(7006FB80, 820140E4(caf\xe9 \xff))\r\n"
+        b"d> F8000008 NtClose(F8000010)\r\n"
+    )
+    got = list(open_trace(path).events())
+    assert [e.name for e in got] == ["RtlInitAnsiString", "NtClose"]
+    assert got[1].args == ["0xf8000010"]
+    assert json.loads(got[0].text or "") == [None, "caf\ufffd \ufffd"]

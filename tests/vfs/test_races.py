@@ -88,13 +88,17 @@ def _times(ft: int) -> bytes:
     return struct.pack(">qqqqI4x", 0, ft, ft, 0, 0)
 
 
-def test_rename_in_place_never_reaches_the_trap(sw: Swapped) -> None:
+def test_rename_to_a_bare_name_stays_where_the_file_is(sw: Swapped) -> None:
     io = sw.io
     status = io.set_info(sw.file, RENAME, io.rename_info("renamed.txt"))[0]
-    # The name goes to the handle's folder by path (hdd:\d), which is now the link: refused.
-    assert status != STATUS_SUCCESS
     sw.untouched()
-    assert (sw.moved / "f.txt").read_bytes() == b"mine"
+    # A bare name stays in the folder the file is in now (never hdd:\d, now the link).
+    if sw.before_moved is None:
+        assert status == STATUS_SUCCESS
+        assert (sw.moved / "renamed.txt").read_bytes() == b"mine"
+    else:
+        assert status != STATUS_SUCCESS
+        assert (sw.moved / "f.txt").read_bytes() == b"mine"
 
 
 def test_rename_to_a_full_path_moves_the_opened_file_or_is_refused(sw: Swapped) -> None:
@@ -183,9 +187,16 @@ def test_listing_reads_the_opened_directory(sw: Swapped) -> None:
 
 def test_relative_open_through_an_old_directory_handle(sw: Swapped) -> None:
     io = sw.io
-    status, _, _, _ = io.create("f.txt", RW, root=sw.dir)
-    assert status != STATUS_SUCCESS  # hdd:\d now leads out of the mount
+    status, handle, _, _ = io.create("f.txt", RW, root=sw.dir)
     sw.untouched()
+    if sw.before_moved is None:  # relative to the directory the handle opened, wherever it is
+        assert status == STATUS_SUCCESS
+        assert io.read(handle, 4, 0)[1] == b"mine"
+    else:
+        assert status != STATUS_SUCCESS
+    status, _, _, _ = io.create("new.txt", RW, 2, root=sw.dir)  # FILE_CREATE
+    sw.untouched()
+    assert (status == STATUS_SUCCESS) == (sw.before_moved is None)
 
 
 def test_swap_of_the_file_itself_is_seen(tmp_path: Path) -> None:

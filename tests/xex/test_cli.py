@@ -34,8 +34,9 @@ def test_pack_then_info_and_imports_agree_with_xex2(tmp_path: Path) -> None:
     lib = theirs.imports().get(0)
     assert 2 * len(rows) == lib.record_count
     by_name = {row["name"]: row for row in rows}
-    assert by_name["NtClose"]["x360k"] is True and by_name["NtClose"]["canary"] is True
-    assert by_name["KeCancelTimer"]["canary"] is False
+    assert by_name["NtClose"]["x360k"] is True
+    assert by_name["NtClose"]["canary"] == "implemented"
+    assert by_name["KeCancelTimer"]["canary"] == "absent"  # the reference list agrees
     assert {row["kind"] for row in rows} == {"function"}
     text = runner.invoke(cli, ["xex", "imports", str(out)]).output
     assert "NtClose" in text and "imports, 0 not implemented by x360k" in text
@@ -56,3 +57,54 @@ def test_run_a_xex(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["run", str(path)])
     assert r.exit_code == 0, r.output
     assert "PASS" in r.output and "dup_signal" in r.output
+
+
+def test_canary_table_agrees_with_the_reference_list() -> None:
+    from x360k.exports.reference_list import REFERENCE_EXPORTS, TABLE_CHECKED
+    from x360k.xex.import_names import describe
+
+    for ref in (*REFERENCE_EXPORTS, *TABLE_CHECKED):
+        info = describe("xboxkrnl.exe", ref.ordinal)
+        assert info.name == ref.name
+        assert (info.canary != "absent") == ref.canary, ref.name
+    assert describe("xam.xex", 464).name == "XamSetCurrentTitleDash"
+    assert describe("xbdm.xex", 1).canary is None
+
+
+def test_run_a_xex_under_any_name(tmp_path: Path) -> None:
+    path = tmp_path / "default.bin"
+    path.write_bytes(packed("wedge", "lzx"))
+    r = CliRunner().invoke(cli, ["run", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "wedge" in r.output
+
+
+def test_info_shows_resources_tls_and_stack_as_xex2_reads_them(tmp_path: Path) -> None:
+    import struct
+
+    from x360k.xex.headers import RESOURCE_INFO
+    from x360k.xex.reader import read_xex
+    from x360k.xex.writer import XexSpec, build_xex
+
+    xex = read_xex(packed("compute"))
+    resources = struct.pack(">I8sII", 20, b"5833364B", xex.base + 0x100, 0x40)
+    spec = XexSpec(bytes(xex.image), xex.base, xex.entry, tls=(8, xex.base + 0x100, 16, 16),
+                   stack_size=0x40000, extra_headers={RESOURCE_INFO: resources})  # fmt: skip
+    path = tmp_path / "res.xex"
+    path.write_bytes(build_xex(spec))
+    theirs = xex2.Xex2.parse(path.read_bytes())
+    info = json.loads(CliRunner().invoke(cli, ["xex", "info", "--json", str(path)]).output)
+    res = theirs.resources()
+    assert res.len == len(info["resources"]) == 1
+    assert (res.get(0).name, res.get(0).address, res.get(0).size) == tuple(
+        info["resources"][0][k] for k in ("name", "address", "size")
+    )
+    assert info["tls"] == {"slot_count": 8, "raw_data_address": xex.base + 0x100,
+                           "data_size": 16, "raw_data_size": 16}  # fmt: skip
+    assert info["default_stack_size"] == 0x40000
+    # xex2 0.4.0 finds no default stack (or heap, or cache) size header under canary's key
+    # 0x00020200 (nor 0x00020201), though it counts the header; pinned so a fix shows here.
+    with pytest.raises(RuntimeError, match="no DefaultStackSize optional header"):
+        _ = theirs.default_stack_size
+    text = CliRunner().invoke(cli, ["xex", "info", str(path)]).output
+    assert "resource 5833364B" in text and "8 slots" in text

@@ -78,7 +78,7 @@ def test_errors_name_a_stream_offset() -> None:
         lzx_decompress(b"\x00\x80" + bytes(packed[2:]), len(DATA), 0x8000)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=5000)
 @given(st.binary(max_size=400), st.integers(0, 70_000))
 def test_random_bytes_decode_or_raise_lzx_error(data: bytes, size: int) -> None:
     try:
@@ -91,7 +91,7 @@ def test_random_bytes_decode_or_raise_lzx_error(data: bytes, size: int) -> None:
 PACKED = lzx_compress(DATA[:40_000], 0x8000, (BLOCK_VERBATIM, BLOCK_ALIGNED))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=5000)
 @given(st.lists(st.tuples(st.integers(0, len(PACKED) - 1), st.integers(0, 255)), max_size=6))
 def test_corrupted_streams_decode_or_raise_lzx_error(edits: list[tuple[int, int]]) -> None:
     data = bytearray(PACKED)

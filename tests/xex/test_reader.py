@@ -120,3 +120,44 @@ def test_damaged_files_raise_only_xex_error(cut: int, edits: list[tuple[int, int
         assert ", at offset " in str(exc)
         return
     assert xex.pe.sections
+
+
+@settings(max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(min_size=0, max_size=600))
+def test_random_files_with_the_magic_raise_only_xex_error(tail: bytes) -> None:
+    try:
+        read_xex(b"XEX2" + tail)
+    except XexError as exc:
+        assert ", at offset " in str(exc)
+
+
+@settings(max_examples=40, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, HEADER_SIZE - 1), st.integers(0, 255)), max_size=4))
+def test_damaged_files_never_map_outside_their_image(edits: list[tuple[int, int]]) -> None:
+    from x360k.kernel import Kernel
+    from x360k.xex.guest_loader import load_xex_image
+
+    data = bytearray(packed("dup_signal", "lzx"))
+    for at, value in edits:
+        data[at] = value
+    kernel = Kernel("canary")
+    before = {(r.base, r.end) for r in kernel.memory.regions}
+    exports = {ex.ordinal: ex.name for ex in kernel.exports}
+    try:
+        loaded = load_xex_image(kernel.memory, bytes(data), "t.xex", exports, kernel.data_exports)
+    except XexError:
+        assert {(r.base, r.end) for r in kernel.memory.regions} == before
+        return
+    added = {(r.base, r.end) for r in kernel.memory.regions} - before
+    assert added == {(loaded.image.base, loaded.image.end)}
+    assert all(loaded.image.base <= a < loaded.image.end for a in loaded.image.thunks)
+
+
+def test_a_basefile_that_is_not_pe_is_named() -> None:
+    from x360k.xex.writer import PAGE
+
+    image = bytes(PAGE)
+    with pytest.raises(XexError, match=r"basefile: .*'MZ'.*, at offset 4096$"):
+        read_xex(build_xex(XexSpec(image, 0x82000000, 0x82000000)))
+    with pytest.raises(XexError, match=r"basefile \(image byte 0\): .*'MZ'"):
+        read_xex(build_xex(XexSpec(image, 0x82000000, 0x82000000, compression="basic")))

@@ -69,7 +69,7 @@ def test_a_xam_import_stops_the_run_by_name(title: Path) -> None:
     run = execute_guest(_with_xam_import(title), title=title)
     assert run.outcome == "fault"
     assert run.fault is not None
-    assert run.fault.reason == "not implemented: xam.xex ordinal 464"
+    assert run.fault.reason == "not implemented: XamSetCurrentTitleDash (xam.xex ordinal 464)"
     assert run.trace is not None
     assert run.trace.events[-1].kind == "marker"
     calls = [e for e in run.trace.events if e.kind == "kernel.call"]
@@ -81,3 +81,77 @@ def test_a_bad_xex_is_a_load_error_with_one_line(title: Path) -> None:
     bad.write_bytes(packed("dup_signal")[:5000])
     with pytest.raises(GuestLoadError, match=r"bad\.xex: .*, at offset \d+$"):
         execute_guest(bad, title=title)
+
+
+def test_the_main_thread_gets_the_xex_default_stack_size(title: Path) -> None:
+    from x360k.xex.pack import pack_elf
+
+    xex = title / "dup_signal.xex"
+    xex.write_bytes(pack_elf((GUESTS / "dup_signal.elf").read_bytes(), stack_size=0x40000))
+    run = execute_guest(xex, title=title)
+    assert run.outcome == "finished"
+    main = run.kernel.threads[0]
+    assert main.stack_size == 0x40000
+    assert run.kernel.memory.read_u32(main.pcr + 0x74) == main.stack_base - 0x40000
+    assert read_xex(packed("dup_signal")).header.value(0x00020200) == 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("word", "what"),
+    [(0xE8610000, "64-bit instruction (ld/ldu/lwa)"), (0x7C6349D2, "64-bit instruction (mulld)"),
+     (0x14000000, "VMX128 instruction")],
+)  # fmt: skip
+def test_an_instruction_unicorn_cannot_run_stops_with_one_report(
+    title: Path, word: int, what: str
+) -> None:
+    xex = read_xex(packed("fault"))
+    image = bytearray(xex.image)
+    # After the first kernel call (NtCreateEvent returns to its caller), run the word.
+    calls = execute_guest(GUESTS / "fault.elf", title=title)
+    assert calls.trace is not None
+    ret = next(e.ret_addr for e in calls.trace.events if e.ret_addr is not None)
+    struct.pack_into(">I", image, ret - xex.base, word)
+    spec = XexSpec(bytes(image), xex.base, xex.entry, imports=[("xboxkrnl.exe",
+                   xex.imports.libraries[0].records)], compression="basic")  # fmt: skip
+    path = title / "xenon.xex"
+    path.write_bytes(build_xex(spec))
+    run = execute_guest(path, title=title)
+    assert run.fault is not None
+    assert what in run.fault.reason
+    assert run.fault.pc == ret
+    assert f"{word:08x}" in run.fault.instruction  # its bytes
+    assert run.trace is not None and run.trace.events[-1].kind == "marker"
+    assert sum(e.kind == "kernel.call" for e in run.trace.events) == 1
+
+
+def test_tls_follows_the_xex_tls_info(title: Path) -> None:
+    from x360k.exports.tls import TlsState
+
+    xex = read_xex(packed("producer_consumer"))
+    template_at = xex.base + 0x100  # inside the PE header page: any image bytes will do
+    spec = XexSpec(bytes(xex.image), xex.base, xex.entry,
+                   imports=[("xboxkrnl.exe", xex.imports.libraries[0].records)],
+                   tls=(64, template_at, 32, 16))  # fmt: skip
+    path = title / "tls.xex"
+    path.write_bytes(build_xex(spec))
+    run = execute_guest(path, title=title)
+    assert run.outcome == "finished"
+    state = run.kernel.ext["tls"]
+    assert isinstance(state, TlsState)
+    assert (state.slots, state.extended) == (64, 32)
+    mem = run.kernel.memory
+    template = bytes(xex.image[0x100:0x110]) + bytes(16)
+    for t in run.kernel.threads:  # every thread got its block as it started
+        static = mem.read_u32(t.pcr)
+        assert mem.read_bytes(static, 32) == template
+        assert state.blocks[t.ordinal] == static + 32
+    assert len(state.blocks) == len(run.kernel.threads) == 3
+
+
+def test_out_of_bounds_tls_info_is_refused(title: Path) -> None:
+    xex = read_xex(packed("dup_signal"))
+    spec = XexSpec(bytes(xex.image), xex.base, xex.entry, tls=(64, 0x70000000, 32, 16))
+    path = title / "tls.xex"
+    path.write_bytes(build_xex(spec))
+    with pytest.raises(GuestLoadError, match=r"TLS info .* is out of bounds"):
+        execute_guest(path, title=title)

@@ -18,7 +18,7 @@ import click
 
 from x360k.cli.errors import fail, guest_binary_hint
 from x360k.cli.params import COUNT, check_thread_map
-from x360k.diff.rules import FINDING_CLASSES, IGNORABLE, RULES
+from x360k.diff.rules import FAIL_ON_CLASSES, IGNORABLE, RULES
 
 #: Progress callback: (stage, done, total).
 Progress = Callable[[str, int, int], None]
@@ -63,12 +63,12 @@ def parse_fail_on(text: str) -> frozenset[str]:
         if item == "default":
             out |= DEFAULT_FAIL_ON
         elif item == "all":
-            out |= set(FINDING_CLASSES)
-        elif item in FINDING_CLASSES:
+            out |= set(FAIL_ON_CLASSES)
+        elif item in FAIL_ON_CLASSES:
             out.add(item)
         else:
             raise ValueError(
-                f"--fail-on {item!r}: not a finding class (one of {', '.join(FINDING_CLASSES)}, "
+                f"--fail-on {item!r}: not a finding class (one of {', '.join(FAIL_ON_CLASSES)}, "
                 "default, all)"
             )
     return frozenset(out)
@@ -145,8 +145,8 @@ def _fail(message: str) -> None:
     default="default",
     metavar="CLASS,...",
     help="Finding classes that make the exit status 1: any of "
-    + ", ".join(FINDING_CLASSES)
-    + "; 'default' (every divergence: all but truncated) or 'all'.",
+    + ", ".join(FAIL_ON_CLASSES)
+    + "; 'default' (all but truncated) or 'all'.",
 )
 def command(
     ref: Path,

@@ -155,6 +155,9 @@ def info_cmd(file: str, as_json: bool) -> None:
     out.append("  pages: " + ", ".join(f"{p['count']} {p['kind']}" for p in d["pages"]))
     for lib in d["libraries"]:
         out.append(f"  imports {lib['name']} {lib['version']}: {lib['records']} records")
+    for r in d["resources"]:
+        out.append(f"  resource {r['name']:<8} 0x{r['address']:08x} {r['size']:>8}")
+    out.append(f"  optional headers: {', '.join(d['optional_headers'])}")
     sys.stdout.write("\n".join(out) + "\n")
 
 
@@ -168,7 +171,9 @@ def imports_cmd(file: str, as_json: bool) -> None:
         sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
         return
 
-    def yes(value: bool | None) -> str:
+    def yes(value: bool | str | None) -> str:
+        if isinstance(value, str):
+            return value
         return "unknown" if value is None else ("yes" if value else "no")
 
     lines = [f"{'library':<14} {'ordinal':>7}  {'name':<40} {'kind':<8} {'x360k':<7} canary"]

@@ -77,3 +77,37 @@ def disassemble(code: bytes, address: int) -> str:
         text = f"{insn.mnemonic} {insn.op_str}".strip()
         return f"{text}  ({code[:4].hex()})"
     return f".long 0x{code[:4].hex()}  (not a valid instruction)"
+
+
+#: X-form extended opcodes (primary 31) of 64-bit instructions, by their 10-bit xo.
+_X64: Final = {
+    9: "mulhdu", 21: "ldx", 27: "sld", 53: "ldux", 58: "cntlzd", 68: "td", 73: "mulhd",
+    84: "ldarx", 149: "stdx", 178: "mtmsrd", 181: "stdux", 214: "stdcx.", 233: "mulld",
+    341: "lwax", 373: "lwaux", 457: "divdu", 489: "divd", 539: "srd", 794: "srad",
+    986: "extsw", 745: "mulldo", 969: "divduo", 1001: "divdo",
+}  # fmt: skip
+_PRIMARY64: Final = {2: "tdi", 30: "rld* rotate", 58: "ld/ldu/lwa", 62: "std/stdu"}
+
+
+def classify(code: bytes) -> str | None:
+    """What an instruction unicorn's 32-bit G4 refuses is, when it is a Xenon one.
+
+    Xenon runs 64-bit PowerPC and VMX128 (vector opcodes 4, 5 and 6 extended to
+    128 registers); unicorn 2.1 offers no CPU with either (docs/cpu.md).
+    """
+    if len(code) < 4:
+        return None
+    word = int.from_bytes(code[:4], "big")
+    primary = word >> 26
+    if primary in (5, 6):
+        return "a VMX128 instruction (Xenon's 128-register vector unit), which unicorn lacks"
+    if primary == 4:
+        return "a vector instruction the G4's AltiVec refuses (Xenon's VMX128 shares opcode 4)"
+    if primary in _PRIMARY64:
+        return f"a 64-bit instruction ({_PRIMARY64[primary]}); unicorn's CPU here is 32-bit"
+    if primary == 31:
+        xo = (word >> 1) & 0x3FF
+        name = _X64.get(xo) or ("sradi" if (word >> 2) & 0x1FF == 413 else None)
+        if name is not None:
+            return f"a 64-bit instruction ({name}); unicorn's CPU here is 32-bit"
+    return None

@@ -37,6 +37,8 @@ class GuestImage:
     meta: dict[str, str] = field(default_factory=dict)
     #: Thunk address -> the import it stands for, for imports x360k cannot serve (XEX).
     unresolved: dict[int, str] = field(default_factory=dict)
+    #: The image declares TLS (XEX): every thread gets its block when it starts.
+    tls: bool = False
 
     def symbolize(self, address: int) -> str | None:
         """``function+0xoff`` for an address inside a known symbol."""

@@ -116,14 +116,18 @@ def _load(kernel: Kernel, data: bytes, file: Path) -> GuestImage:
     """An ELF or (by its magic) a XEX2, mapped into the kernel's memory."""
     if data[:4] == b"XEX2":
         from x360k.xex.errors import XexError
-        from x360k.xex.guest_loader import load_xex_image
+        from x360k.xex.guest_loader import give_main_stack, install_tls, load_xex_image
 
         exports = {ex.ordinal: ex.name for ex in kernel.exports}
         try:
-            return load_xex_image(kernel.memory, data, file.name, exports,
-                                  kernel.data_exports).image  # fmt: skip
+            loaded = load_xex_image(kernel.memory, data, file.name, exports, kernel.data_exports)
         except XexError as exc:
             raise GuestLoadError(f"{file}: {exc}") from None
+        if loaded.stack_size is not None:  # the main thread's stack, as the XEX says
+            give_main_stack(kernel, loaded.stack_size)
+        if loaded.tls is not None and loaded.image.tls:
+            install_tls(kernel, loaded.xex.image, loaded.image.base, loaded.tls)
+        return loaded.image
     try:
         return load_image(kernel.memory, data, file.name)
     except ElfError as exc:

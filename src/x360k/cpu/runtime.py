@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 from unicorn import ppc_const as R
 
 from x360k.cpu.engine import INTR_SYSCALL, Engine
-from x360k.cpu.fault import INTERRUPT_NAMES, FaultReport, GuestFault, disassemble
+from x360k.cpu.fault import INTERRUPT_NAMES, FaultReport, GuestFault, classify, disassemble
 from x360k.cpu.loader import GuestImage
 from x360k.cpu.shared_memory import share_memory
 from x360k.cpu.thunks import RETURN_MARKER, RETURN_TRAMPOLINE, TRAMPOLINE_BASE, return_stub
@@ -57,6 +57,10 @@ NESTED_FRAME_GAP: Final = 0x100
 #: The uc_err codes for unmapped and protected accesses, by what was accessed.
 _MEMORY_ERRORS: Final = {6: "read", 7: "write", 8: "fetch", 12: "write", 13: "read", 14: "fetch"}
 _UC_ERR_INSN_INVALID: Final = 10
+#: Fault reasons that mean "the CPU would not run this instruction" (then say what it is).
+_UNRUNNABLE: Final = frozenset(
+    {"illegal instruction", INTERRUPT_NAMES[96], INTERRUPT_NAMES[6], INTERRUPT_NAMES[73]}
+)
 #: The hook's own verdict after serving a call: the slice goes on, but unicorn must be
 #: restarted (with a fresh, or now a first, instruction budget) rather than resumed.
 _RESTART: Final = 2
@@ -205,6 +209,10 @@ class CpuRuntime:
         """A CPU program running ``entry(args...)`` on ``thread`` with stack pointer ``sp``."""
         with contextlib.suppress(GuestMemoryError):
             self.k.memory.write_u32(sp, 0)  # the ABI's back chain: no caller frame
+        if self.image is not None and self.image.tls:
+            from x360k.exports.tls import thread_block
+
+            thread_block(self.k, thread)  # a XEX's static TLS is there before its code runs
         initial = [
             (R.UC_PPC_REG_1, sp),
             (R.UC_PPC_REG_13, thread.pcr),
@@ -333,6 +341,9 @@ class CpuRuntime:
         except GuestMemoryError:
             code = b""
         instruction = disassemble(code, pc) if code else "<unmapped>"
+        what = classify(code) if reason in _UNRUNNABLE else None
+        if what is not None:
+            reason = f"{reason}: {what}"
         registers = self.engine.snapshot()
         registers["pc"] = pc
         if self.recent is not None:

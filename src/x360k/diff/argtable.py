@@ -51,12 +51,29 @@ DEFAULT_ARG_TABLE: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+#: The registry's table as of the last ``python -m x360k.diff.argtable`` (a test checks it
+#: is current): importing the kernel's registry costs ~0.1 s, most of a small diff's run.
+REGISTRY_SNAPSHOT: Final = Path(__file__).with_name("registry_args.json")
+
+
 def registry_arg_table() -> dict[str, tuple[str, ...]]:
     """Per-argument types of every export the kernel implements, from its export registry.
 
-    Imported here, not at module import, so the diff stays usable (and quick to
-    start) without the kernel; the small built-in table fills any gap.
+    Read from :data:`REGISTRY_SNAPSHOT` when it is there; else the registry is
+    imported here, not at module import, so the diff stays usable without the
+    kernel; the small built-in table fills any gap.
     """
+    try:
+        snapshot = msgspec.json.decode(REGISTRY_SNAPSHOT.read_bytes(), type=dict[str, list[str]])
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return live_registry_arg_table()
+    out = dict(DEFAULT_ARG_TABLE)
+    out.update((name, tuple(types)) for name, types in snapshot.items())
+    return out
+
+
+def live_registry_arg_table() -> dict[str, tuple[str, ...]]:
+    """:func:`registry_arg_table` computed from the export registry itself."""
     out = dict(DEFAULT_ARG_TABLE)
     try:
         from x360k.exports.registry import POINTER_KINDS, P
@@ -100,3 +117,16 @@ def load_arg_table(path: str | Path) -> dict[str, tuple[str, ...]]:
             )
         out[str(name)] = tuple(str(t) for t in types)
     return out
+
+
+def write_registry_snapshot(path: Path = REGISTRY_SNAPSHOT) -> None:
+    """Store the export registry's argument types (run after changing an export's parameters)."""
+    enc = msgspec.json.encode
+    lines = [
+        enc(name) + b": " + enc(list(t)) for name, t in sorted(live_registry_arg_table().items())
+    ]
+    path.write_bytes(b"{\n  " + b",\n  ".join(lines) + b"\n}\n")  # one export a line
+
+
+if __name__ == "__main__":
+    write_registry_snapshot()

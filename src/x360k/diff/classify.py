@@ -29,8 +29,10 @@ CLASSES = FINDING_CLASSES
 #: Classes that are real divergences (the verdict says DIVERGED); the others are reported only.
 DIVERGENT = frozenset({"changed", "missing", "extra", "reordered", "unmapped"})
 #: Classes that fail the run (exit status 1) unless ``--fail-on`` says otherwise: every
-#: divergence; ``truncated`` (one side stopped early, "how far we got") is benign.
-DEFAULT_FAIL_ON = DIVERGENT
+#: divergence, and "unrecorded" (not a finding: the comparison was partial, a side
+#: does not record exports the other calls); ``truncated`` (one side stopped early,
+#: "how far we got") is benign.
+DEFAULT_FAIL_ON = DIVERGENT | {"unrecorded"}
 
 
 @dataclass(frozen=True, slots=True)

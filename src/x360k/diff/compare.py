@@ -107,10 +107,29 @@ class DiffResult:
         return sum(len(p.ref_rows) + len(p.cand_rows) for p in self.pairs)
 
     @property
+    def unrecorded_events(self) -> int:
+        """Events a side lost because the other's ``recorded_exports`` leaves their export out."""
+        names = self.projection.unrecorded_exports
+        return sum(
+            n
+            for counts in self.projected.values()
+            for label, n in counts.items()
+            if label.startswith("export ") and label[7:] in names
+        )
+
+    @property
+    def partial(self) -> bool:
+        """Compared only in part: one side does not record exports the other calls."""
+        return self.unrecorded_events > 0
+
+    @property
     def failed(self) -> bool:
-        """Whether the run fails: a finding of a ``fail_on`` class, or nothing compared."""
+        """Whether the run fails: a finding of a ``fail_on`` class, nothing compared, or a
+        partial comparison (unless ``fail_on`` leaves out "unrecorded")."""
         fail = self.options.fail_on
         if any(f.cls in fail for p in self.pairs for f in p.findings):
+            return True
+        if self.partial and "unrecorded" in fail:
             return True
         return self.compared_events == 0 and not self.options.start
 
@@ -513,6 +532,20 @@ def _notes(result: DiffResult) -> list[str]:
         for cols, label in ((result.ref, "reference"), (result.cand, "candidate"))
         if cols.n == 0
     ]
+    if result.partial:
+        names = sorted(
+            {
+                label[7:]
+                for counts in result.projected.values()
+                for label in counts
+                if label[7:] in result.projection.unrecorded_exports
+            }
+        )
+        shown = ", ".join(names[:5]) + (f", ... ({len(names)} exports)" if len(names) > 5 else "")
+        notes.append(
+            f"partial comparison: {result.unrecorded_events} events of exports one side does not "
+            f"record (not in its header's recorded_exports) were not compared: {shown}"
+        )
     if result.compared_events == 0 and result.ref.n and result.cand.n:
         notes.append(
             "nothing compared: no event of either side is in the view both record "

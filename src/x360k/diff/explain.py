@@ -16,7 +16,7 @@ from x360k.diff.compare import DiffResult, PairResult
 from x360k.diff.inputs import Rows, TraceColumns
 from x360k.diff.keys import split_pointee
 from x360k.status import status_name
-from x360k.trace.event import KIND_CODE, TraceEvent
+from x360k.trace.event import FIELDS, KIND_CODE, TraceEvent
 
 #: Fields shown in the seed's display format, in order, after ``[idx] kind name``.
 DISPLAY_FIELDS = (
@@ -198,6 +198,21 @@ def open_stack(cols: TraceColumns, rows: Rows, pos: int) -> list[str]:
     return frames
 
 
+def _pointee_parts(r: str | None, c: str | None) -> list[str]:
+    """``args[0] points at 0x00000000 vs 0x00000001`` from two pointee arrays in ``text``."""
+    try:
+        ra, ca = msgspec.json.decode(r or "[]"), msgspec.json.decode(c or "[]")
+    except msgspec.DecodeError:
+        return [f"text {r} vs {c}"]
+    if not (isinstance(ra, list) and isinstance(ca, list)) or len(ra) != len(ca):
+        return [f"text {r} vs {c}"]
+    return [
+        f"args[{k}] points at {'-' if a is None else a} vs {'-' if b is None else b}"
+        for k, (a, b) in enumerate(zip(ra, ca, strict=True))
+        if a != b
+    ]
+
+
 def _frame_name(stack: list[str]) -> str | None:
     return stack[-1].split(" (")[0] if stack else None
 
@@ -228,6 +243,33 @@ def _handle_label(ev: TraceEvent) -> str:
     return "a handle"
 
 
+def events_at(cols: TraceColumns, rows: list[int]) -> list[TraceEvent]:
+    """Many events at once, for display: one ``take`` instead of a slice per event."""
+    if not rows:
+        return []
+    names = [f for f in FIELDS if cols.has(f)]
+    got = cols.take(rows, names)
+    out = []
+    for k in range(len(rows)):
+        kw = {n: got[n][k] for n in names if got[n][k] is not None}
+        sid = kw.get("sid")
+        if isinstance(sid, int):
+            kw["sid"] = f"{sid:016x}"
+        for n in ("args", "objects"):
+            v = kw.get(n)
+            if isinstance(v, list):
+                kw[n] = [f"0x{a:08x}" if isinstance(a, int) else str(a) for a in v]
+        kw.setdefault("tid", 0)
+        kw.setdefault("idx", rows[k])
+        kw.setdefault("kind", "marker")
+        out.append(msgspec.convert(kw, TraceEvent))
+    return out
+
+
+#: A finding's first event on each side, fetched beforehand (None: that side has none).
+Prefetched = tuple[TraceEvent | None, TraceEvent | None]
+
+
 class Explainer:
     """Explains findings of one diff result; caches per-side handle origins."""
 
@@ -241,15 +283,26 @@ class Explainer:
             return cols.event(int(rows[pos]))
         return None
 
-    def explain(self, number: int, pr: PairResult, f: Finding, *, brief: bool = False) -> Explained:
+    def explain(
+        self,
+        number: int,
+        pr: PairResult,
+        f: Finding,
+        *,
+        brief: bool = False,
+        events: Prefetched | None = None,
+    ) -> Explained:
         """Everything a report shows about ``f``; ``brief`` leaves out the window, the
         open calls and the handle origins (what makes explaining cost more than a
         few event lookups), for listing every divergence of a large diff."""
         res = self.result
         ref, cand = res.ref, res.cand
         ri, cj = pr.ref_idx(ref, f.i0), pr.cand_idx(cand, f.j0)
-        r_ev = self._event(ref, pr.ref_rows, f.i0)
-        c_ev = self._event(cand, pr.cand_rows, f.j0)
+        if events is not None:
+            r_ev, c_ev = events
+        else:
+            r_ev = self._event(ref, pr.ref_rows, f.i0)
+            c_ev = self._event(cand, pr.cand_rows, f.j0)
         ref_stack = [] if brief else open_stack(ref, pr.ref_rows, f.i0)
         cand_stack = [] if brief else open_stack(cand, pr.cand_rows, f.j0)
         fields = list(f.fields)
@@ -329,7 +382,11 @@ class Explainer:
             rv, cv = field_values(r_ev), field_values(c_ev)
             parts = []
             for name in fields:
-                if name in rv or name in cv:
+                if name == "args" and r_ev.args and c_ev.args:
+                    parts.extend(self._arg_parts(r_ev, c_ev))
+                elif name == "text" and self.result.projection.pointee_text:
+                    parts.extend(_pointee_parts(r_ev.text, c_ev.text))
+                elif name in rv or name in cv:
                     parts.append(f"{name} {rv.get(name, '-')} vs {cv.get(name, '-')}")
                 else:
                     r_v, c_v = getattr(r_ev, name, None), getattr(c_ev, name, None)
@@ -356,6 +413,14 @@ class Explainer:
                 f"the candidate goes on for {f.j1 - f.j0} more"
             )
         return f"{f.cls} {at}"
+
+    def _arg_parts(self, r: TraceEvent, c: TraceEvent) -> list[str]:
+        """``args[2] 0x00000002 vs 0x00000001`` for each compared argument that differs."""
+        ra, ca = _masked_args(r, self.result), _masked_args(c, self.result)
+        if len(ra) != len(ca):
+            return [f"{len(ra)} vs {len(ca)} arguments"]
+        r_args, c_args = r.args or [], c.args or []
+        return [f"args[{k}] {r_args[k]} vs {c_args[k]}" for k in range(len(ra)) if ra[k] != ca[k]]
 
     def _unmapped_sentence(
         self, pr: PairResult, f: Finding, r_ev: TraceEvent | None, c_ev: TraceEvent | None

@@ -10,11 +10,12 @@ Sources, fastest first:
 
 * an Arrow IPC file sorted by (tid, idx): memory-mapped, zero copy; the pages of
   a finished thread are handed back to the kernel (:meth:`TraceColumns.release`);
-* JSON Lines: DuckDB's multi-threaded reader, only the columns the diff
-  compares, sorted here; the reference side is then cached as such an Arrow
-  file (named by the source's content hash);
-* anything else (Parquet, Arrow streams, the seed's text form, canary's log):
-  the trace layer's ``load_columnar``, which also names a bad line exactly.
+* JSON Lines: streamed by :mod:`x360k.diff.spill` into an Arrow file grouped by
+  thread (bounded memory whatever the length), then memory-mapped the same way;
+  the reference's file is its cache entry (named by the source's content hash);
+* anything else (Parquet, Arrow streams, the seed's text form, canary's log), or
+  a JSONL file DuckDB cannot read as typed events: the trace layer's
+  ``load_columnar``, which also names a bad line exactly.
 """
 
 from __future__ import annotations
@@ -69,41 +70,12 @@ BASE_COLUMNS: Final[tuple[str, ...]] = (
 TS_COLUMNS: Final[tuple[str, ...]] = ("ts",)
 VOLATILE_COLUMNS: Final[tuple[str, ...]] = ("raw_tid", "call_id", "ret_addr", "child_raw_tid")
 
-#: DuckDB types of the JSONL fields (schema v1); wide enough never to reject a valid trace.
-_DUCK_TYPES: Final[dict[str, str]] = {
-    "tid": "BIGINT",
-    "idx": "BIGINT",
-    "kind": "VARCHAR",
-    "name": "VARCHAR",
-    "module": "VARCHAR",
-    "ordinal": "UINTEGER",
-    "call_id": "BIGINT",
-    "ret_addr": "UBIGINT",
-    "status": "UINTEGER",
-    "ret": "UBIGINT",
-    "args": "VARCHAR[]",
-    "handle": "UBIGINT",
-    "sid": "VARCHAR",
-    "object_type": "VARCHAR",
-    "raw_tid": "UBIGINT",
-    "child_tid": "BIGINT",
-    "child_raw_tid": "UBIGINT",
-    "entry": "UBIGINT",
-    "checksum": "VARCHAR",
-    "ts": "BIGINT",
-    "path": "VARCHAR",
-    "offset": "BIGINT",
-    "length": "BIGINT",
-    "objects": "VARCHAR[]",
-    "text": "VARCHAR",
-}
-_DICTIONARY_COLUMNS: Final = ("kind", "name", "module", "object_type")
 _THREADS_KEY: Final = b"x360k.threads"
 _SORTED_KEY: Final = b"x360k.sorted"
 _HEADER_KEY: Final = b"x360k.header"
 _SEQ: Final = "__seq"
 #: Version of the diff's own cache entries (bump when their columns change).
-CACHE_VERSION: Final = 2
+CACHE_VERSION: Final = 3
 
 
 class InputError(Exception):
@@ -132,6 +104,8 @@ class TraceColumns:
     thread_starts: I64 = field(default_factory=lambda: np.zeros(1, np.int64))
     seq: I64 | None = None
     mapping: mmap.mmap | None = None
+    _events: dict[int, list[TraceEvent]] = field(default_factory=dict, repr=False)
+    _event_fields: list[str] | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -178,20 +152,63 @@ class TraceColumns:
         return int(self.table.column("idx")[row].as_py())
 
     def event(self, row: int) -> TraceEvent:
-        """Rebuild one event for display; only called for the few rows a report shows."""
-        present = set(self.table.column_names)
-        names = [f for f in FIELDS if f in present]
-        raw = self.table.slice(row, 1).select(names).to_pylist()[0]
-        kw = {k: _py(k, v) for k, v in raw.items() if v is not None}
-        kw.setdefault("tid", 0)
-        kw.setdefault("idx", row)
-        kw.setdefault("kind", "marker")
-        return msgspec.convert(kw, TraceEvent)
+        """Rebuild one event for display; only called for the few rows a report shows.
+
+        Reports show windows of neighbouring rows, so rows are turned into
+        Python a block at a time and the last few blocks are kept: one Arrow
+        conversion serves the whole window.
+        """
+        block = row // _EVENT_BLOCK
+        events = self._events.get(block)
+        if events is None:
+            if self._event_fields is None:  # columns with a value somewhere (the rest are None)
+                cols = self.table.column_names
+                self._event_fields = [
+                    f for f in FIELDS if f in cols and self.table.column(f).null_count < self.n
+                ]
+            names = self._event_fields
+            lo = block * _EVENT_BLOCK
+            part = self.table.slice(lo, _EVENT_BLOCK)
+            values = {f: _pylist(part.column(f)) for f in names}
+            events = [
+                _to_event({f: values[f][k] for f in names}, lo + k) for k in range(part.num_rows)
+            ]
+            if len(self._events) >= _EVENT_BLOCKS_KEPT:
+                self._events.pop(next(iter(self._events)))
+            self._events[block] = events
+        if not 0 <= row - block * _EVENT_BLOCK < len(events):
+            raise IndexError(row)
+        return events[row - block * _EVENT_BLOCK]
 
     def release(self) -> None:
         """Hand the mapped file's resident pages back: the next thread re-reads what it needs."""
         if self.mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
             self.mapping.madvise(mmap.MADV_DONTNEED)
+
+
+#: Rows turned into events at a time by :meth:`TraceColumns.event`, and blocks kept.
+_EVENT_BLOCK: Final = 16
+_EVENT_BLOCKS_KEPT: Final = 32
+
+
+def _pylist(col: pa.ChunkedArray) -> list[Any]:
+    """Python values of a column; dictionary columns looked up by hand (pyarrow's
+    decoding costs ~50 us a call, which a report's hundreds of windows notice)."""
+    if not pa.types.is_dictionary(col.type):
+        return col.to_pylist()  # type: ignore[no-any-return]
+    out: list[Any] = []
+    for chunk in col.chunks:
+        lut = chunk.dictionary.to_pylist()
+        out.extend(None if i is None else lut[i] for i in chunk.indices.to_pylist())
+    return out
+
+
+def _to_event(raw: dict[str, Any], row: int) -> TraceEvent:
+    kw = {k: _py(k, v) for k, v in raw.items() if v is not None}
+    kw.setdefault("tid", 0)
+    kw.setdefault("idx", row)
+    kw.setdefault("kind", "marker")
+    return msgspec.convert(kw, TraceEvent)
 
 
 def _py(name: str, v: Any) -> Any:
@@ -356,55 +373,6 @@ def _open_sorted_arrow(path: Path, names: tuple[str, ...]) -> TraceColumns | Non
     return cols
 
 
-def _first_line(path: Path) -> bytes:
-    with path.open("rb") as f:
-        return f.readline()
-
-
-def _jsonl_duckdb(path: Path, names: tuple[str, ...]) -> pa.Table | None:
-    """The JSONL file's events (header row dropped) via DuckDB; None if it cannot say."""
-    import duckdb
-
-    spec = {c: _DUCK_TYPES[c] for c in names if c in _DUCK_TYPES}
-    sql_path = str(path).replace("'", "''")
-    try:
-        con = duckdb.connect()
-        con.execute("SET preserve_insertion_order = true")
-        rel = con.sql(
-            f"SELECT * FROM read_ndjson('{sql_path}', columns={spec!r}, "
-            "format='newline_delimited', maximum_object_size=67108864)"
-        )
-        table = rel.to_arrow_table()
-        con.close()
-    except duckdb.Error:
-        return None
-    if table.num_rows == 0:
-        return table
-    bad = pc.or_(
-        pc.or_(pc.is_null(table.column("tid")), pc.is_null(table.column("idx"))),
-        pc.is_null(table.column("kind")),
-    )
-    nbad = int(pc.sum(bad).as_py() or 0)
-    if nbad == 0:
-        return table
-    if nbad == 1 and bool(bad[0].as_py()):
-        return table.slice(1)
-    return None
-
-
-def _narrow(table: pa.Table) -> pa.Table:
-    """Dictionary-encode the repetitive string columns (one code per row, few strings)."""
-    cols = []
-    for name in table.column_names:
-        col = table.column(name)
-        if name in _DICTIONARY_COLUMNS and not pa.types.is_dictionary(col.type):
-            col = pc.dictionary_encode(col.combine_chunks())
-        elif name == "tid":
-            col = col.cast(pa.int32())
-        cols.append(col)
-    return pa.table(cols, names=table.column_names, metadata=table.schema.metadata)
-
-
 def _cache_dir() -> Path:
     env = os.environ.get("X360K_CACHE")
     return Path(env) if env else Path.cwd() / ".x360k-cache"
@@ -420,57 +388,65 @@ def _content_hash(path: Path) -> str:
     return str(h.hexdigest())
 
 
-def _write_cache(cols: TraceColumns, entry: Path) -> None:
-    """Store a sorted trace as an Arrow IPC file with its thread ranges (atomically)."""
-    ranges = {
-        str(int(t)): [int(cols.thread_starts[k]), int(cols.thread_starts[k + 1])]
-        for k, t in enumerate(cols.thread_tids.tolist())
-    }
-    meta = {
-        _HEADER_KEY: msgspec.json.encode(cols.header),
-        _THREADS_KEY: msgspec.json.encode(ranges),
-        _SORTED_KEY: b"tid,idx",
-    }
-    table = cols.table.replace_schema_metadata(meta).unify_dictionaries()
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=entry.name + ".", suffix=".tmp", dir=entry.parent)
-    os.close(fd)
-    try:
-        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
-            w.write_table(table, max_chunksize=1 << 20)
-        Path(tmp).replace(entry)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+def _spill_columns(source: Path | pa.Buffer, names: tuple[str, ...], label: str) -> TraceColumns:
+    from x360k.diff.spill import open_spill, thread_counts
+
+    table, index, mm = open_spill(source, names)
+    counts = sorted(thread_counts(index).items())
+    tids = np.array([t for t, _ in counts], np.int64)
+    starts = np.concatenate(([0], np.cumsum([c for _, c in counts], dtype=np.int64)))
+    return TraceColumns(label, table, dict(index.header), tids, starts.astype(np.int64), None, mm)
 
 
 def _load_jsonl(path: Path, names: tuple[str, ...], cache: bool) -> TraceColumns | None:
+    """A JSONL trace, streamed into a thread-grouped Arrow file and memory-mapped.
+
+    With ``cache`` the file is kept under the cache directory, named by the
+    source's content hash, and the next diff of the same bytes maps it
+    directly; without, it is a temporary file removed once mapped. Where no
+    file can be written, the same layout is built in memory.
+    """
+    from x360k.diff.spill import spill_jsonl
+
     entry = None
     if cache:
         tag = "-".join(sorted(set(names) - set(BASE_COLUMNS))) or "base"
         entry = _cache_dir() / f"diff-v{CACHE_VERSION}-{_content_hash(path)}-{tag}.arrow"
         if entry.is_file():
             try:
-                hit = _open_sorted_arrow(entry, names)
-            except (OSError, pa.ArrowException):
-                hit = None
-            if hit is not None:
-                hit.path = str(path)
-                return hit
-    table = _jsonl_duckdb(path, names)
-    if table is None:
-        return None
-    header: dict[str, Any] = {}
+                return _spill_columns(entry, names, str(path))
+            except (OSError, ValueError, pa.ArrowException, msgspec.DecodeError):
+                pass  # unreadable entry: rebuilt below
+    folder = entry.parent if entry is not None else Path(tempfile.gettempdir())
     try:
-        first = msgspec.json.decode(_first_line(path))
-        if isinstance(first, dict) and "kind" not in first and "idx" not in first:
-            header = first
-    except msgspec.DecodeError:
-        pass
-    cols = sorted_columns(_narrow(table), str(path), header)
-    if entry is not None:
-        with contextlib.suppress(OSError):  # an unwritable cache only costs time next run
-            _write_cache(cols, entry)
-    return cols
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="x360k-diff-", suffix=".tmp", dir=folder)
+        os.close(fd)
+    except OSError:
+        name = None
+    tmp = Path(name) if name is not None else None
+    try:
+        try:
+            spilled = spill_jsonl(path, names, tmp)
+        except OSError:
+            if tmp is None:
+                raise
+            spilled = spill_jsonl(path, names, None)  # no room on disk: in memory
+            tmp.unlink(missing_ok=True)
+            tmp = None
+        if spilled is None:
+            return None
+        if spilled.buffer is not None or tmp is None:
+            assert spilled.buffer is not None
+            return _spill_columns(spilled.buffer, names, str(path))
+        cols = _spill_columns(tmp, names, str(path))
+        if entry is not None:
+            with contextlib.suppress(OSError):  # an unkept cache entry only costs time next run
+                tmp.replace(entry)
+        return cols
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _load_trace_layer(path: Path, names: tuple[str, ...], cache: bool) -> TraceColumns:

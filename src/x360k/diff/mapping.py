@@ -233,40 +233,92 @@ def map_threads(
                 r, c = left_r[ri], left_c[ci]
                 pairs[r] = ThreadPair(r, c, "similarity", round(float(sim[ri, ci]), 3))
                 used.add(c)
+    margins = _Margins(ref, cand)
     out = [
-        _with_margin(pairs[r], ref, cand) if r in pairs else ThreadPair(r, None, "unmapped", 0.0)
+        margins.of(pairs[r]) if r in pairs else ThreadPair(r, None, "unmapped", 0.0)
         for r in sorted(ref)
     ]
     out.extend(ThreadPair(None, c, "unmapped", 0.0) for c in sorted(cand) if c not in used)
     return out
 
 
-def _with_margin(
-    p: ThreadPair, ref: dict[int, ThreadInfo], cand: dict[int, ThreadInfo]
-) -> ThreadPair:
-    """The pair with its similarity margin over the reference thread's next best candidate."""
-    assert p.ref is not None and p.cand is not None
-    others = [c for c in cand if c != p.cand]
-    if not others:
-        return p
-    mine = similarity(ref[p.ref], cand[p.cand])
-    sims = np.stack([cand[c].profile for c in others]) @ ref[p.ref].profile
-    best = int(np.argmax(sims))
-    return ThreadPair(
-        p.ref, p.cand, p.method, p.confidence, round(mine - float(sims[best]), 3), others[best]
-    )
+class _Margins:
+    """Each pair's similarity margin over the reference thread's next best candidate.
+
+    All similarities are one matrix product, made on first use (a single
+    candidate thread has no runner-up and needs none).
+    """
+
+    def __init__(self, ref: dict[int, ThreadInfo], cand: dict[int, ThreadInfo]) -> None:
+        self.ref, self.cand = ref, cand
+        self.rows = {r: k for k, r in enumerate(ref)}
+        self.cols = list(cand)
+        self.index = {c: k for k, c in enumerate(self.cols)}
+        self.sim: npt.NDArray[np.float64] | None = None
+
+    def of(self, p: ThreadPair) -> ThreadPair:
+        assert p.ref is not None and p.cand is not None
+        if len(self.cols) < 2:
+            return p
+        if self.sim is None:
+            self.sim = (
+                np.stack([i.profile for i in self.ref.values()])
+                @ np.stack([i.profile for i in self.cand.values()]).T
+            )
+        row = self.sim[self.rows[p.ref]].copy()
+        mine = float(row[self.index[p.cand]])
+        row[self.index[p.cand]] = -np.inf
+        best = int(np.argmax(row))
+        return ThreadPair(
+            p.ref,
+            p.cand,
+            p.method,
+            p.confidence,
+            round(mine - float(row[best]), 3),
+            self.cols[best],
+        )
 
 
 def best_assignment(sim: npt.NDArray[np.float64]) -> tuple[list[int], list[int]]:
     """Row and column indices of the pairing with the largest total similarity.
 
-    scipy is imported here, not at module level: most diffs map every thread by
-    the creation tree and never pay for it.
+    scipy is imported here, not at module level, and only when the answer is not
+    plain (:func:`_distinct_maxima`): importing it costs about half a second.
     """
+    plain = _distinct_maxima(sim)
+    if plain is not None:
+        return plain
     from scipy.optimize import linear_sum_assignment
 
     rows, cols = linear_sum_assignment(sim, maximize=True)
     return [int(r) for r in rows], [int(c) for c in cols]
+
+
+def _distinct_maxima(sim: npt.NDArray[np.float64]) -> tuple[list[int], list[int]] | None:
+    """The optimal pairing when each row's strict maximum lies in a different column.
+
+    (Columns instead of rows when there are fewer columns.) Every assignment's
+    total is then below the sum of those maxima unless it takes each of them,
+    so that pairing is the one and only optimum and no solver is needed; with
+    a tie or a shared column, None.
+    """
+    wide = sim.shape[0] <= sim.shape[1]
+    s = sim if wide else sim.T
+    if s.shape[0] == 0:
+        return None
+    best = np.argmax(s, axis=1)
+    if len(set(best.tolist())) != len(best):
+        return None
+    if s.shape[1] > 1:
+        lines = np.arange(len(best))
+        rest = s.copy()
+        rest[lines, best] = -np.inf
+        if bool(np.any(rest.max(axis=1) >= s[lines, best])):
+            return None
+    if wide:
+        return list(range(len(best))), [int(c) for c in best]
+    pairs = sorted((int(r), c) for c, r in enumerate(best.tolist()))
+    return [r for r, _ in pairs], [c for _, c in pairs]
 
 
 def parse_map(text: str) -> dict[int, int]:

@@ -16,8 +16,16 @@ built both sides are projected onto what *both* record:
   has any value for is not compared (a field absent on one side is never a
   difference);
 * **pointees**: canary prints what a pointer argument points at
-  (``7005FB44(00000000)``); that text is compared only when both sides have
-  such arguments;
+  (``7005FB44(00000000)``); a reader keeps that text either in the argument
+  itself or, when its header says ``extra.pointees = "text"``, in the event's
+  ``text`` (a JSON array aligned with ``args``); it is compared only when both
+  sides keep it the same way, else left out (``text`` with it);
+* **allow-lists**: events the other side's ``recorded_exports`` leaves out
+  are dropped too, but counted as *unrecorded*: a comparison that lost events
+  that way (canary's log at its default level logs only exports tagged
+  important) is partial and never reads as a MATCH;
+* **an empty side** projects nothing away: its threads are missing, not
+  unrecorded;
 * **the handle check** needs ``handle.create`` and handle values (or sids) on
   both sides; otherwise it is switched off and the report says so.
 
@@ -99,6 +107,15 @@ def present_fields(cols: TraceColumns) -> frozenset[str]:
     return frozenset(out)
 
 
+def pointee_style(cols: TraceColumns) -> str | None:
+    """How a trace keeps canary's pointees: "text" (its header says so), "args" (an
+    argument carries a ``(pointee)`` suffix; a sample is read) or None."""
+    extra = cols.header.get("extra")
+    if isinstance(extra, dict) and extra.get("pointees") == "text":
+        return "text"
+    return "args" if has_pointees(cols) else None
+
+
 def has_pointees(cols: TraceColumns) -> bool:
     """Whether the trace's arguments carry canary's ``(pointee)`` suffix (a sample is read)."""
     col = cols.column("args", 0, min(cols.n, POINTEE_SAMPLE))
@@ -123,10 +140,15 @@ class Projection:
     dropped_kinds: dict[str, list[str]] = field(default_factory=dict)
     #: Exports dropped on both sides (masked by a header, or left out of its recorded list).
     dropped_exports: frozenset[str] = frozenset()
+    #: Those of ``dropped_exports`` only a header's recorded list left out: a side that
+    #: lost events to them was compared only in part.
+    unrecorded_exports: frozenset[str] = frozenset()
     #: Fields not compared -> the side that has no value for them.
     dropped_fields: dict[str, str] = field(default_factory=dict)
     #: Pointee text compared (both sides print it)?
     pointees: bool = False
+    #: Both sides keep pointees in ``text`` (a JSON array aligned with ``args``).
+    pointee_text: bool = False
     pointee_note: str = ""
     #: Handle origins checked (both sides record handle.create and name handles)?
     handle_check: bool = True
@@ -175,19 +197,26 @@ def project(
     ``common`` the kinds, fields and pointees (rule ``common-view``).
     """
     dropped_exports: set[str] = set()
+    unrecorded: set[str] = set()
+    sides = [s for s in (ref, cand) if s.n]  # an empty side's header projects nothing away
     if exports:
-        for side in (ref, cand):
+        for side in sides:
             masked = _names(side.header, "masked_exports", "masked")
             if masked:
                 dropped_exports.update(masked)
         for side, other in ((ref, cand), (cand, ref)):
             listed = _names(side.header, "recorded_exports", "recorded")
-            if listed and listed != ["*"]:
-                keep = set(listed)
-                dropped_exports.update(n for n in _export_names(other) if n not in keep)
+            if side.n and listed and listed != ["*"]:
+                keep = set(listed) | set(_export_names(side))  # what it logged, it records
+                unrecorded.update(n for n in _export_names(other) if n not in keep)
+        unrecorded -= dropped_exports
+        dropped_exports |= unrecorded
     if not common:
-        return Projection(dropped_exports=frozenset(dropped_exports))
-    rk, ck = recorded_kinds(ref.header), recorded_kinds(cand.header)
+        return Projection(
+            dropped_exports=frozenset(dropped_exports), unrecorded_exports=frozenset(unrecorded)
+        )
+    rk = recorded_kinds(ref.header) if ref.n else frozenset(KINDS)
+    ck = recorded_kinds(cand.header) if cand.n else frozenset(KINDS)
     kinds = rk & ck
     dropped_kinds = {
         "reference": [k for k in KINDS if k in rk and k not in ck],
@@ -198,11 +227,16 @@ def project(
     dropped_fields: dict[str, str] = {}
     if ref.n and cand.n:  # an empty side has no fields: nothing to say about them
         dropped_fields = {f: "candidate" for f in rf - cf} | {f: "reference" for f in cf - rf}
-    rp, cp = has_pointees(ref), has_pointees(cand)
+    rp, cp = pointee_style(ref), pointee_style(cand)
     pointee_note = ""
-    if rp != cp:
-        who = "reference" if rp else "candidate"
-        pointee_note = f"pointer targets not compared: only the {who} prints them"
+    if rp != cp and ref.n and cand.n:
+        if rp and cp:
+            pointee_note = "pointer targets not compared: the two sides keep them differently"
+        else:
+            who = "reference" if rp else "candidate"
+            pointee_note = f"pointer targets not compared: only the {who} prints them"
+        if "text" in (rp, cp):  # that side's text holds only pointees
+            dropped_fields["text"] = "candidate" if rp == "text" else "reference"
     handle_check = "handle.create" in kinds and bool(
         {"handle", "sid"} & rf and {"handle", "sid"} & cf
     )
@@ -216,8 +250,10 @@ def project(
         kinds=kinds,
         dropped_kinds=dropped_kinds,
         dropped_exports=frozenset(dropped_exports),
+        unrecorded_exports=frozenset(unrecorded),
         dropped_fields=dropped_fields,
-        pointees=rp and cp,
+        pointees=rp == cp == "args",
+        pointee_text=rp == cp == "text",
         pointee_note=pointee_note,
         handle_check=handle_check,
         handle_note=handle_note,

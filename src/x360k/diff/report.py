@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 from collections import Counter
 from collections.abc import Iterator
+from itertools import islice
 from typing import IO, Final
 
 import msgspec
@@ -22,8 +23,10 @@ from rich.text import Text
 
 from x360k.diff.classify import CLASSES, Finding
 from x360k.diff.compare import DiffResult, PairResult
-from x360k.diff.explain import Explained, Explainer, WindowRow
+from x360k.diff.explain import Explained, Explainer, WindowRow, events_at
+from x360k.diff.inputs import Rows, TraceColumns
 from x360k.diff.rules import RULES
+from x360k.trace.event import TraceEvent
 
 REPORT_SCHEMA: Final = "x360k.diff.report"
 REPORT_SCHEMA_VERSION: Final = 2
@@ -169,6 +172,8 @@ def build_report(
         overall = "DIVERGED"
     elif result.compared_events == 0:
         overall = "NOTHING COMPARED"
+    elif result.partial:
+        overall = "PARTIAL"  # agrees where compared, but a side does not record all calls
     else:
         overall = _overall(threads)
     view = result.projection
@@ -215,17 +220,35 @@ def _export_of(result: DiffResult, pr: PairResult, f: Finding) -> str:
     return str(name) if name else "?"
 
 
+#: Divergences listed in brief per batch (their events are fetched with one ``take``).
+BRIEF_BATCH: Final = 1024
+
+
 def all_divergences(report: Report, result: DiffResult) -> Iterator[Explained]:
-    """Every divergence: the ones the report explained, then the rest in brief, one at a time."""
+    """Every divergence: the ones the report explained, then the rest in brief, a batch
+    at a time (memory follows the batch, not the number of divergences)."""
     yield from report.divergences
     ex = Explainer(result, report.reference, report.candidate)
-    seen = 0
-    for number, pr, f in _numbered(result):
-        if not f.divergent:
-            continue
-        seen += 1
-        if seen > len(report.divergences):
-            yield ex.explain(number, pr, f, brief=True)
+    rest = ((number, pr, f) for number, pr, f in _numbered(result) if f.divergent)
+    for _ in range(len(report.divergences)):
+        next(rest, None)
+    while batch := list(islice(rest, BRIEF_BATCH)):
+        ref_rows = [_row(pr.ref_rows, f.i0) for _, pr, f in batch]
+        cand_rows = [_row(pr.cand_rows, f.j0) for _, pr, f in batch]
+        r_events = _fetch(result.ref, ref_rows)
+        c_events = _fetch(result.cand, cand_rows)
+        for k, (number, pr, f) in enumerate(batch):
+            yield ex.explain(number, pr, f, brief=True, events=(r_events[k], c_events[k]))
+
+
+def _row(rows: Rows, pos: int) -> int | None:
+    return int(rows[pos]) if pos < len(rows) else None
+
+
+def _fetch(cols: TraceColumns, rows: list[int | None]) -> list[TraceEvent | None]:
+    wanted = [r for r in rows if r is not None]
+    got = iter(events_at(cols, wanted))
+    return [None if r is None else next(got) for r in rows]
 
 
 def write_json(report: Report, result: DiffResult, out: IO[bytes]) -> None:
@@ -363,7 +386,7 @@ def render_text(report: Report, console: Console, *, show: int = 10) -> None:
         )
     console.print()
     console.print(Text(f"verdict: {report.verdict}", style="bold"))
-    if report.verdict == "DIVERGED" and not report.exit_code:
+    if report.verdict in ("DIVERGED", "PARTIAL") and not report.exit_code:
         console.print(
             f"(exit status 0: no finding of a --fail-on class: {', '.join(report.fail_on)})",
             highlight=False,

@@ -43,5 +43,8 @@ FINDING_CLASSES: Final[tuple[str, ...]] = (
     "unmapped",
     "truncated",
 )
+#: What ``--fail-on`` accepts: the finding classes, and "unrecorded" (a partial
+#: comparison: one side's header does not record exports the other side calls).
+FAIL_ON_CLASSES: Final[tuple[str, ...]] = (*FINDING_CLASSES, "unrecorded")
 
-__all__ = ["FINDING_CLASSES", "IGNORABLE", "RULES"]
+__all__ = ["FAIL_ON_CLASSES", "FINDING_CLASSES", "IGNORABLE", "RULES"]

@@ -8,6 +8,7 @@ packet, the event is set and the APC is queued. Paths go through
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import TYPE_CHECKING, Final
 
@@ -24,7 +25,9 @@ from x360k.status import (
 )
 from x360k.vfs import held
 from x360k.vfs.device import OpenNode
-from x360k.vfs.guest_path import SEPARATOR, decode, name_is_valid
+from x360k.vfs.guest_path import SEPARATOR, Refused, decode, name_is_valid, split_relative
+from x360k.vfs.mount import namespace_of
+from x360k.vfs.namespace import Resolved
 from x360k.vfs.sandbox import HostEntry
 
 if TYPE_CHECKING:
@@ -124,10 +127,14 @@ def _root_and_name(mem: GuestMemory, attrs: int) -> tuple[int, bytes]:
     return root, (mem.read_bytes(text, length) if length and text else b"")
 
 
-def guest_path(k: Kernel, t: Thread, attrs: int) -> str | int:
-    """The path an OBJECT_ATTRIBUTES names (joined to its root directory), or a status.
+def resolve_attributes(k: Kernel, t: Thread, attrs: int) -> tuple[str, Resolved | None] | int:
+    """(guest path, where it leads or None when refused) for an OBJECT_ATTRIBUTES, or a status.
 
-    A null OBJECT_ATTRIBUTES is STATUS_INVALID_PARAMETER, as every path-taking call answers.
+    The guest path is the name joined to its root directory's path (what the
+    trace shows). Where it leads is resolved from the *root directory as it
+    is now* (see :func:`held_names`), never from that directory's path as it
+    was spelt at its open. A null OBJECT_ATTRIBUTES is STATUS_INVALID_PARAMETER,
+    as every path-taking call answers.
     """
     if attrs == 0:
         return STATUS_INVALID_PARAMETER
@@ -136,12 +143,40 @@ def guest_path(k: Kernel, t: Thread, attrs: int) -> str | int:
     if not name_is_valid(raw):
         return STATUS_OBJECT_NAME_INVALID
     path = decode(raw)
-    if root not in (0, DOS_DEVICES_ROOT):
-        base = lookup_typed(k, t, root, File)
-        if isinstance(base, int):
-            return base  # canary crashes here (divergence create_file_invalid_root_handle)
-        path = base.path.rstrip(SEPARATOR) + SEPARATOR + path if path else base.path
-    return path
+    if root in (0, DOS_DEVICES_ROOT):
+        try:
+            return path, namespace_of(k).resolve(path)
+        except Refused:
+            return path, None
+    base = lookup_typed(k, t, root, File)
+    if isinstance(base, int):
+        return base  # canary crashes here (divergence create_file_invalid_root_handle)
+    joined = base.path.rstrip(SEPARATOR) + SEPARATOR + path if path else base.path
+    try:
+        names = held_names(base.node) + split_relative(joined, SEPARATOR + path)
+    except Refused:
+        return joined, None
+    return joined, Resolved(base.node.device, names)
+
+
+def held_names(node: OpenNode, *, parent: bool = False) -> tuple[str, ...]:
+    """The host names leading from the device root to where an open entry (or its parent) is *now*.
+
+    Read from the held descriptor: a relative open through a directory handle
+    starts from the directory that handle opened, and a rename to a bare name
+    stays in the directory the file was opened in, even if either has been
+    renamed or a link has been swapped in under its old name since. Refused
+    when it has left the mount or been removed.
+    """
+    sb = node.device.sandbox
+    held.check(sb, node.held, placed=parent)
+    at = held.where(node.held.parent_fd if parent else node.fd)
+    if at is None:
+        return node.names[:-1] if parent else node.names  # no procfs: the names it was opened by
+    if not sb.contains(at):
+        raise Refused(at, "moved outside the mounted folder")
+    rest = at[len(sb.root) :].strip(os.sep)
+    return tuple(rest.split(os.sep)) if rest else ()
 
 
 def complete_request(

@@ -15,8 +15,9 @@ from x360k.exports.common import lookup_typed, require
 from x360k.exports.file_common import (
     FILETIME_UNIX_EPOCH,
     attributes_of,
-    guest_path,
+    held_names,
     node_entry,
+    resolve_attributes,
     write_iosb,
     write_network_open,
     write_times,
@@ -39,9 +40,18 @@ from x360k.status import (
 )
 from x360k.vfs import held
 from x360k.vfs.device import OpenNode, status_for
-from x360k.vfs.guest_path import SEPARATOR, Refused, decode, fold, name_is_valid, strip_dos_prefix
+from x360k.vfs.guest_path import (
+    SEPARATOR,
+    Refused,
+    decode,
+    fold,
+    name_is_valid,
+    split_relative,
+    strip_dos_prefix,
+)
 from x360k.vfs.held import open_directory
 from x360k.vfs.mount import namespace_of
+from x360k.vfs.namespace import Resolved
 
 if TYPE_CHECKING:
     from x360k.kernel import Kernel
@@ -182,12 +192,17 @@ def _rename(k: Kernel, f: File, buffer: int) -> int:
     if not raw or not name_is_valid(raw):
         return STATUS_OBJECT_NAME_INVALID
     text = strip_dos_prefix(decode(raw))
-    if SEPARATOR not in text and ":" not in text:
-        head = f.path.rstrip(SEPARATOR).rpartition(SEPARATOR)[0]
-        text = head + SEPARATOR + text
     node = f.node
     try:
-        where = namespace_of(k).resolve(text)
+        if SEPARATOR not in text and ":" not in text:
+            # A bare name: into the folder the file is in now (its held parent), not the
+            # folder its path named at the open.
+            names = held_names(node, parent=True) + split_relative(text, SEPARATOR + text)
+            where = Resolved(node.device, names)
+            head = f.path.rstrip(SEPARATOR).rpartition(SEPARATOR)[0]
+            text = head + SEPARATOR + text
+        else:
+            where = namespace_of(k).resolve(text)
     except Refused:
         return STATUS_NO_SUCH_FILE
     if where.device is not node.device or not where.names:
@@ -319,12 +334,11 @@ def nt_set_information_file(
 def nt_query_full_attributes_file(k: Kernel, t: Thread, attrs: int, info_ptr: int) -> int:
     """FILE_NETWORK_OPEN_INFORMATION of a path, without opening it."""
     require(k, info_ptr, 56)
-    path = guest_path(k, t, attrs)
-    if isinstance(path, int):
-        return path
-    try:
-        where = namespace_of(k).resolve(path)
-    except Refused:
+    found = resolve_attributes(k, t, attrs)
+    if isinstance(found, int):
+        return found
+    where = found[1]
+    if where is None:
         return STATUS_NO_SUCH_FILE
     status, entry = where.device.stat(where.names)
     if entry is None:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Final
 from x360k.exports.common import lookup_typed, require, write_u32
 from x360k.exports.file_common import (
     complete_request,
-    guest_path,
     lookup_file_and_event,
+    resolve_attributes,
     write_iosb,
 )
 from x360k.exports.registry import ExportGroup, Param
@@ -38,8 +38,6 @@ from x360k.vfs.device import (
     OpenOutcome,
     status_for,
 )
-from x360k.vfs.guest_path import Refused
-from x360k.vfs.mount import namespace_of
 
 if TYPE_CHECKING:
     from x360k.kernel import Kernel
@@ -63,14 +61,14 @@ def _create(
 ) -> int:
     require(k, handle_ptr)
     require(k, iosb, 8)
-    path = guest_path(k, t, attrs)
-    if isinstance(path, int):
-        return path
-    try:
-        where = namespace_of(k).resolve(path)
-        outcome = where.device.open(where.names, disposition, options, access)
-    except Refused:
+    found = resolve_attributes(k, t, attrs)
+    if isinstance(found, int):
+        return found
+    path, where = found
+    if where is None:
         outcome = OpenOutcome(STATUS_NO_SUCH_FILE, FILE_DOES_NOT_EXIST)
+    else:
+        outcome = where.device.open(where.names, disposition, options, access)
     node = outcome.node
     if node is not None and not k.quirks.directory_option_not_checked:
         refused = node.device.check_directory_option(node, options)

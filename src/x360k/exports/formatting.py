@@ -84,7 +84,8 @@ def _encode(units: list[int], wide: bool) -> bytes:
 
 def _note(k: Kernel, t: Thread, units: list[int]) -> None:
     if k.recorder is not None:
-        t.return_fields = {"text": "".join(map(chr, units))}
+        # Wide output may hold lone surrogates: decoded with replacement, never raising.
+        t.return_fields = {"text": G.pack_units(units).decode("utf-16-be", "replace")}
 
 
 def _unbounded(k: Kernel, t: Thread, buf: int, fmt: int, args: ArgSource, wide: bool) -> int:

@@ -1,5 +1,6 @@
 """Object-directory exports: NtCreateDirectoryObject, NtOpenDirectoryObject,
-NtQueryDirectoryObject and NtMakeTemporaryObject (console's object namespace).
+NtQueryDirectoryObject, NtMakeTemporaryObject and ObMakeTemporaryObject (the
+console's object namespace).
 
 Canary has no object namespace (quirk ``flat_object_names``) and does not
 implement these: they then leave r3 holding their first argument, as its
@@ -18,7 +19,7 @@ from x360k.exports.common import (
     start_named_create,
     write_u32,
 )
-from x360k.exports.registry import ExportGroup, Param
+from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 from x360k.object_namespace import Placement, object_namespace
 from x360k.objects.directory import Directory
@@ -131,10 +132,11 @@ def nt_query_directory_object(
         return STATUS_NO_MORE_ENTRIES
     name, type_name = entries[index]
     needed = DIRECTORY_INFORMATION_SIZE + len(name)
-    write_u32(k, length_ptr, needed)
     if length < needed:
+        write_u32(k, length_ptr, needed)
         return STATUS_BUFFER_TOO_SMALL
     mem.require(buffer, needed)
+    write_u32(k, length_ptr, needed)
     mem.write_u16(buffer, len(name))
     mem.write_u16(buffer + 2, len(name))
     mem.write_u32(buffer + 4, buffer + DIRECTORY_INFORMATION_SIZE)
@@ -155,3 +157,17 @@ def nt_make_temporary_object(k: Kernel, t: Thread, handle: int) -> int:
         return STATUS_INVALID_HANDLE
     ns.make_temporary(obj)
     return STATUS_SUCCESS
+
+
+@GROUP.export("ObMakeTemporaryObject", 0x10C, Param("object", K.PTR), returns=Returns.VOID)
+def ob_make_temporary_object(k: Kernel, t: Thread, ptr: int) -> int:
+    """NtMakeTemporaryObject through an object pointer (no status)."""
+    ns = object_namespace(k)
+    if ns is None or k.quirks.obj_permanent_ignored:
+        return ptr
+    from x360k.exports.ob import object_from_pointer
+
+    obj = object_from_pointer(k, ptr)
+    if obj is not None:
+        ns.make_temporary(obj)
+    return 0

@@ -38,6 +38,12 @@ REFERENCE_EXPORTS: Final[tuple[ReferenceExport, ...]] = (
     R("ObCreateObject", 0x102, "handles"),
     R("ObCreateSymbolicLink", 0x103, "handles"),
     R("ObDeleteSymbolicLink", 0x104, "handles"),
+    # The object namespace (console only; not in the reference, ordinals from the table)
+    R("NtCreateDirectoryObject", 0xD0, "handles", canary=False),
+    R("NtOpenDirectoryObject", 0xDE, "handles", canary=False),
+    R("NtQueryDirectoryObject", 0xE5, "handles", canary=False),
+    R("NtMakeTemporaryObject", 0xDD, "handles", canary=False),
+    R("ObMakeTemporaryObject", 0x10C, "handles", canary=False),
     # Events
     R("NtCreateEvent", 0xD1, "events"),
     R("NtSetEvent", 0xF6, "events"),

@@ -12,6 +12,7 @@ from x360k.exports.common import lookup_typed, require, write_u32
 from x360k.exports.file_common import strip_raw_prefix
 from x360k.exports.registry import ExportGroup, Param
 from x360k.exports.registry import P as K
+from x360k.object_namespace import object_namespace
 from x360k.objects.symlink import SymbolicLink
 from x360k.status import (
     STATUS_BUFFER_TOO_SMALL,
@@ -39,10 +40,19 @@ GROUP = ExportGroup("symlinks")
     Param("object_attributes", K.ATTRS),
 )
 def nt_open_symbolic_link_object(k: Kernel, t: Thread, handle_ptr: int, attrs: int) -> int:
-    """A handle on a link of the file namespace (``\\??\\`` dropped)."""
+    """A handle on a link of the file namespace (canary: ``\\??\\`` dropped, root ignored;
+    console: the path resolved through the object namespace)."""
     require(k, handle_ptr)
     if attrs == 0:
         return STATUS_INVALID_PARAMETER
+    ns = None if k.quirks.symlink_open_flat else object_namespace(k)
+    if ns is not None:
+        mem = k.memory
+        found = ns.lookup(t, mem.read_u32(attrs), mem.read_object_name(attrs), SymbolicLink.TYPE)
+        if isinstance(found, int):
+            return found
+        write_u32(k, handle_ptr, k.table.add_handle(found))
+        return STATUS_SUCCESS
     raw = strip_raw_prefix(k.memory.read_object_name(attrs))
     if not name_is_valid(raw):
         return STATUS_OBJECT_NAME_INVALID

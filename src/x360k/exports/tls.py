@@ -30,10 +30,19 @@ TLS_OUT_OF_INDEXES: Final = 0xFFFFFFFF
 
 @dataclass(slots=True)
 class TlsState:
-    """The process-wide index bitmap and each thread's storage block."""
+    """The process-wide index bitmap and each thread's storage block.
+
+    A XEX title's TLS info sets ``slots`` (its slot count) and its static TLS:
+    ``extended`` bytes in front of the slots, initialised from ``template``;
+    PCR+0 then points at the static part, the slots follow it (canary's layout).
+    """
 
     used: list[bool] = field(default_factory=lambda: [False] * TLS_INDICES)
+    #: Thread ordinal -> address of its first slot.
     blocks: dict[int, int] = field(default_factory=dict)
+    slots: int = TLS_SLOTS
+    extended: int = 0
+    template: bytes = b""
 
 
 def _state(k: Kernel) -> TlsState:
@@ -49,8 +58,11 @@ def _block(k: Kernel, t: Thread) -> int:
     state = _state(k)
     block = state.blocks.get(t.ordinal)
     if block is None:
-        block = state.blocks[t.ordinal] = k.memory.alloc_system(4 * TLS_SLOTS, 16)
-        k.memory.write_u32(t.pcr, block)
+        static = k.memory.alloc_system(state.extended + 4 * state.slots, 16)
+        if state.template:
+            k.memory.write_bytes(static, state.template[: state.extended])
+        block = state.blocks[t.ordinal] = static + state.extended
+        k.memory.write_u32(t.pcr, static)
     return block
 
 
@@ -58,11 +70,11 @@ def _block(k: Kernel, t: Thread) -> int:
 def ke_tls_alloc(k: Kernel, t: Thread) -> int:
     """The lowest free index (its slot zeroed for the caller), or 0xFFFFFFFF when none is left."""
     state = _state(k)
-    limit = TLS_INDICES if k.quirks.tls_alloc_beyond_storage else TLS_SLOTS
+    limit = TLS_INDICES if k.quirks.tls_alloc_beyond_storage else min(state.slots, TLS_INDICES)
     for index in range(limit):
         if not state.used[index]:
             state.used[index] = True
-            if index < TLS_SLOTS:
+            if index < state.slots:
                 k.memory.write_u32(_block(k, t) + 4 * index, 0)
             return index
     return TLS_OUT_OF_INDEXES
@@ -77,7 +89,7 @@ def ke_tls_free(k: Kernel, t: Thread, index: int) -> int:
     if not state.used[index] and not k.quirks.tls_alloc_beyond_storage:
         return 0
     state.used[index] = False
-    if index < TLS_SLOTS:
+    if index < state.slots:
         for block in state.blocks.values():
             k.memory.write_u32(block + 4 * index, 0)
     return 1
@@ -86,7 +98,7 @@ def ke_tls_free(k: Kernel, t: Thread, index: int) -> int:
 @GROUP.export("KeTlsGetValue", 0x154, Param("index", K.U32), returns=Returns.VALUE)
 def ke_tls_get_value(k: Kernel, t: Thread, index: int) -> int:
     """The caller's value at ``index`` (0 when out of range)."""
-    if index >= TLS_SLOTS:
+    if index >= _state(k).slots:
         return 0
     return k.memory.read_u32(_block(k, t) + 4 * index)
 
@@ -96,7 +108,12 @@ def ke_tls_get_value(k: Kernel, t: Thread, index: int) -> int:
 )
 def ke_tls_set_value(k: Kernel, t: Thread, index: int, value: int) -> int:
     """Store the caller's value at ``index``; 1 on success, 0 when out of range."""
-    if index >= TLS_SLOTS:
+    if index >= _state(k).slots:
         return 0
     k.memory.write_u32(_block(k, t) + 4 * index, value)
     return 1
+
+
+def thread_block(k: Kernel, t: Thread) -> int:
+    """The thread's TLS slots, made now if need be (the CPU runtime, for a XEX's static TLS)."""
+    return _block(k, t)

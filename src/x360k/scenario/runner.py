@@ -19,6 +19,7 @@ from typing import Final
 
 import msgspec
 
+from x360k.cpu.fault import GuestFault
 from x360k.exports.registry import Returns
 from x360k.kernel import Kernel, RunResult
 from x360k.objects.thread import Program, Thread
@@ -209,7 +210,13 @@ class _Run:
         k = self.k
         k.start_main(self._program(self.scenario.main, k.main_thread))
         limit = max_calls or self.scenario.max_calls or DEFAULT_MAX_CALLS
-        result = k.run(max_calls=limit, max_time=self.scenario.max_time)
+        try:
+            result = k.run(max_calls=limit, max_time=self.scenario.max_time)
+        except GuestFault as fault:
+            # x360k stopped the run where the kernel would use freed memory (kernel_stop).
+            line = self.step_line.get(fault.report.tid, self.scenario.main.line)
+            self.failures.add(line, fault.report.reason)
+            result = RunResult("fault", k.calls, k.clock)
         if progress is not None:
             progress(k.calls, k.clock)
         return self._result(result)

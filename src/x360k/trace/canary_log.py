@@ -26,72 +26,42 @@ the log holds no calls at all.
 
 from __future__ import annotations
 
-import json
+import os
 import re
+from collections import deque
 from collections.abc import Iterator
-from importlib import resources
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Final
 
 import msgspec
 import numpy as np
 import pyarrow as pa
 
-from x360k.trace.canary_args import parse_args
+from x360k.trace.canary_columns import ChunkState, ParsedChunk, parse_chunk
+from x360k.trace.canary_exports import (
+    CANARY_EXPORTS,
+    HIGH_FREQUENCY_EXPORTS,
+    IMPORTANT_EXPORTS,
+)
 from x360k.trace.columns import ARROW_SCHEMA, schema_with_header
 from x360k.trace.errors import TraceFormatError
-from x360k.trace.event import KIND_CODE, KINDS, TraceEvent
+from x360k.trace.event import KINDS, TraceEvent
 from x360k.trace.header import TraceHeader
 from x360k.trace.reader import DEFAULT_BATCH_ROWS, LineReader
 
-
-class CanaryExport(NamedTuple):
-    """One export as canary declares it."""
-
-    module: str
-    ordinal: int
-    important: bool
-    high_frequency: bool
-
-
-def _load_exports() -> dict[str, CanaryExport]:
-    text = resources.files("x360k.trace").joinpath("canary-exports.json").read_text()
-    rows = json.loads(text)["exports"]
-    return {
-        name: CanaryExport(module, ordinal, "i" in tags, "h" in tags)
-        for name, module, ordinal, tags in rows
-    }
-
-
-#: Every export canary's shims declare (canary commit 263c722a40d2), by name.
-CANARY_EXPORTS: Final[dict[str, CanaryExport]] = _load_exports()
-#: Exports canary tags high-frequency, xam's included: absent from its log unless
-#: ``log_high_frequency_kernel_calls`` is true.
-HIGH_FREQUENCY_EXPORTS: Final[frozenset[str]] = frozenset(
-    name for name, export in CANARY_EXPORTS.items() if export.high_frequency
-)
-#: Exports canary tags important: logged at level ``i``, so kept at its default level.
-IMPORTANT_EXPORTS: Final[frozenset[str]] = frozenset(
-    name for name, export in CANARY_EXPORTS.items() if export.important
-)
-
-#: A call line: thread id, export name, then the arguments either as plain dwords
-#: (most lines; normalised without a parse) or as anything else.
+#: A call-shaped line (the export name is group 1); canary_columns matches the same.
 _CALL_LINE: Final = re.compile(
-    r"^[id]> ([0-9A-Fa-f]{8}) ([A-Za-z_][A-Za-z0-9_]*)"
-    r"\((?:([0-9A-F]{8}(?:, [0-9A-F]{8})*)|(.*))\)\r?$",
-    re.MULTILINE,
+    r"^[id]> [0-9A-Fa-f]{8} ([A-Za-z_][A-Za-z0-9_]*)\(.*\)\r?$", re.MULTILINE
 )
 _HIGH_FREQUENCY_LINE: Final = re.compile(
     r"^[id]> [0-9A-Fa-f]{8} (?:" + "|".join(sorted(HIGH_FREQUENCY_EXPORTS)) + r")\(",
     re.MULTILINE,
 )
-_CHUNK_BYTES: Final = 8 << 20
+_CHUNK_BYTES: Final = 4 << 20
+_MAX_WORKERS: Final = 4
 _NON_CALL_KINDS: Final = tuple(k for k in KINDS if k != "kernel.call")
-_KERNEL_CALL: Final = KIND_CODE["kernel.call"]
-
-_KIND_DICTIONARY: Final = pa.array(KINDS, pa.string())
-_encode: Final = msgspec.json.encode
 
 
 class _Survey(msgspec.Struct):
@@ -132,7 +102,7 @@ class CanaryLogReader(LineReader):
         if survey.calls == 0:
             extra["calls"] = (
                 "none: canary logs kernel calls only at log_level 3 (debug) or, for exports "
-                "tagged important, 2; and not with bit 1 of log_mask set"
+                "tagged important, 2; and never with log_mask's Kernel bit (1) set"
             )
             return TraceHeader(
                 emulator="xenia-canary",
@@ -158,8 +128,8 @@ class CanaryLogReader(LineReader):
             extra=extra,
         )
 
-    def _open(self) -> Iterator[str]:
-        """The file as text chunks that end at line ends (the last one may not)."""
+    def _open(self) -> Iterator[bytes]:
+        """The file in chunks that end at line ends (the last one may not)."""
         try:
             stream = self.path.open("rb")
         except OSError as exc:
@@ -171,77 +141,32 @@ class CanaryLogReader(LineReader):
                 cut = data.rfind(b"\n") + 1
                 rest = data[cut:]
                 if cut:
-                    yield data[:cut].decode("utf-8", errors="replace")
+                    yield data[:cut]
             if rest:
-                yield rest.decode("utf-8", errors="replace")
+                yield rest
 
     def _scan(self) -> _Survey:
         """The survey without building events: stops once the header is known."""
         survey = _Survey()
-        for chunk in self._open():
+        for data in self._open():
+            chunk = data.decode("utf-8", errors="replace")
             survey.debug_lines = survey.debug_lines or _has_debug_line(chunk)
             if not survey.calls:
-                survey.calls = any(m[2] in CANARY_EXPORTS for m in _CALL_LINE.finditer(chunk))
+                survey.calls = any(m[1] in CANARY_EXPORTS for m in _CALL_LINE.finditer(chunk))
             if not survey.high_frequency_calls and self.high_frequency_logged is None:
                 survey.high_frequency_calls = _HIGH_FREQUENCY_LINE.search(chunk) is not None
             if survey.calls and survey.debug_lines and survey.high_frequency_calls:
                 break
         return survey
 
-    def _chunks(self, columns: bool) -> Iterator[list[TraceEvent] | _Columns]:
-        """Every call line, a chunk at a time: events, or columns when ``columns``."""
-        survey = _Survey()
-        threads: dict[str, list[int]] = {}
-        exports = CANARY_EXPORTS
-        lines = 0
-        for chunk in self._open():
-            lines += chunk.count("\n")
-            survey.debug_lines = survey.debug_lines or _has_debug_line(chunk)
-            found = _CALL_LINE.findall(chunk)
-            cols = _Columns() if columns else None
-            events: list[TraceEvent] = []
-            for raw, name, simple, other in found:
-                export = exports.get(name)
-                if export is None:
-                    survey.unknown_names += 1
-                    survey.first_unknown = survey.first_unknown or name
-                    continue
-                if export.high_frequency:
-                    survey.high_frequency_calls = True
-                thread = threads.get(raw)
-                if thread is None:
-                    thread = threads[raw] = [len(threads), 0, int(raw, 16)]
-                text = None
-                if simple:
-                    args = ("0x" + simple.lower().replace(", ", ",0x")).split(",")
-                else:
-                    args, pointees = parse_args(name, other)
-                    if pointees is not None:
-                        text = _encode(pointees).decode()
-                if cols is None:
-                    events.append(
-                        TraceEvent(
-                            tid=thread[0],
-                            idx=thread[1],
-                            kind="kernel.call",
-                            name=name,
-                            module=export.module,
-                            ordinal=export.ordinal,
-                            args=args,
-                            raw_tid=thread[2],
-                            text=text,
-                        )
-                    )
-                else:
-                    cols.add(thread, name, export, args, text)
-                thread[1] += 1
-            survey.calls += len(events) if cols is None else len(cols.tid)
-            if not chunk.endswith("\n"):
-                lines += 1
-                tail = chunk[chunk.rfind("\n") + 1 :]
-                if _CALL_LINE.fullmatch(tail) is None and tail[:1] in "id" and tail[1:3] == "> ":
-                    self.report.partial_last_line = True
-            yield events if cols is None else cols
+    def _check_tail(self, chunk: bytes) -> None:
+        """Note a last line cut off in the middle of a call (a log still being written)."""
+        if not chunk.endswith(b"\n"):
+            tail = chunk[chunk.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")
+            if _CALL_LINE.fullmatch(tail) is None and tail[:1] in "id" and tail[1:3] == "> ":
+                self.report.partial_last_line = True
+
+    def _finish(self, survey: _Survey, lines: int) -> None:
         self.report.ignored_lines = lines - survey.calls
         if survey.unknown_names:
             self.report.notes.append(
@@ -255,18 +180,42 @@ class CanaryLogReader(LineReader):
         self._survey = survey
 
     def events(self) -> Iterator[TraceEvent]:
-        for events in self._chunks(columns=False):
-            assert isinstance(events, list)
-            yield from events
+        for batch in self.batches(1 << 62):
+            yield from _events(batch)
+
+    def _parsed(self, state: ChunkState) -> Iterator[ParsedChunk]:
+        """Chunks parsed on worker threads, a few ahead, handed back in file order."""
+        workers = min(_MAX_WORKERS, os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: deque[Future[ParsedChunk]] = deque()
+            for chunk in self._open():
+                self._check_tail(chunk)
+                pending.append(pool.submit(parse_chunk, chunk, state.exports, state.export_names))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
     def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        """Columns straight from the parsed lines, without TraceEvent objects."""
-        for cols in self._chunks(columns=True):
-            assert isinstance(cols, _Columns)
-            if cols.tid:
-                batch = cols.batch()
+        """Columns built by Arrow's kernels from each chunk (:mod:`canary_columns`)."""
+        state = ChunkState(CANARY_EXPORTS)
+        lines = 0
+        debug_lines = False
+        for parsed in self._parsed(state):
+            lines += parsed.lines
+            debug_lines = debug_lines or parsed.debug_lines
+            batch = state.batch(parsed)
+            if batch is not None:
                 for start in range(0, batch.num_rows, batch_rows):
                     yield batch.slice(start, batch_rows)
+        survey = _Survey(
+            calls=state.calls,
+            debug_lines=debug_lines,
+            high_frequency_calls=state.high_frequency_calls,
+            unknown_names=state.unknown_names,
+            first_unknown=state.first_unknown,
+        )
+        self._finish(survey, lines)
 
     def table(self) -> pa.Table:
         """The whole log; the header reflects what the read found."""
@@ -279,49 +228,41 @@ def _has_debug_line(chunk: str) -> bool:
     return chunk.startswith("d> ") or "\nd> " in chunk
 
 
-class _Columns:
-    """The call lines of one chunk, column by column."""
+def _decoded(column: pa.Array) -> list[str]:
+    """A dictionary column as Python strings, looking each value up once."""
+    values = np.array(column.dictionary.to_pylist(), dtype=object)
+    result: list[str] = values[column.indices.to_numpy()].tolist()
+    return result
 
-    __slots__ = ("args", "idx", "module", "name", "ordinal", "raw_tid", "text", "tid")
 
-    def __init__(self) -> None:
-        self.tid: list[int] = []
-        self.idx: list[int] = []
-        self.name: list[str] = []
-        self.module: list[str] = []
-        self.ordinal: list[int] = []
-        self.args: list[list[str]] = []
-        self.raw_tid: list[int] = []
-        self.text: list[str | None] = []
+def _lists(column: pa.ListArray) -> list[list[str]]:
+    flat = column.values.to_pylist()
+    offsets = column.offsets.to_pylist()
+    return [flat[start:end] for start, end in pairwise(offsets)]
 
-    def add(
-        self, thread: list[int], name: str, export: CanaryExport, args: list[str], text: str | None
-    ) -> None:
-        self.tid.append(thread[0])
-        self.idx.append(thread[1])
-        self.name.append(name)
-        self.module.append(export.module)
-        self.ordinal.append(export.ordinal)
-        self.args.append(args)
-        self.raw_tid.append(thread[2])
-        self.text.append(text)
 
-    def batch(self) -> pa.RecordBatch:
-        n = len(self.tid)
-        columns: dict[str, pa.Array] = {
-            "tid": pa.array(self.tid, pa.int32()),
-            "idx": pa.array(self.idx, pa.int64()),
-            "kind": pa.DictionaryArray.from_arrays(
-                pa.array(np.full(n, _KERNEL_CALL, np.int8)), _KIND_DICTIONARY
-            ),
-            "name": pa.array(self.name, pa.string()).dictionary_encode(),
-            "module": pa.array(self.module, pa.string()).dictionary_encode(),
-            "ordinal": pa.array(self.ordinal, pa.uint32()),
-            "args": pa.array(self.args, pa.list_(pa.string())),
-            "raw_tid": pa.array(self.raw_tid, pa.uint32()),
-            "text": pa.array(self.text, pa.string()),
-        }
-        arrays = [
-            columns[f.name] if f.name in columns else pa.nulls(n, f.type) for f in ARROW_SCHEMA
-        ]
-        return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
+def _events(batch: pa.RecordBatch) -> Iterator[TraceEvent]:
+    """The events of a batch of call lines (only the columns canary fills)."""
+    columns = zip(
+        batch.column("tid").to_pylist(),
+        batch.column("idx").to_pylist(),
+        _decoded(batch.column("name")),
+        _decoded(batch.column("module")),
+        batch.column("ordinal").to_pylist(),
+        _lists(batch.column("args")),
+        batch.column("raw_tid").to_pylist(),
+        batch.column("text").to_pylist(),
+        strict=True,
+    )
+    for tid, idx, name, module, ordinal, args, raw_tid, text in columns:
+        yield TraceEvent(
+            tid=tid,
+            idx=idx,
+            kind="kernel.call",
+            name=name,
+            module=module,
+            ordinal=ordinal,
+            args=args,
+            raw_tid=raw_tid,
+            text=text,
+        )

@@ -20,7 +20,10 @@ from __future__ import annotations
 from typing import Final
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from x360k.trace.columns import ARROW_SCHEMA
 from x360k.trace.event import TraceEvent, hex_arg
@@ -144,3 +147,44 @@ def to_event(raw: ForeignEvent, threads: ThreadNumbering | None) -> TraceEvent:
     if values["tid"] < 0 or values["idx"] < 0:
         raise ValueError("tid and idx must not be negative")
     return TraceEvent(**values)
+
+
+def number_threads(table: pa.Table, threads: ThreadNumbering) -> pa.Table:
+    """A table's raw thread ids (``tid``/``child_tid`` read as int64) as ordinals.
+
+    The columnar form of :func:`to_event`'s numbering: first appearance in row
+    order, a row's ``tid`` before its ``child_tid``; ``raw_tid``/``child_raw_tid``
+    keep the raw ids where the table has none. ``threads`` carries across tables.
+    """
+    raw = table.column("tid").to_numpy()
+    child_column = table.column("child_tid")
+    has_child = child_column.is_valid().to_numpy(zero_copy_only=False)
+    child = child_column.fill_null(0).to_numpy()
+    seen = np.stack([raw, child], axis=1).ravel()[
+        np.stack([np.ones_like(has_child), has_child], 1).ravel()
+    ]
+    unique, first = np.unique(seen, return_index=True)
+    for value in unique[np.argsort(first)]:
+        threads.ordinal(int(value))
+    keys = np.fromiter(threads.ordinals, np.int64, len(threads.ordinals))
+    ordinals = np.fromiter(threads.ordinals.values(), np.int64, len(threads.ordinals))
+    order = np.argsort(keys)
+    keys, ordinals = keys[order], ordinals[order]
+
+    def lookup(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return np.asarray(ordinals[np.searchsorted(keys, values)], np.int64)
+
+    raw_tid = pc.coalesce(table.column("raw_tid"), pa.array(raw).cast(pa.uint32()))
+    child_raw = pc.coalesce(
+        table.column("child_raw_tid"),
+        pa.array(child, mask=~has_child).cast(pa.uint32()),
+    )
+    updates = {
+        "tid": pa.array(lookup(raw)),
+        "raw_tid": raw_tid,
+        "child_tid": pa.array(lookup(child), mask=~has_child),
+        "child_raw_tid": child_raw,
+    }
+    for name, column in updates.items():
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table

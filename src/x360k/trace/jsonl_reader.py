@@ -18,8 +18,6 @@ from typing import Final
 
 import duckdb
 import msgspec
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -32,6 +30,7 @@ from x360k.trace.jsonl_foreign import (
     ForeignEvent,
     ThreadNumbering,
     first_tid_is_raw,
+    number_threads,
     to_event,
 )
 from x360k.trace.reader import DEFAULT_BATCH_ROWS, LineReader
@@ -237,7 +236,7 @@ class JsonlReader(LineReader):
             first = table.column("tid")[0].as_py()
             self._threads = ThreadNumbering() if first is not None and first > MAX_TID else False
         if isinstance(self._threads, ThreadNumbering):
-            return _number_threads(table, self._threads)
+            return number_threads(table, self._threads)
         return table
 
     def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -285,42 +284,6 @@ def _without_header_row(table: pa.Table) -> pa.Table:
     if table.num_rows == 0 or table.column("tid")[0].is_valid:
         raise ValueError("header row missing from bulk result")
     return table.slice(1)
-
-
-def _number_threads(table: pa.Table, threads: ThreadNumbering) -> pa.Table:
-    """Raw thread ids renumbered in order of first appearance, as the typed path does."""
-    raw = table.column("tid").to_numpy()
-    child_column = table.column("child_tid")
-    has_child = child_column.is_valid().to_numpy(zero_copy_only=False)
-    child = child_column.fill_null(0).to_numpy()
-    seen = np.stack([raw, child], axis=1).ravel()[
-        np.stack([np.ones_like(has_child), has_child], 1).ravel()
-    ]
-    unique, first = np.unique(seen, return_index=True)
-    for value in unique[np.argsort(first)]:
-        threads.ordinal(int(value))
-    keys = np.fromiter(threads.ordinals, np.int64, len(threads.ordinals))
-    ordinals = np.fromiter(threads.ordinals.values(), np.int64, len(threads.ordinals))
-    order = np.argsort(keys)
-    keys, ordinals = keys[order], ordinals[order]
-
-    def lookup(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        return np.asarray(ordinals[np.searchsorted(keys, values)], np.int64)
-
-    raw_tid = pc.coalesce(table.column("raw_tid"), pa.array(raw).cast(pa.uint32()))
-    child_raw = pc.coalesce(
-        table.column("child_raw_tid"),
-        pa.array(child, mask=~has_child).cast(pa.uint32()),
-    )
-    updates = {
-        "tid": pa.array(lookup(raw)),
-        "raw_tid": raw_tid,
-        "child_tid": pa.array(lookup(child), mask=~has_child),
-        "child_raw_tid": child_raw,
-    }
-    for name, column in updates.items():
-        table = table.set_column(table.schema.get_field_index(name), name, column)
-    return table
 
 
 def _check(table: pa.Table) -> None:

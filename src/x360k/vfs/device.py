@@ -18,6 +18,7 @@ from x360k.status import (
     STATUS_ACCESS_DENIED,
     STATUS_DIRECTORY_NOT_EMPTY,
     STATUS_FILE_IS_A_DIRECTORY,
+    STATUS_INSUFFICIENT_RESOURCES,
     STATUS_NO_SUCH_FILE,
     STATUS_NOT_A_DIRECTORY,
     STATUS_OBJECT_NAME_COLLISION,
@@ -71,6 +72,9 @@ def status_for(err: BaseException) -> int:
             return STATUS_FILE_IS_A_DIRECTORY
         if code in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
             return STATUS_NO_SUCH_FILE
+        if code in (errno.EMFILE, errno.ENFILE):
+            # The host ran out of descriptors (each open entry holds two): a resource, not a right.
+            return STATUS_INSUFFICIENT_RESOURCES
     return STATUS_ACCESS_DENIED
 
 

@@ -35,6 +35,8 @@ COMPRESSION_NORMAL: Final = 2
 COMPRESSION_DELTA: Final = 3
 COMPRESSION_NAMES: Final = {0: "none", 1: "basic", 2: "lzx", 3: "delta"}
 ENCRYPTION_NAMES: Final = {0: "none", 1: "aes"}
+#: The largest image a file may declare: the console's 512 MiB of memory.
+MAX_IMAGE: Final = 512 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,7 @@ def read_basefile(
 
 def _basic(raw: bytes, start: int, fmt: FileFormat, key: bytes | None) -> bytearray:
     total = sum(d + z for d, z in fmt.blocks)
-    if total > 1 << 30:
+    if total > MAX_IMAGE:
         raise XexError(f"basic compression blocks add up to {total} bytes", fmt.at)
     stored = sum(d for d, _ in fmt.blocks)
     if stored > len(raw):
@@ -130,7 +132,7 @@ def _lzx(raw: bytes, start: int, fmt: FileFormat, key: bytes | None, size: int) 
     if fmt.encryption == ENCRYPTION_NORMAL:
         assert key is not None
         raw = crypto.decrypt(key, raw[: len(raw) & ~15])
-    if size > 1 << 30:
+    if size > MAX_IMAGE:
         raise XexError(f"image size {size} is too large", start)
     stream = bytearray()
     #: (stream offset, file offset) where each chunk starts, to name error offsets.

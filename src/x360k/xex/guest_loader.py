@@ -20,9 +20,10 @@ from typing import Final
 from x360k.cpu.loader import GuestImage
 from x360k.cpu.thunks import BLR, LI_R0, SC
 from x360k.exports.ob import OBJECT_TYPE_EXPORTS
+from x360k.kernel import Kernel
 from x360k.memory import GuestMemory
 from x360k.xex.errors import XexError
-from x360k.xex.headers import DEFAULT_STACK_SIZE
+from x360k.xex.headers import DEFAULT_STACK_SIZE, TLS_INFO, TlsInfo, tls_info
 from x360k.xex.import_names import import_name, is_kernel
 from x360k.xex.reader import XexFile, read_xex
 
@@ -32,6 +33,9 @@ UNRESOLVED_MARKER: Final = 0xFFFFFFFE
 #: The title range: canary's 64 KiB-page image heap.
 IMAGE_LOW: Final = 0x80000000
 IMAGE_HIGH: Final = 0x90000000
+#: Bounds on what a title's TLS info may ask of every thread.
+MAX_TLS_SLOTS: Final = 2048
+MAX_STATIC_TLS: Final = 1 << 20
 
 
 @dataclass(slots=True)
@@ -39,6 +43,7 @@ class LoadedXex:
     image: GuestImage
     xex: XexFile
     stack_size: int | None
+    tls: TlsInfo | None = None
 
 
 def load_xex_image(
@@ -60,6 +65,20 @@ def load_xex_image(
         )
     if not base <= xex.entry < base + size:
         raise XexError(f"entry point 0x{xex.entry:08x} is outside the image", 0)
+    tls = tls_info(xex.header)
+    if tls is not None and tls.slot_count:
+        inside = base <= tls.raw_data_address <= base + size - tls.raw_data_size
+        if (
+            tls.slot_count > MAX_TLS_SLOTS
+            or tls.data_size > MAX_STATIC_TLS
+            or tls.raw_data_size > tls.data_size
+            or (tls.raw_data_size and not inside)
+        ):
+            raise XexError(
+                f"TLS info ({tls.slot_count} slots, {tls.data_size} bytes from "
+                f"0x{tls.raw_data_address:08x}) is out of bounds",
+                xex.header.optional[TLS_INFO].value,
+            )
     try:
         region = memory.map(base, size, "image")
     except ValueError as exc:
@@ -95,4 +114,40 @@ def load_xex_image(
                 if sep:
                     meta[key.strip()] = value
     image = GuestImage(name, xex.entry, base, base + size, thunks, [], meta, unresolved)
-    return LoadedXex(image, xex, xex.header.value(DEFAULT_STACK_SIZE))
+    image.tls = tls is not None and tls.slot_count > 0
+    return LoadedXex(image, xex, xex.header.value(DEFAULT_STACK_SIZE), tls)
+
+
+def give_main_stack(kernel: Kernel, stack_size: int) -> None:
+    """Give the (not yet started) main thread a stack of the XEX's default stack size.
+
+    Sizes are rounded as ``ExCreateThread`` rounds them (16 KiB at least, whole
+    4 KiB pages); a size equal to the kernel's default changes nothing.
+    """
+    t = kernel.main_thread
+    size = max(16 * 1024, (stack_size + 0xFFF) & ~0xFFF)
+    if size == t.stack_size:
+        return
+    mem = kernel.memory
+    mem.free_system(t.stack_base - t.stack_size, t.stack_size, 16)
+    t.stack_size = size
+    t.stack_base = mem.alloc_system(size, 16) + size
+    mem.write_u32(t.kthread + 0x5C, t.stack_base)
+    mem.write_u32(t.kthread + 0x60, t.stack_base - size)
+    mem.write_u32(t.pcr + 0x70, t.stack_base)
+    mem.write_u32(t.pcr + 0x74, t.stack_base - size)
+    t.gpr[1] = t.stack_base - 0x100
+
+
+def install_tls(kernel: Kernel, memory_image: bytes | bytearray, base: int, tls: TlsInfo) -> None:
+    """Every thread's TLS as the XEX's TLS info says (canary's layout, docs/xex.md).
+
+    ``slot_count`` slots for KeTls*, behind ``data_size`` bytes of static TLS
+    (what code reaches through PCR+0) initialised from the image's raw TLS data.
+    """
+    from x360k.exports.tls import TlsState
+
+    start = tls.raw_data_address - base
+    template = bytes(memory_image[start : start + tls.raw_data_size])
+    template += bytes(tls.data_size - len(template))
+    kernel.ext["tls"] = TlsState(slots=tls.slot_count, extended=tls.data_size, template=template)

@@ -1,25 +1,31 @@
 """Naming imports: library + ordinal -> export name, and who implements it.
 
-xboxkrnl names come from x360k's own export registry and the reference list
-(``x360k.exports.reference_list``), which also says whether canary
-implements an export; an ordinal neither knows is named ``xboxkrnl.exe
-ordinal N`` and canary's support is reported as unknown rather than guessed.
-Other libraries (xam.xex, xbdm.xex, ...) are named by library and ordinal:
-x360k implements none of them.
+Names and canary's support come from ``canary_exports.json`` (written by
+``tools/gen_canary_exports.py`` from canary's export tables and handler
+declarations: "implemented", "stub", "sketchy" as canary tags them, or
+"absent"), for xboxkrnl.exe and xam.xex; x360k's own registry says what x360k
+implements (xboxkrnl only, functions and the object-type variables). An
+ordinal neither knows is named ``LIBRARY ordinal N`` and canary's support is
+reported as unknown rather than guessed.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 
 from x360k.exports.ob import OBJECT_TYPE_EXPORTS
-from x360k.exports.reference_list import REFERENCE_EXPORTS, TABLE_CHECKED
 from x360k.exports.table import all_exports
+
+#: Library names as titles spell them -> the table's key.
+_LIBRARIES = {"xboxkrnl.exe": "xboxkrnl.exe", "xboxkrnl": "xboxkrnl.exe", "xam.xex": "xam.xex",
+              "xam": "xam.xex"}  # fmt: skip
 
 
 def is_kernel(library: str) -> bool:
-    return library.lower() in ("xboxkrnl.exe", "xboxkrnl")
+    return _LIBRARIES.get(library.lower()) == "xboxkrnl.exe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,30 +35,34 @@ class ImportInfo:
     name: str | None
     #: Whether x360k implements it (a function export or a kernel variable).
     x360k: bool
-    #: Whether canary does: True / False from the reference list, None when unknown.
-    canary: bool | None
+    #: canary: "implemented", "stub", "sketchy", "absent", or None when unknown.
+    canary: str | None
 
 
 @cache
-def _kernel_tables() -> tuple[dict[int, str], dict[int, str], dict[int, bool]]:
+def _canary() -> dict[str, dict[int, tuple[str, str, str]]]:
+    text = resources.files("x360k.xex").joinpath("canary_exports.json").read_text()
+    raw: dict[str, dict[str, list[str]]] = json.loads(text)
+    return {lib: {int(k): (v[0], v[1], v[2]) for k, v in rows.items()} for lib, rows in raw.items()}
+
+
+@cache
+def _x360k() -> dict[int, str]:
     implemented = {ex.ordinal: ex.name for ex in all_exports()}
     implemented |= {ordinal: name for name, (ordinal, _t) in OBJECT_TYPE_EXPORTS.items()}
-    names = {r.ordinal: r.name for r in (*REFERENCE_EXPORTS, *TABLE_CHECKED)} | implemented
-    canary = {r.ordinal: r.canary for r in (*REFERENCE_EXPORTS, *TABLE_CHECKED)}
-    return implemented, names, canary
+    return implemented
 
 
 def describe(library: str, ordinal: int) -> ImportInfo:
-    if not is_kernel(library):
-        return ImportInfo(library, ordinal, None, False, None)
-    implemented, names, canary = _kernel_tables()
-    return ImportInfo(
-        library, ordinal, names.get(ordinal), ordinal in implemented, canary.get(ordinal)
-    )
+    table = _canary().get(_LIBRARIES.get(library.lower(), ""), {})
+    known = table.get(ordinal)
+    ours = _x360k().get(ordinal) if is_kernel(library) else None
+    name = ours or (known[0] if known else None)
+    return ImportInfo(library, ordinal, name, ours is not None, known[2] if known else None)
 
 
 def import_name(library: str, ordinal: int) -> str:
-    """``NtClose (xboxkrnl.exe ordinal 207)`` or ``xam.xex ordinal 464``."""
+    """``NtClose (xboxkrnl.exe ordinal 207)`` or ``xbdm.xex ordinal 12``."""
     info = describe(library, ordinal)
     if info.name is None:
         return f"{library} ordinal {ordinal}"

@@ -62,8 +62,16 @@ class LzxError(ValueError):
         self.offset = offset
 
 
+#: The symbol of table entries no code reaches (an incomplete tree): above every element.
+INVALID: Final = 1 << 20
+
+
 class _Huffman:
-    """A canonical Huffman code as one lookup table indexed by the next ``bits`` bits."""
+    """A canonical Huffman code as one lookup table indexed by the next ``bits`` bits.
+
+    Each entry is ``(code length, symbol)``; codes no symbol has are
+    ``(0, INVALID)``, which every reader rejects.
+    """
 
     __slots__ = ("bits", "table")
 
@@ -71,13 +79,12 @@ class _Huffman:
         top = max(lengths, default=0)
         self.bits = top
         if top == 0:
-            self.table: list[int] = []  # empty: decoding a symbol from it is an error
+            self.table: list[tuple[int, int]] = []  # empty: decoding a symbol is an error
             return
         if top > MAX_CODE_LENGTH:
             raise LzxError(f"{what} code length {top} exceeds {MAX_CODE_LENGTH}", offset)
         size = 1 << top
-        # Entries: symbol << 5 | length; -1 marks codes no symbol has (an incomplete tree).
-        table = [-1] * size
+        table = [(0, INVALID)] * size
         code = 0
         for length in range(1, top + 1):
             span = 1 << (top - length)
@@ -86,7 +93,7 @@ class _Huffman:
                     start = code * span
                     if start + span > size:
                         raise LzxError(f"{what} code lengths over-subscribe the tree", offset)
-                    table[start : start + span] = [symbol << 5 | length] * span
+                    table[start : start + span] = [(length, symbol)] * span
                     code += 1
             code <<= 1
         self.table = table
@@ -137,11 +144,11 @@ class _Bits:
         if top == 0:
             raise LzxError(f"LZX {what} tree is empty but a symbol was coded", self.where())
         self.need(top)
-        entry = tree.table[(self.buf >> (self.nbits - top)) & ((1 << top) - 1)]
-        if entry < 0:
+        n, symbol = tree.table[(self.buf >> (self.nbits - top)) & ((1 << top) - 1)]
+        if symbol == INVALID:
             raise LzxError(f"LZX {what} code is not in the tree", self.where())
-        self.nbits -= entry & 31
-        return entry >> 5
+        self.nbits -= n
+        return symbol
 
     def lengths(self, lens: list[int], first: int, last: int) -> None:
         """A pretree, then code lengths [first, last) as deltas from the previous ones."""
@@ -275,9 +282,19 @@ def _run(
     ltab, ltop = lengths.table, lengths.bits
     r0, r1, r2 = reps
     size = len(out)
+    atab: list[tuple[int, int]] | None = None
+    atop = amask = 0
+    if aligned is not None:
+        if aligned.bits == 0:  # 8 zero lengths: any aligned offset is an error
+            aligned.table, aligned.bits = [(0, INVALID)] * 2, 1
+        atab, atop = aligned.table, aligned.bits
+        amask = (1 << atop) - 1
     extra_bits, position_base = EXTRA_BITS, POSITION_BASE
+    # One counter for both limits: the block's end and the frame's (``end``).
+    block_end = pos + block_left
+    stop = min(end, block_end)
     try:
-        while block_left > 0 and pos < end:
+        while pos < stop:
             # Keep at least 32 bits: a main and a length code, or most offsets, need no refill.
             while nbits < 32:
                 if wi >= limit:
@@ -285,26 +302,24 @@ def _run(
                 buf = ((buf & ((1 << nbits) - 1)) << 16) | words[wi]
                 wi += 1
                 nbits += 16
-            entry = mtab[(buf >> (nbits - mtop)) & mmask]
-            if entry < 0:
-                raise LzxError("LZX main code is not in the tree", max(0, wi * 2 - nbits // 8))
-            nbits -= entry & 31
-            element = entry >> 5
-            if element < NUM_CHARS:
+            n, element = mtab[(buf >> (nbits - mtop)) & mmask]
+            nbits -= n
+            if element < 256:  # a literal (NUM_CHARS)
                 out[pos] = element
                 pos += 1
-                block_left -= 1
                 continue
+            if element == INVALID:  # a code no symbol has
+                raise LzxError("LZX main code is not in the tree", max(0, wi * 2 - nbits // 8))
             element -= NUM_CHARS
             length = element & 7
             if length == NUM_PRIMARY_LENGTHS:
                 if ltop == 0:
                     raise LzxError("LZX length tree is empty but a symbol was coded", wi * 2)
-                entry = ltab[(buf >> (nbits - ltop)) & ((1 << ltop) - 1)]
-                if entry < 0:
+                n, footer = ltab[(buf >> (nbits - ltop)) & ((1 << ltop) - 1)]
+                if footer == INVALID:
                     raise LzxError("LZX length code is not in the tree", wi * 2)
-                nbits -= entry & 31
-                length += entry >> 5
+                nbits -= n
+                length += footer
             length += MIN_MATCH
             slot = element >> 3
             if slot == 0:
@@ -320,15 +335,30 @@ def _run(
             else:
                 extra = extra_bits[slot]
                 offset = position_base[slot] - 2
-                if extra:
-                    b.wi, b.buf, b.nbits = wi, buf, nbits
-                    if aligned is not None and extra >= 3:
-                        if extra > 3:
-                            offset += b.bits(extra - 3) << 3
-                        offset += b.symbol(aligned, "aligned")
-                    else:
-                        offset += b.bits(extra)
-                    wi, buf, nbits = b.wi, b.buf, b.nbits
+                if atab is not None and extra >= 3:
+                    while nbits < 24:  # at most 14 verbatim bits and a 7-bit aligned code
+                        if wi >= limit:
+                            raise LzxError("LZX stream ends early", len(b.data))
+                        buf = ((buf & ((1 << nbits) - 1)) << 16) | words[wi]
+                        wi += 1
+                        nbits += 16
+                    if extra > 3:
+                        nbits -= extra - 3
+                        offset += ((buf >> nbits) & ((1 << (extra - 3)) - 1)) << 3
+                    n, low = atab[(buf >> (nbits - atop)) & amask]
+                    if low == INVALID:
+                        raise LzxError("LZX aligned code is not in the tree", wi * 2)
+                    nbits -= n
+                    offset += low
+                elif extra:
+                    while nbits < extra:
+                        if wi >= limit:
+                            raise LzxError("LZX stream ends early", len(b.data))
+                        buf = ((buf & ((1 << nbits) - 1)) << 16) | words[wi]
+                        wi += 1
+                        nbits += 16
+                    nbits -= extra
+                    offset += (buf >> nbits) & ((1 << extra) - 1)
                 r2 = r1
                 r1 = r0
                 r0 = offset
@@ -337,23 +367,22 @@ def _run(
                     f"LZX match offset {offset} reaches before the stream (at output byte {pos})",
                     max(0, wi * 2 - nbits // 8),
                 )
-            block_left -= length
-            if block_left < 0:
+            if pos + length > block_end:
                 raise LzxError("LZX match runs past the end of its block", wi * 2)
-            stop = pos + length
-            if stop > size:
-                stop = size
+            last = pos + length
+            if last > size:
+                last = size
             src = pos - offset
             if offset >= length:
-                out[pos:stop] = out[src : src + (stop - pos)]
+                out[pos:last] = out[src : src + (last - pos)]
             else:
                 chunk = out[src:pos] * (length // offset + 1)
-                out[pos:stop] = chunk[: stop - pos]
-            pos = stop
+                out[pos:last] = chunk[: last - pos]
+            pos = pos + length  # a match may overrun the frame (not the block): see below
     finally:
         b.wi, b.buf, b.nbits = wi, buf, nbits
         reps[:] = [r0, r1, r2]
-    return pos, block_left
+    return min(pos, size), block_end - pos
 
 
 def lzx_decompress(data: bytes, size: int, window_size: int) -> bytearray:

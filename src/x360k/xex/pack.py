@@ -24,6 +24,7 @@ from typing import Final
 
 from x360k.cpu.elf import ElfError, parse_elf
 from x360k.cpu.thunks import BLR, THUNK_SECTION, decode_thunks
+from x360k.kernel import DEFAULT_STACK
 from x360k.xex.errors import XexError
 from x360k.xex.pe import (
     SCN_CODE,
@@ -66,7 +67,7 @@ def pack_elf(
     compression: str = "none",
     encryption: str | None = None,
     name: str = "default.exe",
-    stack_size: int | None = None,
+    stack_size: int | None = DEFAULT_STACK,
 ) -> bytes:
     """The XEX2 for a guest ELF (see the module docstring for the layout)."""
     try:

@@ -8,10 +8,12 @@ Anything wrong is a single :class:`~x360k.xex.errors.XexError`.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from x360k.xex import crypto
 from x360k.xex.basefile import (
+    COMPRESSION_NONE,
     ENCRYPTION_NORMAL,
     FileFormat,
     file_format,
@@ -58,7 +60,7 @@ def read_xex(data: bytes) -> XexFile:
     """Parse, decrypt and decompress ``data``; raises XexError naming the first problem."""
     try:
         return _read(bytes(data))
-    except (IndexError, ValueError) as exc:
+    except (IndexError, ValueError, KeyError, OverflowError, struct.error) as exc:
         if isinstance(exc, XexError):
             raise
         # A check this reader lacks; still one line, never a traceback.
@@ -103,5 +105,8 @@ def _image(
     try:
         pe = parse_pe(image)
     except PeError as exc:
-        raise XexError(f"basefile: {exc}", header.header_size + exc.offset) from None
+        if fmt.compression == COMPRESSION_NONE and fmt.encryption != ENCRYPTION_NORMAL:
+            raise XexError(f"basefile: {exc}", header.header_size + exc.offset) from None
+        # Decompressed or decrypted bytes have no file offset of their own: name both.
+        raise XexError(f"basefile (image byte {exc.offset}): {exc}", header.header_size) from None
     return image, pe

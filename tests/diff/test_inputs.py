@@ -1,0 +1,162 @@
+"""How the diff reads traces: the streamed JSONL path must give what the trace layer gives."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+import x360k.diff.spill as spill
+from x360k.diff.compare import DiffOptions, run_diff
+from x360k.diff.inputs import BASE_COLUMNS, InputError, TraceColumns, _load_trace_layer, load
+from x360k.diff.report import build_report, to_json
+from x360k.trace.event import TraceEvent
+
+from .pairgen import make_pair
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X360K_CACHE", str(tmp_path / "cache"))
+
+
+def _write(events: list[TraceEvent], path: Path, header: bool = True, **hexed: bool) -> Path:
+    """JSONL of ``events``; fields named in ``hexed`` written as "0x..." strings."""
+    with path.open("wb") as f:
+        if header:
+            f.write(b'{"format":"x360k-trace","schema_version":1,"emulator":"test"}\n')
+        for ev in events:
+            obj: dict[str, Any] = msgspec.to_builtins(ev)
+            for name in hexed:
+                if isinstance(obj.get(name), int):
+                    obj[name] = f"0x{obj[name]:X}"
+            f.write(msgspec.json.encode(obj) + b"\n")
+    return path
+
+
+def _report(ref: TraceColumns, cand: TraceColumns, **kw: Any) -> Any:
+    result = run_diff(ref, cand, DiffOptions(**kw))
+    return msgspec.json.decode(to_json(build_report(result, "ref", "cand")))
+
+
+def _trace_layer(path: Path) -> TraceColumns:
+    return _load_trace_layer(path, BASE_COLUMNS, cache=False)
+
+
+def _same_table(a: TraceColumns, b: TraceColumns) -> None:
+    assert a.n == b.n
+    assert a.thread_tids.tolist() == b.thread_tids.tolist()
+    assert a.thread_starts.tolist() == b.thread_starts.tolist()
+    for row in range(a.n):
+        assert a.event(row) == b.event(row), row
+
+
+@pytest.fixture(params=["duckdb", "msgspec"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a JSONL file is decoded: DuckDB (big files) and msgspec (small ones)."""
+    if request.param == "duckdb":
+        monkeypatch.setattr(spill, "SMALL_BYTES", -1)
+    else:
+        monkeypatch.setattr(spill, "SMALL_BYTES", 1 << 30)
+    return str(request.param)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("first", [False, True])
+def test_streamed_jsonl_diffs_like_the_trace_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, first: bool, reader: str
+) -> None:
+    """Generated pairs, all divergence classes, rows written out a few at a time."""
+    monkeypatch.setattr(spill, "SPILL_ROWS", 50 + 37 * seed)  # many flushes per thread
+    pair = make_pair(seed, threads=4, blocks=80)
+    r = _write(pair.ref, tmp_path / "r.jsonl")
+    c = _write(pair.cand, tmp_path / "c.jsonl")
+    streamed = (load(r), load(c))
+    assert streamed[0].mapping is not None  # memory-mapped, not read whole
+    layer = (_trace_layer(r), _trace_layer(c))
+    _same_table(streamed[0], layer[0])
+    _same_table(streamed[1], layer[1])
+    got = _report(*streamed, first=first)
+    assert got == _report(*layer, first=first)
+    assert got["divergence_count"] > 0
+
+
+def test_hex_strings_in_integer_fields_diff_like_integers(tmp_path: Path, reader: str) -> None:
+    """``"status": "0xC0000008"``, hex handles and thread ids read as the integers they spell."""
+    pair = make_pair(9, threads=3, blocks=60)
+    for ev in pair.ref[:40]:
+        if ev.kind == "kernel.return" and ev.status is None:
+            ev.status = 0xC0000008
+    plain = _write(pair.ref, tmp_path / "plain.jsonl")
+    hexed = _write(pair.ref, tmp_path / "hex.jsonl", status=True, handle=True, tid=True, ret=True)
+    assert b'"status":"0xC0000008"' in hexed.read_bytes()
+    assert b'"tid":"0x' in hexed.read_bytes()
+    cand = _write(pair.cand, tmp_path / "c.jsonl")
+    a, b = load(plain), load(hexed)
+    _same_table(a, b)
+    assert _report(a, load(cand)) == _report(b, load(cand))
+
+
+def test_thread_ids_that_are_handles_load(tmp_path: Path, reader: str) -> None:
+    """Canary's thread ids are handles (over 2**31): they must not be narrowed away."""
+    pair = make_pair(4, threads=2, blocks=20, inject=())
+    events = [msgspec.structs.replace(e, tid=0xF8000010 + 4 * e.tid) for e in pair.ref]
+    path = _write(events, tmp_path / "t.jsonl")
+    cols = load(path)
+    assert cols.thread_tids.tolist() == [0xF8000010, 0xF8000014]
+    assert _report(cols, load(path))["exit_code"] == 0
+
+
+def test_thread_written_out_of_order_is_sorted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    monkeypatch.setattr(spill, "SPILL_ROWS", 10)
+    pair = make_pair(6, threads=3, blocks=30, inject=())
+    shuffled = list(reversed(pair.ref))  # every thread's idx now runs backwards in the file
+    path = _write(shuffled, tmp_path / "rev.jsonl", header=False)
+    cols = load(path)
+    _same_table(cols, _trace_layer(path))
+    assert _report(cols, load(_write(pair.ref, tmp_path / "fwd.jsonl")))["exit_code"] == 0
+
+
+def test_cache_entry_is_reused_and_rebuilt_when_damaged(tmp_path: Path) -> None:
+    pair = make_pair(8, threads=2, blocks=30)
+    path = _write(pair.ref, tmp_path / "r.jsonl")
+    first = load(path, cache=True)
+    entries = list((tmp_path / "cache").glob("diff-*.arrow"))
+    assert len(entries) == 1
+    again = load(path, cache=True)
+    _same_table(first, again)
+    entries[0].write_bytes(b"ARROW1 but not really")
+    rebuilt = load(path, cache=True)
+    _same_table(first, rebuilt)
+    assert not list((tmp_path / "cache").glob("*.tmp"))
+
+
+def test_in_memory_spill_matches_the_file(tmp_path: Path, reader: str) -> None:
+    pair = make_pair(10, threads=3, blocks=30)
+    path = _write(pair.ref, tmp_path / "r.jsonl")
+    spilled = spill.spill_jsonl(path, BASE_COLUMNS, None)
+    assert spilled is not None and spilled.buffer is not None
+    table, index, mm = spill.open_spill(spilled.buffer, BASE_COLUMNS)
+    assert mm is None and index.header["emulator"] == "test"
+    assert table.equals(load(path).table)
+
+
+def test_bad_line_is_named_by_the_trace_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    pair = make_pair(11, threads=2, blocks=10, inject=())
+    path = _write(pair.ref, tmp_path / "bad.jsonl")
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[5] = b'{"tid":0,"idx":"seven","kind":"marker"}\n'
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(InputError, match=r"bad\.jsonl\D*6\b"):
+        load(path)
+    assert not list(scratch.iterdir())  # the half-written spill is gone
