@@ -541,6 +541,95 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "reference 2.8; console: Xbox ObInsertObject (OB_FLAG_PERMANENT_OBJECT), NtClose "
         "(detach at handle count 0 unless permanent), export 0xDD",
     ),
+    # -- Rtl strings, memory and formatting (exports/rtl_*.py, exports/formatting.py) -------------
+    QuirkInfo(
+        "init_string_length_wraps",
+        "rtl",
+        "RtlInitAnsiString / RtlInitUnicodeString store the string's length in 16 bits as it "
+        "comes: a string of 0x10001 bytes gets Length 1 and MaximumLength 2.",
+        "The length is capped at the largest a STRING can describe (0xFFFE bytes ANSI, 0xFFFC "
+        "bytes Unicode), so the record never claims less than a prefix of the string.",
+        "reference: canary xboxkrnl_rtl.cc RtlInitAnsiString (uint16 cast of strlen); console: NT "
+        "RtlInitAnsiString / RtlInitUnicodeString (MAXUSHORT - 1, MAX_USTRING)",
+    ),
+    QuirkInfo(
+        "upcase_unicode_ascii_only",
+        "rtl",
+        "RtlUpcaseUnicodeChar (and case-insensitive Unicode compares) upcase only a-z: the host "
+        "C locale's toupper leaves every other character as it is.",
+        "Every character with a simple upper-case mapping is upcased (U+00E9 -> U+00C9, "
+        "U+03B1 -> U+0391), as the NT upcase table does.",
+        "reference: canary xboxkrnl_rtl.cc RtlUpcaseUnicodeChar (std::ctype<char16_t> in "
+        "the classic locale); console: NT RtlUpcaseUnicodeChar (NLS upcase table)",
+    ),
+    QuirkInfo(
+        "copy_unicode_string_copies_double",
+        "rtl",
+        "RtlCopyUnicodeString copies twice the byte count it stores in Length (reading and "
+        "writing past both buffers) and writes no terminating NUL.",
+        "min(Destination.MaximumLength, Source.Length) bytes are copied, Length is that, and a "
+        "NUL character follows when the buffer has room for it.",
+        "reference: canary xboxkrnl_rtl.cc RtlCopyUnicodeString (memcpy of length * 2); "
+        "console: NT RtlCopyUnicodeString",
+    ),
+    QuirkInfo(
+        "unicode_to_ansi_utf8",
+        "rtl",
+        "RtlUnicodeStringToAnsiString writes UTF-8: a character above U+007F takes two or "
+        "three bytes.",
+        "Each character becomes one byte of the single-byte code page (U+0000-U+00FF as "
+        "themselves, anything wider as '?').",
+        "reference: canary xboxkrnl_rtl.cc RtlUnicodeStringToAnsiString (xe::to_utf8); console: NT "
+        "RtlUnicodeStringToAnsiString (RtlUnicodeToMultiByteN, ANSI code page)",
+    ),
+    QuirkInfo(
+        "unicode_to_ansi_keeps_length",
+        "rtl",
+        "Converting into the caller's buffer (AllocateDestinationString FALSE) leaves the "
+        "destination's Length as it was, even when the text was cut short.",
+        "Length is set to the bytes written (MaximumLength - 1 when cut short, with "
+        "STATUS_BUFFER_OVERFLOW).",
+        "reference: canary xboxkrnl_rtl.cc RtlUnicodeStringToAnsiString; console: NT "
+        "RtlUnicodeStringToAnsiString",
+    ),
+    QuirkInfo(
+        "compare_memory_counts_all",
+        "rtl",
+        "RtlCompareMemory returns how many byte positions hold equal bytes anywhere in the "
+        'range ("abcd" vs "abXd" -> 3).',
+        'RtlCompareMemory returns the length of the equal leading run ("abcd" vs "abXd" -> 2).',
+        "reference: canary xboxkrnl_rtl.cc RtlCompareMemory (counts every match); console: NT "
+        "RtlCompareMemory (documented: bytes that match before the first difference)",
+    ),
+    QuirkInfo(
+        "vsnprintf_overflow_returns_count",
+        "formatting",
+        "_vsnprintf / _vsnwprintf return the full length of the output when it does not fit "
+        "(the buffer holds its first count characters).",
+        "They return -1 when the output does not fit, as _snprintf does.",
+        "reference: canary xboxkrnl_strings.cc _vsnprintf; console: MSVC CRT _vsnprintf "
+        "(documented -1 on truncation)",
+    ),
+    QuirkInfo(
+        "swprintf_narrow_s",
+        "formatting",
+        "swprintf reads %s and %c as narrow (its formatter is run in narrow mode), unlike "
+        "_snwprintf and vswprintf.",
+        "swprintf, like every wide function, reads %s and %c as wide; %hs / %S are narrow.",
+        "reference: canary xboxkrnl_strings.cc swprintf (format_core(..., false)); "
+        "console: MSVC CRT swprintf",
+    ),
+    QuirkInfo(
+        "raise_exception_returns",
+        "rtl",
+        "RtlRaiseException of any code returns to the caller as if a handler had continued "
+        "it (a marker event records the code).",
+        "The exception would be dispatched to the title's handlers, which x360k cannot run: "
+        "the run stops with a report naming the code (SetThreadName's 0x406D1388 still "
+        "returns).",
+        "reference: canary xboxkrnl_debug.cc RtlRaiseException; console: NT RtlRaiseException "
+        "(RtlDispatchException, then the unhandled-exception path)",
+    ),
     QuirkInfo(
         "symlink_open_flat",
         "io",
@@ -645,6 +734,15 @@ class Quirks:
     open_by_name_ignores_type: bool
     flat_object_names: bool
     obj_permanent_ignored: bool
+    init_string_length_wraps: bool
+    upcase_unicode_ascii_only: bool
+    copy_unicode_string_copies_double: bool
+    unicode_to_ansi_utf8: bool
+    unicode_to_ansi_keeps_length: bool
+    compare_memory_counts_all: bool
+    vsnprintf_overflow_returns_count: bool
+    swprintf_narrow_s: bool
+    raise_exception_returns: bool
     symlink_open_flat: bool
 
     @classmethod
