@@ -198,6 +198,15 @@ def open_stack(cols: TraceColumns, rows: Rows, pos: int) -> list[str]:
     return frames
 
 
+def _arg_difference(k: int, r: str, c: str) -> str:
+    """One differing argument; when only canary's printed pointer target differs, say so."""
+    rp, rt = split_pointee(r)
+    cp, ct = split_pointee(c)
+    if rt is not None and ct is not None and rp.lower() == cp.lower():
+        return f"args[{k}] points at 0x{rt.lower()} vs 0x{ct.lower()}"
+    return f"args[{k}] {r} vs {c}"
+
+
 def _pointee_parts(r: str | None, c: str | None) -> list[str]:
     """``args[0] points at 0x00000000 vs 0x00000001`` from two pointee arrays in ``text``."""
     try:
@@ -420,7 +429,9 @@ class Explainer:
         if len(ra) != len(ca):
             return [f"{len(ra)} vs {len(ca)} arguments"]
         r_args, c_args = r.args or [], c.args or []
-        return [f"args[{k}] {r_args[k]} vs {c_args[k]}" for k in range(len(ra)) if ra[k] != ca[k]]
+        return [
+            _arg_difference(k, r_args[k], c_args[k]) for k in range(len(ra)) if ra[k] != ca[k]
+        ]
 
     def _unmapped_sentence(
         self, pr: PairResult, f: Finding, r_ev: TraceEvent | None, c_ev: TraceEvent | None

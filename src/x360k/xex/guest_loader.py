@@ -21,7 +21,7 @@ from x360k.cpu.loader import GuestImage
 from x360k.cpu.thunks import BLR, LI_R0, SC
 from x360k.exports.ob import OBJECT_TYPE_EXPORTS
 from x360k.kernel import Kernel
-from x360k.memory import GuestMemory
+from x360k.memory import PAGE_SIZE, GuestMemory
 from x360k.xex.errors import XexError
 from x360k.xex.headers import DEFAULT_STACK_SIZE, TLS_INFO, TlsInfo, tls_info
 from x360k.xex.import_names import import_name, is_kernel
@@ -63,6 +63,10 @@ def load_xex_image(
             f"0x{IMAGE_LOW:08x}-0x{IMAGE_HIGH:08x}",
             0,
         )
+    if base % PAGE_SIZE:
+        # Images are laid out in whole pages; an unaligned base (a damaged header)
+        # would put the image's first byte somewhere other than where its code expects.
+        raise XexError(f"image base 0x{base:08x} is not on a 0x{PAGE_SIZE:x}-byte page", 0)
     if not base <= xex.entry < base + size:
         raise XexError(f"entry point 0x{xex.entry:08x} is outside the image", 0)
     tls = tls_info(xex.header)
