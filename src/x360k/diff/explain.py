@@ -429,9 +429,7 @@ class Explainer:
         if len(ra) != len(ca):
             return [f"{len(ra)} vs {len(ca)} arguments"]
         r_args, c_args = r.args or [], c.args or []
-        return [
-            _arg_difference(k, r_args[k], c_args[k]) for k in range(len(ra)) if ra[k] != ca[k]
-        ]
+        return [_arg_difference(k, r_args[k], c_args[k]) for k in range(len(ra)) if ra[k] != ca[k]]
 
     def _unmapped_sentence(
         self, pr: PairResult, f: Finding, r_ev: TraceEvent | None, c_ev: TraceEvent | None
