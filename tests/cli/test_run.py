@@ -183,3 +183,26 @@ def test_progress_line_appears_only_after_the_threshold(monkeypatch: pytest.Monk
     off = run_module._Progress("x", enabled=False)
     off.tick(5000, 1)
     assert off.progress is None
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow", ".txt"])
+def test_a_failed_trace_write_keeps_the_previous_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    """Formats written in one go go through a temporary file: a failure leaves the old one."""
+    import x360k.cli.run as run_module
+
+    scenario = Path(__file__).parents[2] / "examples" / "duplicate_object.yaml"
+    out = tmp_path / f"out{suffix}"
+    ok = CliRunner().invoke(cli, ["run", str(scenario), "--profile", "canary", "--trace", str(out)])
+    assert ok.exit_code == 0, ok.output
+    before = out.read_bytes()
+
+    def broken(path: Path, *_: object) -> None:
+        path.write_bytes(b"half a trace")
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(run_module, "_write_gathered_as", broken)
+    CliRunner().invoke(cli, ["run", str(scenario), "--profile", "canary", "--trace", str(out)])
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]

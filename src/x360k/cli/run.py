@@ -118,7 +118,20 @@ def _open_sink(path: Path, header: TraceHeader) -> _TraceSink:
 
 
 def _write_gathered(path: Path, header: TraceHeader, gathered: MemoryRecorder) -> None:
+    """Write a trace gathered in memory beside ``path``, then rename it into place.
+
+    A kill or an error mid-write leaves the previous file at ``path`` whole (these
+    formats are written in one go, unlike the streamed JSONL and Arrow stream).
+    """
+    from x360k.trace.atomic_write import atomic_write
+
     suffix = path.suffix.lower()
+    atomic_write(path, lambda tmp: _write_gathered_as(tmp, suffix, header, gathered))
+
+
+def _write_gathered_as(
+    path: Path, suffix: str, header: TraceHeader, gathered: MemoryRecorder
+) -> None:
     if suffix == ".txt":
         with path.open("w", encoding="utf-8", newline="\n") as out:
             for event in gathered.events:
