@@ -231,3 +231,22 @@ def test_args_table_option_and_its_errors(tmp_path: Path) -> None:
     code, _, err = _run("--args-table", str(bad), SEED_REF, SEED_CAND)
     assert code == 2
     assert err.strip().count("\n") == 0 and "bad.json: NtClose" in err
+
+
+def test_the_reference_cache_keeps_to_its_size_bound(tmp_path: Path) -> None:
+    """Each diff that caches a reference evicts least recently used entries past the bound."""
+    cache = tmp_path / "cache"
+    env = {"X360K_CACHE": str(cache), "X360K_CACHE_SIZE": "1"}
+    written = []
+    for seed in (1, 2):
+        folder = tmp_path / f"pair{seed}"
+        folder.mkdir()
+        ref, cand = _write_pair(make_pair(seed), folder)
+        result = CliRunner(env=env).invoke(cli, ["diff", ref, cand])
+        assert result.exit_code in (0, 1), result.output
+        written.append(sorted(p.name for p in cache.iterdir() if p.name.startswith("diff-v")))
+    assert len(written[0]) == 1 and len(written[1]) == 1  # the new entry alone is kept
+    assert written[0] != written[1]
+    bad = CliRunner(env={"X360K_CACHE": str(cache), "X360K_CACHE_SIZE": "lots"})
+    result = bad.invoke(cli, ["diff", ref, cand])
+    assert result.exit_code == 2 and "X360K_CACHE_SIZE" in result.output

@@ -374,8 +374,9 @@ def _open_sorted_arrow(path: Path, names: tuple[str, ...]) -> TraceColumns | Non
 
 
 def _cache_dir() -> Path:
-    env = os.environ.get("X360K_CACHE")
-    return Path(env) if env else Path.cwd() / ".x360k-cache"
+    from x360k.trace.cache_store import cache_dir
+
+    return cache_dir()
 
 
 def _content_hash(path: Path) -> str:
@@ -408,13 +409,22 @@ def _load_jsonl(path: Path, names: tuple[str, ...], cache: bool) -> TraceColumns
     """
     from x360k.diff.spill import spill_jsonl
 
+    from x360k.trace import cache_store
+
     entry = None
+    limit = 0
     if cache:
+        try:
+            limit = cache_store.size_limit()
+        except ValueError as exc:
+            raise InputError(f"${cache_store.SIZE_ENV}: {exc}") from None
         tag = "-".join(sorted(set(names) - set(BASE_COLUMNS))) or "base"
         entry = _cache_dir() / f"diff-v{CACHE_VERSION}-{_content_hash(path)}-{tag}.arrow"
         if entry.is_file():
             try:
-                return _spill_columns(entry, names, str(path))
+                cols = _spill_columns(entry, names, str(path))
+                cache_store.touch(entry)  # least recently used goes first when over the bound
+                return cols
             except (OSError, ValueError, pa.ArrowException, msgspec.DecodeError):
                 pass  # unreadable entry: rebuilt below
     folder = entry.parent if entry is not None else Path(tempfile.gettempdir())
@@ -443,6 +453,7 @@ def _load_jsonl(path: Path, names: tuple[str, ...], cache: bool) -> TraceColumns
         if entry is not None:
             with contextlib.suppress(OSError):  # an unkept cache entry only costs time next run
                 tmp.replace(entry)
+                cache_store.evict(entry.parent, limit, keep=entry)
         return cols
     finally:
         if tmp is not None:
