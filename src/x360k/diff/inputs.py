@@ -408,7 +408,6 @@ def _load_jsonl(path: Path, names: tuple[str, ...], cache: bool) -> TraceColumns
     file can be written, the same layout is built in memory.
     """
     from x360k.diff.spill import spill_jsonl
-
     from x360k.trace import cache_store
 
     entry = None
