@@ -8,25 +8,12 @@ relative to root 0xFFFFFFFC as titles pass them); canary's are flat strings.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
+from benchmarks.bench_kernel import _per_call_us
 from x360k.kernel import Kernel
 from x360k.object_namespace import NAMED_OBJECTS_ROOT
 from x360k.quirks import PROFILES
 
 N = 10_000
-
-
-def _per_call_us(fn: Callable[[], object], n: int = N) -> float:
-    """Best of five runs, in CPU time of this process (robust to other jobs on the machine)."""
-    best = float("inf")
-    for _ in range(5):
-        start = time.process_time()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.process_time() - start) / n * 1e6)
-    return best
 
 
 def _measure(profile: str) -> dict[str, float]:
@@ -52,9 +39,9 @@ def _measure(profile: str) -> dict[str, float]:
         call("NtClose", read(out))
 
     return {
-        "unnamed create + close (baseline)": _per_call_us(unnamed),
-        "named create + close": _per_call_us(create_named),
-        "ObOpenObjectByName + close": _per_call_us(open_named),
+        "unnamed create + close (baseline)": _per_call_us(unnamed, N),
+        "named create + close": _per_call_us(create_named, N),
+        "ObOpenObjectByName + close": _per_call_us(open_named, N),
     }
 
 
