@@ -1,13 +1,24 @@
-"""Write src/x360k/xex/canary_exports.json: export names by ordinal, and canary's support.
+"""Write src/x360k/canary_exports.json: every export in canary's tables, and its support.
 
 A developer tool: ``python tools/gen_canary_exports.py CANARY_GIT_DIR [REV]`` reads a
 checkout (or bare clone) of xenia-canary at REV (default HEAD) with ``git show``/``git
-grep`` and records facts only, no code: for xboxkrnl.exe and xam.xex, each ordinal's
-export name from the export tables (``xboxkrnl_table.inc``, ``xam_table.inc``) and
-whether canary registers a handler for it (``DECLARE_XBOXKRNL_EXPORTn`` /
-``DECLARE_XAM_EXPORTn``: "implemented", or "stub" / "sketchy" when canary tags it so) or
-maps it as a kernel variable (``SetVariableMapping``, ``EXPORT_KVAR``), else "absent".
-``x360k xex imports`` names imports and says what canary does with them from this file.
+grep`` and records facts only, no code. For xboxkrnl.exe, xam.xex and xbdm.xex, each
+ordinal of the export tables (``*_table.inc``) gets its name, its kind (function or
+variable), canary's support, its logging tags and canary's category:
+
+- support: "implemented", "stub" or "sketchy" for a handler declared with
+  ``DECLARE_*_EXPORTn`` (as canary tags it), "implemented" for a hand-registered string
+  shim (``SHIM_SET_MAPPING``) or a mapped kernel variable (``SetVariableMapping``,
+  ``EXPORT_KVAR``), else "absent";
+- category: the subsystem canary files the handler under (``kThreading`` ->
+  "threading"), "strings" for a shim, "variables" for a variable;
+- tags: "i" for ``kImportant`` (logged at canary's info level, so kept at its default
+  log level), "h" for ``kHighFrequency`` (logged only with
+  ``log_high_frequency_kernel_calls``), "s" for a shim (logged by its own code, not by
+  canary's export wrapper).
+
+One file serves the XEX import names (``x360k xex imports``), the canary log reader
+and ``x360k exports``'s reference set.
 """
 
 from __future__ import annotations
@@ -18,13 +29,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "src" / "x360k" / "xex" / "canary_exports.json"
+OUT = Path(__file__).resolve().parents[1] / "src" / "x360k" / "canary_exports.json"
 TABLES = {
-    "xboxkrnl.exe": "src/xenia/kernel/xboxkrnl/xboxkrnl_table.inc",
-    "xam.xex": "src/xenia/kernel/xam/xam_table.inc",
+    "xboxkrnl.exe": ("XBOXKRNL", "src/xenia/kernel/xboxkrnl/xboxkrnl_table.inc"),
+    "xam.xex": ("XAM", "src/xenia/kernel/xam/xam_table.inc"),
+    "xbdm.xex": ("XBDM", "src/xenia/kernel/xbdm/xbdm_table.inc"),
 }
 ENTRY = re.compile(r"XE_EXPORT\(\s*\w+\s*,\s*(0x[0-9A-Fa-f]+)\s*,\s*(\w+)\s*,\s*(\w+)\s*\)")
-DECLARE = re.compile(r"DECLARE_(XBOXKRNL|XAM)_EXPORT\d\(\s*(\w+)\s*,\s*\w+((?:\s*,\s*\w+)*)\s*\)")
+DECLARE = re.compile(
+    r"DECLARE_(XBOXKRNL|XAM|XBDM)_EXPORT\d\(\s*(\w+)\s*,\s*(\w+)((?:\s*,\s*\w+)*)\s*\)"
+)
+SHIM = re.compile(r'SHIM_SET_MAPPING\(\s*"(\w+)\.\w+"\s*,\s*(\w+)\s*,')
 VARIABLE = re.compile(r"(?:ordinals::|EXPORT_KVAR\()\s*(\w+)")
 
 
@@ -34,42 +49,56 @@ def _git(repo: str, *args: str) -> str:
 
 
 def main(repo: str, rev: str = "HEAD") -> None:
-    declared: dict[str, dict[str, str]] = {"XBOXKRNL": {}, "XAM": {}}
-    sources = _git(repo, "grep", "-l", "DECLARE_\\|SetVariableMapping\\|EXPORT_KVAR", rev, "--",
-                   "src/xenia/kernel").split()  # fmt: skip
+    commit = _git(repo, "rev-parse", rev).strip()
+    declared: dict[str, dict[str, tuple[str, str, str]]] = {m: {} for m, _p in TABLES.values()}
+    pattern = "DECLARE_\\|SetVariableMapping\\|EXPORT_KVAR\\|SHIM_SET_MAPPING"
+    sources = _git(repo, "grep", "-l", pattern, rev, "--", "src/xenia/kernel").split()
     variables: set[str] = set()
     for source in sources:
         text = _git(repo, "show", source)
-        for module, name, tags in DECLARE.findall(text):
+        for module, name, category, tags in DECLARE.findall(text):
             state = "implemented"
             if "kStub" in tags:
                 state = "stub"
             elif "kSketchy" in tags:
                 state = "sketchy"
-            declared[module][name] = state
+            flags = "i" if "kImportant" in tags else ""
+            flags += "h" if "kHighFrequency" in tags else ""
+            group = category.removeprefix("k").lower()
+            declared[module][name] = (state, flags, group)
+        for library, name in SHIM.findall(text):
+            declared[library.upper()].setdefault(name, ("implemented", "s", "strings"))
         for block in re.findall(r"(?:SetVariableMapping\([^;]*;|EXPORT_KVAR\(\w+\))", text):
             variables.update(VARIABLE.findall(block))
-    out: dict[str, dict[str, list[str]]] = {}
-    for library, path in TABLES.items():
-        module = "XBOXKRNL" if library.startswith("xboxkrnl") else "XAM"
+    libraries: dict[str, dict[str, list[str]]] = {}
+    for library, (module, path) in TABLES.items():
         rows: dict[str, list[str]] = {}
         for ordinal, name, kind in ENTRY.findall(_git(repo, "show", f"{rev}:{path}")):
-            state = declared[module].get(name, "absent")
+            state, tags, group = declared[module].get(name, ("absent", "", ""))
             if kind == "kVariable":
-                state = "implemented" if name in variables else "absent"
-            rows[str(int(ordinal, 16))] = [name, "variable" if kind == "kVariable" else "function",
-                                           state]  # fmt: skip
-        out[library] = rows
-    lines = ["{"]
-    for i, (library, rows) in enumerate(out.items()):
+                state, tags = ("implemented" if name in variables else "absent"), ""
+                group = "variables"
+            rows[str(int(ordinal, 16))] = [
+                name, "variable" if kind == "kVariable" else "function", state, tags, group
+            ]
+        libraries[library] = rows
+    about = (
+        "Xenia canary's export tables: per library, ordinal -> [name, kind, canary's support, "
+        "logging tags, canary's category]. Written by tools/gen_canary_exports.py "
+        "(facts only, no code)."
+    )
+    lines = ["{", f'"about": {json.dumps(about)},', f'"canary_commit": "{commit}",',
+             '"libraries": {']  # fmt: skip
+    for i, (library, rows) in enumerate(libraries.items()):
         lines.append(f"{json.dumps(library)}: {{")
         items = sorted(rows.items(), key=lambda kv: int(kv[0]))
         lines += [f"{json.dumps(k)}: {json.dumps(v)}," for k, v in items[:-1]]
         lines += [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in items[-1:]]
-        lines.append("}," if i < len(out) - 1 else "}")
-    lines.append("}")
+        lines.append("}," if i < len(libraries) - 1 else "}")
+    lines += ["}", "}"]
     OUT.write_text("\n".join(lines) + "\n")
-    sys.stdout.write(f"wrote {OUT} ({sum(len(v) for v in out.values())} exports)\n")
+    total = sum(len(v) for v in libraries.values())
+    sys.stdout.write(f"wrote {OUT} ({total} exports)\n")
 
 
 if __name__ == "__main__":

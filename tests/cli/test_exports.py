@@ -73,3 +73,36 @@ def test_piped_output_is_one_row_per_line() -> None:
     assert all(line == line.rstrip() for line in lines)
     for row, line in zip(rows, lines[1:], strict=False):
         assert row.name in line
+
+
+def test_every_export_canary_registers_is_a_row_with_canary_support() -> None:
+    from x360k import canary_exports
+
+    by_name = {r["name"]: r for r in rows()}
+    registered = canary_exports.kernel_registered()
+    assert len(registered) == 301  # 267 declared functions, 10 string shims, 24 variables
+    implemented = {ex.name for ex in all_exports()}
+    for entry in registered:
+        row = by_name[entry.name]
+        assert row["ordinal"] == entry.ordinal
+        assert row["canary"] == entry.support
+        assert row["kind"] == entry.kind
+        if entry.name not in implemented and entry.kind == "function":
+            assert row["state"] == "absent"
+    # Reference exports canary leaves unimplemented stay listed, marked so.
+    assert by_name["RtlUnwind"]["canary_implements"] is False
+
+
+def test_summary_counts_canarys_set_per_subsystem() -> None:
+    result = CliRunner().invoke(cli, ["exports", "--summary", "--json"])
+    assert result.exit_code == 0
+    subsystems = json.loads(result.stdout)
+    assert sum(s["canary"] for s in subsystems) == 301
+    for s in subsystems:
+        assert s["complete"] + s["partial"] + s["absent"] == s["canary"]
+    by_name = {s["subsystem"]: s for s in subsystems}
+    listed = [r for r in rows() if r["subsystem"] == "threading" and r["canary"] != "absent"]
+    assert by_name["threading"]["canary"] == len(listed)
+    assert by_name["threading"]["complete"] == sum(r["state"] == "complete" for r in listed)
+    text = CliRunner().invoke(cli, ["exports", "--summary"])
+    assert "canary registers 301 of these exports" in text.stdout

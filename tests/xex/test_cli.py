@@ -68,7 +68,9 @@ def test_canary_table_agrees_with_the_reference_list() -> None:
         assert info.name == ref.name
         assert (info.canary != "absent") == ref.canary, ref.name
     assert describe("xam.xex", 464).name == "XamSetCurrentTitleDash"
-    assert describe("xbdm.xex", 1).canary is None
+    assert describe("xbdm.xex", 1).name == "DmAllocatePool"
+    assert describe("xbdm.xex", 1).canary == "implemented"
+    assert describe("xgraphics.xex", 1).canary is None
 
 
 def test_run_a_xex_under_any_name(tmp_path: Path) -> None:

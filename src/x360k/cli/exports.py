@@ -1,8 +1,11 @@
-"""``x360k exports``: which xboxkrnl exports x360k implements, next to the reference's list.
+"""``x360k exports``: which xboxkrnl exports x360k implements, next to canary's set.
 
 Each row is one export: implemented ones with their declared parameters and
-whether the handler is complete or partial; exports the reference covers
-that x360k lacks are listed as absent, so the table doubles as a to-do list.
+whether the handler is complete or partial; exports canary registers (or the
+reference covers) that x360k lacks are listed as absent, so the table doubles
+as a to-do list. The reference set is every xboxkrnl export canary answers
+(:mod:`x360k.canary_exports`), plus the few the reference covers that canary
+leaves unimplemented; the summary counts canary's set per subsystem.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
+from x360k import canary_exports
 from x360k.exports.ob import OBJECT_TYPE_EXPORTS
 from x360k.exports.reference_list import BY_NAME, REFERENCE_EXPORTS
 from x360k.exports.registry import Registry
@@ -33,17 +37,58 @@ class ExportRow(msgspec.Struct, kw_only=True):
     kind: str = "function"
     area: str = ""
     in_reference: bool = True
-    #: False when the reference says canary itself leaves it unimplemented.
+    #: False when canary itself leaves it unimplemented.
     canary_implements: bool = True
+    #: canary's support: "implemented", "stub", "sketchy" or "absent".
+    canary: str = "absent"
+    #: The subsystem it is counted under in the summary (canary's category where it has one).
+    subsystem: str = ""
     doc: str = ""
 
 
+class SubsystemRow(msgspec.Struct, kw_only=True):
+    """How many of canary's exports in one subsystem x360k has, by state."""
+
+    subsystem: str
+    canary: int
+    complete: int
+    partial: int
+    absent: int
+
+
+#: Subsystems by name prefix, for the exports canary files under no category.
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("Rtl", "rtl"), ("XeCrypt", "crypto"), ("XeKeys", "crypto"), ("Ex", "executive"),
+    ("Ke", "kernel"), ("Ki", "kernel"), ("Interlocked", "kernel"), ("Kf", "kernel"),
+    ("Nt", "nt"), ("Ob", "objects"), ("Io", "io"), ("Hal", "hal"), ("Dbg", "debug"),
+    ("Mm", "memory"), ("Xex", "modules"), ("Vd", "video"), ("XMA", "audio"),
+    ("XAudio", "audio"), ("Hid", "input"), ("XUsbcam", "input"),
+)  # fmt: skip
+
+
+def subsystem_of(name: str, category: str = "none") -> str:
+    """canary's category for the export, or one from its name when canary gives none."""
+    if category and category != "none":
+        return category
+    for prefix, subsystem in _PREFIXES:
+        if name.startswith(prefix):
+            return subsystem
+    return "misc"
+
+
 def export_rows() -> list[ExportRow]:
-    """Every implemented export and every reference export, by ordinal."""
+    """Every implemented export, every export canary registers and every reference one."""
     registry = Registry(all_exports())
+    canary = {e.name: e for e in canary_exports.table("xboxkrnl.exe").values()}
     rows: dict[str, ExportRow] = {}
+
+    def canary_of(name: str) -> tuple[str, str]:
+        entry = canary.get(name)
+        return (entry.support, entry.category) if entry else ("absent", "none")
+
     for ex in registry:
         ref = BY_NAME.get(ex.name)
+        support, category = canary_of(ex.name)
         rows[ex.name] = ExportRow(
             ordinal=ex.ordinal,
             name=ex.name,
@@ -51,11 +96,14 @@ def export_rows() -> list[ExportRow]:
             params=[f"{p.name}:{p.kind.value}{'?' if p.optional else ''}" for p in ex.params],
             returns=ex.returns.value,
             area=ref.area if ref else "",
-            in_reference=ref is not None,
-            canary_implements=ref.canary if ref else True,
+            in_reference=ref is not None or support != "absent",
+            canary_implements=support != "absent",
+            canary=support,
+            subsystem=subsystem_of(ex.name, category),
             doc=ex.doc,
         )
     for name, (ordinal, type_name) in OBJECT_TYPE_EXPORTS.items():
+        support, _category = canary_of(name)
         rows[name] = ExportRow(
             ordinal=ordinal,
             name=name,
@@ -64,11 +112,29 @@ def export_rows() -> list[ExportRow]:
             returns="",
             kind="variable",
             area="object types",
-            in_reference=name in BY_NAME,
+            in_reference=name in BY_NAME or support != "absent",
+            canary_implements=support != "absent",
+            canary=support,
+            subsystem="variables",
             doc=f"the {type_name} object type",
         )
+    for entry in canary_exports.kernel_registered():
+        if entry.name not in rows:
+            ref = BY_NAME.get(entry.name)
+            rows[entry.name] = ExportRow(
+                ordinal=entry.ordinal,
+                name=entry.name,
+                state="absent",
+                params=[],
+                returns="",
+                kind=entry.kind,
+                area=ref.area if ref else "",
+                canary=entry.support,
+                subsystem=subsystem_of(entry.name, entry.category),
+            )
     for ref in REFERENCE_EXPORTS:
         if ref.name not in rows:
+            support, category = canary_of(ref.name)
             rows[ref.name] = ExportRow(
                 ordinal=ref.ordinal,
                 name=ref.name,
@@ -77,9 +143,31 @@ def export_rows() -> list[ExportRow]:
                 returns="",
                 kind="variable" if ref.variable else "function",
                 area=ref.area,
-                canary_implements=ref.canary,
+                canary_implements=support != "absent",
+                canary=support,
+                subsystem=subsystem_of(ref.name, category),
             )
     return sorted(rows.values(), key=lambda r: r.ordinal)
+
+
+def subsystem_rows(rows: list[ExportRow]) -> list[SubsystemRow]:
+    """Per subsystem, canary's exports and how many of them x360k has complete or partial."""
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r.canary == "absent":
+            continue
+        c = counts.setdefault(r.subsystem, dict.fromkeys(STATES, 0))
+        c[r.state] += 1
+    return [
+        SubsystemRow(
+            subsystem=name,
+            canary=sum(c.values()),
+            complete=c["complete"],
+            partial=c["partial"],
+            absent=c["absent"],
+        )
+        for name, c in sorted(counts.items())
+    ]
 
 
 #: Width given to the table when stdout is not a terminal: wide enough that no row wraps.
@@ -128,21 +216,52 @@ class _Stripped:
     help="Show only exports in this state (repeatable): complete, partial or absent.",
 )
 @click.option("--name", "pattern", default=None, help="Show only names containing this text.")
-def command(as_json: bool, state: tuple[str, ...], pattern: str | None) -> None:
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Show only the count per subsystem of canary's exports x360k has complete.",
+)
+def command(as_json: bool, state: tuple[str, ...], pattern: str | None, summary: bool) -> None:
     """List the xboxkrnl exports x360k implements, with ordinal and parameters.
 
-    Exports the reference covers but x360k does not implement are listed as
+    Every export Xenia canary registers is listed; those x360k lacks are
     'absent'. A '?' after a parameter marks it optional (may be null); --json
-    gives each parameter's kind too.
+    gives each parameter's kind too. The table ends with how many of canary's
+    exports x360k has complete, per subsystem (--summary shows only that).
     """
     rows = export_rows()
     if state:
         rows = [r for r in rows if r.state in state]
     if pattern:
         rows = [r for r in rows if pattern.lower() in r.name.lower()]
+    subsystems = subsystem_rows(rows)
     if as_json:
-        sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
+        payload: Any = subsystems if summary else rows
+        sys.stdout.write(msgspec.json.encode(payload).decode() + "\n")
         return
+    console = _console()
+    if not summary:
+        console.print(_export_table(rows))
+        counts = {s: sum(1 for r in rows if r.state == s) for s in STATES}
+        console.print(
+            f"{len(rows)} exports: {counts['complete']} complete, {counts['partial']} partial, "
+            f"{counts['absent']} absent"
+        )
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("subsystem", "canary", "complete", "partial", "absent"):
+        table.add_column(column, justify="left" if column == "subsystem" else "right")
+    for sub in subsystems:
+        table.add_row(
+            sub.subsystem, str(sub.canary), str(sub.complete), str(sub.partial), str(sub.absent)
+        )
+    console.print(table)
+    total = sum(sub.canary for sub in subsystems)
+    done = sum(sub.complete for sub in subsystems)
+    console.print(f"canary registers {total} of these exports; x360k has {done} complete")
+
+
+def _export_table(rows: list[ExportRow]) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("ordinal", justify="right", no_wrap=True)
     table.add_column("export", no_wrap=True)
@@ -154,9 +273,11 @@ def command(as_json: bool, state: tuple[str, ...], pattern: str | None) -> None:
         params = ", ".join(names) if r.kind == "function" else "(variable)"
         notes = []
         if not r.in_reference:
-            notes.append("not in reference list")
+            notes.append("not in canary's set")
         if not r.canary_implements:
             notes.append("canary: unimplemented")
+        elif r.canary in ("stub", "sketchy"):
+            notes.append(f"canary: {r.canary}")
         note = f" [dim]({'; '.join(notes)})[/]" if notes else ""
         table.add_row(
             f"0x{r.ordinal:03X} {r.ordinal:>4}",
@@ -164,10 +285,4 @@ def command(as_json: bool, state: tuple[str, ...], pattern: str | None) -> None:
             f"[{styles[r.state]}]{r.state}[/]",
             f"{params}{note}",
         )
-    console = _console()
-    console.print(table)
-    counts = {s: sum(1 for r in rows if r.state == s) for s in STATES}
-    console.print(
-        f"{len(rows)} exports: {counts['complete']} complete, {counts['partial']} partial, "
-        f"{counts['absent']} absent"
-    )
+    return table

@@ -1,18 +1,19 @@
 """The exports Xenia canary declares, with the tags that decide what its log holds.
 
-Read from canary's source (its shim declarations and export tables, commit
-263c722a40d2) into ``canary-exports.json``: for each export its module,
-ordinal and whether it is tagged important (logged at level ``i``, so kept at
-canary's default log level) or high-frequency (logged only with
-``log_high_frequency_kernel_calls``). The canary log reader uses it to tell
-call lines from messages and to fill in ``module`` and ``ordinal``.
+A view of :mod:`x360k.canary_exports` (read from canary's source): for each
+function canary's export wrapper handles, its module, ordinal and whether it
+is tagged important (logged at level ``i``, so kept at canary's default log
+level) or high-frequency (logged only with ``log_high_frequency_kernel_calls``).
+String shims and variables are left out: the wrapper never logs them. The
+canary log reader uses it to tell call lines from messages and to fill in
+``module`` and ``ordinal``.
 """
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 from typing import Final, NamedTuple
+
+from x360k import canary_exports
 
 
 class CanaryExport(NamedTuple):
@@ -25,11 +26,11 @@ class CanaryExport(NamedTuple):
 
 
 def _load_exports() -> dict[str, CanaryExport]:
-    text = resources.files("x360k.trace").joinpath("canary-exports.json").read_text()
-    rows = json.loads(text)["exports"]
     return {
-        name: CanaryExport(module, ordinal, "i" in tags, "h" in tags)
-        for name, module, ordinal, tags in rows
+        e.name: CanaryExport(e.module, e.ordinal, e.important, e.high_frequency)
+        for library in canary_exports.libraries()
+        for e in canary_exports.table(library).values()
+        if e.declared
     }
 
 

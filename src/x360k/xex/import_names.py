@@ -1,27 +1,27 @@
 """Naming imports: library + ordinal -> export name, and who implements it.
 
-Names and canary's support come from ``canary_exports.json`` (written by
-``tools/gen_canary_exports.py`` from canary's export tables and handler
-declarations: "implemented", "stub", "sketchy" as canary tags them, or
-"absent"), for xboxkrnl.exe and xam.xex; x360k's own registry says what x360k
-implements (xboxkrnl only, functions and the object-type variables). An
-ordinal neither knows is named ``LIBRARY ordinal N`` and canary's support is
-reported as unknown rather than guessed.
+Names and canary's support come from :mod:`x360k.canary_exports` (canary's
+export tables and handler declarations: "implemented", "stub", "sketchy" as
+canary tags them, or "absent"), for xboxkrnl.exe, xam.xex and xbdm.xex;
+x360k's own registry says what x360k implements (xboxkrnl only, functions
+and the object-type variables). An ordinal neither knows is named
+``LIBRARY ordinal N`` and canary's support is reported as unknown rather
+than guessed.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
+from x360k import canary_exports
+from x360k.canary_exports import CanaryEntry
 from x360k.exports.ob import OBJECT_TYPE_EXPORTS
 from x360k.exports.table import all_exports
 
 #: Library names as titles spell them -> the table's key.
 _LIBRARIES = {"xboxkrnl.exe": "xboxkrnl.exe", "xboxkrnl": "xboxkrnl.exe", "xam.xex": "xam.xex",
-              "xam": "xam.xex"}  # fmt: skip
+              "xam": "xam.xex", "xbdm.xex": "xbdm.xex", "xbdm": "xbdm.xex"}  # fmt: skip
 
 
 def is_kernel(library: str) -> bool:
@@ -39,11 +39,8 @@ class ImportInfo:
     canary: str | None
 
 
-@cache
-def _canary() -> dict[str, dict[int, tuple[str, str, str]]]:
-    text = resources.files("x360k.xex").joinpath("canary_exports.json").read_text()
-    raw: dict[str, dict[str, list[str]]] = json.loads(text)
-    return {lib: {int(k): (v[0], v[1], v[2]) for k, v in rows.items()} for lib, rows in raw.items()}
+def _canary(library: str) -> dict[int, CanaryEntry]:
+    return canary_exports.table(library)
 
 
 @cache
@@ -54,11 +51,11 @@ def _x360k() -> dict[int, str]:
 
 
 def describe(library: str, ordinal: int) -> ImportInfo:
-    table = _canary().get(_LIBRARIES.get(library.lower(), ""), {})
+    table = _canary(_LIBRARIES.get(library.lower(), ""))
     known = table.get(ordinal)
     ours = _x360k().get(ordinal) if is_kernel(library) else None
-    name = ours or (known[0] if known else None)
-    return ImportInfo(library, ordinal, name, ours is not None, known[2] if known else None)
+    name = ours or (known.name if known else None)
+    return ImportInfo(library, ordinal, name, ours is not None, known.support if known else None)
 
 
 def import_name(library: str, ordinal: int) -> str:
