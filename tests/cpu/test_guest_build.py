@@ -33,8 +33,11 @@ def test_every_guest_has_a_committed_binary() -> None:
 def test_rebuild_matches_the_committed_binaries(tmp_path: Path) -> None:
     work = tmp_path / "guests"
     shutil.copytree(GUESTS, work, ignore=shutil.ignore_patterns("bin", "__pycache__"))
-    subprocess.run(["make", "-s", "-C", str(work)], check=True, capture_output=True)
-    for name in _guest_names():
+    names = _guest_names()
+    # Only the ELFs: the XEX titles are packed by the project's venv, which the copy lacks.
+    targets = [f"bin/{name}.elf" for name in names]
+    subprocess.run(["make", "-s", "-C", str(work), *targets], check=True, capture_output=True)
+    for name in names:
         built = (work / "bin" / f"{name}.elf").read_bytes()
         committed = (GUESTS / "bin" / f"{name}.elf").read_bytes()
         assert built == committed, f"guests/bin/{name}.elf is stale: run make -C guests"
