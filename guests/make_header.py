@@ -43,6 +43,8 @@ def imports() -> str:
     lines = [BEGIN]
     for ex in sorted(all_exports(), key=lambda e: e.ordinal):
         params = ", ".join(f"{TYPES[p.kind]} {p.name}" for p in ex.params) or "void"
+        if ex.variadic:
+            params += ", ..."
         extra = len(ex.params) - 8
         stub = f"X360K_IMPORT({ex.ordinal}, {ex.name})"
         if extra > 0:

@@ -206,3 +206,15 @@ def test_a_failed_trace_write_keeps_the_previous_file(
     CliRunner().invoke(cli, ["run", str(scenario), "--profile", "canary", "--trace", str(out)])
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_verbose_prints_what_a_guest_sent_to_dbgprint() -> None:
+    guest = str(Path(__file__).resolve().parents[2] / "guests" / "bin" / "rtl_strings.elf")
+    code, out, _ = invoke(guest, "--profile", "console", "-v")
+    assert code == 0
+    assert "thread 0 DbgPrint: rtl_strings: Hello, Xbox, 22 checks, quirks 000" in out
+    code, out, _ = invoke(guest, "--profile", "console")
+    assert "DbgPrint" not in out
+    code, out, _ = invoke(guest, "--profile", "console", "--json")
+    (result,) = json.loads(out)["results"]
+    assert result["debug_output"] == [[0, "rtl_strings: Hello, Xbox, 22 checks, quirks 000"]]

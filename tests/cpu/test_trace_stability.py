@@ -77,6 +77,8 @@ CASES = [
     Case("spin", pokes={"work": 150000}, max_calls=3),
     Case("spin", pokes={"work": 150000}, max_time=150_000),
     *(Case("fault", pokes={"fault_kind": kind}) for kind in (0, 1, 2)),
+    Case("rtl_strings"),
+    Case("rtl_strings", "console"),
     Case("fault", "console", pokes={"fault_kind": 2}, traced=False),
 ]
 

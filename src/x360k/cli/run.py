@@ -277,6 +277,8 @@ def _print_result(
                 f"     [dim]thread {t.tid}[/] {escape(t.program)} [dim](id {t.thread_id})[/] "
                 f"{_plural(t.calls, 'call')}, {end}"
             )
+        for tid, text in result.debug_output:
+            out.print(f"     [dim]thread {tid} DbgPrint:[/] {escape(text)}")
     for warning in result.warnings:
         out.print(f"     [yellow]warning:[/] {escape(warning)}")
     if result.wedge is not None:

@@ -22,6 +22,7 @@ from x360k.cpu.fault import FaultReport, GuestFault
 from x360k.cpu.loader import GuestImage, load_image
 from x360k.cpu.recent_events import RecentEvents
 from x360k.cpu.runtime import CpuRuntime
+from x360k.exports.formatting import debug_output
 from x360k.kernel import Kernel, RunResult
 from x360k.quirks import Profile
 from x360k.trace.recorder import MemoryRecorder, Recorder, TeeRecorder
@@ -220,4 +221,5 @@ def run_guest(
         failures=[Failure(str(path), 0, message) for message in failures],
         warnings=warnings,
         wedge=None if result is None else result.wedge,
+        debug_output=list(debug_output(k)),
     )

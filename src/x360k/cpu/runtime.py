@@ -140,7 +140,7 @@ class CpuRuntime:
         stop = engine.stop
         # Per ordinal: the export and the reader of its (at most eight) register arguments.
         calls = {
-            ordinal: (ex, struct.Struct(f"={min(ex.nargs, 8)}I").unpack_from)
+            ordinal: (ex, struct.Struct(f"={ex.register_args}I").unpack_from)
             for ordinal, ex in self._exports.items()
         }
         k = self.k
@@ -295,7 +295,7 @@ class CpuRuntime:
                         raise self._fault(t, pc - 4, self._missing_import(pc - 8, r0), regs)
                     t.ret_addr = regs[1]
                     t.gpr[1] = regs[3]
-                    status = yield (r0, tuple(regs[4 : 4 + min(ex.nargs, 8)]))
+                    status = yield (r0, tuple(regs[4 : 4 + ex.register_args]))
                     continue
                 if number >= 0:
                     reason = INTERRUPT_NAMES.get(number, f"interrupt {number}")

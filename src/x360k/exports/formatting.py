@@ -140,7 +140,7 @@ _FMT = Param("format", K.PTR)
 _AP = Param("args", K.PTR)
 
 
-@GROUP.export("DbgPrint", 0x03, _FMT)
+@GROUP.export("DbgPrint", 0x03, _FMT, variadic=True)
 def dbg_print(k: Kernel, t: Thread, fmt: int) -> int:
     """Format a debug message: a ``marker`` event and the run's debug output."""
     if not fmt:
@@ -154,7 +154,7 @@ def dbg_print(k: Kernel, t: Thread, fmt: int) -> int:
     return STATUS_SUCCESS
 
 
-@GROUP.export("sprintf", 0x13B, _BUF, _FMT, returns=Returns.VALUE)
+@GROUP.export("sprintf", 0x13B, _BUF, _FMT, returns=Returns.VALUE, variadic=True)
 def sprintf(k: Kernel, t: Thread, buf: int, fmt: int) -> int:
     """Format into ``buffer`` with a NUL; the length, or -1."""
     return _unbounded(k, t, buf, fmt, RegisterArgs(k.memory, t, 2), wide=False)
@@ -166,7 +166,7 @@ def vsprintf(k: Kernel, t: Thread, buf: int, fmt: int, ap: int) -> int:
     return _unbounded(k, t, buf, fmt, VaListArgs(k.memory, ap), wide=False)
 
 
-@GROUP.export("swprintf", 0x13E, _BUF, _FMT, returns=Returns.VALUE)
+@GROUP.export("swprintf", 0x13E, _BUF, _FMT, returns=Returns.VALUE, variadic=True)
 def swprintf(k: Kernel, t: Thread, buf: int, fmt: int) -> int:
     """Wide sprintf."""
     return _unbounded(k, t, buf, fmt, RegisterArgs(k.memory, t, 2), wide=True)
@@ -178,7 +178,7 @@ def vswprintf(k: Kernel, t: Thread, buf: int, fmt: int, ap: int) -> int:
     return _unbounded(k, t, buf, fmt, VaListArgs(k.memory, ap), wide=True)
 
 
-@GROUP.export("_snprintf", 0x13A, _BUF, _COUNT, _FMT, returns=Returns.VALUE)
+@GROUP.export("_snprintf", 0x13A, _BUF, _COUNT, _FMT, returns=Returns.VALUE, variadic=True)
 def snprintf(k: Kernel, t: Thread, buf: int, count: int, fmt: int) -> int:
     """At most ``count`` bytes (a NUL only if room); the length, or -1 when cut short."""
     return _bounded(k, t, buf, count, fmt, RegisterArgs(k.memory, t, 3), wide=False)
@@ -190,7 +190,7 @@ def vsnprintf(k: Kernel, t: Thread, buf: int, count: int, fmt: int, ap: int) -> 
     return _bounded(k, t, buf, count, fmt, VaListArgs(k.memory, ap), wide=False)
 
 
-@GROUP.export("_snwprintf", 0x13D, _BUF, _COUNT, _FMT, returns=Returns.VALUE)
+@GROUP.export("_snwprintf", 0x13D, _BUF, _COUNT, _FMT, returns=Returns.VALUE, variadic=True)
 def snwprintf(k: Kernel, t: Thread, buf: int, count: int, fmt: int) -> int:
     """Wide _snprintf (``count`` in characters)."""
     return _bounded(k, t, buf, count, fmt, RegisterArgs(k.memory, t, 3), wide=True)
@@ -202,13 +202,13 @@ def vsnwprintf(k: Kernel, t: Thread, buf: int, count: int, fmt: int, ap: int) ->
     return _bounded(k, t, buf, count, fmt, VaListArgs(k.memory, ap), wide=True)
 
 
-@GROUP.export("_scprintf", 0x139, _FMT, returns=Returns.VALUE)
+@GROUP.export("_scprintf", 0x139, _FMT, returns=Returns.VALUE, variadic=True)
 def scprintf(k: Kernel, t: Thread, fmt: int) -> int:
     """The length sprintf would produce."""
     return _counted(k, fmt, RegisterArgs(k.memory, t, 1), wide=False)
 
 
-@GROUP.export("_scwprintf", 0x13C, _FMT, returns=Returns.VALUE)
+@GROUP.export("_scwprintf", 0x13C, _FMT, returns=Returns.VALUE, variadic=True)
 def scwprintf(k: Kernel, t: Thread, fmt: int) -> int:
     """The length swprintf would produce."""
     return _counted(k, fmt, RegisterArgs(k.memory, t, 1), wide=True)

@@ -101,6 +101,14 @@ class Export:
     #: ``"0x%08x " * nargs``: one %-format and a split render every argument for the trace,
     #: several times faster than formatting them one by one.
     args_format: str = ""
+    #: C's ``...`` follows the declared parameters (sprintf, DbgPrint): the handler reads
+    #: the rest from r3..r10 and the stack, so a CPU guest's call brings all eight registers.
+    variadic: bool = False
+
+    @property
+    def register_args(self) -> int:
+        """How many of r3..r10 a call from guest code must bring to the handler."""
+        return 8 if self.variadic else min(self.nargs, 8)
 
     def pointer_args(self) -> list[int]:
         """Indices of the parameters that are guest pointers (for masking in diffs)."""
@@ -121,6 +129,7 @@ class ExportGroup:
         *params: Param,
         returns: Returns = Returns.STATUS,
         completeness: Completeness = Completeness.COMPLETE,
+        variadic: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             doc = (handler.__doc__ or "").strip().split("\n")[0]
@@ -136,6 +145,7 @@ class ExportGroup:
                     nargs=len(params),
                     returns_status=returns is Returns.STATUS,
                     args_format="0x%08x " * len(params),
+                    variadic=variadic,
                 )
             )
             return handler

@@ -20,6 +20,7 @@ from typing import Final
 import msgspec
 
 from x360k.cpu.fault import GuestFault
+from x360k.exports.formatting import debug_output
 from x360k.exports.registry import Returns
 from x360k.kernel import Kernel, RunResult
 from x360k.objects.thread import Program, Thread
@@ -101,6 +102,8 @@ class ScenarioResult(msgspec.Struct, kw_only=True):
     warnings: list[str]
     wedge: WedgeReport | None = None
     trace_file: str | None = None
+    #: (thread ordinal, text) of each DbgPrint, in call order: what a debugger would show.
+    debug_output: list[tuple[int, str]] = msgspec.field(default_factory=list)
 
 
 class _ProgressRecorder:
@@ -524,4 +527,5 @@ class _Run:
             failures=failures,
             warnings=list(self.scenario.warnings),
             wedge=result.wedge,
+            debug_output=list(debug_output(k)),
         )
