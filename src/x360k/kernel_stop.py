@@ -32,13 +32,21 @@ CONSEQUENCE: Final = {
 
 def stop_for(k: Kernel, t: Thread, call: str, err: ObjectInUse) -> GuestFault:
     """The fault that stops the run at ``call`` (the table was left as it was)."""
+    consequence = CONSEQUENCE.get(k.profile, "the kernel cannot go on")
+    return stop_at(k, t, call, f"{err.why} ({err.obj.describe()}); {consequence}")
+
+
+def stop_at(k: Kernel, t: Thread, call: str, reason: str) -> GuestFault:
+    """The fault that stops the run at ``call`` for ``reason``, with a ``kernel stop`` marker.
+
+    Also what KeBugCheck and the like raise: the kernel state is left as it is,
+    so the report shows what the guest saw.
+    """
     from x360k.cpu.fault import FaultReport, GuestFault
 
-    consequence = CONSEQUENCE.get(k.profile, "the kernel cannot go on")
-    reason = f"{call}: {err.why} ({err.obj.describe()}); {consequence}"
     gpr = t.gpr
     report = FaultReport(
-        reason=reason,
+        reason=f"{call}: {reason}",
         tid=t.ordinal,
         thread_id=t.thread_id,
         pc=(t.ret_addr or 0) & 0xFFFFFFFF,
@@ -47,5 +55,5 @@ def stop_for(k: Kernel, t: Thread, call: str, err: ObjectInUse) -> GuestFault:
         registers={f"r{i}": gpr[i] & 0xFFFFFFFF for i in range(3, 11)},
         last_events=[f"[{idx}] call {name} tid={t.ordinal}" for idx, name in t.recent],
     )
-    k.emit(t, "marker", text=f"kernel stop: {reason}")
+    k.emit(t, "marker", text=f"kernel stop: {call}: {reason}")
     return GuestFault(report)

@@ -66,6 +66,24 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 
 
+def _absent(
+    ordinal: int, name: str, kind: str, area: str, support: str, category: str
+) -> ExportRow:
+    """The row of an export x360k does not implement."""
+    return ExportRow(
+        ordinal=ordinal,
+        name=name,
+        state="absent",
+        params=[],
+        returns="",
+        kind=kind,
+        area=area,
+        canary_implements=support != "absent",
+        canary=support,
+        subsystem=subsystem_of(name, category),
+    )
+
+
 def subsystem_of(name: str, category: str = "none") -> str:
     """canary's category for the export, or one from its name when canary gives none."""
     if category and category != "none":
@@ -121,32 +139,14 @@ def export_rows() -> list[ExportRow]:
     for entry in canary_exports.kernel_registered():
         if entry.name not in rows:
             ref = BY_NAME.get(entry.name)
-            rows[entry.name] = ExportRow(
-                ordinal=entry.ordinal,
-                name=entry.name,
-                state="absent",
-                params=[],
-                returns="",
-                kind=entry.kind,
-                area=ref.area if ref else "",
-                canary=entry.support,
-                subsystem=subsystem_of(entry.name, entry.category),
-            )
+            area = ref.area if ref else ""
+            rows[entry.name] = _absent(entry.ordinal, entry.name, entry.kind, area, entry.support,
+                                       entry.category)  # fmt: skip
     for ref in REFERENCE_EXPORTS:
         if ref.name not in rows:
             support, category = canary_of(ref.name)
-            rows[ref.name] = ExportRow(
-                ordinal=ref.ordinal,
-                name=ref.name,
-                state="absent",
-                params=[],
-                returns="",
-                kind="variable" if ref.variable else "function",
-                area=ref.area,
-                canary_implements=support != "absent",
-                canary=support,
-                subsystem=subsystem_of(ref.name, category),
-            )
+            kind = "variable" if ref.variable else "function"
+            rows[ref.name] = _absent(ref.ordinal, ref.name, kind, ref.area, support, category)
     return sorted(rows.values(), key=lambda r: r.ordinal)
 
 

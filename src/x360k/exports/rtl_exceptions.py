@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
+from x360k.kernel_stop import stop_at
 from x360k.memory import GuestMemoryError
 
 if TYPE_CHECKING:
@@ -35,21 +36,7 @@ RECORD_SIZE: Final = 0x50
 
 def stop_run(k: Kernel, t: Thread, call: str, reason: str) -> GuestFault:
     """The fault that stops the run at ``call`` (the kernel state is left as it is)."""
-    from x360k.cpu.fault import FaultReport, GuestFault
-
-    gpr = t.gpr
-    report = FaultReport(
-        reason=f"{call}: {reason}",
-        tid=t.ordinal,
-        thread_id=t.thread_id,
-        pc=(t.ret_addr or 0) & 0xFFFFFFFF,
-        symbol=None,
-        instruction=f"call {call}",
-        registers={f"r{i}": gpr[i] & 0xFFFFFFFF for i in range(3, 11)},
-        last_events=[f"[{idx}] call {name} tid={t.ordinal}" for idx, name in t.recent],
-    )
-    k.emit(t, "marker", text=f"kernel stop: {call}: {reason}")
-    return GuestFault(report)
+    return stop_at(k, t, call, reason)
 
 
 def _thread_name(k: Kernel, record: int) -> str:
