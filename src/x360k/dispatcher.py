@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from x360k.objects.base import KernelObject
 from x360k.objects.thread import Thread
 from x360k.status import STATUS_ABANDONED_WAIT_0, STATUS_WAIT_0
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.quirks import Quirks
     from x360k.scheduler import TimedEntry
 
 
@@ -76,10 +76,20 @@ def try_satisfy(wb: WaitBlock) -> int | None:
     return satisfy_now(wb.thread, wb.objects, wb.wait_all)
 
 
+class WaitHost(Protocol):
+    """What the dispatcher needs of the kernel: the clock, the quirks, and waking a thread."""
+
+    clock: int
+    quirks: Quirks
+
+    def state_changed(self, obj: KernelObject) -> None: ...
+    def wake(self, t: Thread, status: int, wb: WaitBlock | None = None) -> None: ...
+
+
 class Dispatcher:
     """Hangs waits on objects and completes them when objects are signalled."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: WaitHost) -> None:
         self.kernel = kernel
 
     def begin(self, wb: WaitBlock) -> None:

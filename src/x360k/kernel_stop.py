@@ -20,7 +20,7 @@ from x360k.handles import ObjectInUse
 
 if TYPE_CHECKING:
     from x360k.cpu.fault import GuestFault
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 #: What each profile's kernel does at such a call, for the report.
@@ -30,13 +30,13 @@ CONSEQUENCE: Final = {
 }
 
 
-def stop_for(k: Kernel, t: Thread, call: str, err: ObjectInUse) -> GuestFault:
+def stop_for(k: KernelState, t: Thread, call: str, err: ObjectInUse) -> GuestFault:
     """The fault that stops the run at ``call`` (the table was left as it was)."""
     consequence = CONSEQUENCE.get(k.profile, "the kernel cannot go on")
     return stop_at(k, t, call, f"{err.why} ({err.obj.describe()}); {consequence}")
 
 
-def stop_at(k: Kernel, t: Thread, call: str, reason: str) -> GuestFault:
+def stop_at(k: KernelState, t: Thread, call: str, reason: str) -> GuestFault:
     """The fault that stops the run at ``call`` for ``reason``, with a ``kernel stop`` marker.
 
     Also what KeBugCheck and the like raise: the kernel state is left as it is,

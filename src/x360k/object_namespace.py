@@ -44,7 +44,7 @@ from x360k.vfs.mount import namespace_of
 
 if TYPE_CHECKING:
     from x360k.handles import ObjectTable
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 EXT_KEY: Final = "object_namespace"
@@ -76,7 +76,7 @@ def dissect(path: bytes) -> tuple[bytes, bytes]:
 class ObjectNamespace:
     """The directory tree of one kernel and the objects attached to it."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: KernelState) -> None:
         self.kernel = kernel
         #: object -> (its directory, its element name as created)
         self.attached: dict[KernelObject, tuple[Directory, bytes]] = {}
@@ -257,7 +257,7 @@ class ObjectNamespace:
         return entries
 
 
-def object_namespace(k: Kernel) -> ObjectNamespace | None:
+def object_namespace(k: KernelState) -> ObjectNamespace | None:
     """The kernel's object namespace, made on first use; None under ``flat_object_names``."""
     if k.quirks.flat_object_names:
         return None

@@ -19,7 +19,7 @@ from x360k.objects.mutant import Mutant
 from x360k.objects.thread import Thread, ThreadState
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
 
 
 class Holder(msgspec.Struct, kw_only=True):
@@ -122,7 +122,7 @@ class WedgeReport(msgspec.Struct, kw_only=True):
         return "\n".join(lines)
 
 
-def build_wedge_report(k: Kernel) -> WedgeReport:
+def build_wedge_report(k: KernelState) -> WedgeReport:
     """Describe the kernel's wedge: every blocked thread, what it waits on and who could help.
 
     Handles are process-wide, so any live thread *could* use any handle; the
@@ -201,7 +201,7 @@ def build_wedge_report(k: Kernel) -> WedgeReport:
     )
 
 
-def _holders(k: Kernel, obj: KernelObject, by_ordinal: dict[int, Thread]) -> list[Holder]:
+def _holders(k: KernelState, obj: KernelObject, by_ordinal: dict[int, Thread]) -> list[Holder]:
     holders: list[Holder] = []
     for handle in obj.handles:
         key = k.table.sid_key(handle)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from x360k.call_path import CallPath
 from x360k.cpu.engine import Engine
 from x360k.cpu.runner import execute_guest
-from x360k.kernel import Kernel
 from x360k.scheduler import QUANTUM
 
 Guest = Callable[[str], Path]
@@ -52,14 +52,14 @@ def test_a_call_limit_inside_a_quantum_is_exact(guest: Guest) -> None:
 def test_an_error_in_a_served_call_reaches_the_caller(
     guest: Guest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = Kernel._invoke
+    original = CallPath.invoke
 
-    def failing(self: Kernel, t: Any, ex: Any, decoded: Any = None) -> int:
-        if self.calls == 100:
+    def failing(self: CallPath, t: Any, ex: Any, decoded: Any = None) -> int:
+        if self.k.calls == 100:
             raise ValueError("handler bug")
         return original(self, t, ex, decoded)
 
-    monkeypatch.setattr(Kernel, "_invoke", failing)
+    monkeypatch.setattr(CallPath, "invoke", failing)
     with pytest.raises(ValueError, match="handler bug"):
         execute_guest(guest("stress"), pokes={"calls": 500}, keep_trace=False)
 
@@ -68,15 +68,15 @@ def test_guest_code_cannot_start_inside_a_served_call(
     guest: Guest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A handler that ran guest code synchronously would nest unicorn runs: refused."""
-    original = Kernel._invoke
+    original = CallPath.invoke
 
-    def nesting(self: Kernel, t: Any, ex: Any, decoded: Any = None) -> int:
-        if self.calls == 10:
-            runtime = self.ext["cpu"]
+    def nesting(self: CallPath, t: Any, ex: Any, decoded: Any = None) -> int:
+        if self.k.calls == 10:
+            runtime = self.k.ext["cpu"]
             program = runtime.program(t, runtime.image.entry, (), t.gpr[1] - 0x1000)
             next(program)
         return original(self, t, ex, decoded)
 
-    monkeypatch.setattr(Kernel, "_invoke", nesting)
+    monkeypatch.setattr(CallPath, "invoke", nesting)
     with pytest.raises(RuntimeError, match="inside a kernel call"):
         execute_guest(guest("stress"), pokes={"calls": 500}, keep_trace=False)

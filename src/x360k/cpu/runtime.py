@@ -38,8 +38,8 @@ from x360k.cpu.loader import GuestImage
 from x360k.cpu.shared_memory import share_memory
 from x360k.cpu.thunks import RETURN_MARKER, RETURN_TRAMPOLINE, TRAMPOLINE_BASE, return_stub
 from x360k.exports.registry import Export
-from x360k.kernel import PREEMPT, SERVED, SLICE_GOES_ON
 from x360k.memory import GuestMemoryError
+from x360k.run_loop import PREEMPT, SERVED, SLICE_GOES_ON
 from x360k.trace.text_form import format_event
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from x360k.status import (
 )
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 ObjT = TypeVar("ObjT", bound=KernelObject)
@@ -24,14 +24,14 @@ OBJ_OPENIF: Final = 0x80
 STAMP: Final = 0x58454E00
 
 
-def require(k: Kernel, ptr: int, size: int = 4) -> None:
+def require(k: KernelState, ptr: int, size: int = 4) -> None:
     """Fail the call with STATUS_ACCESS_VIOLATION now, before any state changes, if a
     non-null out-pointer is not writable."""
     if ptr:
         k.memory.require(ptr, size)
 
 
-def write_u32(k: Kernel, ptr: int, value: int) -> None:
+def write_u32(k: KernelState, ptr: int, value: int) -> None:
     if ptr:
         k.memory.write_u32(ptr, value)
 
@@ -42,12 +42,12 @@ def s32(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
-def previous_state(k: Kernel, state: bool) -> int:
+def previous_state(k: KernelState, state: bool) -> int:
     """The previous event state a set, reset or pulse reports (canary: always 1)."""
     return 1 if k.quirks.previous_state_always_one else int(state)
 
 
-def lookup_typed(k: Kernel, t: Thread, handle: int, cls: type[ObjT]) -> ObjT | int:
+def lookup_typed(k: KernelState, t: Thread, handle: int, cls: type[ObjT]) -> ObjT | int:
     """The object behind ``handle`` if it is a ``cls``, else the status to return.
 
     A wrong type gets STATUS_OBJECT_TYPE_MISMATCH under both profiles: canary
@@ -61,13 +61,13 @@ def lookup_typed(k: Kernel, t: Thread, handle: int, cls: type[ObjT]) -> ObjT | i
     return obj
 
 
-def object_name(k: Kernel, attributes: int) -> bytes:
+def object_name(k: KernelState, attributes: int) -> bytes:
     """The name an OBJECT_ATTRIBUTES carries (empty for a null pointer or no name)."""
     return b"" if attributes == 0 else k.memory.read_object_name(attributes)
 
 
 def start_named_create(
-    k: Kernel, t: Thread, handle_ptr: int, attrs: int, cls: type[KernelObject]
+    k: KernelState, t: Thread, handle_ptr: int, attrs: int, cls: type[KernelObject]
 ) -> bytes | Placement | int:
     """The first step of every Nt*Create*: the name to create under, or the status to return.
 
@@ -96,7 +96,12 @@ def start_named_create(
 
 
 def open_existing_named(
-    k: Kernel, t: Thread, attributes: int, name: bytes, handle_ptr: int, cls: type[KernelObject]
+    k: KernelState,
+    t: Thread,
+    attributes: int,
+    name: bytes,
+    handle_ptr: int,
+    cls: type[KernelObject],
 ) -> int | None:
     """The named-object step of every Nt*Create*: None when the name is new (create it).
 
@@ -121,7 +126,7 @@ def open_existing_named(
     return STATUS_OBJECT_NAME_EXISTS
 
 
-def open_handle(k: Kernel, obj: KernelObject) -> int:
+def open_handle(k: KernelState, obj: KernelObject) -> int:
     """Hand the caller a handle to an existing object, as each profile opens objects.
 
     Canary gives out the object's primary handle again with one more count on
@@ -134,7 +139,9 @@ def open_handle(k: Kernel, obj: KernelObject) -> int:
     return k.table.add_handle(obj)
 
 
-def finish_create(k: Kernel, obj: KernelObject, name: bytes | Placement, handle_ptr: int) -> int:
+def finish_create(
+    k: KernelState, obj: KernelObject, name: bytes | Placement, handle_ptr: int
+) -> int:
     """Give a new object its slot and name, write the handle; returns the handle."""
     handle = k.table.add_handle(obj)
     if isinstance(name, Placement):
@@ -148,7 +155,7 @@ def finish_create(k: Kernel, obj: KernelObject, name: bytes | Placement, handle_
     return handle
 
 
-def stamp_body(k: Kernel, obj: KernelObject, body: int) -> None:
+def stamp_body(k: KernelState, obj: KernelObject, body: int) -> None:
     """Stamp a guest dispatcher header as canary does, and remember which object it is."""
     mem = k.memory
     mem.write_u32(body + 8, STAMP)
@@ -157,7 +164,7 @@ def stamp_body(k: Kernel, obj: KernelObject, body: int) -> None:
     k.bodies[body] = obj
 
 
-def allocate_body(k: Kernel, obj: KernelObject, size: int, type_byte: int | None) -> int:
+def allocate_body(k: KernelState, obj: KernelObject, size: int, type_byte: int | None) -> int:
     """Allocate the guest body canary gives Nt-created events, semaphores and threads.
 
     The body follows a 24-byte object header; canary leaves the type byte and

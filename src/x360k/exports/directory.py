@@ -29,7 +29,7 @@ from x360k.vfs.pattern import compile_pattern
 from x360k.vfs.sandbox import HostEntry
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("directory")
@@ -40,7 +40,7 @@ DIRECTORY_MIN_LENGTH: Final = 72
 
 
 def _write_directory_entry(
-    k: Kernel, ptr: int, entry: HostEntry, allocation: int, index: int, room: int
+    k: KernelState, ptr: int, entry: HostEntry, allocation: int, index: int, room: int
 ) -> int:
     """One FILE_DIRECTORY_INFORMATION, name cut to ``room``; returns the bytes written."""
     mem = k.memory
@@ -57,7 +57,7 @@ def _write_directory_entry(
     return DIRECTORY_ENTRY_HEADER + written
 
 
-def _fill_directory(k: Kernel, f: File, buffer: int, length: int) -> tuple[int, int]:
+def _fill_directory(k: KernelState, f: File, buffer: int, length: int) -> tuple[int, int]:
     """Write entries from the listing's cursor; returns (status, bytes)."""
     listing = f.listing
     assert listing is not None
@@ -106,7 +106,7 @@ def _fill_directory(k: Kernel, f: File, buffer: int, length: int) -> tuple[int, 
     Param("restart_scan", K.BOOL),
 )
 def nt_query_directory_file(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     handle: int,
     event_handle: int,

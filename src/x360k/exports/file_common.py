@@ -31,7 +31,7 @@ from x360k.vfs.namespace import Resolved
 from x360k.vfs.sandbox import HostEntry
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 #: OBJECT_ATTRIBUTES.RootDirectory value meaning "the DOS-devices directory" (no root).
@@ -46,7 +46,7 @@ _ANSI_HEADER: Final = struct.Struct(">HHI")
 _IOSB: Final = struct.Struct(">II")
 
 
-def write_iosb(k: Kernel, ptr: int, status: int, information: int | None) -> None:
+def write_iosb(k: KernelState, ptr: int, status: int, information: int | None) -> None:
     """Fill a non-null IO_STATUS_BLOCK; ``information`` None leaves its second word as it was."""
     if not ptr:
         return
@@ -85,7 +85,7 @@ def attributes_of(entry: HostEntry) -> int:
     return FILE_ATTRIBUTE_DIRECTORY if entry.is_dir else FILE_ATTRIBUTE_NORMAL
 
 
-def write_times(k: Kernel, ptr: int, entry: HostEntry) -> None:
+def write_times(k: KernelState, ptr: int, entry: HostEntry) -> None:
     """Creation, last access, last write, change: the host has no portable birth time."""
     mem = k.memory
     mem.write_u64(ptr, _filetime(entry.mtime_ns))
@@ -94,7 +94,7 @@ def write_times(k: Kernel, ptr: int, entry: HostEntry) -> None:
     mem.write_u64(ptr + 24, _filetime(entry.ctime_ns))
 
 
-def write_network_open(k: Kernel, ptr: int, entry: HostEntry, allocation: int) -> None:
+def write_network_open(k: KernelState, ptr: int, entry: HostEntry, allocation: int) -> None:
     """FILE_NETWORK_OPEN_INFORMATION: four times, allocation size, end of file, attributes."""
     k.memory.fill(ptr, 56)
     write_times(k, ptr, entry)
@@ -127,7 +127,7 @@ def _root_and_name(mem: GuestMemory, attrs: int) -> tuple[int, bytes]:
     return root, (mem.read_bytes(text, length) if length and text else b"")
 
 
-def resolve_attributes(k: Kernel, t: Thread, attrs: int) -> tuple[str, Resolved | None] | int:
+def resolve_attributes(k: KernelState, t: Thread, attrs: int) -> tuple[str, Resolved | None] | int:
     """(guest path, where it leads or None when refused) for an OBJECT_ATTRIBUTES, or a status.
 
     The guest path is the name joined to its root directory's path (what the
@@ -180,7 +180,7 @@ def held_names(node: OpenNode, *, parent: bool = False) -> tuple[str, ...]:
 
 
 def complete_request(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     f: File,
     event: Event | None,
@@ -209,7 +209,7 @@ def complete_request(
 
 
 def lookup_file_and_event(
-    k: Kernel, t: Thread, handle: int, event_handle: int, iosb: int
+    k: KernelState, t: Thread, handle: int, event_handle: int, iosb: int
 ) -> tuple[File, Event | None] | int:
     """The file and optional event of a request, or the status to return.
 

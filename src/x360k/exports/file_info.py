@@ -54,7 +54,7 @@ from x360k.vfs.mount import namespace_of
 from x360k.vfs.namespace import Resolved
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("file_info")
@@ -111,7 +111,7 @@ def _path_hash(path: str) -> int:
 
 
 def _information_file(
-    k: Kernel, t: Thread, handle: int, iosb: int, buffer: int, length: int, minimum: int
+    k: KernelState, t: Thread, handle: int, iosb: int, buffer: int, length: int, minimum: int
 ) -> File | int:
     """The file an information call names once its buffer is long enough; else the status.
 
@@ -137,7 +137,7 @@ def _information_file(
     Param("information_class", K.U32),
 )
 def nt_query_information_file(
-    k: Kernel, t: Thread, handle: int, iosb: int, buffer: int, length: int, info_class: int
+    k: KernelState, t: Thread, handle: int, iosb: int, buffer: int, length: int, info_class: int
 ) -> int:
     """Position, network-open, internal/sector hashes, alignment (and basic, standard: console)."""
     limited = k.quirks.query_information_classes_limited
@@ -185,7 +185,7 @@ def nt_query_information_file(
     return status
 
 
-def _rename(k: Kernel, f: File, buffer: int) -> int:
+def _rename(k: KernelState, f: File, buffer: int) -> int:
     """FILE_RENAME_INFORMATION: a new name in the same folder, or a full path on the same device."""
     replace = k.memory.read_u32(buffer) != 0
     raw = k.memory.read_ansi_string(buffer + 8)
@@ -249,7 +249,7 @@ def _same_inode(dir_fd: int, name: str, node: OpenNode) -> bool:
     return (st.st_dev, st.st_ino) == (node.held.dev, node.held.ino)
 
 
-def _set(k: Kernel, t: Thread, f: File, info_class: int, buffer: int) -> int:
+def _set(k: KernelState, t: Thread, f: File, info_class: int, buffer: int) -> int:
     mem = k.memory
     node = f.node
     if info_class in SET_UNSUPPORTED or info_class == ALLOCATION:
@@ -309,7 +309,7 @@ def _set(k: Kernel, t: Thread, f: File, info_class: int, buffer: int) -> int:
     Param("information_class", K.U32),
 )
 def nt_set_information_file(
-    k: Kernel, t: Thread, handle: int, iosb: int, buffer: int, length: int, info_class: int
+    k: KernelState, t: Thread, handle: int, iosb: int, buffer: int, length: int, info_class: int
 ) -> int:
     """Position, end of file, rename, delete-on-close, times, completion port (class 30)."""
     minimum = SET_MIN.get(info_class)
@@ -331,7 +331,7 @@ def nt_set_information_file(
     Param("object_attributes", K.ATTRS),
     Param("information", K.PTR),
 )
-def nt_query_full_attributes_file(k: Kernel, t: Thread, attrs: int, info_ptr: int) -> int:
+def nt_query_full_attributes_file(k: KernelState, t: Thread, attrs: int, info_ptr: int) -> int:
     """FILE_NETWORK_OPEN_INFORMATION of a path, without opening it."""
     require(k, info_ptr, 56)
     found = resolve_attributes(k, t, attrs)
@@ -360,7 +360,7 @@ def nt_query_full_attributes_file(k: Kernel, t: Thread, attrs: int, info_ptr: in
     Param("fs_information_class", K.U32),
 )
 def nt_query_volume_information_file(
-    k: Kernel, t: Thread, handle: int, iosb: int, buffer: int, length: int, info_class: int
+    k: KernelState, t: Thread, handle: int, iosb: int, buffer: int, length: int, info_class: int
 ) -> int:
     """Volume (label, serial), size, device and attribute information of a file's device."""
     minimum = VOLUME_MIN.get(info_class)

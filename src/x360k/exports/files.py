@@ -40,7 +40,7 @@ from x360k.vfs.device import (
 )
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("files")
@@ -50,7 +50,7 @@ GROUP = ExportGroup("files")
 
 
 def _create(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     handle_ptr: int,
     access: int,
@@ -104,7 +104,7 @@ def _create(
     Param("create_options", K.U32),
 )
 def nt_create_file(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     handle_ptr: int,
     access: int,
@@ -130,7 +130,7 @@ def nt_create_file(
     Param("open_options", K.U32),
 )
 def nt_open_file(
-    k: Kernel, t: Thread, handle_ptr: int, access: int, attrs: int, iosb: int, options: int
+    k: KernelState, t: Thread, handle_ptr: int, access: int, attrs: int, iosb: int, options: int
 ) -> int:
     """NtCreateFile with disposition FILE_OPEN."""
     return _create(k, t, handle_ptr, access, attrs, iosb, FILE_OPEN, options)
@@ -140,7 +140,7 @@ def nt_open_file(
 
 
 def _transfer(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     write: bool,
     handle: int,
@@ -215,7 +215,7 @@ _TRANSFER_PARAMS: Final = (
 
 @GROUP.export("NtReadFile", 0xF0, *_TRANSFER_PARAMS)
 def nt_read_file(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     handle: int,
     event: int,
@@ -232,7 +232,7 @@ def nt_read_file(
 
 @GROUP.export("NtWriteFile", 0xFF, *_TRANSFER_PARAMS)
 def nt_write_file(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     handle: int,
     event: int,
@@ -250,7 +250,7 @@ def nt_write_file(
 @GROUP.export(
     "NtFlushBuffersFile", 0xDB, Param("file_handle", K.HANDLE), Param("io_status_block", K.IOSB)
 )
-def nt_flush_buffers_file(k: Kernel, t: Thread, handle: int, iosb: int) -> int:
+def nt_flush_buffers_file(k: KernelState, t: Thread, handle: int, iosb: int) -> int:
     """Nothing to flush: writes go straight to the host file."""
     require(k, iosb, 8)
     f = lookup_typed(k, t, handle, File)

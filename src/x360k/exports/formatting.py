@@ -33,7 +33,7 @@ from x360k.exports.registry import P as K
 from x360k.status import STATUS_INVALID_PARAMETER, STATUS_SUCCESS
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("formatting")
@@ -42,14 +42,14 @@ FAILED: Final = 0xFFFFFFFF  # -1 as the guest reads r3
 DEBUG_KEY: Final = "debug_output"
 
 
-def debug_output(k: Kernel) -> list[tuple[int, str]]:
+def debug_output(k: KernelState) -> list[tuple[int, str]]:
     """(thread ordinal, text) of every DbgPrint so far, in call order."""
     lines: list[tuple[int, str]] = k.ext.setdefault(DEBUG_KEY, [])
     return lines
 
 
 def _format(
-    k: Kernel, fmt_ptr: int, args: ArgSource, *, wide_format: bool, wide: bool
+    k: KernelState, fmt_ptr: int, args: ArgSource, *, wide_format: bool, wide: bool
 ) -> list[int] | None:
     """The output units of the guest format string at ``fmt_ptr`` (None when it fails)."""
     mem = k.memory
@@ -82,13 +82,13 @@ def _encode(units: list[int], wide: bool) -> bytes:
     return G.pack_units(units) if wide else bytes(units)
 
 
-def _note(k: Kernel, t: Thread, units: list[int]) -> None:
+def _note(k: KernelState, t: Thread, units: list[int]) -> None:
     if k.recorder is not None:
         # Wide output may hold lone surrogates: decoded with replacement, never raising.
         t.return_fields = {"text": G.pack_units(units).decode("utf-16-be", "replace")}
 
 
-def _unbounded(k: Kernel, t: Thread, buf: int, fmt: int, args: ArgSource, wide: bool) -> int:
+def _unbounded(k: KernelState, t: Thread, buf: int, fmt: int, args: ArgSource, wide: bool) -> int:
     """sprintf / vsprintf / swprintf / vswprintf: the whole output and a NUL."""
     if not buf or not fmt:
         return FAILED
@@ -104,7 +104,7 @@ def _unbounded(k: Kernel, t: Thread, buf: int, fmt: int, args: ArgSource, wide: 
 
 
 def _bounded(
-    k: Kernel, t: Thread, buf: int, count: int, fmt: int, args: ArgSource, wide: bool
+    k: KernelState, t: Thread, buf: int, count: int, fmt: int, args: ArgSource, wide: bool
 ) -> int:
     """_snprintf / _vsnprintf / _snwprintf / _vsnwprintf: at most ``count`` units."""
     count = s32(count)
@@ -126,7 +126,7 @@ def _bounded(
     return FAILED
 
 
-def _counted(k: Kernel, fmt: int, args: ArgSource, wide: bool) -> int:
+def _counted(k: KernelState, fmt: int, args: ArgSource, wide: bool) -> int:
     """_scprintf and friends: the length the output would have."""
     if not fmt:
         return FAILED
@@ -141,7 +141,7 @@ _AP = Param("args", K.PTR)
 
 
 @GROUP.export("DbgPrint", 0x03, _FMT, variadic=True)
-def dbg_print(k: Kernel, t: Thread, fmt: int) -> int:
+def dbg_print(k: KernelState, t: Thread, fmt: int) -> int:
     """Format a debug message: a ``marker`` event and the run's debug output."""
     if not fmt:
         return STATUS_INVALID_PARAMETER
@@ -155,72 +155,72 @@ def dbg_print(k: Kernel, t: Thread, fmt: int) -> int:
 
 
 @GROUP.export("sprintf", 0x13B, _BUF, _FMT, returns=Returns.VALUE, variadic=True)
-def sprintf(k: Kernel, t: Thread, buf: int, fmt: int) -> int:
+def sprintf(k: KernelState, t: Thread, buf: int, fmt: int) -> int:
     """Format into ``buffer`` with a NUL; the length, or -1."""
     return _unbounded(k, t, buf, fmt, RegisterArgs(k.memory, t, 2), wide=False)
 
 
 @GROUP.export("vsprintf", 0x14E, _BUF, _FMT, _AP, returns=Returns.VALUE)
-def vsprintf(k: Kernel, t: Thread, buf: int, fmt: int, ap: int) -> int:
+def vsprintf(k: KernelState, t: Thread, buf: int, fmt: int, ap: int) -> int:
     """sprintf with a ``va_list``."""
     return _unbounded(k, t, buf, fmt, VaListArgs(k.memory, ap), wide=False)
 
 
 @GROUP.export("swprintf", 0x13E, _BUF, _FMT, returns=Returns.VALUE, variadic=True)
-def swprintf(k: Kernel, t: Thread, buf: int, fmt: int) -> int:
+def swprintf(k: KernelState, t: Thread, buf: int, fmt: int) -> int:
     """Wide sprintf."""
     return _unbounded(k, t, buf, fmt, RegisterArgs(k.memory, t, 2), wide=True)
 
 
 @GROUP.export("vswprintf", 0x151, _BUF, _FMT, _AP, returns=Returns.VALUE)
-def vswprintf(k: Kernel, t: Thread, buf: int, fmt: int, ap: int) -> int:
+def vswprintf(k: KernelState, t: Thread, buf: int, fmt: int, ap: int) -> int:
     """Wide sprintf with a ``va_list``."""
     return _unbounded(k, t, buf, fmt, VaListArgs(k.memory, ap), wide=True)
 
 
 @GROUP.export("_snprintf", 0x13A, _BUF, _COUNT, _FMT, returns=Returns.VALUE, variadic=True)
-def snprintf(k: Kernel, t: Thread, buf: int, count: int, fmt: int) -> int:
+def snprintf(k: KernelState, t: Thread, buf: int, count: int, fmt: int) -> int:
     """At most ``count`` bytes (a NUL only if room); the length, or -1 when cut short."""
     return _bounded(k, t, buf, count, fmt, RegisterArgs(k.memory, t, 3), wide=False)
 
 
 @GROUP.export("_vsnprintf", 0x14D, _BUF, _COUNT, _FMT, _AP, returns=Returns.VALUE)
-def vsnprintf(k: Kernel, t: Thread, buf: int, count: int, fmt: int, ap: int) -> int:
+def vsnprintf(k: KernelState, t: Thread, buf: int, count: int, fmt: int, ap: int) -> int:
     """_snprintf with a ``va_list``."""
     return _bounded(k, t, buf, count, fmt, VaListArgs(k.memory, ap), wide=False)
 
 
 @GROUP.export("_snwprintf", 0x13D, _BUF, _COUNT, _FMT, returns=Returns.VALUE, variadic=True)
-def snwprintf(k: Kernel, t: Thread, buf: int, count: int, fmt: int) -> int:
+def snwprintf(k: KernelState, t: Thread, buf: int, count: int, fmt: int) -> int:
     """Wide _snprintf (``count`` in characters)."""
     return _bounded(k, t, buf, count, fmt, RegisterArgs(k.memory, t, 3), wide=True)
 
 
 @GROUP.export("_vsnwprintf", 0x150, _BUF, _COUNT, _FMT, _AP, returns=Returns.VALUE)
-def vsnwprintf(k: Kernel, t: Thread, buf: int, count: int, fmt: int, ap: int) -> int:
+def vsnwprintf(k: KernelState, t: Thread, buf: int, count: int, fmt: int, ap: int) -> int:
     """Wide _snprintf with a ``va_list``."""
     return _bounded(k, t, buf, count, fmt, VaListArgs(k.memory, ap), wide=True)
 
 
 @GROUP.export("_scprintf", 0x139, _FMT, returns=Returns.VALUE, variadic=True)
-def scprintf(k: Kernel, t: Thread, fmt: int) -> int:
+def scprintf(k: KernelState, t: Thread, fmt: int) -> int:
     """The length sprintf would produce."""
     return _counted(k, fmt, RegisterArgs(k.memory, t, 1), wide=False)
 
 
 @GROUP.export("_scwprintf", 0x13C, _FMT, returns=Returns.VALUE, variadic=True)
-def scwprintf(k: Kernel, t: Thread, fmt: int) -> int:
+def scwprintf(k: KernelState, t: Thread, fmt: int) -> int:
     """The length swprintf would produce."""
     return _counted(k, fmt, RegisterArgs(k.memory, t, 1), wide=True)
 
 
 @GROUP.export("_vscprintf", 0x14C, _FMT, _AP, returns=Returns.VALUE)
-def vscprintf(k: Kernel, t: Thread, fmt: int, ap: int) -> int:
+def vscprintf(k: KernelState, t: Thread, fmt: int, ap: int) -> int:
     """The length vsprintf would produce."""
     return _counted(k, fmt, VaListArgs(k.memory, ap), wide=False)
 
 
 @GROUP.export("_vscwprintf", 0x14F, _FMT, _AP, returns=Returns.VALUE)
-def vscwprintf(k: Kernel, t: Thread, fmt: int, ap: int) -> int:
+def vscwprintf(k: KernelState, t: Thread, fmt: int, ap: int) -> int:
     """The length vswprintf would produce."""
     return _counted(k, fmt, VaListArgs(k.memory, ap), wide=True)

@@ -12,7 +12,7 @@ from x360k.objects.io_completion import CANARY_COUNT_LIMIT, IoCompletion, Packet
 from x360k.status import STATUS_SUCCESS, STATUS_WAIT_0
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("io_completion")
@@ -30,7 +30,7 @@ CANARY_NULL_REMOVE_TIMEOUT_MS: Final = 0xA29C779B
     Param("concurrent_threads", K.U32),
 )
 def nt_create_io_completion(
-    k: Kernel, t: Thread, handle_ptr: int, access: int, attrs: int, threads: int
+    k: KernelState, t: Thread, handle_ptr: int, access: int, attrs: int, threads: int
 ) -> int:
     """A new, unnamed port (access, attributes and thread count ignored)."""
     require(k, handle_ptr)
@@ -51,7 +51,7 @@ def nt_create_io_completion(
     Param("information", K.U32),
 )
 def nt_set_io_completion(
-    k: Kernel, t: Thread, handle: int, key: int, context: int, status: int, information: int
+    k: KernelState, t: Thread, handle: int, key: int, context: int, status: int, information: int
 ) -> int:
     """Queue a packet {key, context, status, information}."""
     port = lookup_typed(k, t, handle, IoCompletion)
@@ -72,7 +72,7 @@ def nt_set_io_completion(
     Param("timeout", K.TIMEOUT, optional=True),
 )
 def nt_remove_io_completion(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     handle: int,
     key_ptr: int,

@@ -16,20 +16,20 @@ from x360k.native.bridge import fail, native_state
 from x360k.native.spinlock import DISPATCH_LEVEL, PCR_IRQL, SpinLockWord
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("irql")
 
 
-def set_irql(k: Kernel, t: Thread, irql: int) -> int:
+def set_irql(k: KernelState, t: Thread, irql: int) -> int:
     """Store a new IRQL in the caller's PCR; returns the previous one."""
     previous = k.memory.read_u8(t.pcr + PCR_IRQL)
     k.memory.write_u8(t.pcr + PCR_IRQL, irql)
     return previous
 
 
-def acquire(k: Kernel, t: Thread, lock: int, result: int) -> int:
+def acquire(k: KernelState, t: Thread, lock: int, result: int) -> int:
     """Take the lock word now, or wait until a release hands it over; then return ``result``."""
     mem = k.memory
     word = mem.read_u32(lock)
@@ -52,7 +52,7 @@ def acquire(k: Kernel, t: Thread, lock: int, result: int) -> int:
     )
 
 
-def release(k: Kernel, lock: int) -> None:
+def release(k: KernelState, lock: int) -> None:
     """Free the lock word and hand it to the first waiter, if any."""
     k.memory.write_u32(lock, 0)
     waiter = native_state(k).spinlocks.get(lock)
@@ -61,7 +61,7 @@ def release(k: Kernel, lock: int) -> None:
 
 
 @GROUP.export("KfAcquireSpinLock", 0xB1, Param("lock", K.PTR), returns=Returns.VALUE)
-def kf_acquire_spin_lock(k: Kernel, t: Thread, lock: int) -> int:
+def kf_acquire_spin_lock(k: KernelState, t: Thread, lock: int) -> int:
     """Raise to DISPATCH_LEVEL and take the lock; returns the previous IRQL."""
     k.memory.require(lock, 4)
     return acquire(k, t, lock, set_irql(k, t, DISPATCH_LEVEL))
@@ -74,7 +74,7 @@ def kf_acquire_spin_lock(k: Kernel, t: Thread, lock: int) -> int:
     Param("old_irql", K.U32),
     returns=Returns.VOID,
 )
-def kf_release_spin_lock(k: Kernel, t: Thread, lock: int, old_irql: int) -> int:
+def kf_release_spin_lock(k: KernelState, t: Thread, lock: int, old_irql: int) -> int:
     """Free the lock and go back to ``old_irql`` (unless that is DISPATCH_LEVEL or above)."""
     k.memory.require(lock, 4)
     release(k, lock)
@@ -84,14 +84,14 @@ def kf_release_spin_lock(k: Kernel, t: Thread, lock: int, old_irql: int) -> int:
 
 
 @GROUP.export("KeAcquireSpinLockAtRaisedIrql", 0x4D, Param("lock", K.PTR), returns=Returns.VOID)
-def ke_acquire_spin_lock_at_raised_irql(k: Kernel, t: Thread, lock: int) -> int:
+def ke_acquire_spin_lock_at_raised_irql(k: KernelState, t: Thread, lock: int) -> int:
     """Take the lock without touching the IRQL."""
     k.memory.require(lock, 4)
     return acquire(k, t, lock, 0)
 
 
 @GROUP.export("KeReleaseSpinLockFromRaisedIrql", 0x89, Param("lock", K.PTR), returns=Returns.VOID)
-def ke_release_spin_lock_from_raised_irql(k: Kernel, t: Thread, lock: int) -> int:
+def ke_release_spin_lock_from_raised_irql(k: KernelState, t: Thread, lock: int) -> int:
     """Free the lock without touching the IRQL."""
     k.memory.require(lock, 4)
     release(k, lock)
@@ -101,7 +101,7 @@ def ke_release_spin_lock_from_raised_irql(k: Kernel, t: Thread, lock: int) -> in
 @GROUP.export(
     "KeTryToAcquireSpinLockAtRaisedIrql", 0xAE, Param("lock", K.PTR), returns=Returns.VALUE
 )
-def ke_try_to_acquire_spin_lock_at_raised_irql(k: Kernel, t: Thread, lock: int) -> int:
+def ke_try_to_acquire_spin_lock_at_raised_irql(k: KernelState, t: Thread, lock: int) -> int:
     """Take the lock if it is free: 1, else 0."""
     if k.memory.read_u32(lock) != 0:
         return 0
@@ -110,19 +110,19 @@ def ke_try_to_acquire_spin_lock_at_raised_irql(k: Kernel, t: Thread, lock: int) 
 
 
 @GROUP.export("KeRaiseIrqlToDpcLevel", 0x85, returns=Returns.VALUE)
-def ke_raise_irql_to_dpc_level(k: Kernel, t: Thread) -> int:
+def ke_raise_irql_to_dpc_level(k: KernelState, t: Thread) -> int:
     """IRQL := DISPATCH_LEVEL; returns the previous IRQL."""
     return set_irql(k, t, DISPATCH_LEVEL)
 
 
 @GROUP.export("KfRaiseIrql", 0xB2, Param("new_irql", K.U32), returns=Returns.VALUE)
-def kf_raise_irql(k: Kernel, t: Thread, new_irql: int) -> int:
+def kf_raise_irql(k: KernelState, t: Thread, new_irql: int) -> int:
     """IRQL := ``new_irql``; returns the previous IRQL."""
     return set_irql(k, t, new_irql & 0xFF)
 
 
 @GROUP.export("KfLowerIrql", 0xB3, Param("new_irql", K.U32), returns=Returns.VOID)
-def kf_lower_irql(k: Kernel, t: Thread, new_irql: int) -> int:
+def kf_lower_irql(k: KernelState, t: Thread, new_irql: int) -> int:
     """IRQL := ``new_irql``."""
     set_irql(k, t, new_irql & 0xFF)
     return 0

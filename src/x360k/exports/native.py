@@ -41,7 +41,7 @@ from x360k.status import (
 )
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("native")
@@ -52,7 +52,7 @@ ObjT = TypeVar("ObjT", bound=KernelObject)
 KWAIT_BLOCK_SIZE = 0x18
 
 
-def resolve_as(k: Kernel, t: Thread, ptr: int, cls: type[ObjT]) -> ObjT | None:
+def resolve_as(k: KernelState, t: Thread, ptr: int, cls: type[ObjT]) -> ObjT | None:
     """The bridged object if it is a ``cls``; None (and a marker) otherwise."""
     obj = resolve(k, ptr, t)
     if obj is None:
@@ -68,7 +68,7 @@ def _s64(value: int) -> int:
     return value - (1 << 64) if value & (1 << 63) else value
 
 
-def _console_init(k: Kernel, ptr: int, cls: type[ObjT]) -> ObjT | None:
+def _console_init(k: KernelState, ptr: int, cls: type[ObjT]) -> ObjT | None:
     """Console: the object already living at ``ptr`` when it is a ``cls`` (re-initialised)."""
     existing = native_state(k).owned.get(ptr)
     if isinstance(existing, cls) and not existing.destroyed:
@@ -76,7 +76,7 @@ def _console_init(k: Kernel, ptr: int, cls: type[ObjT]) -> ObjT | None:
     return None
 
 
-def _create_unstamped(k: Kernel, t: Thread, ptr: int) -> None:
+def _create_unstamped(k: KernelState, t: Thread, ptr: int) -> None:
     """Bind a new object at ``ptr``; a stamping bridge (canary) has any old stamp cleared first."""
     if k.quirks.bridge_stamps_header:
         k.memory.write_u32(ptr + H.WAIT_LIST_FLINK, 0)
@@ -94,7 +94,7 @@ def _create_unstamped(k: Kernel, t: Thread, ptr: int) -> None:
     Param("state", K.BOOL),
     returns=Returns.VOID,
 )
-def ke_initialize_event(k: Kernel, t: Thread, ptr: int, event_type: int, state: int) -> int:
+def ke_initialize_event(k: KernelState, t: Thread, ptr: int, event_type: int, state: int) -> int:
     """Write a KEVENT header and bind it to an event object (canary: a new one every time)."""
     k.memory.require(ptr, H.HEADER_SIZE)
     signal = 1 if state else 0
@@ -123,7 +123,7 @@ def ke_initialize_event(k: Kernel, t: Thread, ptr: int, event_type: int, state: 
     Param("wait", K.BOOL),
     returns=Returns.VALUE,
 )
-def ke_set_event(k: Kernel, t: Thread, ptr: int, increment: int, wait: int) -> int:
+def ke_set_event(k: KernelState, t: Thread, ptr: int, increment: int, wait: int) -> int:
     """Set the event; returns the previous state (canary: 1; 0 if it cannot be bridged)."""
     event = resolve_as(k, t, ptr, Event)
     if event is None:
@@ -133,7 +133,7 @@ def ke_set_event(k: Kernel, t: Thread, ptr: int, increment: int, wait: int) -> i
 
 
 @GROUP.export("KeResetEvent", 0x8F, Param("event", K.KOBJECT), returns=Returns.VALUE)
-def ke_reset_event(k: Kernel, t: Thread, ptr: int) -> int:
+def ke_reset_event(k: KernelState, t: Thread, ptr: int) -> int:
     """Unset the event; returns the previous state (canary: 1)."""
     event = resolve_as(k, t, ptr, Event)
     if event is None:
@@ -153,7 +153,7 @@ def ke_reset_event(k: Kernel, t: Thread, ptr: int) -> int:
     Param("wait", K.BOOL),
     returns=Returns.VALUE,
 )
-def ke_pulse_event(k: Kernel, t: Thread, ptr: int, increment: int, wait: int) -> int:
+def ke_pulse_event(k: KernelState, t: Thread, ptr: int, increment: int, wait: int) -> int:
     """Release the current waiters (all, or one for auto-reset) and leave it unset."""
     event = resolve_as(k, t, ptr, Event)
     if event is None:
@@ -162,14 +162,14 @@ def ke_pulse_event(k: Kernel, t: Thread, ptr: int, increment: int, wait: int) ->
     return _ke_previous_state(k, raw, pulse_event(k, event))
 
 
-def _raw_signal_state(k: Kernel, ptr: int) -> int | None:
+def _raw_signal_state(k: KernelState, ptr: int) -> int | None:
     """The SignalState LONG the title's KEVENT holds, where the header is the truth (console)."""
     if k.quirks.bridge_stamps_header or k.quirks.guest_signal_state_stale:
         return None
     return k.memory.read_u32(ptr + H.SIGNAL_STATE)
 
 
-def _ke_previous_state(k: Kernel, raw: int | None, previous: bool) -> int:
+def _ke_previous_state(k: KernelState, raw: int | None, previous: bool) -> int:
     """What KeSetEvent / KeResetEvent / KePulseEvent return.
 
     NT returns the header's previous SignalState as it was, not a 0/1 summary
@@ -191,7 +191,7 @@ def _ke_previous_state(k: Kernel, raw: int | None, previous: bool) -> int:
     Param("limit", K.S32),
     returns=Returns.VOID,
 )
-def ke_initialize_semaphore(k: Kernel, t: Thread, ptr: int, count: int, limit: int) -> int:
+def ke_initialize_semaphore(k: KernelState, t: Thread, ptr: int, count: int, limit: int) -> int:
     """Write a KSEMAPHORE and bind it (canary reuses a stamped one, ignoring the counts)."""
     mem = k.memory
     mem.require(ptr, H.KSEMAPHORE_SIZE)
@@ -226,7 +226,7 @@ def ke_initialize_semaphore(k: Kernel, t: Thread, ptr: int, count: int, limit: i
     returns=Returns.VALUE,
 )
 def ke_release_semaphore(
-    k: Kernel, t: Thread, ptr: int, increment: int, adjustment: int, wait: int
+    k: KernelState, t: Thread, ptr: int, increment: int, adjustment: int, wait: int
 ) -> int:
     """Add ``adjustment`` to the count; returns the previous count (0 when refused)."""
     semaphore = resolve_as(k, t, ptr, Semaphore)
@@ -251,7 +251,7 @@ def ke_release_semaphore(
     Param("initial_owner", K.BOOL),
     returns=Returns.VOID,
 )
-def ke_initialize_mutant(k: Kernel, t: Thread, ptr: int, initial_owner: int) -> int:
+def ke_initialize_mutant(k: KernelState, t: Thread, ptr: int, initial_owner: int) -> int:
     """Write a KMUTANT (owned once by the caller if asked) and bind it. Canary: missing."""
     if k.quirks.ke_mutant_timer_missing:
         return 0
@@ -287,7 +287,7 @@ def ke_initialize_mutant(k: Kernel, t: Thread, ptr: int, initial_owner: int) -> 
     returns=Returns.VALUE,
 )
 def ke_release_mutant(
-    k: Kernel, t: Thread, ptr: int, increment: int, abandoned: int, wait: int
+    k: KernelState, t: Thread, ptr: int, increment: int, abandoned: int, wait: int
 ) -> int:
     """Release one level (or all, when abandoning); returns the previous signal state."""
     if k.quirks.ke_mutant_timer_missing:
@@ -319,7 +319,7 @@ def ke_release_mutant(
     Param("timer_type", K.U32),
     returns=Returns.VOID,
 )
-def ke_initialize_timer_ex(k: Kernel, t: Thread, ptr: int, timer_type: int) -> int:
+def ke_initialize_timer_ex(k: KernelState, t: Thread, ptr: int, timer_type: int) -> int:
     """Write an unarmed KTIMER (0 notification, 1 synchronization) and bind it. Canary: missing."""
     if k.quirks.ke_mutant_timer_missing:
         return 0
@@ -344,7 +344,7 @@ def ke_initialize_timer_ex(k: Kernel, t: Thread, ptr: int, timer_type: int) -> i
     return 0
 
 
-def _timer_at(k: Kernel, t: Thread, ptr: int) -> Timer | int:
+def _timer_at(k: KernelState, t: Thread, ptr: int) -> Timer | int:
     """The timer at ``ptr``, or what a timer export returns without one.
 
     That is ``ptr`` where canary lacks the timer exports (r3 left holding the
@@ -356,7 +356,7 @@ def _timer_at(k: Kernel, t: Thread, ptr: int) -> Timer | int:
     return 0 if timer is None else timer
 
 
-def _set_timer(k: Kernel, t: Thread, ptr: int, due: int, period_ms: int, dpc: int) -> int:
+def _set_timer(k: KernelState, t: Thread, ptr: int, due: int, period_ms: int, dpc: int) -> int:
     timer = _timer_at(k, t, ptr)
     if isinstance(timer, int):
         return timer
@@ -380,7 +380,7 @@ def _set_timer(k: Kernel, t: Thread, ptr: int, due: int, period_ms: int, dpc: in
     Param("dpc", K.PTR, optional=True),
     returns=Returns.VALUE,
 )
-def ke_set_timer(k: Kernel, t: Thread, ptr: int, due_low: int, dpc: int) -> int:
+def ke_set_timer(k: KernelState, t: Thread, ptr: int, due_low: int, dpc: int) -> int:
     """Arm a one-shot timer; DueTime is a 64-bit value in r4. Returns whether it was armed."""
     return _set_timer(k, t, ptr, _s64(t.gpr[4]), 0, dpc)
 
@@ -394,13 +394,15 @@ def ke_set_timer(k: Kernel, t: Thread, ptr: int, due_low: int, dpc: int) -> int:
     Param("dpc", K.PTR, optional=True),
     returns=Returns.VALUE,
 )
-def ke_set_timer_ex(k: Kernel, t: Thread, ptr: int, due_low: int, period: int, dpc: int) -> int:
+def ke_set_timer_ex(
+    k: KernelState, t: Thread, ptr: int, due_low: int, period: int, dpc: int
+) -> int:
     """Arm a timer, periodic every ``period_ms`` if non-zero. Returns whether it was armed."""
     return _set_timer(k, t, ptr, _s64(t.gpr[4]), s32(period), dpc)
 
 
 @GROUP.export("KeCancelTimer", 0x54, Param("timer", K.KOBJECT), returns=Returns.VALUE)
-def ke_cancel_timer(k: Kernel, t: Thread, ptr: int) -> int:
+def ke_cancel_timer(k: KernelState, t: Thread, ptr: int) -> int:
     """Disarm a timer (its signal state stays); returns whether it was armed."""
     timer = _timer_at(k, t, ptr)
     if isinstance(timer, int):
@@ -425,7 +427,7 @@ def ke_cancel_timer(k: Kernel, t: Thread, ptr: int) -> int:
     Param("timeout", K.TIMEOUT, optional=True),
 )
 def ke_wait_for_single_object(
-    k: Kernel, t: Thread, ptr: int, reason: int, mode: int, alertable: int, timeout_ptr: int
+    k: KernelState, t: Thread, ptr: int, reason: int, mode: int, alertable: int, timeout_ptr: int
 ) -> int:
     """Wait on a guest dispatcher structure; one that cannot be bridged gives 0x80."""
     obj = resolve(k, ptr, t)
@@ -448,7 +450,7 @@ def ke_wait_for_single_object(
     )
 
 
-def _synced(k: Kernel, objects: list[KernelObject]) -> Callable[[int], int]:
+def _synced(k: KernelState, objects: list[KernelObject]) -> Callable[[int], int]:
     """A wait ``finish`` that writes the objects' headers after a wait satisfied at once.
 
     (A wait satisfied later already does so when it completes.)
@@ -475,7 +477,7 @@ def _synced(k: Kernel, objects: list[KernelObject]) -> Callable[[int], int]:
     Param("wait_block_array", K.PTR, optional=True),
 )
 def ke_wait_for_multiple_objects(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     count: int,
     array: int,

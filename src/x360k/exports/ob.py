@@ -19,7 +19,7 @@ from x360k.status import (
 )
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("ob")
@@ -51,7 +51,7 @@ OBJECT_TYPE_EXPORTS: Final[dict[str, tuple[int, str]]] = {
 
 
 @GROUP.export("NtClose", 0xCF, Param("handle", K.HANDLE))
-def nt_close(k: Kernel, t: Thread, handle: int) -> int:
+def nt_close(k: KernelState, t: Thread, handle: int) -> int:
     """Release one count of the slot a handle names; the slot goes when it reaches zero."""
     return k.table.release_handle(handle, t)
 
@@ -63,7 +63,7 @@ def nt_close(k: Kernel, t: Thread, handle: int) -> int:
     Param("target_handle", K.OUT_HANDLE, optional=True),
     Param("options", K.U32),
 )
-def nt_duplicate_object(k: Kernel, t: Thread, source: int, out_ptr: int, options: int) -> int:
+def nt_duplicate_object(k: KernelState, t: Thread, source: int, out_ptr: int, options: int) -> int:
     """A fresh slot for the same object; optionally close the source.
 
     Canary makes the new slot first and closes the source after it (even when
@@ -96,7 +96,7 @@ def nt_duplicate_object(k: Kernel, t: Thread, source: int, out_ptr: int, options
     return STATUS_SUCCESS
 
 
-def type_name_of(k: Kernel, type_ptr: int) -> str | None:
+def type_name_of(k: KernelState, type_ptr: int) -> str | None:
     """The object type an ObjectType argument names (None for 0; "?" for no known type)."""
     if not type_ptr:
         return None
@@ -106,7 +106,7 @@ def type_name_of(k: Kernel, type_ptr: int) -> str | None:
     return "?"
 
 
-def body_pointer(k: Kernel, obj: KernelObject) -> int:
+def body_pointer(k: KernelState, obj: KernelObject) -> int:
     """The guest pointer ObReferenceObjectByHandle hands out for ``obj``."""
     if k.quirks.ob_reference_untyped_marker:
         if obj.TYPE in CANARY_NULL_BODY_TYPES:
@@ -120,7 +120,7 @@ def body_pointer(k: Kernel, obj: KernelObject) -> int:
     return obj.body
 
 
-def object_from_pointer(k: Kernel, ptr: int) -> KernelObject | None:
+def object_from_pointer(k: KernelState, ptr: int) -> KernelObject | None:
     """Resolve a guest object pointer (a body x360k handed out, or a bridged structure)."""
     obj = k.bodies.get(ptr)
     if obj is not None and not obj.destroyed:
@@ -140,7 +140,7 @@ def object_from_pointer(k: Kernel, ptr: int) -> KernelObject | None:
     Param("out_object", K.OUT_U32),
 )
 def ob_reference_object_by_handle(
-    k: Kernel, t: Thread, handle: int, type_ptr: int, out_ptr: int
+    k: KernelState, t: Thread, handle: int, type_ptr: int, out_ptr: int
 ) -> int:
     """Take an explicit reference and return the object's guest pointer (0 written first)."""
     require(k, out_ptr)
@@ -160,7 +160,7 @@ def ob_reference_object_by_handle(
 
 
 @GROUP.export("ObDereferenceObject", 0x105, Param("object", K.PTR), returns=Returns.VOID)
-def ob_dereference_object(k: Kernel, t: Thread, ptr: int) -> int:
+def ob_dereference_object(k: KernelState, t: Thread, ptr: int) -> int:
     """Give back an explicit reference taken through a guest object pointer."""
     if ptr == 0 or (ptr == NO_BODY_MARKER and k.quirks.ob_reference_untyped_marker):
         return 0
@@ -171,7 +171,7 @@ def ob_dereference_object(k: Kernel, t: Thread, ptr: int) -> int:
 
 
 @GROUP.export("ObReferenceObject", 0x10F, Param("object", K.PTR), returns=Returns.VOID)
-def ob_reference_object(k: Kernel, t: Thread, ptr: int) -> int:
+def ob_reference_object(k: KernelState, t: Thread, ptr: int) -> int:
     """Take an explicit reference through a guest object pointer."""
     obj = object_from_pointer(k, ptr)
     if obj is not None:
@@ -188,7 +188,7 @@ def ob_reference_object(k: Kernel, t: Thread, ptr: int) -> int:
     Param("handle", K.OUT_HANDLE),
 )
 def ob_open_object_by_name(
-    k: Kernel, t: Thread, attrs: int, type_ptr: int, unknown: int, out_ptr: int
+    k: KernelState, t: Thread, attrs: int, type_ptr: int, unknown: int, out_ptr: int
 ) -> int:
     """Open a named object: its existing handle (canary) or a new one (console)."""
     if attrs == 0:
@@ -220,7 +220,9 @@ def ob_open_object_by_name(
     Param("object_type", K.PTR, optional=True),
     Param("handle", K.OUT_HANDLE),
 )
-def ob_open_object_by_pointer(k: Kernel, t: Thread, ptr: int, type_ptr: int, out_ptr: int) -> int:
+def ob_open_object_by_pointer(
+    k: KernelState, t: Thread, ptr: int, type_ptr: int, out_ptr: int
+) -> int:
     """A handle to the object behind a guest pointer (0 written first)."""
     require(k, out_ptr)
     write_u32(k, out_ptr, 0)
@@ -241,7 +243,13 @@ def ob_open_object_by_pointer(k: Kernel, t: Thread, ptr: int, type_ptr: int, out
     Param("out_object", K.OUT_U32),
 )
 def ob_reference_object_by_name(
-    k: Kernel, t: Thread, name_ptr: int, attributes: int, type_ptr: int, parse: int, out_ptr: int
+    k: KernelState,
+    t: Thread,
+    name_ptr: int,
+    attributes: int,
+    type_ptr: int,
+    parse: int,
+    out_ptr: int,
 ) -> int:
     """Reference a named object; canary reads the name up to a NUL and counts twice."""
     require(k, out_ptr)
@@ -272,7 +280,7 @@ def ob_reference_object_by_name(
     return STATUS_SUCCESS
 
 
-def _lookup_thread(k: Kernel, thread_id: int, out_ptr: int) -> int:
+def _lookup_thread(k: KernelState, thread_id: int, out_ptr: int) -> int:
     require(k, out_ptr)
     target = k.thread_by_id(thread_id)
     if target is None or target.destroyed:
@@ -286,7 +294,7 @@ def _lookup_thread(k: Kernel, thread_id: int, out_ptr: int) -> int:
 @GROUP.export(
     "ObLookupThreadByThreadId", 0x10B, Param("thread_id", K.U32), Param("thread", K.OUT_U32)
 )
-def ob_lookup_thread_by_thread_id(k: Kernel, t: Thread, thread_id: int, out_ptr: int) -> int:
+def ob_lookup_thread_by_thread_id(k: KernelState, t: Thread, thread_id: int, out_ptr: int) -> int:
     """A referenced KTHREAD pointer for a thread id."""
     return _lookup_thread(k, thread_id, out_ptr)
 
@@ -294,6 +302,8 @@ def ob_lookup_thread_by_thread_id(k: Kernel, t: Thread, thread_id: int, out_ptr:
 @GROUP.export(
     "ObLookupAnyThreadByThreadId", 0x10A, Param("thread_id", K.U32), Param("thread", K.OUT_U32)
 )
-def ob_lookup_any_thread_by_thread_id(k: Kernel, t: Thread, thread_id: int, out_ptr: int) -> int:
+def ob_lookup_any_thread_by_thread_id(
+    k: KernelState, t: Thread, thread_id: int, out_ptr: int
+) -> int:
     """As ObLookupThreadByThreadId (x360k has one process)."""
     return _lookup_thread(k, thread_id, out_ptr)

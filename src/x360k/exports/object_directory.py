@@ -32,7 +32,7 @@ from x360k.status import (
 )
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("object_directory")
@@ -54,7 +54,7 @@ def type_tag(type_name: str) -> int:
     Param("handle", K.OUT_HANDLE),
     Param("object_attributes", K.ATTRS, optional=True),
 )
-def nt_create_directory_object(k: Kernel, t: Thread, handle_ptr: int, attrs: int) -> int:
+def nt_create_directory_object(k: KernelState, t: Thread, handle_ptr: int, attrs: int) -> int:
     """Create a directory (or, with OBJ_OPENIF, open the existing one of that path)."""
     if object_namespace(k) is None:
         return handle_ptr
@@ -76,7 +76,7 @@ def nt_create_directory_object(k: Kernel, t: Thread, handle_ptr: int, attrs: int
     Param("handle", K.OUT_HANDLE),
     Param("object_attributes", K.ATTRS),
 )
-def nt_open_directory_object(k: Kernel, t: Thread, handle_ptr: int, attrs: int) -> int:
+def nt_open_directory_object(k: KernelState, t: Thread, handle_ptr: int, attrs: int) -> int:
     """A new handle on a directory of the namespace (STATUS_OBJECT_TYPE_MISMATCH for others)."""
     ns = object_namespace(k)
     if ns is None:
@@ -103,7 +103,7 @@ def nt_open_directory_object(k: Kernel, t: Thread, handle_ptr: int, attrs: int) 
     Param("return_length", K.OUT_U32, optional=True),
 )
 def nt_query_directory_object(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     handle: int,
     buffer: int,
@@ -147,7 +147,7 @@ def nt_query_directory_object(
 
 
 @GROUP.export("NtMakeTemporaryObject", 0xDD, Param("handle", K.HANDLE))
-def nt_make_temporary_object(k: Kernel, t: Thread, handle: int) -> int:
+def nt_make_temporary_object(k: KernelState, t: Thread, handle: int) -> int:
     """End an object's OBJ_PERMANENT: its name now goes with its last handle."""
     ns = object_namespace(k)
     if ns is None or k.quirks.obj_permanent_ignored:
@@ -160,7 +160,7 @@ def nt_make_temporary_object(k: Kernel, t: Thread, handle: int) -> int:
 
 
 @GROUP.export("ObMakeTemporaryObject", 0x10C, Param("object", K.PTR), returns=Returns.VOID)
-def ob_make_temporary_object(k: Kernel, t: Thread, ptr: int) -> int:
+def ob_make_temporary_object(k: KernelState, t: Thread, ptr: int) -> int:
     """NtMakeTemporaryObject through an object pointer (no status)."""
     ns = object_namespace(k)
     if ns is None or k.quirks.obj_permanent_ignored:

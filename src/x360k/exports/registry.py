@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.memory import GuestMemory
     from x360k.objects.thread import Thread
 
 #: A handler returns this instead of a status when the calling thread must block;
@@ -205,7 +205,7 @@ class Registry:
         return len(self.by_name)
 
 
-def invoke_args(kernel: Kernel, thread: Thread, export: Export) -> list[int]:
+def invoke_args(memory: GuestMemory, thread: Thread, export: Export) -> list[int]:
     """Decode an export's arguments the PowerPC way: r3..r10, then the caller's stack.
 
     Argument k (1-based, k >= 9) is the low word of the k-th 8-byte slot of the
@@ -217,5 +217,5 @@ def invoke_args(kernel: Kernel, thread: Thread, export: Export) -> list[int]:
     if n > 8:
         sp = gpr[1] & 0xFFFFFFFF
         for k in range(9, n + 1):
-            args.append(kernel.memory.read_u32(sp + 0x54 + 8 * (k - 9)))
+            args.append(memory.read_u32(sp + 0x54 + 8 * (k - 9)))
     return args

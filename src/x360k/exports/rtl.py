@@ -18,13 +18,13 @@ from x360k.objects.event import Event
 from x360k.status import STATUS_SUCCESS
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("rtl")
 
 
-def _initialize(k: Kernel, cs: int, spin_count: int) -> None:
+def _initialize(k: KernelState, cs: int, spin_count: int) -> None:
     k.memory.require(cs, CS.CRITICAL_SECTION_SIZE)
     console = not k.quirks.bridge_stamps_header
     CS.initialize(k.memory, cs, native_state(k).cs_lock, spin_count, console=console)
@@ -33,7 +33,7 @@ def _initialize(k: Kernel, cs: int, spin_count: int) -> None:
 @GROUP.export(
     "RtlInitializeCriticalSection", 0x12E, Param("critical_section", K.PTR), returns=Returns.VOID
 )
-def rtl_initialize_critical_section(k: Kernel, t: Thread, cs: int) -> int:
+def rtl_initialize_critical_section(k: KernelState, t: Thread, cs: int) -> int:
     """A free section: lock count -1, recursion 0, no owner, event unset."""
     _initialize(k, cs, 0)
     return 0
@@ -46,7 +46,7 @@ def rtl_initialize_critical_section(k: Kernel, t: Thread, cs: int) -> int:
     Param("spin_count", K.U32),
 )
 def rtl_initialize_critical_section_and_spin_count(
-    k: Kernel, t: Thread, cs: int, spin_count: int
+    k: KernelState, t: Thread, cs: int, spin_count: int
 ) -> int:
     """As RtlInitializeCriticalSection, with the spin count / 256 in the header."""
     _initialize(k, cs, spin_count)
@@ -56,7 +56,7 @@ def rtl_initialize_critical_section_and_spin_count(
 @GROUP.export(
     "RtlEnterCriticalSection", 0x125, Param("critical_section", K.PTR), returns=Returns.VOID
 )
-def rtl_enter_critical_section(k: Kernel, t: Thread, cs: int) -> int:
+def rtl_enter_critical_section(k: KernelState, t: Thread, cs: int) -> int:
     """Own the section (again, for its owner), waiting on its event while another holds it."""
     mem = k.memory
     lock = k.ext["native"].cs_lock
@@ -93,7 +93,7 @@ def rtl_enter_critical_section(k: Kernel, t: Thread, cs: int) -> int:
 @GROUP.export(
     "RtlTryEnterCriticalSection", 0x141, Param("critical_section", K.PTR), returns=Returns.VALUE
 )
-def rtl_try_enter_critical_section(k: Kernel, t: Thread, cs: int) -> int:
+def rtl_try_enter_critical_section(k: KernelState, t: Thread, cs: int) -> int:
     """Own the section if it is free or already ours: 1, else 0 (never waits)."""
     return 1 if CS.try_acquire(k.memory, cs, native_state(k).cs_lock, t.kthread) else 0
 
@@ -101,7 +101,7 @@ def rtl_try_enter_critical_section(k: Kernel, t: Thread, cs: int) -> int:
 @GROUP.export(
     "RtlLeaveCriticalSection", 0x130, Param("critical_section", K.PTR), returns=Returns.VOID
 )
-def rtl_leave_critical_section(k: Kernel, t: Thread, cs: int) -> int:
+def rtl_leave_critical_section(k: KernelState, t: Thread, cs: int) -> int:
     """One leave; the last one frees the section and wakes the longest waiter."""
     if not CS.release(k.memory, cs, k.ext["native"].cs_lock):
         return 0

@@ -17,7 +17,7 @@ from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("rtl errors")
@@ -47,6 +47,6 @@ def dos_error(status: int) -> int:
 
 
 @GROUP.export("RtlNtStatusToDosError", 0x135, Param("status", K.U32), returns=Returns.VALUE)
-def rtl_nt_status_to_dos_error(k: Kernel, t: Thread, status: int) -> int:
+def rtl_nt_status_to_dos_error(k: KernelState, t: Thread, status: int) -> int:
     """The Win32 error code for an NTSTATUS (317 when the status has none)."""
     return dos_error(status)

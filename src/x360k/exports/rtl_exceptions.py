@@ -22,7 +22,7 @@ from x360k.memory import GuestMemoryError
 
 if TYPE_CHECKING:
     from x360k.cpu.fault import GuestFault
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("rtl exceptions")
@@ -34,12 +34,12 @@ CPP_EXCEPTION: Final = 0xE06D7363
 RECORD_SIZE: Final = 0x50
 
 
-def stop_run(k: Kernel, t: Thread, call: str, reason: str) -> GuestFault:
+def stop_run(k: KernelState, t: Thread, call: str, reason: str) -> GuestFault:
     """The fault that stops the run at ``call`` (the kernel state is left as it is)."""
     return stop_at(k, t, call, reason)
 
 
-def _thread_name(k: Kernel, record: int) -> str:
+def _thread_name(k: KernelState, record: int) -> str:
     mem = k.memory
     name_ptr = mem.read_u32(record + 0x18)
     if not name_ptr:
@@ -49,7 +49,7 @@ def _thread_name(k: Kernel, record: int) -> str:
 
 
 @GROUP.export("RtlRaiseException", 0x136, Param("record", K.PTR), returns=Returns.VOID)
-def rtl_raise_exception(k: Kernel, t: Thread, record: int) -> int:
+def rtl_raise_exception(k: KernelState, t: Thread, record: int) -> int:
     """Raise a software exception: debugger notices return, others per profile."""
     mem = k.memory
     code = mem.read_u32(record)
@@ -79,19 +79,21 @@ def rtl_raise_exception(k: Kernel, t: Thread, record: int) -> int:
     Param("parameter4", K.U32),
     returns=Returns.VOID,
 )
-def ke_bug_check_ex(k: Kernel, t: Thread, code: int, p1: int, p2: int, p3: int, p4: int) -> int:
+def ke_bug_check_ex(
+    k: KernelState, t: Thread, code: int, p1: int, p2: int, p3: int, p4: int
+) -> int:
     """Stop the run: the kernel halts with a STOP code and four parameters."""
     params = ", ".join(f"0x{p:08X}" for p in (p1, p2, p3, p4))
     raise stop_run(k, t, "KeBugCheckEx", f"*** STOP 0x{code:08X} ({params})")
 
 
 @GROUP.export("KeBugCheck", 0x52, Param("code", K.U32), returns=Returns.VOID)
-def ke_bug_check(k: Kernel, t: Thread, code: int) -> int:
+def ke_bug_check(k: KernelState, t: Thread, code: int) -> int:
     """KeBugCheckEx with four zero parameters."""
     raise stop_run(k, t, "KeBugCheck", f"*** STOP 0x{code:08X} (0, 0, 0, 0)")
 
 
-def nt_header(k: Kernel, base: int) -> int:
+def nt_header(k: KernelState, base: int) -> int:
     """The address of a PE image's NT headers ('PE\\0\\0'), or 0 (little-endian fields)."""
     if not base:
         return 0
@@ -107,7 +109,7 @@ def nt_header(k: Kernel, base: int) -> int:
 
 
 @GROUP.export("RtlImageNtHeader", 0x1A9, Param("module", K.PTR), returns=Returns.VALUE)
-def rtl_image_nt_header(k: Kernel, t: Thread, base: int) -> int:
+def rtl_image_nt_header(k: KernelState, t: Thread, base: int) -> int:
     """The NT headers of the PE image at ``module``; 0 when it is not one (or unreadable)."""
     return nt_header(k, base)
 
@@ -119,7 +121,7 @@ def rtl_image_nt_header(k: Kernel, t: Thread, base: int) -> int:
     Param("high_limit", K.OUT_U32),
     returns=Returns.VOID,
 )
-def rtl_get_stack_limits(k: Kernel, t: Thread, low: int, high: int) -> int:
+def rtl_get_stack_limits(k: KernelState, t: Thread, low: int, high: int) -> int:
     """The calling thread's stack: its lowest address and its base (from the PCR)."""
     mem = k.memory
     mem.require(low, 4)
@@ -136,7 +138,7 @@ def rtl_get_stack_limits(k: Kernel, t: Thread, low: int, high: int) -> int:
     Param("message2", K.PTR, optional=True),
     returns=Returns.VOID,
 )
-def rtl_rip(k: Kernel, t: Thread, m1: int, m2: int) -> int:
+def rtl_rip(k: KernelState, t: Thread, m1: int, m2: int) -> int:
     """A debug-build assertion message: a ``marker`` event, and the call returns."""
     mem = k.memory
     parts = []

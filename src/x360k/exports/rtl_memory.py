@@ -17,7 +17,7 @@ from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("rtl memory")
@@ -31,7 +31,7 @@ GROUP = ExportGroup("rtl memory")
     Param("length", K.U32),
     returns=Returns.VALUE,
 )
-def rtl_compare_memory(k: Kernel, t: Thread, a: int, b: int, n: int) -> int:
+def rtl_compare_memory(k: KernelState, t: Thread, a: int, b: int, n: int) -> int:
     """How many leading bytes of the two ranges are equal (NT: up to the first difference).
 
     Canary counts every equal byte, not just the leading run
@@ -59,7 +59,7 @@ def rtl_compare_memory(k: Kernel, t: Thread, a: int, b: int, n: int) -> int:
     Param("pattern", K.U32),
     returns=Returns.VALUE,
 )
-def rtl_compare_memory_ulong(k: Kernel, t: Thread, source: int, n: int, pattern: int) -> int:
+def rtl_compare_memory_ulong(k: KernelState, t: Thread, source: int, n: int, pattern: int) -> int:
     """Bytes of leading whole ULONGs equal to ``pattern`` (a trailing partial ULONG is ignored)."""
     count = n & ~3
     if count == 0:
@@ -82,7 +82,7 @@ def rtl_compare_memory_ulong(k: Kernel, t: Thread, source: int, n: int, pattern:
     Param("pattern", K.U32),
     returns=Returns.VOID,
 )
-def rtl_fill_memory_ulong(k: Kernel, t: Thread, dest: int, n: int, pattern: int) -> int:
+def rtl_fill_memory_ulong(k: KernelState, t: Thread, dest: int, n: int, pattern: int) -> int:
     """Fill ``length / 4`` ULONGs with ``pattern`` (the length is a multiple of 4)."""
     words = n >> 2
     if words:
@@ -100,7 +100,7 @@ def rtl_fill_memory_ulong(k: Kernel, t: Thread, dest: int, n: int, pattern: int)
     Param("length", K.U32),
     returns=Returns.VALUE,
 )
-def rtl_compute_crc32(k: Kernel, t: Thread, seed: int, buffer: int, n: int) -> int:
+def rtl_compute_crc32(k: KernelState, t: Thread, seed: int, buffer: int, n: int) -> int:
     """The CRC-32 (IEEE 802.3, zlib's) of the buffer, continuing from ``seed``."""
     if n == 0:
         return seed

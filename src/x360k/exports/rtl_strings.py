@@ -29,7 +29,7 @@ from x360k.status import (
 )
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("rtl strings")
@@ -61,12 +61,12 @@ UPPER: Final = bytes(_upper_byte(c) for c in range(256))
 LOWER: Final = bytes(_lower_byte(c) for c in range(256))
 
 
-def _heap(k: Kernel) -> dict[int, int]:
+def _heap(k: KernelState) -> dict[int, int]:
     heap: dict[int, int] = k.ext.setdefault(G.HEAP_KEY, {})
     return heap
 
 
-def allocate(k: Kernel, size: int) -> int:
+def allocate(k: KernelState, size: int) -> int:
     """A kernel string buffer of ``size`` bytes (0 when the kernel's range is full)."""
     try:
         address = k.memory.alloc_system(size, 2)
@@ -76,14 +76,14 @@ def allocate(k: Kernel, size: int) -> int:
     return address
 
 
-def release(k: Kernel, address: int) -> None:
+def release(k: KernelState, address: int) -> None:
     """Give back a buffer :func:`allocate` made; any other pointer is left alone."""
     size = _heap(k).pop(address, None)
     if size is not None:
         k.memory.free_system(address, size, 2)
 
 
-def upcase_unit(k: Kernel, c: int) -> int:
+def upcase_unit(k: KernelState, c: int) -> int:
     """One UTF-16 unit upcased as each profile's RtlUpcaseUnicodeChar does."""
     c &= 0xFFFF
     if k.quirks.upcase_unicode_ascii_only:
@@ -117,7 +117,7 @@ def to_ansi(text: list[int]) -> bytes:
     Param("source", K.PTR, optional=True),
     returns=Returns.VOID,
 )
-def rtl_init_ansi_string(k: Kernel, t: Thread, dest: int, source: int) -> int:
+def rtl_init_ansi_string(k: KernelState, t: Thread, dest: int, source: int) -> int:
     """Point an ANSI_STRING at a NUL-terminated string (its length, without copying)."""
     mem = k.memory
     mem.require(dest, G.STRING_SIZE)
@@ -138,7 +138,7 @@ def rtl_init_ansi_string(k: Kernel, t: Thread, dest: int, source: int) -> int:
     Param("source", K.PTR, optional=True),
     returns=Returns.VALUE,
 )
-def rtl_init_unicode_string(k: Kernel, t: Thread, dest: int, source: int) -> int:
+def rtl_init_unicode_string(k: KernelState, t: Thread, dest: int, source: int) -> int:
     """Point a UNICODE_STRING at a NUL-terminated wide string; returns the destination."""
     mem = k.memory
     mem.require(dest, G.STRING_SIZE)
@@ -152,7 +152,7 @@ def rtl_init_unicode_string(k: Kernel, t: Thread, dest: int, source: int) -> int
     return dest
 
 
-def _free(k: Kernel, string: int) -> int:
+def _free(k: KernelState, string: int) -> int:
     mem = k.memory
     _, _, buffer = G.read_string(mem, string)
     if buffer:
@@ -162,13 +162,13 @@ def _free(k: Kernel, string: int) -> int:
 
 
 @GROUP.export("RtlFreeAnsiString", 0x127, Param("string", K.ANSI_STRING), returns=Returns.VOID)
-def rtl_free_ansi_string(k: Kernel, t: Thread, string: int) -> int:
+def rtl_free_ansi_string(k: KernelState, t: Thread, string: int) -> int:
     """Free a buffer the kernel allocated for the string and empty the record."""
     return _free(k, string)
 
 
 @GROUP.export("RtlFreeUnicodeString", 0x128, Param("string", K.PTR), returns=Returns.VOID)
-def rtl_free_unicode_string(k: Kernel, t: Thread, string: int) -> int:
+def rtl_free_unicode_string(k: KernelState, t: Thread, string: int) -> int:
     """Free a buffer the kernel allocated for the string and empty the record."""
     return _free(k, string)
 
@@ -180,7 +180,7 @@ def rtl_free_unicode_string(k: Kernel, t: Thread, string: int) -> int:
     Param("source", K.PTR),
     returns=Returns.VALUE,
 )
-def rtl_create_unicode_string(k: Kernel, t: Thread, dest: int, source: int) -> int:
+def rtl_create_unicode_string(k: KernelState, t: Thread, dest: int, source: int) -> int:
     """A kernel-allocated copy of a wide string: TRUE, or FALSE if too long or no memory."""
     mem = k.memory
     mem.require(dest, G.STRING_SIZE)
@@ -205,7 +205,7 @@ def rtl_create_unicode_string(k: Kernel, t: Thread, dest: int, source: int) -> i
     Param("source", K.ANSI_STRING, optional=True),
     returns=Returns.VOID,
 )
-def rtl_copy_string(k: Kernel, t: Thread, dest: int, source: int) -> int:
+def rtl_copy_string(k: KernelState, t: Thread, dest: int, source: int) -> int:
     """Copy as much of ``source`` as the destination's MaximumLength holds."""
     mem = k.memory
     _, dmax, dbuf = G.read_string(mem, dest)
@@ -227,7 +227,7 @@ def rtl_copy_string(k: Kernel, t: Thread, dest: int, source: int) -> int:
     Param("source", K.PTR, optional=True),
     returns=Returns.VOID,
 )
-def rtl_copy_unicode_string(k: Kernel, t: Thread, dest: int, source: int) -> int:
+def rtl_copy_unicode_string(k: KernelState, t: Thread, dest: int, source: int) -> int:
     """Copy as many bytes of ``source`` as the destination holds (NUL-terminated if room)."""
     mem = k.memory
     _, dmax, dbuf = G.read_string(mem, dest)
@@ -249,7 +249,7 @@ def rtl_copy_unicode_string(k: Kernel, t: Thread, dest: int, source: int) -> int
     return 0
 
 
-def _append(k: Kernel, dest: int, data: bytes, terminate: bool) -> int:
+def _append(k: KernelState, dest: int, data: bytes, terminate: bool) -> int:
     mem = k.memory
     dlen, dmax, dbuf = G.read_string(mem, dest)
     if not data:
@@ -270,7 +270,7 @@ def _append(k: Kernel, dest: int, data: bytes, terminate: bool) -> int:
     Param("destination", K.ANSI_STRING),
     Param("source", K.ANSI_STRING),
 )
-def rtl_append_string_to_string(k: Kernel, t: Thread, dest: int, source: int) -> int:
+def rtl_append_string_to_string(k: KernelState, t: Thread, dest: int, source: int) -> int:
     """Append ``source``; STATUS_BUFFER_TOO_SMALL (nothing written) if it does not fit."""
     return _append(k, dest, G.string_bytes(k.memory, source), terminate=False)
 
@@ -281,7 +281,7 @@ def rtl_append_string_to_string(k: Kernel, t: Thread, dest: int, source: int) ->
     Param("destination", K.PTR),
     Param("source", K.PTR),
 )
-def rtl_append_unicode_string_to_string(k: Kernel, t: Thread, dest: int, source: int) -> int:
+def rtl_append_unicode_string_to_string(k: KernelState, t: Thread, dest: int, source: int) -> int:
     """Append a UNICODE_STRING; STATUS_BUFFER_TOO_SMALL if it does not fit."""
     data = G.string_bytes(k.memory, source)
     return _append(k, dest, data[: len(data) & ~1], terminate=True)
@@ -293,7 +293,7 @@ def rtl_append_unicode_string_to_string(k: Kernel, t: Thread, dest: int, source:
     Param("destination", K.PTR),
     Param("source", K.PTR, optional=True),
 )
-def rtl_append_unicode_to_string(k: Kernel, t: Thread, dest: int, source: int) -> int:
+def rtl_append_unicode_to_string(k: KernelState, t: Thread, dest: int, source: int) -> int:
     """Append a NUL-terminated wide string; STATUS_BUFFER_TOO_SMALL if it does not fit."""
     mem = k.memory
     data = mem.read_bytes(source, 2 * G.wcslen(mem, source)) if source else b""
@@ -311,7 +311,7 @@ def rtl_append_unicode_to_string(k: Kernel, t: Thread, dest: int, source: int) -
     Param("allocate", K.BOOL),
 )
 def rtl_ansi_string_to_unicode_string(
-    k: Kernel, t: Thread, dest: int, source: int, allocate_buffer: int
+    k: KernelState, t: Thread, dest: int, source: int, allocate_buffer: int
 ) -> int:
     """Widen an ANSI_STRING into a UNICODE_STRING (into a new buffer when ``allocate``)."""
     mem = k.memory
@@ -344,7 +344,7 @@ def rtl_ansi_string_to_unicode_string(
     Param("allocate", K.BOOL),
 )
 def rtl_unicode_string_to_ansi_string(
-    k: Kernel, t: Thread, dest: int, source: int, allocate_buffer: int
+    k: KernelState, t: Thread, dest: int, source: int, allocate_buffer: int
 ) -> int:
     """Narrow a UNICODE_STRING into an ANSI_STRING; STATUS_BUFFER_OVERFLOW when truncated."""
     mem = k.memory
@@ -388,7 +388,7 @@ def rtl_unicode_string_to_ansi_string(
     Param("source_bytes", K.U32),
 )
 def rtl_multi_byte_to_unicode_n(
-    k: Kernel, t: Thread, dest: int, dest_bytes: int, written: int, source: int, n: int
+    k: KernelState, t: Thread, dest: int, dest_bytes: int, written: int, source: int, n: int
 ) -> int:
     """Widen up to ``source_bytes`` bytes into a buffer of ``destination_bytes`` bytes."""
     mem = k.memory
@@ -413,7 +413,7 @@ def rtl_multi_byte_to_unicode_n(
     Param("source_bytes", K.U32),
 )
 def rtl_unicode_to_multi_byte_n(
-    k: Kernel, t: Thread, dest: int, dest_bytes: int, written: int, source: int, n: int
+    k: KernelState, t: Thread, dest: int, dest_bytes: int, written: int, source: int, n: int
 ) -> int:
     """Narrow up to ``source_bytes / 2`` characters into ``destination_bytes`` bytes."""
     mem = k.memory
@@ -435,7 +435,7 @@ def rtl_unicode_to_multi_byte_n(
     Param("source", K.BUFFER),
     Param("source_bytes", K.U32),
 )
-def rtl_multi_byte_to_unicode_size(k: Kernel, t: Thread, out: int, source: int, n: int) -> int:
+def rtl_multi_byte_to_unicode_size(k: KernelState, t: Thread, out: int, source: int, n: int) -> int:
     """The bytes the widened string would take (two per byte in a single-byte code page)."""
     k.memory.write_u32(out, (2 * n) & 0xFFFFFFFF)
     return STATUS_SUCCESS
@@ -448,7 +448,7 @@ def rtl_multi_byte_to_unicode_size(k: Kernel, t: Thread, out: int, source: int, 
     Param("source", K.BUFFER),
     Param("source_bytes", K.U32),
 )
-def rtl_unicode_to_multi_byte_size(k: Kernel, t: Thread, out: int, source: int, n: int) -> int:
+def rtl_unicode_to_multi_byte_size(k: KernelState, t: Thread, out: int, source: int, n: int) -> int:
     """The bytes the narrowed string would take (one per character)."""
     k.memory.write_u32(out, n >> 1)
     return STATUS_SUCCESS
@@ -477,7 +477,7 @@ def _compare(a: bytes | list[int], b: bytes | list[int], fold: object) -> int:
     Param("case_insensitive", K.BOOL),
     returns=Returns.VALUE,
 )
-def rtl_compare_string(k: Kernel, t: Thread, s1: int, s2: int, ci: int) -> int:
+def rtl_compare_string(k: KernelState, t: Thread, s1: int, s2: int, ci: int) -> int:
     """<0, 0 or >0 as the first string sorts before, with or after the second."""
     mem = k.memory
     fold = UPPER.__getitem__ if ci & 0xFF else None
@@ -494,7 +494,9 @@ def rtl_compare_string(k: Kernel, t: Thread, s1: int, s2: int, ci: int) -> int:
     Param("case_insensitive", K.BOOL),
     returns=Returns.VALUE,
 )
-def rtl_compare_string_n(k: Kernel, t: Thread, p1: int, n1: int, p2: int, n2: int, ci: int) -> int:
+def rtl_compare_string_n(
+    k: KernelState, t: Thread, p1: int, n1: int, p2: int, n2: int, ci: int
+) -> int:
     """Compare two counted byte strings (length 0xFFFFFFFF: up to the NUL)."""
     mem = k.memory
     n1 = G.strlen(mem, p1) if n1 == MEASURE else n1
@@ -513,7 +515,7 @@ def rtl_compare_string_n(k: Kernel, t: Thread, p1: int, n1: int, p2: int, n2: in
     Param("case_insensitive", K.BOOL),
     returns=Returns.VALUE,
 )
-def rtl_compare_unicode_string(k: Kernel, t: Thread, s1: int, s2: int, ci: int) -> int:
+def rtl_compare_unicode_string(k: KernelState, t: Thread, s1: int, s2: int, ci: int) -> int:
     """Compare two UNICODE_STRINGs unit by unit; equal prefixes compare by length."""
     mem = k.memory
     a = G.units(G.string_bytes(mem, s1))
@@ -533,7 +535,7 @@ def rtl_compare_unicode_string(k: Kernel, t: Thread, s1: int, s2: int, ci: int) 
     returns=Returns.VALUE,
 )
 def rtl_compare_unicode_string_n(
-    k: Kernel, t: Thread, p1: int, n1: int, p2: int, n2: int, ci: int
+    k: KernelState, t: Thread, p1: int, n1: int, p2: int, n2: int, ci: int
 ) -> int:
     """Compare two counted wide strings (lengths in characters; 0xFFFFFFFF: to the NUL)."""
     mem = k.memory
@@ -548,24 +550,24 @@ def rtl_compare_unicode_string_n(
 
 
 @GROUP.export("RtlUpcaseUnicodeChar", 0x149, Param("character", K.U32), returns=Returns.VALUE)
-def rtl_upcase_unicode_char(k: Kernel, t: Thread, c: int) -> int:
+def rtl_upcase_unicode_char(k: KernelState, t: Thread, c: int) -> int:
     """The upper-case form of one UTF-16 unit."""
     return upcase_unit(k, c)
 
 
 @GROUP.export("RtlDowncaseUnicodeChar", 0x124, Param("character", K.U32), returns=Returns.VALUE)
-def rtl_downcase_unicode_char(k: Kernel, t: Thread, c: int) -> int:
+def rtl_downcase_unicode_char(k: KernelState, t: Thread, c: int) -> int:
     """The lower-case form of one UTF-16 unit."""
     return downcase_unit(c)
 
 
 @GROUP.export("RtlUpperChar", 0x14A, Param("character", K.U32), returns=Returns.VALUE)
-def rtl_upper_char(k: Kernel, t: Thread, c: int) -> int:
+def rtl_upper_char(k: KernelState, t: Thread, c: int) -> int:
     """One byte upper-cased in the single-byte code page."""
     return UPPER[c & 0xFF]
 
 
 @GROUP.export("RtlLowerChar", 0x132, Param("character", K.U32), returns=Returns.VALUE)
-def rtl_lower_char(k: Kernel, t: Thread, c: int) -> int:
+def rtl_lower_char(k: KernelState, t: Thread, c: int) -> int:
     """One byte lower-cased in the single-byte code page."""
     return LOWER[c & 0xFF]

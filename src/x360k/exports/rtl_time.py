@@ -15,7 +15,7 @@ from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("rtl time")
@@ -98,7 +98,7 @@ def fields_to_time(f: TimeFields) -> int | None:
     Param("time_fields", K.PTR),
     returns=Returns.VOID,
 )
-def rtl_time_to_time_fields(k: Kernel, t: Thread, time_ptr: int, fields_ptr: int) -> int:
+def rtl_time_to_time_fields(k: KernelState, t: Thread, time_ptr: int, fields_ptr: int) -> int:
     """Split a system time into TIME_FIELDS (years past 65535 keep their low 16 bits)."""
     mem = k.memory
     fields = time_to_fields(mem.read_u64(time_ptr))
@@ -113,7 +113,7 @@ def rtl_time_to_time_fields(k: Kernel, t: Thread, time_ptr: int, fields_ptr: int
     Param("time", K.PTR),
     returns=Returns.VALUE,
 )
-def rtl_time_fields_to_time(k: Kernel, t: Thread, fields_ptr: int, time_ptr: int) -> int:
+def rtl_time_fields_to_time(k: KernelState, t: Thread, fields_ptr: int, time_ptr: int) -> int:
     """TRUE and the system time of valid TIME_FIELDS; FALSE (nothing written) otherwise."""
     mem = k.memory
     fields = TimeFields(*_FIELDS.unpack(mem.read_bytes(fields_ptr, TIME_FIELDS_SIZE)))

@@ -27,7 +27,7 @@ from x360k.vfs.guest_path import decode, name_is_valid
 from x360k.vfs.mount import namespace_of
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("symlinks")
@@ -39,7 +39,7 @@ GROUP = ExportGroup("symlinks")
     Param("handle", K.OUT_HANDLE),
     Param("object_attributes", K.ATTRS),
 )
-def nt_open_symbolic_link_object(k: Kernel, t: Thread, handle_ptr: int, attrs: int) -> int:
+def nt_open_symbolic_link_object(k: KernelState, t: Thread, handle_ptr: int, attrs: int) -> int:
     """A handle on a link of the file namespace (canary: ``\\??\\`` dropped, root ignored;
     console: the path resolved through the object namespace)."""
     require(k, handle_ptr)
@@ -70,7 +70,7 @@ def nt_open_symbolic_link_object(k: Kernel, t: Thread, handle_ptr: int, attrs: i
     Param("handle", K.HANDLE),
     Param("target", K.ANSI_STRING),
 )
-def nt_query_symbolic_link_object(k: Kernel, t: Thread, handle: int, string_ptr: int) -> int:
+def nt_query_symbolic_link_object(k: KernelState, t: Thread, handle: int, string_ptr: int) -> int:
     """Copy the link's target into an ANSI_STRING the caller provides."""
     require(k, string_ptr, 8)
     link = lookup_typed(k, t, handle, SymbolicLink)
@@ -92,7 +92,7 @@ def nt_query_symbolic_link_object(k: Kernel, t: Thread, handle: int, string_ptr:
     return STATUS_SUCCESS
 
 
-def _link_name(k: Kernel, ptr: int, *, strip: bool = False) -> str | None:
+def _link_name(k: KernelState, ptr: int, *, strip: bool = False) -> str | None:
     raw = k.memory.read_ansi_string(ptr) if ptr else b""
     if strip:
         raw = strip_raw_prefix(raw)
@@ -105,7 +105,7 @@ def _link_name(k: Kernel, ptr: int, *, strip: bool = False) -> str | None:
     Param("link_name", K.ANSI_STRING),
     Param("target", K.ANSI_STRING),
 )
-def ob_create_symbolic_link(k: Kernel, t: Thread, link_ptr: int, target_ptr: int) -> int:
+def ob_create_symbolic_link(k: KernelState, t: Thread, link_ptr: int, target_ptr: int) -> int:
     """Register (or replace) a link in the file namespace; no object, no handle."""
     name = _link_name(k, link_ptr, strip=True)
     target = _link_name(k, target_ptr)
@@ -116,7 +116,7 @@ def ob_create_symbolic_link(k: Kernel, t: Thread, link_ptr: int, target_ptr: int
 
 
 @GROUP.export("ObDeleteSymbolicLink", 0x104, Param("link_name", K.ANSI_STRING))
-def ob_delete_symbolic_link(k: Kernel, t: Thread, link_ptr: int) -> int:
+def ob_delete_symbolic_link(k: KernelState, t: Thread, link_ptr: int) -> int:
     """Remove a link by its exact name (a ``\\??\\`` prefix is not dropped here)."""
     name = _link_name(k, link_ptr)
     if name is None or not namespace_of(k).remove_link(name):

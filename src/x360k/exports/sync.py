@@ -32,7 +32,7 @@ from x360k.status import (
 )
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("sync")
@@ -49,7 +49,7 @@ GROUP = ExportGroup("sync")
     Param("initial_state", K.BOOL),
 )
 def nt_create_event(
-    k: Kernel, t: Thread, handle_ptr: int, attrs: int, event_type: int, initial_state: int
+    k: KernelState, t: Thread, handle_ptr: int, attrs: int, event_type: int, initial_state: int
 ) -> int:
     """Create an event (or open the existing one of that name)."""
     name = start_named_create(k, t, handle_ptr, attrs, Event)
@@ -64,7 +64,7 @@ def nt_create_event(
     return STATUS_SUCCESS
 
 
-def set_event(k: Kernel, event: Event) -> bool:
+def set_event(k: KernelState, event: Event) -> bool:
     """Set an event and wake whom it releases; returns its previous state."""
     previous = event.state
     event.state = True
@@ -72,7 +72,7 @@ def set_event(k: Kernel, event: Event) -> bool:
     return previous
 
 
-def pulse_event(k: Kernel, event: Event) -> bool:
+def pulse_event(k: KernelState, event: Event) -> bool:
     """Release the threads waiting right now, leave the event unset; returns its previous state."""
     previous = event.state
     event.state = True
@@ -85,7 +85,7 @@ def pulse_event(k: Kernel, event: Event) -> bool:
 @GROUP.export(
     "NtSetEvent", 0xF6, Param("handle", K.HANDLE), Param("previous_state", K.OUT_U32, optional=True)
 )
-def nt_set_event(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
+def nt_set_event(k: KernelState, t: Thread, handle: int, prev_ptr: int) -> int:
     """Set an event: a notification event releases every waiter, a synchronization one one."""
     require(k, prev_ptr)
     event = lookup_typed(k, t, handle, Event)
@@ -101,7 +101,7 @@ def nt_set_event(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
     Param("handle", K.HANDLE),
     Param("previous_state", K.OUT_U32, optional=True),
 )
-def nt_pulse_event(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
+def nt_pulse_event(k: KernelState, t: Thread, handle: int, prev_ptr: int) -> int:
     """Release the threads waiting right now (all, or one for auto-reset) and leave it unset."""
     require(k, prev_ptr)
     event = lookup_typed(k, t, handle, Event)
@@ -112,7 +112,7 @@ def nt_pulse_event(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
 
 
 @GROUP.export("NtClearEvent", 0xCE, Param("handle", K.HANDLE))
-def nt_clear_event(k: Kernel, t: Thread, handle: int) -> int:
+def nt_clear_event(k: KernelState, t: Thread, handle: int) -> int:
     """Reset an event to not signalled."""
     event = lookup_typed(k, t, handle, Event)
     if isinstance(event, int):
@@ -123,7 +123,7 @@ def nt_clear_event(k: Kernel, t: Thread, handle: int) -> int:
 
 
 @GROUP.export("NtQueryEvent", 0xE6, Param("handle", K.HANDLE), Param("information", K.PTR))
-def nt_query_event(k: Kernel, t: Thread, handle: int, info_ptr: int) -> int:
+def nt_query_event(k: KernelState, t: Thread, handle: int, info_ptr: int) -> int:
     """Write {event type (0 notification, 1 synchronization), current state}."""
     require(k, info_ptr, 8)
     event = lookup_typed(k, t, handle, Event)
@@ -146,7 +146,7 @@ def nt_query_event(k: Kernel, t: Thread, handle: int, info_ptr: int) -> int:
     Param("maximum_count", K.S32),
 )
 def nt_create_semaphore(
-    k: Kernel, t: Thread, handle_ptr: int, attrs: int, initial: int, maximum: int
+    k: KernelState, t: Thread, handle_ptr: int, attrs: int, initial: int, maximum: int
 ) -> int:
     """Create a semaphore with 0 <= initial <= maximum, maximum > 0."""
     name = start_named_create(k, t, handle_ptr, attrs, Semaphore)
@@ -170,7 +170,7 @@ def nt_create_semaphore(
     return STATUS_SUCCESS
 
 
-def release_semaphore(k: Kernel, semaphore: Semaphore, count: int) -> int:
+def release_semaphore(k: KernelState, semaphore: Semaphore, count: int) -> int:
     """Add an accepted release count and wake whom it satisfies; returns the previous count."""
     previous = semaphore.count
     semaphore.count += count
@@ -185,7 +185,7 @@ def release_semaphore(k: Kernel, semaphore: Semaphore, count: int) -> int:
     Param("release_count", K.S32),
     Param("previous_count", K.OUT_U32, optional=True),
 )
-def nt_release_semaphore(k: Kernel, t: Thread, handle: int, count: int, prev_ptr: int) -> int:
+def nt_release_semaphore(k: KernelState, t: Thread, handle: int, count: int, prev_ptr: int) -> int:
     """Add to a semaphore's count, waking as many waiters as it can satisfy."""
     require(k, prev_ptr)
     canary = k.quirks.semaphore_over_release_succeeds
@@ -220,7 +220,9 @@ def nt_release_semaphore(k: Kernel, t: Thread, handle: int, count: int, prev_ptr
     Param("object_attributes", K.ATTRS, optional=True),
     Param("initial_owner", K.BOOL),
 )
-def nt_create_mutant(k: Kernel, t: Thread, handle_ptr: int, attrs: int, initial_owner: int) -> int:
+def nt_create_mutant(
+    k: KernelState, t: Thread, handle_ptr: int, attrs: int, initial_owner: int
+) -> int:
     """Create a mutant, owned once by the caller if asked."""
     name = start_named_create(k, t, handle_ptr, attrs, Mutant)
     if isinstance(name, int):
@@ -236,7 +238,7 @@ def nt_create_mutant(k: Kernel, t: Thread, handle_ptr: int, attrs: int, initial_
     Param("handle", K.HANDLE),
     Param("previous_count", K.OUT_U32, optional=True),
 )
-def nt_release_mutant(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
+def nt_release_mutant(k: KernelState, t: Thread, handle: int, prev_ptr: int) -> int:
     """Release one level of ownership; a non-owner's release changes nothing."""
     canary = k.quirks.release_mutant_always_succeeds
     if not canary:
@@ -264,7 +266,7 @@ def nt_release_mutant(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
     Param("object_attributes", K.ATTRS, optional=True),
     Param("timer_type", K.U32),
 )
-def nt_create_timer(k: Kernel, t: Thread, handle_ptr: int, attrs: int, timer_type: int) -> int:
+def nt_create_timer(k: KernelState, t: Thread, handle_ptr: int, attrs: int, timer_type: int) -> int:
     """Create an unarmed, unsignalled timer (0 notification, 1 synchronization)."""
     name = start_named_create(k, t, handle_ptr, attrs, Timer)
     if isinstance(name, int):
@@ -289,7 +291,7 @@ def nt_create_timer(k: Kernel, t: Thread, handle_ptr: int, attrs: int, timer_typ
     Param("unknown", K.U32),
 )
 def nt_set_timer_ex(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     handle: int,
     due_ptr: int,
@@ -312,7 +314,13 @@ def nt_set_timer_ex(
 
 
 def arm_timer(
-    k: Kernel, t: Thread, timer: Timer, due: int, period: int, apc_routine: int, apc_context: int
+    k: KernelState,
+    t: Thread,
+    timer: Timer,
+    due: int,
+    period: int,
+    apc_routine: int,
+    apc_context: int,
 ) -> None:
     """(Re)arm ``timer``: cancel any earlier arming and make it unsignalled."""
     timer.generation += 1
@@ -327,11 +335,11 @@ def arm_timer(
     _schedule(k, timer, when, timer.generation)
 
 
-def _schedule(k: Kernel, timer: Timer, when: int, generation: int) -> None:
+def _schedule(k: KernelState, timer: Timer, when: int, generation: int) -> None:
     k.scheduler.at(when, lambda: _expire(k, timer, generation), kind="timer", subject=timer)
 
 
-def _expire(k: Kernel, timer: Timer, generation: int) -> None:
+def _expire(k: KernelState, timer: Timer, generation: int) -> None:
     if timer.generation != generation or timer.destroyed:
         return
     timer.state = True
@@ -355,7 +363,7 @@ def _expire(k: Kernel, timer: Timer, generation: int) -> None:
     Param("handle", K.HANDLE),
     Param("current_state", K.OUT_U32, optional=True),
 )
-def nt_cancel_timer(k: Kernel, t: Thread, handle: int, state_ptr: int) -> int:
+def nt_cancel_timer(k: KernelState, t: Thread, handle: int, state_ptr: int) -> int:
     """Disarm a timer; its signal state is left as it is."""
     require(k, state_ptr)
     canary = k.quirks.cancel_timer_reports_zero

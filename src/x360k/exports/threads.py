@@ -17,7 +17,7 @@ from x360k.status import (
 )
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("threads")
@@ -40,7 +40,7 @@ KTHREAD_SUSPEND_COUNT: Final = 0xBC
     Param("creation_flags", K.U32),
 )
 def ex_create_thread(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     handle_ptr: int,
     stack_size: int,
@@ -71,13 +71,13 @@ def ex_create_thread(
 
 
 @GROUP.export("ExTerminateThread", 0x19, Param("exit_code", K.U32), returns=Returns.VOID)
-def ex_terminate_thread(k: Kernel, t: Thread, exit_code: int) -> int:
+def ex_terminate_thread(k: KernelState, t: Thread, exit_code: int) -> int:
     """End the calling thread; never returns to it."""
     k.exit_thread(t, exit_code)
     return BLOCKED
 
 
-def _suspend(k: Kernel, t: Thread, target: ThreadObject) -> int | tuple[int, int]:
+def _suspend(k: KernelState, t: Thread, target: ThreadObject) -> int | tuple[int, int]:
     """One more suspension: (status, previous count) or a failure status.
 
     The thread stops at its next call boundary (at once if it is the caller).
@@ -101,7 +101,7 @@ def _suspend(k: Kernel, t: Thread, target: ThreadObject) -> int | tuple[int, int
     return STATUS_SUCCESS, previous
 
 
-def _resume(k: Kernel, target: ThreadObject) -> int:
+def _resume(k: KernelState, target: ThreadObject) -> int:
     """One suspension less; returns the previous count. At zero the thread runs again."""
     count_at = target.kthread + KTHREAD_SUSPEND_COUNT
     if k.quirks.resume_wraps_suspend_count:
@@ -116,9 +116,9 @@ def _resume(k: Kernel, target: ThreadObject) -> int:
         k.memory.write_u8(count_at, target.suspend_count)
     if target.suspend_count == 0 and target.state is ThreadState.SUSPENDED:
         if not target.launched:
-            k._start(target)
+            k.start_thread(target)
         else:
-            k._make_runnable(target)
+            k.make_runnable(target)
     return previous
 
 
@@ -128,7 +128,7 @@ def _resume(k: Kernel, target: ThreadObject) -> int:
     Param("handle", K.HANDLE),
     Param("previous_count", K.OUT_U32, optional=True),
 )
-def nt_suspend_thread(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
+def nt_suspend_thread(k: KernelState, t: Thread, handle: int, prev_ptr: int) -> int:
     """Add one to a thread's suspend count; it stops at its next call boundary."""
     require(k, prev_ptr)
     target = lookup_typed(k, t, handle, ThreadObject)
@@ -147,7 +147,7 @@ def nt_suspend_thread(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
     Param("handle", K.HANDLE),
     Param("previous_count", K.OUT_U32, optional=True),
 )
-def nt_resume_thread(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
+def nt_resume_thread(k: KernelState, t: Thread, handle: int, prev_ptr: int) -> int:
     """Take one from a thread's suspend count; at zero it runs again."""
     require(k, prev_ptr)
     target = lookup_typed(k, t, handle, ThreadObject)
@@ -157,12 +157,12 @@ def nt_resume_thread(k: Kernel, t: Thread, handle: int, prev_ptr: int) -> int:
     return STATUS_SUCCESS
 
 
-def _by_kthread(k: Kernel, ptr: int) -> ThreadObject | None:
+def _by_kthread(k: KernelState, ptr: int) -> ThreadObject | None:
     return k.threads_by_kthread.get(ptr)
 
 
 @GROUP.export("KeResumeThread", 0x92, Param("thread", K.KOBJECT))
-def ke_resume_thread(k: Kernel, t: Thread, ptr: int) -> int:
+def ke_resume_thread(k: KernelState, t: Thread, ptr: int) -> int:
     """NtResumeThread through a KTHREAD pointer."""
     target = _by_kthread(k, ptr)
     if target is None:
@@ -172,7 +172,7 @@ def ke_resume_thread(k: Kernel, t: Thread, ptr: int) -> int:
 
 
 @GROUP.export("KeSuspendThread", 0xA9, Param("thread", K.KOBJECT), returns=Returns.VALUE)
-def ke_suspend_thread(k: Kernel, t: Thread, ptr: int) -> int:
+def ke_suspend_thread(k: KernelState, t: Thread, ptr: int) -> int:
     """NtSuspendThread through a KTHREAD pointer; returns the previous count."""
     target = _by_kthread(k, ptr)
     if target is None:
@@ -188,7 +188,7 @@ def ke_suspend_thread(k: Kernel, t: Thread, ptr: int) -> int:
     Param("increment", K.S32),
     returns=Returns.VALUE,
 )
-def ke_set_base_priority_thread(k: Kernel, t: Thread, ptr: int, increment: int) -> int:
+def ke_set_base_priority_thread(k: KernelState, t: Thread, ptr: int, increment: int) -> int:
     """Set a thread's priority; returns the previous one."""
     target = _by_kthread(k, ptr)
     if target is None:
@@ -206,7 +206,7 @@ def ke_set_base_priority_thread(k: Kernel, t: Thread, ptr: int, increment: int) 
 
 
 @GROUP.export("KeQueryBasePriorityThread", 0x81, Param("thread", K.KOBJECT), returns=Returns.VALUE)
-def ke_query_base_priority_thread(k: Kernel, t: Thread, ptr: int) -> int:
+def ke_query_base_priority_thread(k: KernelState, t: Thread, ptr: int) -> int:
     """A thread's priority."""
     target = _by_kthread(k, ptr)
     return 0 if target is None else target.priority & 0xFFFFFFFF

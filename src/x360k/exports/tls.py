@@ -17,7 +17,7 @@ from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("tls")
@@ -45,7 +45,7 @@ class TlsState:
     template: bytes = b""
 
 
-def _state(k: Kernel) -> TlsState:
+def _state(k: KernelState) -> TlsState:
     state = k.ext.get("tls")
     if state is None:
         state = k.ext["tls"] = TlsState()
@@ -53,7 +53,7 @@ def _state(k: Kernel) -> TlsState:
     return state
 
 
-def _block(k: Kernel, t: Thread) -> int:
+def _block(k: KernelState, t: Thread) -> int:
     """The thread's TLS block, made (zeroed) and published at PCR+0 on first use."""
     state = _state(k)
     block = state.blocks.get(t.ordinal)
@@ -67,7 +67,7 @@ def _block(k: Kernel, t: Thread) -> int:
 
 
 @GROUP.export("KeTlsAlloc", 0x152, returns=Returns.VALUE)
-def ke_tls_alloc(k: Kernel, t: Thread) -> int:
+def ke_tls_alloc(k: KernelState, t: Thread) -> int:
     """The lowest free index (its slot zeroed for the caller), or 0xFFFFFFFF when none is left."""
     state = _state(k)
     limit = TLS_INDICES if k.quirks.tls_alloc_beyond_storage else min(state.slots, TLS_INDICES)
@@ -81,7 +81,7 @@ def ke_tls_alloc(k: Kernel, t: Thread) -> int:
 
 
 @GROUP.export("KeTlsFree", 0x153, Param("index", K.U32), returns=Returns.VALUE)
-def ke_tls_free(k: Kernel, t: Thread, index: int) -> int:
+def ke_tls_free(k: KernelState, t: Thread, index: int) -> int:
     """Free an index and zero it in every thread; 1 on success (canary: even if never allocated)."""
     if index == TLS_OUT_OF_INDEXES or index >= TLS_INDICES:
         return 0
@@ -96,7 +96,7 @@ def ke_tls_free(k: Kernel, t: Thread, index: int) -> int:
 
 
 @GROUP.export("KeTlsGetValue", 0x154, Param("index", K.U32), returns=Returns.VALUE)
-def ke_tls_get_value(k: Kernel, t: Thread, index: int) -> int:
+def ke_tls_get_value(k: KernelState, t: Thread, index: int) -> int:
     """The caller's value at ``index`` (0 when out of range)."""
     if index >= _state(k).slots:
         return 0
@@ -106,7 +106,7 @@ def ke_tls_get_value(k: Kernel, t: Thread, index: int) -> int:
 @GROUP.export(
     "KeTlsSetValue", 0x155, Param("index", K.U32), Param("value", K.U32), returns=Returns.VALUE
 )
-def ke_tls_set_value(k: Kernel, t: Thread, index: int, value: int) -> int:
+def ke_tls_set_value(k: KernelState, t: Thread, index: int, value: int) -> int:
     """Store the caller's value at ``index``; 1 on success, 0 when out of range."""
     if index >= _state(k).slots:
         return 0
@@ -114,6 +114,6 @@ def ke_tls_set_value(k: Kernel, t: Thread, index: int, value: int) -> int:
     return 1
 
 
-def thread_block(k: Kernel, t: Thread) -> int:
+def thread_block(k: KernelState, t: Thread) -> int:
     """The thread's TLS slots, made now if need be (the CPU runtime, for a XEX's static TLS)."""
     return _block(k, t)

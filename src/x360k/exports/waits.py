@@ -32,7 +32,7 @@ from x360k.status import (
 )
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.thread import Thread
 
 GROUP = ExportGroup("waits")
@@ -42,7 +42,7 @@ WAIT_ALL: Final = 0
 WAIT_ANY: Final = 1
 
 
-def waitable(k: Kernel, obj: KernelObject) -> bool:
+def waitable(k: KernelState, obj: KernelObject) -> bool:
     """Whether a wait may block on ``obj``: a dispatcher object or (console) a default one."""
     return obj.WAITABLE or (
         obj.DEFAULT_OBJECT and not k.quirks.unwaitable_objects_satisfy_single_waits
@@ -53,7 +53,7 @@ def waitable(k: Kernel, obj: KernelObject) -> bool:
 MUTANT_LIMIT_SIGNAL_STATE: Final = -0x80000000
 
 
-def mutant_limit_reached(k: Kernel, t: Thread, objects: list[KernelObject]) -> bool:
+def mutant_limit_reached(k: KernelState, t: Thread, objects: list[KernelObject]) -> bool:
     """Console: a wait by the owner of a mutant already at NT's recursion limit is refused.
 
     NT raises STATUS_MUTANT_LIMIT_EXCEEDED rather than wrap the LONG; x360k
@@ -69,7 +69,7 @@ def mutant_limit_reached(k: Kernel, t: Thread, objects: list[KernelObject]) -> b
     )
 
 
-def _unwaitable(k: Kernel, single: bool, wait_any: bool) -> int:
+def _unwaitable(k: KernelState, single: bool, wait_any: bool) -> int:
     """What waiting on an object without a signal state gives, per profile."""
     if not k.quirks.unwaitable_objects_satisfy_single_waits:
         return STATUS_OBJECT_TYPE_MISMATCH
@@ -87,7 +87,7 @@ def _unwaitable(k: Kernel, single: bool, wait_any: bool) -> int:
     Param("timeout", K.TIMEOUT, optional=True),
 )
 def nt_wait_for_single_object_ex(
-    k: Kernel, t: Thread, handle: int, mode: int, alertable: int, timeout_ptr: int
+    k: KernelState, t: Thread, handle: int, mode: int, alertable: int, timeout_ptr: int
 ) -> int:
     """Wait for one object; STATUS_WAIT_0, STATUS_TIMEOUT, STATUS_USER_APC or abandoned."""
     obj = k.table.lookup(handle, t)
@@ -112,7 +112,7 @@ def nt_wait_for_single_object_ex(
     Param("timeout", K.TIMEOUT, optional=True),
 )
 def nt_wait_for_multiple_objects_ex(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     count: int,
     array: int,
@@ -139,7 +139,7 @@ def nt_wait_for_multiple_objects_ex(
     )
 
 
-def bad_wait_parameters(k: Kernel, count: int, wait_type: int | None) -> int:
+def bad_wait_parameters(k: KernelState, count: int, wait_type: int | None) -> int:
     """The status a multiple wait refuses its count or wait type with, or 0 if they are good.
 
     Canary says STATUS_INVALID_PARAMETER for both; NT names the argument:
@@ -156,7 +156,7 @@ def bad_wait_parameters(k: Kernel, count: int, wait_type: int | None) -> int:
 
 
 def wait_for_objects(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     objects: list[KernelObject],
     wait_any: bool,
@@ -175,7 +175,7 @@ def wait_for_objects(
     return k.wait(t, objects, wait_all=not wait_any, alertable=alertable, deadline=deadline)
 
 
-def signal_object(k: Kernel, t: Thread, obj: KernelObject) -> int:
+def signal_object(k: KernelState, t: Thread, obj: KernelObject) -> int:
     """The 'signal' half of NtSignalAndWaitForSingleObjectEx: STATUS_SUCCESS or NT's reason.
 
     An event is set, a semaphore released by one, a mutant released once by its
@@ -207,7 +207,7 @@ def signal_object(k: Kernel, t: Thread, obj: KernelObject) -> int:
     Param("timeout", K.TIMEOUT, optional=True),
 )
 def nt_signal_and_wait_for_single_object_ex(
-    k: Kernel,
+    k: KernelState,
     t: Thread,
     signal_handle: int,
     wait_handle: int,
@@ -244,7 +244,7 @@ def nt_signal_and_wait_for_single_object_ex(
     Param("interval", K.TIMEOUT),
 )
 def ke_delay_execution_thread(
-    k: Kernel, t: Thread, mode: int, alertable: int, interval_ptr: int
+    k: KernelState, t: Thread, mode: int, alertable: int, interval_ptr: int
 ) -> int:
     """Sleep for a relative interval (or until an absolute time, console only)."""
     if interval_ptr == 0:
@@ -272,7 +272,7 @@ def ke_delay_execution_thread(
 
 
 @GROUP.export("NtYieldExecution", 0x101)
-def nt_yield_execution(k: Kernel, t: Thread) -> int:
+def nt_yield_execution(k: KernelState, t: Thread) -> int:
     """Give the rest of the quantum to another ready thread."""
     t.yielded = True
     if not k.quirks.yield_always_succeeds and not k.scheduler.any_ready():
@@ -290,7 +290,7 @@ def nt_yield_execution(k: Kernel, t: Thread) -> int:
     Param("argument2", K.U32),
 )
 def nt_queue_apc_thread(
-    k: Kernel, t: Thread, handle: int, routine: int, context: int, arg1: int, arg2: int
+    k: KernelState, t: Thread, handle: int, routine: int, context: int, arg1: int, arg2: int
 ) -> int:
     """Queue a user APC; it runs at the target's next alertable wait."""
     target = lookup_typed(k, t, handle, ThreadObject)
@@ -303,19 +303,19 @@ def nt_queue_apc_thread(
 
 
 @GROUP.export("KeQuerySystemTime", 0x84, Param("current_time", K.PTR), returns=Returns.VOID)
-def ke_query_system_time(k: Kernel, t: Thread, time_ptr: int) -> int:
+def ke_query_system_time(k: KernelState, t: Thread, time_ptr: int) -> int:
     """Write the virtual system time (100 ns since 1601) to a LARGE_INTEGER."""
     k.memory.write_u64(time_ptr, k.system_time())
     return 0
 
 
 @GROUP.export("KeQueryPerformanceFrequency", 0x83, returns=Returns.VALUE)
-def ke_query_performance_frequency(k: Kernel, t: Thread) -> int:
+def ke_query_performance_frequency(k: KernelState, t: Thread) -> int:
     """The 50 MHz time base."""
     return PERFORMANCE_FREQUENCY
 
 
 @GROUP.export("KeQueryInterruptTime", 0x82, returns=Returns.VALUE)
-def ke_query_interrupt_time(k: Kernel, t: Thread) -> int:
+def ke_query_interrupt_time(k: KernelState, t: Thread) -> int:
     """Virtual time since start in 100 ns units."""
     return k.clock

@@ -36,7 +36,7 @@ from x360k.objects.semaphore import Semaphore
 from x360k.objects.timer import Timer
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.native.spinlock import SpinLockWord
     from x360k.objects.thread import Thread
 
@@ -46,7 +46,7 @@ class NativeState:
 
     __slots__ = ("cs_lock", "cs_waits", "failures", "kernel", "owned", "spinlocks")
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: KernelState) -> None:
         self.kernel = kernel
         #: Objects the bridge made, by guest address (the console's identity map).
         self.owned: dict[int, KernelObject] = {}
@@ -64,7 +64,7 @@ class NativeState:
         self.cs_waits.pop(thread.ordinal, None)
 
 
-def install(k: Kernel) -> NativeState:
+def install(k: KernelState) -> NativeState:
     """Give a kernel its native-object state, the Ob* pointer resolver and the wedge notes."""
     from x360k.native.wedge_notes import object_note, wait_note
 
@@ -77,27 +77,27 @@ def install(k: Kernel) -> NativeState:
     return state
 
 
-def native_state(k: Kernel) -> NativeState:
+def native_state(k: KernelState) -> NativeState:
     state: NativeState | None = k.ext.get("native")
     return state if state is not None else install(k)
 
 
-def _thread_of(k: Kernel, t: Thread | None) -> Thread:
+def _thread_of(k: KernelState, t: Thread | None) -> Thread:
     return t if t is not None else (k.current or k.main_thread)
 
 
-def fail(k: Kernel, t: Thread | None, ptr: int, why: str) -> None:
+def fail(k: KernelState, t: Thread | None, ptr: int, why: str) -> None:
     """Record a bridge failure as a marker event on the calling thread."""
     native_state(k).failures += 1
     k.emit(_thread_of(k, t), "marker", text=f"native object 0x{ptr:08X}: {why}")
 
 
-def resolve_quiet(k: Kernel, ptr: int) -> KernelObject | None:
+def resolve_quiet(k: KernelState, ptr: int) -> KernelObject | None:
     """The ``k.ext["bridge"]`` resolver the Ob* pointer exports call."""
     return resolve(k, ptr, None)
 
 
-def resolve(k: Kernel, ptr: int, t: Thread | None) -> KernelObject | None:
+def resolve(k: KernelState, ptr: int, t: Thread | None) -> KernelObject | None:
     """The kernel object behind a guest dispatcher structure, bridged on first use."""
     if ptr == 0:
         fail(k, t, ptr, "null pointer")
@@ -124,7 +124,7 @@ def resolve(k: Kernel, ptr: int, t: Thread | None) -> KernelObject | None:
     return create(k, ptr, t)
 
 
-def adopt_guest_state(k: Kernel, ptr: int, obj: KernelObject) -> None:
+def adopt_guest_state(k: KernelState, ptr: int, obj: KernelObject) -> None:
     """Console: a signal state the title stored into the header itself is the truth."""
     stored = k.memory.read_s32(ptr + H.SIGNAL_STATE)
     if isinstance(obj, GuestMutant):
@@ -138,7 +138,7 @@ def adopt_guest_state(k: Kernel, ptr: int, obj: KernelObject) -> None:
         obj.count = stored
 
 
-def adopt_mutant_state(k: Kernel, ptr: int, mutant: GuestMutant, stored: int) -> None:
+def adopt_mutant_state(k: KernelState, ptr: int, mutant: GuestMutant, stored: int) -> None:
     """Console: a KMUTANT's SignalState, OwnerThread and Abandoned, as the title left them.
 
     NT reads these fields on every wait and release, so what the title stored
@@ -161,7 +161,7 @@ def adopt_mutant_state(k: Kernel, ptr: int, mutant: GuestMutant, stored: int) ->
     k.signal(mutant)
 
 
-def create(k: Kernel, ptr: int, t: Thread | None) -> KernelObject | None:
+def create(k: KernelState, ptr: int, t: Thread | None) -> KernelObject | None:
     """Make the object a header describes and register it; None (with a marker) if none fits."""
     mem = k.memory
     type_byte = mem.read_u8(ptr + H.TYPE)
@@ -188,7 +188,7 @@ def create(k: Kernel, ptr: int, t: Thread | None) -> KernelObject | None:
     return obj
 
 
-def mutant_from_guest(k: Kernel, ptr: int, signal: int) -> GuestMutant:
+def mutant_from_guest(k: KernelState, ptr: int, signal: int) -> GuestMutant:
     """A working mutant from a guest KMUTANT: owner from OwnerThread, recursion from the state."""
     owner = k.threads_by_kthread.get(k.memory.read_u32(ptr + H.MUTANT_OWNER))
     abandoned = k.memory.read_u8(ptr + H.MUTANT_ABANDONED) != 0
@@ -201,7 +201,7 @@ def mutant_from_guest(k: Kernel, ptr: int, signal: int) -> GuestMutant:
     return mutant
 
 
-def register(k: Kernel, ptr: int, obj: KernelObject) -> None:
+def register(k: KernelState, ptr: int, obj: KernelObject) -> None:
     """Bind ``obj`` to the structure at ``ptr`` the way the profile does it."""
     obj.body = ptr
     k.bodies[ptr] = obj

@@ -16,11 +16,11 @@ from x360k.native import header as H
 
 if TYPE_CHECKING:
     from x360k.dispatcher import WaitBlock
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
     from x360k.objects.base import KernelObject
 
 
-def wait_note(k: Kernel, wb: WaitBlock) -> str | None:
+def wait_note(k: KernelState, wb: WaitBlock) -> str | None:
     """The critical-section sentence for a thread blocked in RtlEnterCriticalSection."""
     from x360k.native.bridge import native_state
 
@@ -43,7 +43,7 @@ def wait_note(k: Kernel, wb: WaitBlock) -> str | None:
     )
 
 
-def object_note(k: Kernel, obj: KernelObject) -> str | None:
+def object_note(k: KernelState, obj: KernelObject) -> str | None:
     """Names a bridged object by its guest address and header type."""
     from x360k.native.bridge import native_state
 

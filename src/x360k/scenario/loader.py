@@ -9,62 +9,36 @@ pass an argument an export does not take or forget one it needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-from x360k.clock import SYSTEM_TIME_BASE
-from x360k.exports.ob import OBJECT_TYPE_EXPORTS
-from x360k.exports.registry import Export, P, Param, Registry, Returns, UnknownExportError
+from x360k.exports.registry import Export, Registry, Returns, UnknownExportError
 from x360k.exports.table import all_exports
 from x360k.quirks import PROFILES, QUIRK_TABLE
+from x360k.scenario.arguments import ArgumentReader
 from x360k.scenario.errors import ScenarioError
+from x360k.scenario.expectations import ExpectationReader
+from x360k.scenario.reader_state import OUT_KINDS, Use
 from x360k.scenario.schema import (
-    ANY_PROFILE,
-    Ansi,
     ArgSpec,
-    Attrs,
-    Buffer,
     CallStep,
-    DataExport,
-    EventPattern,
     Expected,
-    HandleArray,
-    LargeInt,
-    Lit,
     OutSlot,
-    Ref,
     RepeatStep,
-    Routine,
     RunExpect,
     Scenario,
-    SelfKThread,
     Step,
     ThreadProgram,
-    TraceExpect,
 )
 from x360k.scenario.values import (
-    CONSTANTS,
-    DEFAULTS,
     IDENTIFIER,
-    INFINITE_WORDS,
-    LARGE_RANGE,
-    OBJ_CASE_INSENSITIVE,
-    OBJ_OPENIF,
-    PSEUDO_HANDLES,
-    WORD_RANGE,
-    in_range,
     parse_duration,
-    parse_int_text,
-    word,
 )
-from x360k.scenario.yaml_nodes import NodeReader, did_you_mean, line_of
-from x360k.status import BY_NAME, parse_status
-from x360k.trace.event import FIELDS, KINDS
+from x360k.scenario.yaml_nodes import did_you_mean, line_of
 
 TOP_KEYS: Final = (
     "name",
@@ -80,32 +54,6 @@ TOP_KEYS: Final = (
 )
 STEP_KEYS: Final = ("call", "out", "expect", "expect_out", "note")
 REPEAT_KEYS: Final = ("repeat", "steps", "note")
-RUN_EXPECT_KEYS: Final = ("outcome", "objects_alive", "trace")
-TRACE_KEYS: Final = ("thread", "fragment", "absent", "profile", "note")
-OUTCOMES: Final = ("finished", "wedge", "limit")
-OUT_KINDS: Final = frozenset({P.OUT_HANDLE, P.OUT_U32})
-#: Trace event fields holding integers (patterns compare them as numbers).
-_INT_FIELDS: Final = frozenset(
-    {"ordinal", "call_id", "ret_addr", "status", "ret", "handle", "raw_tid"}
-    | {"child_tid", "child_raw_tid", "entry", "ts", "offset", "length"}
-)
-SCRATCH_SIZE: Final = 64
-
-
-#: ObWin32NamedObjectsDirectory(): the root titles name their objects under.
-NAMED_OBJECTS_ROOT: Final = 0xFFFFFFFC
-
-
-def _root_for(name: str | None) -> Lit:
-    """The RootDirectory an attributes entry gets when it names none.
-
-    A relative name gets the named-objects root, as the title library passes
-    it (canary ignores roots; the console needs one for a relative name); an
-    absolute name (leading backslash) or no name gets 0.
-    """
-    if name and not name.startswith("\\"):
-        return Lit(NAMED_OBJECTS_ROOT)
-    return Lit(0)
 
 
 def load_scenario(path: str | Path, registry: Registry | None = None) -> Scenario:
@@ -135,24 +83,10 @@ def parse_scenario(text: str, file: str, registry: Registry | None = None) -> Sc
     return _Loader(file, registry or Registry(all_exports())).scenario(root)
 
 
-@dataclass(slots=True)
-class _Use:
-    name: str
-    thread: str
-    order: int
-    line: int
+class _Loader(ArgumentReader, ExpectationReader):
+    """The whole reader: the top level, threads and steps, and the bound-name checks."""
 
-
-@dataclass(slots=True)
-class _Loader(NodeReader):
-    registry: Registry
-    thread_names: dict[str, int] = field(default_factory=dict)
-    started: set[str] = field(default_factory=set)
-    binds: dict[str, list[_Use]] = field(default_factory=dict)
-    refs: list[_Use] = field(default_factory=list)
-    late_refs: list[_Use] = field(default_factory=list)
-    in_thread: str = ""
-    order: int = 0
+    __slots__ = ()
 
     # -- top level ------------------------------------------------------------------------------
 
@@ -328,7 +262,7 @@ class _Loader(NodeReader):
             args.append(spec)
         for bind_name in binds.values():
             self.binds.setdefault(bind_name, []).append(
-                _Use(bind_name, self.in_thread, self.order, line_of(node))
+                Use(bind_name, self.in_thread, self.order, line_of(node))
             )
         expect: dict[str, Expected] = {}
         expect_line = 0
@@ -368,496 +302,6 @@ class _Loader(NodeReader):
             return {outs[0]: self.bind_name(node)}
         entries = self.mapping(node, "'out:'", tuple(outs))
         return {param: self.bind_name(value) for param, value in entries.items()}
-
-    def bind_name(self, node: Node) -> str:
-        name = self.value(node)
-        if not isinstance(name, str) or not IDENTIFIER.fullmatch(name):
-            raise self.error(node, f"a bound name must be a plain identifier, not {name!r}")
-        if name in PSEUDO_HANDLES or name.lower() in INFINITE_WORDS:
-            raise self.error(node, f"{name!r} is a reserved word; bind another name")
-        return name
-
-    # -- arguments ------------------------------------------------------------------------------
-
-    def argument(
-        self, ex: Export, param: Param, node: Node | None, entries: dict[str, Node], step: Node
-    ) -> ArgSpec:
-        kind = param.kind
-        if node is None:
-            if kind in OUT_KINDS:
-                return OutSlot(None)
-            if kind is P.IOSB:
-                return Buffer(8)
-            if param.name == "count":
-                arrays = [
-                    entries[p.name]
-                    for p in ex.params
-                    if p.kind in (P.HANDLE_ARRAY, P.OBJECT_ARRAY) and p.name in entries
-                ]
-                if arrays and isinstance(arrays[0], SequenceNode):
-                    return Lit(len(arrays[0].value))
-            if param.optional:
-                return Lit(0)
-            if param.name in DEFAULTS:
-                return Lit(DEFAULTS[param.name])
-            raise self.error(
-                step, f"{ex.name}: missing argument {param.name!r} ({self.describe(param)})"
-            )
-        what = f"{ex.name} argument {param.name!r}"
-        if kind in OUT_KINDS:
-            return self.out_argument(node, what)
-        if kind is P.HANDLE:
-            return self.handle(node, what)
-        if kind in (P.U32, P.S32, P.BOOL, P.CONTEXT):
-            return self.number(node, param, what)
-        if kind is P.ATTRS:
-            return self.attributes(node, what)
-        if kind is P.ANSI_STRING:
-            return self.ansi(node, what)
-        if kind in (P.TIMEOUT, P.LARGE_INTEGER):
-            return self.large_integer(node, what)
-        if kind is P.HANDLE_ARRAY:
-            return self.array(node, what, self.handle)
-        if kind is P.OBJECT_ARRAY:
-            return self.array(node, what, self.pointer)
-        if kind is P.ROUTINE:
-            return self.routine(node, what)
-        if kind is P.BUFFER:
-            return self.buffer(node, what)
-        if kind is P.IOSB:
-            return self.pointer(node, what)
-        return self.pointer(node, what)
-
-    @staticmethod
-    def describe(param: Param) -> str:
-        hints = {
-            P.HANDLE: "a bound name, current_thread, current_process or a number",
-            P.TIMEOUT: "a duration like 100ms, 0, or infinite",
-            P.LARGE_INTEGER: "a duration like -10ms or a 100 ns count",
-            P.ROUTINE: "the name of a thread program in this scenario",
-            P.ATTRS: "an object name, or null",
-            P.ANSI_STRING: "a string",
-            P.HANDLE_ARRAY: "a list of handles",
-            P.BOOL: "true or false",
-        }
-        constants = CONSTANTS.get(param.name)
-        if constants:
-            return f"a number or one of {', '.join(constants)}"
-        return hints.get(param.kind, "a number")
-
-    def word(self, node: Node, value: object, what: str) -> Lit | None:
-        """A 32-bit literal for an integer (not a bool) or integer text; None for anything else.
-
-        Handle, number and pointer arguments all accept these spellings before their own
-        words. A number outside the 32-bit range is an error naming it, never cut to fit.
-        """
-        number: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str):
-            number = parse_int_text(value)
-        if number is None:
-            return None
-        try:
-            return Lit(word(number, what))
-        except ValueError as exc:
-            raise self.error(node, str(exc)) from None
-
-    def checked(self, node: Node, number: int, bounds: tuple[int, int], what: str) -> int:
-        """``number`` when it fits ``bounds``, else an error at ``node`` naming the range."""
-        try:
-            return in_range(number, bounds, what)
-        except ValueError as exc:
-            raise self.error(node, str(exc)) from None
-
-    def reference(self, node: Node, name: str) -> Ref:
-        self.refs.append(_Use(name, self.in_thread, self.order, line_of(node)))
-        return Ref(name, line_of(node))
-
-    def out_argument(self, node: Node, what: str) -> ArgSpec:
-        value = self.value(node)
-        if value is None:
-            return Lit(0)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return Lit(self.checked(node, value, WORD_RANGE, what) & 0xFFFFFFFF)
-        return OutSlot(self.bind_name(node))
-
-    def handle(self, node: Node, what: str) -> Lit | Ref:
-        value = self.value(node)
-        if value is None:
-            return Lit(0)
-        if isinstance(value, bool):
-            raise self.error(node, f"{what} must be a handle, not {value!r}")
-        word = self.word(node, value, what)
-        if word is not None:
-            return word
-        if isinstance(value, str):
-            if value.lower() in PSEUDO_HANDLES:
-                return Lit(PSEUDO_HANDLES[value.lower()])
-            if IDENTIFIER.fullmatch(value):
-                return self.reference(node, value)
-        raise self.error(
-            node, f"{what}: {value!r} is not a bound name, a pseudo-handle or a number"
-        )
-
-    def number(self, node: Node, param: Param, what: str) -> Lit | Ref:
-        constants = CONSTANTS.get(param.name, {})
-        if isinstance(node, SequenceNode) and constants:
-            total = 0
-            for item in node.value:
-                word = self.value(item)
-                if not isinstance(word, str) or word.lower() not in constants:
-                    raise self.error(item, f"{what}: {word!r} is not one of {', '.join(constants)}")
-                total |= constants[word.lower()]
-            return Lit(total)
-        value = self.value(node)
-        if value is None:
-            return Lit(0)
-        if isinstance(value, bool):
-            return Lit(int(value))
-        word = self.word(node, value, what)
-        if word is not None:
-            return word
-        if isinstance(value, str):
-            if value.lower() in constants:
-                return Lit(constants[value.lower()])
-            if IDENTIFIER.fullmatch(value) and not constants:
-                return self.reference(node, value)
-            if constants:
-                raise self.error(
-                    node,
-                    f"{what}: {value!r} is not a number or one of "
-                    f"{', '.join(constants)}{did_you_mean(value.lower(), list(constants))}",
-                )
-        raise self.error(node, f"{what} must be a number, not {value!r}")
-
-    def pointer(self, node: Node, what: str) -> Lit | Ref | SelfKThread:
-        value = self.value(node)
-        if value is None:
-            return Lit(0)
-        word = self.word(node, value, what)
-        if word is not None:
-            return word
-        if isinstance(value, str):
-            if value == "current_thread":
-                return SelfKThread()
-            if IDENTIFIER.fullmatch(value):
-                return self.reference(node, value)
-        raise self.error(node, f"{what}: {value!r} is not a bound name or an address")
-
-    def attributes(self, node: Node, what: str) -> ArgSpec:
-        if isinstance(node, MappingNode):
-            entries = self.mapping(node, what, ("name", "root", "attributes", "openif"))
-            name = self.string(entries["name"], "name") if "name" in entries else None
-            root = self.handle(entries["root"], "root") if "root" in entries else _root_for(name)
-            flags = (
-                self.checked(
-                    entries["attributes"],
-                    self.integer(entries["attributes"], "attributes", 0),
-                    (0, 0xFFFFFFFF),
-                    "attributes",
-                )
-                if "attributes" in entries
-                else OBJ_CASE_INSENSITIVE
-            )
-            if "openif" in entries and self.boolean(entries["openif"], "openif"):
-                flags |= OBJ_OPENIF
-            return Attrs(name, root, flags)
-        return self.text_or_pointer(
-            node,
-            what,
-            lambda name: Attrs(name, _root_for(name), OBJ_CASE_INSENSITIVE),
-            "an object name, a mapping or null",
-        )
-
-    def ansi(self, node: Node, what: str) -> ArgSpec:
-        return self.text_or_pointer(node, what, Ansi, "a string or null")
-
-    def text_or_pointer(
-        self, node: Node, what: str, wrap: Callable[[str], ArgSpec], accepted: str
-    ) -> ArgSpec:
-        """Null, text the runner places in guest memory (``wrap``), or a raw guest address."""
-        value = self.value(node)
-        if value is None:
-            return Lit(0)
-        if isinstance(value, str):
-            return wrap(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return Lit(self.checked(node, value, WORD_RANGE, what) & 0xFFFFFFFF)
-        raise self.error(node, f"{what} must be {accepted}")
-
-    def large_integer(self, node: Node, what: str) -> ArgSpec:
-        value = self.value(node)
-        if value is None:
-            return Lit(0)
-        if isinstance(value, bool):
-            raise self.error(node, f"{what} must be a duration, not {value!r}")
-        if isinstance(value, int):
-            return LargeInt(self.checked(node, value, LARGE_RANGE, what))
-        if isinstance(value, str):
-            text = value.strip()
-            if text.lower() in INFINITE_WORDS:
-                return Lit(0)
-            number = parse_int_text(text)
-            if number is not None:
-                return LargeInt(self.checked(node, number, LARGE_RANGE, what))
-            absolute = text.lower().startswith("at ")
-            try:
-                ticks = abs(parse_duration(text[3:] if absolute else text))
-            except ValueError as exc:
-                raise self.error(node, f"{what}: {exc}") from None
-            if absolute:
-                return LargeInt(self.checked(node, SYSTEM_TIME_BASE + ticks, LARGE_RANGE, what))
-            return LargeInt(self.checked(node, -ticks, LARGE_RANGE, what))
-        raise self.error(node, f"{what} must be a duration like 100ms, not {value!r}")
-
-    def array(self, node: Node, what: str, item: Any) -> ArgSpec:
-        if isinstance(node, ScalarNode):
-            if self.value(node) is None:
-                return Lit(0)
-            raise self.error(node, f"{what} must be a list, e.g. [ev1, ev2]")
-        items = [item(n, what) for n in self.sequence(node, what)]
-        return HandleArray(items)
-
-    def routine(self, node: Node, what: str) -> ArgSpec:
-        value = self.value(node)
-        if value is None:
-            return Lit(0)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return Lit(self.checked(node, value, WORD_RANGE, what) & 0xFFFFFFFF)
-        if isinstance(value, str):
-            if value in self.thread_names:
-                self.started.add(value)
-                return Routine(value)
-            raise self.error(
-                node,
-                f"{what}: no thread program {value!r} in this scenario"
-                f"{did_you_mean(value, list(self.thread_names))} "
-                f"(threads: {', '.join(self.thread_names)})",
-            )
-        raise self.error(node, f"{what} must name a thread program, not {value!r}")
-
-    def buffer(self, node: Node, what: str) -> ArgSpec:
-        if isinstance(node, MappingNode):
-            entries = self.mapping(node, what, ("size", "data"))
-            data = self.string(entries["data"], "data").encode() if "data" in entries else b""
-            size = len(data)
-            if "size" in entries:
-                number = self.integer(entries["size"], "size", 0)
-                size = self.checked(entries["size"], number, (0, 0xFFFFFFFF), "size")
-            return Buffer(max(size, len(data)), data)
-        value = self.value(node)
-        if isinstance(value, str):
-            if value == "scratch":
-                return Buffer(SCRATCH_SIZE)
-            if value in OBJECT_TYPE_EXPORTS:
-                return DataExport(value)
-            return Buffer(len(value.encode()), value.encode())
-        return self.pointer(node, what)
-
-    # -- expectations ---------------------------------------------------------------------------
-
-    def per_profile(self, node: Node, parse: Any) -> dict[str, Any]:
-        """``X`` for every profile, or ``{canary: X, console: Y}``."""
-        if isinstance(node, MappingNode):
-            keys = [self.value(k) for k, _ in node.value]
-            if keys and all(k in PROFILES for k in keys):
-                entries = self.mapping(node, "per-profile values", PROFILES)
-                return {p: parse(v) for p, v in entries.items()}
-        return {ANY_PROFILE: parse(node)}
-
-    def expected(self, node: Node, status: bool) -> Expected:
-        nodes = self.sequence(node, "expect") if isinstance(node, SequenceNode) else [node]
-        values: list[int] = []
-        refs: list[str] = []
-        for item in nodes:
-            value = self.value(item)
-            if isinstance(value, bool) or value is None:
-                raise self.error(item, f"expect: {value!r} is not a status or a number")
-            if isinstance(value, int):
-                values.append(self.checked(item, value, WORD_RANGE, "expect") & 0xFFFFFFFF)
-                continue
-            if status:
-                values.append(self.status(item, str(value)))
-            elif isinstance(value, str) and IDENTIFIER.fullmatch(value):
-                refs.append(value)
-                # Checked after the call, so the step's own out values count as bound.
-                self.late_refs.append(_Use(value, self.in_thread, self.order + 1, line_of(item)))
-            else:
-                number = parse_int_text(str(value))
-                if number is None:
-                    raise self.error(item, f"expect: {value!r} is not a number")
-                values.append(self.checked(item, number, WORD_RANGE, "expect") & 0xFFFFFFFF)
-        return Expected(values, refs)
-
-    def status(self, node: Node, text: str) -> int:
-        try:
-            return parse_status(text)
-        except KeyError:
-            upper = text.strip().upper()
-            guess = upper if upper.startswith("STATUS_") else "STATUS_" + upper
-            raise self.error(
-                node, f"unknown status {text!r}{did_you_mean(guess, list(BY_NAME))}"
-            ) from None
-
-    def expected_outs(self, ex: Export, binds: dict[str, str], node: Node) -> dict[str, Expected]:
-        outs = [p.name for p in ex.params if p.kind in OUT_KINDS]
-        allowed = tuple(dict.fromkeys([*binds.values(), *outs]))
-        entries = self.mapping(node, "expect_out", allowed)
-        by_bind = {v: k for k, v in binds.items()}
-        return {
-            by_bind.get(key, key): self.expected(value, status=False)
-            for key, value in entries.items()
-        }
-
-    def run_expect(self, node: Node) -> RunExpect:
-        if isinstance(node, ScalarNode):
-            only: dict[str, Any] = {ANY_PROFILE: self.outcome(node)}
-            return RunExpect(outcome=only, outcome_line=line_of(node))
-        entries = self.mapping(node, "expect", RUN_EXPECT_KEYS)
-        outcome: dict[str, Any] = {}
-        alive: dict[str, Any] = {}
-        if "outcome" in entries:
-            outcome = self.per_profile(entries["outcome"], self.outcome)
-        if "objects_alive" in entries:
-            alive = self.per_profile(
-                entries["objects_alive"], lambda n: self.integer(n, "objects_alive", 0)
-            )
-        trace: dict[str, list[TraceExpect]] = {}
-        if "trace" in entries:
-            self.in_thread = ""
-            for item in self.sequence(entries["trace"], "expect trace"):
-                profile, expectation = self.trace_expect(item)
-                trace.setdefault(profile, []).append(expectation)
-        return RunExpect(
-            outcome=outcome,
-            outcome_line=line_of(entries["outcome"]) if "outcome" in entries else 0,
-            objects_alive=alive,
-            objects_alive_line=line_of(entries["objects_alive"])
-            if "objects_alive" in entries
-            else 0,
-            trace=trace,
-        )
-
-    def outcome(self, node: Node) -> str:
-        value = self.string(node, "outcome")
-        if value not in OUTCOMES:
-            raise self.error(
-                node,
-                f"unknown outcome {value!r}{did_you_mean(value, OUTCOMES)} "
-                f"(expected one of: {', '.join(OUTCOMES)})",
-            )
-        return value
-
-    def trace_expect(self, node: Node) -> tuple[str, TraceExpect]:
-        entries = self.mapping(node, "a trace expectation", TRACE_KEYS)
-        if "fragment" not in entries:
-            raise self.error(node, "a trace expectation needs 'fragment:' (events in order)")
-        thread: str | int = 0
-        if "thread" in entries:
-            value = self.value(entries["thread"])
-            is_number = isinstance(value, int) and not isinstance(value, bool)
-            if is_number or (isinstance(value, str) and value in self.thread_names):
-                thread = value
-            else:
-                raise self.error(
-                    entries["thread"],
-                    f"thread {value!r} is neither a thread program of this scenario"
-                    f"{did_you_mean(str(value), list(self.thread_names))} nor a thread number",
-                )
-        profile = ANY_PROFILE
-        if "profile" in entries:
-            profile = self.string(entries["profile"], "profile")
-            if profile not in PROFILES:
-                raise self.error(entries["profile"], f"unknown profile {profile!r}")
-        fragment_node = entries["fragment"]
-        items = (
-            self.sequence(fragment_node, "fragment")
-            if isinstance(fragment_node, SequenceNode)
-            else [fragment_node]
-        )
-        if not items:
-            raise self.error(fragment_node, "'fragment:' is empty")
-        patterns = [self.pattern(item) for item in items]
-        absent = self.boolean(entries["absent"], "absent") if "absent" in entries else False
-        return profile, TraceExpect(line_of(node), thread, patterns, absent)
-
-    def pattern(self, node: Node) -> EventPattern:
-        """``kind [name] [field=value ...]`` (the ``x360k trace show`` form without ``[idx]``)."""
-        if isinstance(node, MappingNode):
-            entries = self.mapping(node, "an event pattern", ())
-            if "kind" not in entries:
-                raise self.error(node, "an event pattern needs 'kind:'")
-            tokens = [self.string(entries["kind"], "kind")]
-            for key, value in entries.items():
-                if key != "kind":
-                    tokens.append(f"{key}={self.value(value)}")
-            text = " ".join(tokens)
-        else:
-            text = self.string(node, "an event pattern")
-            tokens = text.split()
-        if not tokens:
-            raise self.error(node, "empty event pattern")
-        kind = tokens[0]
-        if kind not in KINDS:
-            raise self.error(node, f"unknown event kind {kind!r}{did_you_mean(kind, KINDS)}")
-        fields: dict[str, str | int] = {}
-        for position, token in enumerate(tokens[1:]):
-            if "=" not in token:
-                if position == 0:
-                    fields["name"] = token
-                    continue
-                raise self.error(node, f"expected field=value in event pattern, not {token!r}")
-            key, _, raw = token.partition("=")
-            param = self.call_param(kind, fields.get("name"), key)
-            if param is not None:
-                fields[f"arg.{param}"] = self.arg_value(node, raw)
-                continue
-            if key not in FIELDS or key in ("tid", "idx", "kind"):
-                raise self.error(node, f"unknown event field {key!r}{did_you_mean(key, FIELDS)}")
-            fields[key] = self.field_value(node, key, raw)
-        return EventPattern(text, kind, fields)
-
-    def call_param(self, kind: str, name: str | int | None, key: str) -> int | None:
-        """The argument position ``key`` names in a ``kernel.call NAME`` pattern, if it does."""
-        if kind != "kernel.call" or not isinstance(name, str):
-            return None
-        ex = self.registry.find(name)
-        if ex is None:
-            return None
-        for i, param in enumerate(ex.params):
-            if param.name == key:
-                return i
-        return None
-
-    def arg_value(self, node: Node, raw: str) -> str | int:
-        number = parse_int_text(raw)
-        if number is not None:
-            return self.checked(node, number, WORD_RANGE, f"argument value {raw}") & 0xFFFFFFFF
-        if raw.lower() in PSEUDO_HANDLES:
-            return PSEUDO_HANDLES[raw.lower()]
-        if IDENTIFIER.fullmatch(raw):
-            self.late_refs.append(_Use(raw, "", 0, line_of(node)))
-            return raw
-        raise self.error(node, f"argument value {raw!r}: expected a number or a bound name")
-
-    def field_value(self, node: Node, key: str, raw: str) -> str | int:
-        if key not in _INT_FIELDS:
-            return raw
-        number = parse_int_text(raw)
-        if number is not None:
-            if key in ("status", "ret", "handle"):
-                return self.checked(node, number, WORD_RANGE, f"{key}={raw}") & 0xFFFFFFFF
-            return number
-        upper = raw.upper()
-        if key in ("status", "ret") and (
-            upper.startswith("STATUS_") or "STATUS_" + upper in BY_NAME
-        ):
-            return self.status(node, raw)
-        if IDENTIFIER.fullmatch(raw):
-            self.late_refs.append(_Use(raw, "", 0, line_of(node)))
-            return raw
-        raise self.error(node, f"{key}={raw}: expected a number or a bound name")
 
     # -- bound names ----------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from x360k.vfs.device import HostFolderDevice, VolumeInfo
 from x360k.vfs.namespace import CDROM0, HARDDISK0_CACHE0, HARDDISK0_PARTITION1, Namespace
 
 if TYPE_CHECKING:
-    from x360k.kernel import Kernel
+    from x360k.kernel_state import KernelState
 
 EXT_KEY: Final = "vfs"
 
@@ -32,7 +32,7 @@ class DeviceSpec:
     label: str = ""
 
 
-def namespace_of(kernel: Kernel | Any) -> Namespace:
+def namespace_of(kernel: KernelState | Any) -> Namespace:
     """The kernel's namespace, made empty on first use."""
     ns = kernel.ext.get(EXT_KEY)
     if ns is None:
@@ -44,7 +44,7 @@ def namespace_of(kernel: Kernel | Any) -> Namespace:
 
 
 def mount(
-    kernel: Kernel | Any,
+    kernel: KernelState | Any,
     title: str | Path | None = None,
     *,
     title_device: str = CDROM0,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from x360k.kernel import Kernel
+from x360k.kernel_state import KernelState
 from x360k.xex.errors import XexError
 from x360k.xex.headers import XexHeader
 from x360k.xex.reader import XexFile
@@ -44,7 +44,7 @@ class TitleModule:
         return self.header_address + h.value
 
 
-def publish(kernel: Kernel, data: bytes, xex: XexFile) -> TitleModule:
+def publish(kernel: KernelState, data: bytes, xex: XexFile) -> TitleModule:
     """Copy the header into kernel memory and publish the title as ``kernel.ext["xex"]``.
 
     The copy gets a region of its own at ``HEADER_BASE`` (kernel range, clear of the

@@ -1,0 +1,203 @@
+"""The call path: one export call on one thread, from its arguments to r3 and its trace events.
+
+``Kernel.call`` (a test or tool calling as a guest would) and the run loop
+(a thread program's yielded call, a CPU thunk's ``sc``) both come here: the
+arguments are put where a guest puts them (r3..r10, then the stack), decoded
+by the registry's declaration, ``import.call`` / ``kernel.call`` recorded, the
+handler run, and the status sign-extended into r3 with ``kernel.return``. A
+handler that returns ``BLOCKED`` leaves the call open on the thread; the
+blocking module finishes it when the wait completes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from x360k.exports.registry import BLOCKED, Export, Returns, invoke_args
+from x360k.handles import ObjectInUse
+from x360k.kernel_state import KernelParts
+from x360k.memory import GuestMemoryError
+from x360k.objects.thread import Thread, ThreadState
+from x360k.scheduler import CALL_COST
+from x360k.status import STATUS_ACCESS_VIOLATION
+from x360k.trace.event import TraceEvent
+
+M32: Final = 0xFFFFFFFF
+M64: Final = 0xFFFFFFFFFFFFFFFF
+
+
+class CallPath:
+    """Makes export calls on the kernel's threads."""
+
+    __slots__ = ("_lookup", "k")
+
+    def __init__(self, k: KernelParts) -> None:
+        self.k = k
+        self._lookup = k.exports.lookup_table
+
+    def call(self, export: str | int, *args: int, thread: Thread | None = None) -> int:
+        """Call an export exactly as a guest would; returns r3 as an unsigned 32-bit int.
+
+        Arguments go to r3..r10 (and the stack beyond eight). If the call blocks,
+        the other threads' programs run until it completes; if nothing can ever
+        complete it, :class:`~x360k.run_loop.WedgeError` carries the wedge report.
+        """
+        k = self.k
+        t = thread if thread is not None else (k.current or k.main_thread)
+        ex = self._lookup.get(export) or k.exports.get(export)
+        n = len(args)
+        if 0 < n == ex.nargs <= 8 and min(args) >= 0 and max(args) <= M32:
+            # The common case, inline: plain 32-bit values, exactly as many as declared.
+            t.gpr[3 : 3 + n] = args
+            decoded: Sequence[int] | None = args
+        else:
+            decoded = self.load_args(t, ex, args)
+        previous = k.current
+        k.current = t
+        try:
+            if self.invoke(t, ex, decoded) == BLOCKED:
+                k.drive_until_unblocked(t)
+        finally:
+            k.current = previous
+        return t.gpr[3] & M32
+
+    def load_args(self, t: Thread, ex: Export, args: tuple[int, ...]) -> Sequence[int] | None:
+        """Put a call's arguments where a guest would: r3..r10, then the stack.
+
+        Returns the arguments as the dispatcher would decode them when that is
+        simply ``args`` (plain 32-bit values, as many as the export declares), so
+        the dispatcher can skip reading the registers back.
+        """
+        gpr = t.gpr
+        n = len(args)
+        if n > 8:
+            gpr[3:11] = [value & M64 for value in args[:8]]
+            self._write_stack_args(t, args[8:])
+            return None
+        if n and (min(args) < 0 or max(args) > M32):
+            gpr[3 : 3 + n] = [value & M64 for value in args]
+            return None
+        gpr[3 : 3 + n] = args
+        return args if n == ex.nargs else None
+
+    def _write_stack_args(self, t: Thread, extra: tuple[int, ...]) -> None:
+        sp = t.gpr[1] & M32
+        memory = self.k.memory
+        for i, value in enumerate(extra):
+            memory.write_u64(sp + 0x50 + 8 * i, value & M32)
+
+    def invoke(self, t: Thread, ex: Export, decoded: Sequence[int] | None = None) -> int:
+        """Decode, run and finish one export call on ``t``; BLOCKED if it must wait.
+
+        ``decoded`` short-cuts the register read when the caller already holds
+        the 32-bit arguments it has just written to r3..r10.
+        """
+        k = self.k
+        k.calls += 1
+        k.clock += CALL_COST
+        args: Sequence[int] | None
+        if decoded is not None:
+            args = decoded
+        elif ex.nargs > 8:
+            try:
+                args = invoke_args(k.memory, t, ex)
+            except GuestMemoryError:
+                args = None
+        else:
+            args = [value & M32 for value in t.gpr[3 : 3 + ex.nargs]]
+        call_id = t.next_call_id
+        t.next_call_id = call_id + 1
+        idx = t.next_idx
+        t.recent.append((idx, ex.name))
+        t.next_idx = idx + 2
+        rec = k.recorder
+        if rec is not None:
+            tid, raw, now = t.ordinal, t.thread_id, k.clock
+            rec.record(
+                TraceEvent(
+                    tid=tid,
+                    idx=idx,
+                    kind="import.call",
+                    name=ex.name,
+                    module=ex.module,
+                    ordinal=ex.ordinal,
+                    call_id=call_id,
+                    ret_addr=t.ret_addr,
+                    raw_tid=raw,
+                    ts=now,
+                )
+            )
+            rec.record(
+                TraceEvent(
+                    tid=tid,
+                    idx=idx + 1,
+                    kind="kernel.call",
+                    name=ex.name,
+                    module=ex.module,
+                    ordinal=ex.ordinal,
+                    call_id=call_id,
+                    raw_tid=raw,
+                    ts=now,
+                    args=(ex.args_format % tuple(args)).split() if args else [],
+                )
+            )
+        if args is None:
+            result = STATUS_ACCESS_VIOLATION
+        else:
+            try:
+                result = ex.handler(k, t, *args)
+            except GuestMemoryError:
+                result = STATUS_ACCESS_VIOLATION
+            except ObjectInUse as err:
+                from x360k.kernel_stop import stop_for
+
+                raise stop_for(k, t, ex.name, err) from None
+        if result == BLOCKED:
+            if t.state is not ThreadState.TERMINATED:
+                t.blocked_call = (ex, call_id)
+            return BLOCKED
+        if rec is None and ex.returns_status and t.return_fields is None:
+            # The common case, inline: an untraced call returning a status.
+            result &= M32
+            t.gpr[3] = result | 0xFFFFFFFF00000000 if result & 0x80000000 else result
+            t.next_idx += 1
+            return result
+        self.finish_call(t, ex, call_id, result)
+        return result
+
+    def finish_call(self, t: Thread, ex: Export, call_id: int, result: int) -> None:
+        """Put a call's result in r3 and record its ``kernel.return`` (now, or when woken)."""
+        gpr = t.gpr
+        is_status = ex.returns_status
+        if is_status:
+            result &= M32
+            gpr[3] = result | 0xFFFFFFFF00000000 if result & 0x80000000 else result
+        elif ex.returns is Returns.VALUE:
+            gpr[3] = result & M64
+        idx = t.next_idx
+        t.next_idx = idx + 1
+        k = self.k
+        rec = k.recorder
+        if rec is not None:
+            extra = t.return_fields
+            if extra:
+                t.return_fields = None
+            rec.record(
+                TraceEvent(
+                    tid=t.ordinal,
+                    idx=idx,
+                    kind="kernel.return",
+                    name=ex.name,
+                    module=ex.module,
+                    ordinal=ex.ordinal,
+                    call_id=call_id,
+                    raw_tid=t.thread_id,
+                    ts=k.clock,
+                    status=result if is_status else None,
+                    ret=None if is_status else gpr[3] & M32,
+                    **(extra or {}),
+                )
+            )
+        elif t.return_fields:
+            t.return_fields = None

@@ -1,0 +1,266 @@
+"""The run loop, on top of the scheduler: slices, idling to the next deadline, and wedges.
+
+``Kernel.run`` picks the ready thread the scheduler names, runs its program
+for one slice (until it blocks, yields, ends, is preempted or spends its
+quantum of calls), fires timed actions as they fall due, and when nothing is
+ready jumps the virtual clock to the next deadline that could still wake a
+thread, or stops with a wedge. ``Kernel.call`` blocking on a thread it drives
+runs the other threads the same way until its call completes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from x360k.exports.registry import BLOCKED, Export
+from x360k.kernel_state import KernelParts
+from x360k.objects.base import KernelObject
+from x360k.objects.thread import Thread, ThreadState
+from x360k.scheduler import QUANTUM
+
+M32: Final = 0xFFFFFFFF
+#: What a program yields as its export to give up the CPU without a kernel call (no event,
+#: no clock cost here): the CPU runtime's instruction budget ran out.
+PREEMPT: Final = -1
+#: What a program yields as its export after making a call itself (``Kernel.serve_call``)
+#: that did not let it run on: its args are ``(verdict,)``, and the run loop follows the
+#: verdict up exactly as for a yielded call, without making the call again.
+SERVED: Final = -2
+#: ``serve_call`` verdicts besides BLOCKED: the slice ends, or goes on with the same program.
+SLICE_ENDS: Final = 0
+SLICE_GOES_ON: Final = 1
+
+
+class WedgeError(RuntimeError):
+    """A thread driven by ``Kernel.call`` blocked and nothing left could ever wake it."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(report.render_text())
+        self.report = report
+
+
+@dataclass(slots=True)
+class RunResult:
+    """How ``Kernel.run`` ended."""
+
+    #: "fault": a GuestFault stopped it (raised by ``run``; callers that catch it record this).
+    outcome: Literal["finished", "wedge", "limit", "fault"]
+    calls: int
+    clock: int
+    wedge: Any = None  # x360k.wedge.WedgeReport when outcome == "wedge"
+
+
+def _wedge_report(k: KernelParts) -> Any:
+    from x360k.wedge import build_wedge_report
+
+    return build_wedge_report(k)
+
+
+class RunLoop:
+    """Runs the thread programs of one kernel on its scheduler."""
+
+    __slots__ = ("_call_limit", "_lookup", "_quantum_left", "k")
+
+    def __init__(self, k: KernelParts) -> None:
+        self.k = k
+        self._lookup = k.exports.lookup_table
+        #: The running slice's calls left in its quantum, and its call limit (``_after_call``).
+        self._quantum_left = 0
+        self._call_limit: int | None = None
+
+    def run(self, *, max_calls: int | None = None, max_time: int | None = None) -> RunResult:
+        """Run every thread program until all end, a wedge, or a limit on calls or virtual time."""
+        k = self.k
+        call_limit = None if max_calls is None else k.calls + max_calls
+        sched = k.scheduler
+        while True:
+            if call_limit is not None and k.calls >= call_limit:
+                return RunResult("limit", k.calls, k.clock)
+            t = sched.pick()
+            if t is None:
+                outcome = self._idle(max_time)
+                if outcome is None:
+                    continue
+                if outcome == "wedge":
+                    return RunResult("wedge", k.calls, k.clock, _wedge_report(k))
+                return RunResult(outcome, k.calls, k.clock)
+            self._run_slice(t, call_limit)
+            timed = sched._timed
+            if timed and timed[0].when <= k.clock:
+                sched.fire_due(k.clock)
+            if max_time is not None and k.clock >= max_time:
+                return RunResult("limit", k.calls, k.clock)
+
+    def _idle(self, max_time: int | None) -> Literal["finished", "wedge", "limit"] | None:
+        """No thread is ready: jump the clock to the next deadline, or say why we stop.
+
+        Time only helps if something due can still wake a thread: armed timers
+        that nobody waits on (and that queue no APC for an alertable waiter) fire
+        for ever without changing anything, so they do not keep a wedge alive.
+        """
+        k = self.k
+        deadline = k.scheduler.next_deadline()
+        if deadline is not None and self._time_can_help():
+            if max_time is not None and deadline > max_time:
+                k.clock = max(k.clock, max_time)
+                return "limit"
+            k.clock = max(k.clock, deadline)
+            k.scheduler.fire_due(k.clock)
+            return None
+        alive = [t for t in k.threads if t.program is not None or t.program_stack]
+        if not alive:
+            return "finished"
+        return "wedge"
+
+    def _time_can_help(self) -> bool:
+        """Whether any pending timed action could make a thread runnable."""
+        timers: list[KernelObject] = []
+        for entry in self.k.scheduler.timed_entries():
+            if entry.kind != "timer":
+                return True
+            timers.append(entry.subject)
+        for t in self.k.threads:
+            wb = t.wait
+            if wb is None or wb.done or t.terminated:
+                continue
+            if wb.alertable and any(getattr(x, "apc_thread", None) is t for x in timers):
+                return True
+            hit = [o for o in wb.objects if any(o is x for x in timers)]
+            if not hit:
+                continue
+            if not wb.wait_all:
+                return True
+            if all(o.is_signalled_for(t) or any(o is x for x in timers) for o in wb.objects):
+                return True
+        return False
+
+    def _run_slice(self, t: Thread, call_limit: int | None) -> None:
+        """Run ``t`` until it blocks, yields, ends, is preempted or uses its quantum."""
+        k = self.k
+        k.current = t
+        t.state = ThreadState.RUNNING
+        t.yielded = False
+        if not t.started:
+            t.started = True
+            if t.apcs:
+                # APCs queued before the thread first ran are delivered as it starts.
+                k.push_apcs(t)
+        lookup = self._lookup
+        sched = k.scheduler
+        invoke = k.invoke
+        load_args = k.load_args
+        outer = self._quantum_left, self._call_limit
+        self._quantum_left = QUANTUM
+        self._call_limit = call_limit
+        try:
+            while True:
+                program = t.program
+                if program is None:
+                    return
+                status = t.pending
+                t.pending = None
+                try:
+                    if status is None:
+                        export, args = next(program)
+                    else:
+                        export, args = program.send(status)
+                except StopIteration as stop:
+                    if t.program_stack:
+                        t.program = t.program_stack.pop()
+                        k.finish_deferred(t)
+                        if t.program is None:
+                            # A Kernel.call-driven thread has run its APCs; its call returns.
+                            t.state = ThreadState.READY
+                            return
+                        continue
+                    code = stop.value if isinstance(stop.value, int) else 0
+                    k.exit_thread(t, code)
+                    return
+                if export == PREEMPT:
+                    break
+                if export == SERVED:
+                    verdict = args[0]
+                else:
+                    ex = lookup.get(export) or k.exports.get(export)
+                    decoded = load_args(t, ex, args)
+                    blocked = invoke(t, ex, decoded) == BLOCKED
+                    verdict = BLOCKED if blocked else self._after_call(t)
+                if verdict == BLOCKED:
+                    if t.wait is not None and t.wait.immediate is not None:
+                        k.settle_immediate(t)
+                    return
+                if verdict == SLICE_ENDS:
+                    break
+        finally:
+            k.current = None
+            self._quantum_left, self._call_limit = outer
+        if t.state is ThreadState.RUNNING:
+            t.state = ThreadState.READY
+            sched.make_ready(t)
+
+    def _after_call(self, t: Thread) -> int:
+        """A call of the running thread ``t`` completed: whether its slice goes on.
+
+        The per-call rules of a slice, in one place for ``_run_slice`` and
+        ``serve_call``: r3 becomes the value the program receives; the slice
+        ends when ``t`` stopped running, yielded, a higher-priority thread is
+        ready, the call limit or the quantum is reached; otherwise timed actions
+        now due run first. Ending with ``t`` still RUNNING puts it back in the
+        ready queue.
+        """
+        t.pending = t.gpr[3] & M32
+        if t.state is not ThreadState.RUNNING:
+            return SLICE_ENDS
+        self._quantum_left -= 1
+        k = self.k
+        sched = k.scheduler
+        if t.yielded or sched.higher_ready(t.priority):
+            return SLICE_ENDS
+        limit = self._call_limit
+        if limit is not None and k.calls >= limit:
+            return SLICE_ENDS
+        timed = sched._timed
+        if timed and timed[0].when <= k.clock:
+            sched.fire_due(k.clock)
+        return SLICE_GOES_ON if self._quantum_left > 0 else SLICE_ENDS
+
+    def serve_call(self, t: Thread, ex: Export, args: Sequence[int]) -> int:
+        """Make the running thread's call from inside its program, without a yield.
+
+        For programs that can carry on by themselves after a call (the CPU
+        runtime's interrupt hook: leaving and re-entering unicorn costs more than
+        the call). ``args`` are the (at most eight) 32-bit register arguments;
+        ``t.ret_addr`` and ``t.gpr[1]`` must already be set. The call and what
+        follows it are exactly ``_run_slice``'s for a yielded call. Returns
+        BLOCKED, SLICE_ENDS or SLICE_GOES_ON. On SLICE_GOES_ON the program may
+        take ``t.pending`` (clearing it) and run on; otherwise, or if it cannot,
+        it must yield ``(SERVED, (verdict,))`` so the run loop acts on the verdict.
+        """
+        n = len(args)
+        t.gpr[3 : 3 + n] = args
+        if self.k.invoke(t, ex, args if n == ex.nargs else None) == BLOCKED:
+            return BLOCKED
+        return self._after_call(t)
+
+    def drive_until_unblocked(self, t: Thread) -> None:
+        """Run other threads until ``t``'s blocked call completes, or report the wedge."""
+        k = self.k
+        saved = k.current
+        sched = k.scheduler
+        try:
+            k.settle_immediate(t)
+            while t.blocked_call is not None or t.deferred is not None:
+                timed = sched._timed
+                if timed and timed[0].when <= k.clock:
+                    sched.fire_due(k.clock)
+                    continue
+                other = sched.pick()
+                if other is None:
+                    if self._idle(None) is not None:
+                        raise WedgeError(_wedge_report(k))
+                    continue
+                self._run_slice(other, None)
+        finally:
+            k.current = saved
