@@ -10,23 +10,9 @@ for the enter + leave pair's own work.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
+from benchmarks.bench_kernel import _per_call_us
 from x360k.kernel import Kernel
 from x360k.native import header as H
-
-N = 100_000
-
-
-def _per_call_us(fn: Callable[[], object], n: int = N) -> float:
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - start) / n * 1e6)
-    return best
 
 
 def _measure(profile: str) -> dict[str, float]:

@@ -7,22 +7,8 @@ cheapest kernel call costs.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
+from benchmarks.bench_kernel import _per_call_us
 from x360k.kernel import Kernel
-
-N = 50_000
-
-
-def _per_call_us(fn: Callable[[], object], n: int = N) -> float:
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, time.perf_counter() - start)
-    return best / n * 1e6
 
 
 def main() -> None:
