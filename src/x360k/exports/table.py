@@ -22,6 +22,7 @@ from x360k.exports import (
     sync,
     threads,
     tls,
+    video,
     waits,
 )
 from x360k.exports.registry import Export
@@ -49,5 +50,6 @@ def all_exports() -> list[Export]:
         rtl_errors.GROUP,
         formatting.GROUP,
         rtl_exceptions.GROUP,
+        video.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]
