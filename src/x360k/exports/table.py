@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from x360k.exports import (
+    crypto,
+    crypto_bignum,
+    crypto_ciphers,
     directory,
     file_info,
     files,
@@ -51,5 +54,8 @@ def all_exports() -> list[Export]:
         formatting.GROUP,
         rtl_exceptions.GROUP,
         video.GROUP,
+        crypto.GROUP,
+        crypto_ciphers.GROUP,
+        crypto_bignum.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]
