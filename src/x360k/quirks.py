@@ -698,6 +698,17 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "reference: canary xboxkrnl_crypt.cc XeCryptBnQwNeRsaPubCrypt; console: the kernel's "
         "size check (cqw 1..0x40) before XeCryptBnQwNeModExp",
     ),
+    QuirkInfo(
+        "xma_set_loop_data_reads_context_layout",
+        "audio",
+        "XMASetLoopData reads its XMA_LOOP_DATA argument as a whole 64-byte XMA context: the loop "
+        "start comes from bytes 12-15, the end from 16-19, the count from bits 12-19 of the first "
+        "word, the subframe end / skip from the second word.",
+        "XMASetLoopData reads the 12-byte XMA_LOOP_DATA: u32 loop start, u32 loop end, then "
+        "the loop count, subframe end and subframe skip bytes.",
+        "reference: canary xboxkrnl_audio_xma.cc XMASetLoopData (its argument typed "
+        "XMA_CONTEXT_DATA); console: XMA_LOOP_DATA as XMAInitializeContext reads it",
+    ),
 )
 
 #: Departures x360k does not reproduce because canary's behaviour is undefined
@@ -806,6 +817,7 @@ class Quirks:
     crypt_random_fills_fd: bool
     pkcs1_verify_always_true: bool
     rsa_pub_crypt_any_size: bool
+    xma_set_loop_data_reads_context_layout: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:

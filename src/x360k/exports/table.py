@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from x360k.exports import (
+    audio,
     crypto,
     crypto_bignum,
     crypto_ciphers,
@@ -10,6 +11,7 @@ from x360k.exports import (
     file_info,
     files,
     formatting,
+    input,
     io_completion,
     irql,
     native,
@@ -27,6 +29,7 @@ from x360k.exports import (
     tls,
     video,
     waits,
+    xma,
 )
 from x360k.exports.registry import Export
 
@@ -57,5 +60,8 @@ def all_exports() -> list[Export]:
         crypto.GROUP,
         crypto_ciphers.GROUP,
         crypto_bignum.GROUP,
+        audio.GROUP,
+        xma.GROUP,
+        input.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]
