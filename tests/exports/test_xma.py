@@ -51,29 +51,14 @@ def test_exhaustion(k: Kernel) -> None:
     assert k.call("XMACreateContext", UNMAPPED) == STATUS_ACCESS_VIOLATION
 
 
+#: in0, count0, in1, count1, read offset, out, blocks, work, decode count, channels, rate,
+#: loop start, loop end, loop count, subframe end, subframe skip
+INIT_TAIL = (0x123, None, 5, 0xDEAD0000, 2, 2, 1, 0x400, 0x800, 7, 2, 1)
+
+
 def _init_record(k: Kernel, in0: int, in1: int, out: int) -> int:
-    return put(
-        k,
-        struct.pack(
-            ">11IIIBBB1x",
-            in0,
-            3,
-            in1,
-            4,
-            0x123,
-            out,
-            5,
-            0xDEAD0000,
-            2,
-            2,
-            1,
-            0x400,
-            0x800,
-            7,
-            2,
-            1,
-        ),  # fmt: skip
-    )
+    tail = tuple(out if v is None else v for v in INIT_TAIL)
+    return put(k, struct.pack(">11IIIBBB1x", in0, 3, in1, 4, *tail))
 
 
 def test_initialize_fills_the_layout(k: Kernel) -> None:
