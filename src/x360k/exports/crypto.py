@@ -377,11 +377,7 @@ def xe_crypt_hmac_sha(
     return 0
 
 
-def _keyed_params() -> tuple[Param, ...]:
-    return _sha_like_params()
-
-
-@GROUP.export("XeKeysHmacSha", 0x249, Param("key_number", K.U32), *_keyed_params())
+@GROUP.export("XeKeysHmacSha", 0x249, Param("key_number", K.U32), *_sha_like_params())
 def xe_keys_hmac_sha(
     k: Kernel,
     t: Thread,
@@ -404,7 +400,7 @@ def xe_keys_hmac_sha(
     return STATUS_SUCCESS
 
 
-@GROUP.export("XeKeysHmacShaUsingKey", 0x24F, Param("obscured_key", K.BUFFER), *_keyed_params())
+@GROUP.export("XeKeysHmacShaUsingKey", 0x24F, Param("obscured_key", K.BUFFER), *_sha_like_params())
 def xe_keys_hmac_sha_using_key(
     k: Kernel,
     t: Thread,
