@@ -370,10 +370,184 @@ X360K_IMPORT(340, KeTlsGetValue)
 ULONG KeTlsGetValue(ULONG index);
 X360K_IMPORT(341, KeTlsSetValue)
 ULONG KeTlsSetValue(ULONG index, ULONG value);
+X360K_IMPORT(345, XeCryptAesKey)
+void XeCryptAesKey(void * state, void * key);
+X360K_IMPORT(346, XeCryptAesEcb)
+void XeCryptAesEcb(void * state, void * input, void * output, BOOLEAN encrypt);
+X360K_IMPORT(347, XeCryptAesCbc)
+void XeCryptAesCbc(void * state, void * input, ULONG size, void * output, void * feed, BOOLEAN encrypt);
+X360K_IMPORT(355, XeCryptBnDwLePkcs1Verify)
+ULONG XeCryptBnDwLePkcs1Verify(void * hash, void * signature, ULONG size);
+X360K_IMPORT(365, XeCryptBnQwNeRsaPubCrypt)
+ULONG XeCryptBnQwNeRsaPubCrypt(void * input, void * output, void * key);
+X360K_IMPORT(368, XeCryptBnQw_SwapDwQwLeBe)
+void XeCryptBnQw_SwapDwQwLeBe(void * input, void * output, ULONG count);
+X360K_IMPORT(372, XeCryptDesParity)
+void XeCryptDesParity(void * input, ULONG size, void * output);
+X360K_IMPORT(376, XeCryptDes3Key)
+void XeCryptDes3Key(void * state, void * keys);
+X360K_IMPORT(377, XeCryptDes3Ecb)
+void XeCryptDes3Ecb(void * state, void * input, void * output, BOOLEAN encrypt);
+X360K_IMPORT(378, XeCryptDes3Cbc)
+void XeCryptDes3Cbc(void * state, void * input, ULONG size, void * output, void * feed, BOOLEAN encrypt);
+X360K_IMPORT_WIDE(386, XeCryptHmacSha, 2)
+void XeCryptHmacSha(void * key, ULONG key_size, void * input1, ULONG size1, void * input2, ULONG size2, void * input3, ULONG size3, void * output, ULONG output_size);
+X360K_IMPORT(388, XeCryptMd5Init)
+void XeCryptMd5Init(void * state);
+X360K_IMPORT(389, XeCryptMd5Update)
+void XeCryptMd5Update(void * state, void * input, ULONG size);
+X360K_IMPORT(390, XeCryptMd5Final)
+void XeCryptMd5Final(void * state, void * output, ULONG size);
+X360K_IMPORT(391, XeCryptMd5)
+void XeCryptMd5(void * input1, ULONG size1, void * input2, ULONG size2, void * input3, ULONG size3, void * output, ULONG output_size);
+X360K_IMPORT(394, XeCryptRandom)
+void XeCryptRandom(void * buffer, ULONG size);
+X360K_IMPORT(395, XeCryptRc4Key)
+void XeCryptRc4Key(void * state, void * key, ULONG size);
+X360K_IMPORT(396, XeCryptRc4Ecb)
+void XeCryptRc4Ecb(void * state, void * data, ULONG size);
+X360K_IMPORT(397, XeCryptRc4)
+void XeCryptRc4(void * key, ULONG key_size, void * data, ULONG size);
+X360K_IMPORT(399, XeCryptShaInit)
+void XeCryptShaInit(void * state);
+X360K_IMPORT(400, XeCryptShaUpdate)
+void XeCryptShaUpdate(void * state, void * input, ULONG size);
+X360K_IMPORT(401, XeCryptShaFinal)
+void XeCryptShaFinal(void * state, void * output, ULONG size);
+X360K_IMPORT(402, XeCryptSha)
+void XeCryptSha(void * input1, ULONG size1, void * input2, ULONG size2, void * input3, ULONG size3, void * output, ULONG output_size);
 X360K_IMPORT(425, RtlImageNtHeader)
 ULONG RtlImageNtHeader(void * module);
+X360K_IMPORT(433, VdCallGraphicsNotificationRoutines)
+ULONG VdCallGraphicsNotificationRoutines(ULONG reason, void * scaling);
+X360K_IMPORT(436, VdEnableDisableClockGating)
+ULONG VdEnableDisableClockGating(ULONG enabled);
+X360K_IMPORT(438, VdEnableRingBufferRPtrWriteBack)
+void VdEnableRingBufferRPtrWriteBack(void * address, LONG block_size_log2);
+X360K_IMPORT(441, VdGetCurrentDisplayGamma)
+void VdGetCurrentDisplayGamma(ULONG * type, ULONG * power);
+X360K_IMPORT(442, VdGetCurrentDisplayInformation)
+void VdGetCurrentDisplayInformation(void * display_info);
+X360K_IMPORT(444, VdGetGraphicsAsicID)
+ULONG VdGetGraphicsAsicID(void);
+X360K_IMPORT(445, VdGetSystemCommandBuffer)
+void VdGetSystemCommandBuffer(void * buffer, ULONG * identifier);
+X360K_IMPORT(450, VdInitializeEngines)
+ULONG VdInitializeEngines(ULONG flags, void * callback, void * context, void * pfp_microcode, void * me_microcode);
+X360K_IMPORT(451, VdInitializeRingBuffer)
+void VdInitializeRingBuffer(void * address, LONG size_log2);
+X360K_IMPORT_WIDE(453, VdInitializeScalerCommandBuffer, 4)
+ULONG VdInitializeScalerCommandBuffer(ULONG source_xy, ULONG source_wh, ULONG output_xy, ULONG output_wh, ULONG front_buffer_wh, ULONG vertical_filter_type, void * vertical_filter, ULONG horizontal_filter_type, void * horizontal_filter, void * unknown, void * destination, ULONG count);
+X360K_IMPORT(454, VdIsHSIOTrainingSucceeded)
+ULONG VdIsHSIOTrainingSucceeded(void);
+X360K_IMPORT(455, VdPersistDisplay)
+ULONG VdPersistDisplay(ULONG unknown, ULONG * block);
+X360K_IMPORT(457, VdQueryVideoFlags)
+ULONG VdQueryVideoFlags(void);
+X360K_IMPORT(458, VdQueryVideoMode)
+void VdQueryVideoMode(void * mode);
+X360K_IMPORT(467, VdSetDisplayMode)
+ULONG VdSetDisplayMode(ULONG flags);
+X360K_IMPORT(468, VdSetDisplayModeOverride)
+ULONG VdSetDisplayModeOverride(ULONG unknown0, ULONG unknown1, ULONG refresh_rate_slot, ULONG unknown3, ULONG unknown4);
+X360K_IMPORT(469, VdSetGraphicsInterruptCallback)
+void VdSetGraphicsInterruptCallback(void * callback, void * user_data);
+X360K_IMPORT(473, VdSetSystemCommandBufferGpuIdentifierAddress)
+void VdSetSystemCommandBufferGpuIdentifierAddress(void * address);
+X360K_IMPORT(476, VdShutdownEngines)
+void VdShutdownEngines(void);
+X360K_IMPORT(491, HidReadKeys)
+NTSTATUS HidReadKeys(ULONG unknown, void * keystroke, void * buffer);
+X360K_IMPORT(499, XAudioRegisterRenderDriverClient)
+ULONG XAudioRegisterRenderDriverClient(void * callback, ULONG * driver);
+X360K_IMPORT(500, XAudioUnregisterRenderDriverClient)
+ULONG XAudioUnregisterRenderDriverClient(ULONG driver);
+X360K_IMPORT(501, XAudioSubmitRenderDriverFrame)
+ULONG XAudioSubmitRenderDriverFrame(ULONG driver, void * samples);
+X360K_IMPORT(503, XAudioGetVoiceCategoryVolumeChangeMask)
+ULONG XAudioGetVoiceCategoryVolumeChangeMask(ULONG driver, ULONG * mask);
+X360K_IMPORT(504, XAudioGetVoiceCategoryVolume)
+ULONG XAudioGetVoiceCategoryVolume(ULONG category, ULONG * volume);
+X360K_IMPORT(511, XAudioGetSpeakerConfig)
+ULONG XAudioGetSpeakerConfig(ULONG * config);
+X360K_IMPORT(541, XUsbcamGetState)
+ULONG XUsbcamGetState(void);
+X360K_IMPORT(546, XUsbcamCreate)
+NTSTATUS XUsbcamCreate(ULONG buffer, ULONG size, void * unknown);
+X360K_IMPORT(548, XMACreateContext)
+NTSTATUS XMACreateContext(ULONG * context);
+X360K_IMPORT(549, XMAInitializeContext)
+ULONG XMAInitializeContext(void * context, void * init);
+X360K_IMPORT(550, XMAReleaseContext)
+ULONG XMAReleaseContext(void * context);
+X360K_IMPORT(551, XMAEnableContext)
+ULONG XMAEnableContext(void * context);
+X360K_IMPORT(552, XMADisableContext)
+ULONG XMADisableContext(void * context, BOOLEAN wait);
+X360K_IMPORT(553, XMAGetOutputBufferWriteOffset)
+ULONG XMAGetOutputBufferWriteOffset(void * context);
+X360K_IMPORT(554, XMASetOutputBufferReadOffset)
+ULONG XMASetOutputBufferReadOffset(void * context, ULONG value);
+X360K_IMPORT(555, XMAGetOutputBufferReadOffset)
+ULONG XMAGetOutputBufferReadOffset(void * context);
+X360K_IMPORT(556, XMASetOutputBufferValid)
+ULONG XMASetOutputBufferValid(void * context);
+X360K_IMPORT(557, XMAIsOutputBufferValid)
+ULONG XMAIsOutputBufferValid(void * context);
+X360K_IMPORT(558, XMASetInputBuffer0Valid)
+ULONG XMASetInputBuffer0Valid(void * context);
+X360K_IMPORT(559, XMAIsInputBuffer0Valid)
+ULONG XMAIsInputBuffer0Valid(void * context);
+X360K_IMPORT(560, XMASetInputBuffer1Valid)
+ULONG XMASetInputBuffer1Valid(void * context);
+X360K_IMPORT(561, XMAIsInputBuffer1Valid)
+ULONG XMAIsInputBuffer1Valid(void * context);
+X360K_IMPORT(562, XMASetInputBuffer0)
+ULONG XMASetInputBuffer0(void * context, void * buffer, ULONG packet_count);
+X360K_IMPORT(563, XMASetInputBuffer1)
+ULONG XMASetInputBuffer1(void * context, void * buffer, ULONG packet_count);
+X360K_IMPORT(564, XMAGetPacketMetadata)
+ULONG XMAGetPacketMetadata(void * context);
+X360K_IMPORT(565, XMABlockWhileInUse)
+ULONG XMABlockWhileInUse(void * context);
+X360K_IMPORT(566, XMASetLoopData)
+ULONG XMASetLoopData(void * context, void * loop_data);
+X360K_IMPORT(567, XMASetInputBufferReadOffset)
+ULONG XMASetInputBufferReadOffset(void * context, ULONG value);
+X360K_IMPORT(568, XMAGetInputBufferReadOffset)
+ULONG XMAGetInputBufferReadOffset(void * context);
+X360K_IMPORT(583, XeKeysGetConsoleType)
+NTSTATUS XeKeysGetConsoleType(ULONG * type);
+X360K_IMPORT_WIDE(585, XeKeysHmacSha, 1)
+NTSTATUS XeKeysHmacSha(ULONG key_number, void * input1, ULONG size1, void * input2, ULONG size2, void * input3, ULONG size3, void * output, ULONG output_size);
+X360K_IMPORT(590, XeKeysObscureKey)
+NTSTATUS XeKeysObscureKey(void * input, void * output);
+X360K_IMPORT_WIDE(591, XeKeysHmacShaUsingKey, 1)
+NTSTATUS XeKeysHmacShaUsingKey(void * obscured_key, void * input1, ULONG size1, void * input2, ULONG size2, void * input3, ULONG size3, void * output, ULONG output_size);
+X360K_IMPORT(593, XeKeysAesCbcUsingKey)
+NTSTATUS XeKeysAesCbcUsingKey(void * obscured_key, void * input, ULONG size, void * output, void * feed, BOOLEAN encrypt);
+X360K_IMPORT_WIDE(603, VdSwap, 2)
+void VdSwap(void * ring_buffer, void * fetch_constant, void * writeback, void * system_buffer, void * system_identifier, void * front_buffer, void * texture_format, void * color_space, void * width, void * height);
+X360K_IMPORT(617, VdRetrainEDRAM)
+ULONG VdRetrainEDRAM(ULONG unknown0, ULONG unknown1, ULONG unknown2, ULONG unknown3, ULONG unknown4, ULONG unknown5);
+X360K_IMPORT(618, VdRetrainEDRAMWorker)
+ULONG VdRetrainEDRAMWorker(ULONG unknown);
 X360K_IMPORT(635, RtlComputeCrc32)
 ULONG RtlComputeCrc32(ULONG seed, void * buffer, ULONG length);
+X360K_IMPORT(784, XeCryptSha256Init)
+void XeCryptSha256Init(void * state);
+X360K_IMPORT(785, XeCryptSha256Update)
+void XeCryptSha256Update(void * state, void * input, ULONG size);
+X360K_IMPORT(786, XeCryptSha256Final)
+void XeCryptSha256Final(void * state, void * output, ULONG size);
+X360K_IMPORT(799, XeCryptSha512Init)
+void XeCryptSha512Init(void * state);
+X360K_IMPORT(803, XeCryptSha512Update)
+void XeCryptSha512Update(void * state, void * input, ULONG size);
+X360K_IMPORT(804, XeCryptSha512Final)
+void XeCryptSha512Final(void * state, void * output, ULONG size);
+X360K_IMPORT(845, XAudioEnableDucker)
+ULONG XAudioEnableDucker(ULONG enable);
 /* -- end of imports -- */
 
 /* Small helpers every guest wants. */

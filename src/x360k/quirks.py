@@ -642,6 +642,73 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "reference 9 (NtOpenSymbolicLinkObject); console: Xbox ObOpenObjectByName with "
         "ObSymbolicLinkObjectType",
     ),
+    QuirkInfo(
+        "rc4_key_uses_16_bytes",
+        "crypto",
+        "XeCryptRc4Key and XeCryptRc4 cycle through the key's first 16 bytes whatever its "
+        "size says (a 5-byte key reads 11 bytes past it).",
+        "The key schedule cycles through exactly key_size bytes (RC4 as defined).",
+        "reference: canary xboxkrnl_crypt.cc XeCryptRc4Key (key[x % 0x10]); console: the "
+        "export's key-size argument, RC4's key schedule",
+    ),
+    QuirkInfo(
+        "sha512_final_reads_sha256_layout",
+        "crypto",
+        "XeCryptSha512Final reads the state with XECRYPT_SHA256_STATE's layout (u32 count at 0, "
+        "eight u32 words from 4, a 64-byte buffer at 0x24) and writes the digest at 0x24: "
+        "the result is not the message's SHA-512.",
+        "XeCryptSha512Final finishes the state XeCryptSha512Update left (u64 count, eight u64 "
+        "words, 128-byte buffer): the message's SHA-512.",
+        "reference: canary xboxkrnl_crypt.cc XeCryptSha512Final (its parameter typed "
+        "XECRYPT_SHA256_STATE); console: FIPS 180-4 SHA-512",
+    ),
+    QuirkInfo(
+        "des_parity_counts_low_bit",
+        "crypto",
+        "XeCryptDesParity counts the low bit itself when choosing it, so a byte whose low bit "
+        "was set comes out with even parity (0x01 -> 0x00).",
+        "Every byte comes out with odd parity: the low bit is set when bits 1-7 hold an even "
+        "number of ones (0x01 -> 0x01, 0x02 -> 0x02).",
+        "reference: canary third_party des.h set_parity via XeCryptDesParity; console: FIPS "
+        "46-3 key parity",
+    ),
+    QuirkInfo(
+        "crypt_random_fills_fd",
+        "crypto",
+        "XeCryptRandom fills the buffer with 0xFD bytes.",
+        "XeCryptRandom fills it with random bytes (x360k: a per-kernel generator seeded 0, so "
+        "runs are reproducible).",
+        "reference: canary xboxkrnl_crypt.cc XeCryptRandom (a stub); console: the export's purpose",
+    ),
+    QuirkInfo(
+        "pkcs1_verify_always_true",
+        "crypto",
+        "XeCryptBnDwLePkcs1Verify returns TRUE for any hash and block.",
+        "It returns TRUE only when the block is the PKCS#1 format of the hash (kind chosen by "
+        "byte 0x16) and its size is 0x27..0x200.",
+        "reference: canary xboxkrnl_crypt.cc XeCryptBnDwLePkcs1Verify (a stub); console: the "
+        "XDK's xecrypt.h description of XeCryptBnDwLePkcs1Format / Verify",
+    ),
+    QuirkInfo(
+        "rsa_pub_crypt_any_size",
+        "crypto",
+        "XeCryptBnQwNeRsaPubCrypt computes with any key size up to BCrypt's 16384 bits "
+        "(canary's Windows build; its other builds return 1 and write nothing).",
+        "Keys over 0x40 64-bit words (4096 bits) are refused: it returns 0.",
+        "reference: canary xboxkrnl_crypt.cc XeCryptBnQwNeRsaPubCrypt; console: the kernel's "
+        "size check (cqw 1..0x40) before XeCryptBnQwNeModExp",
+    ),
+    QuirkInfo(
+        "xma_set_loop_data_reads_context_layout",
+        "audio",
+        "XMASetLoopData reads its XMA_LOOP_DATA argument as a whole 64-byte XMA context: the loop "
+        "start comes from bytes 12-15, the end from 16-19, the count from bits 12-19 of the first "
+        "word, the subframe end / skip from the second word.",
+        "XMASetLoopData reads the 12-byte XMA_LOOP_DATA: u32 loop start, u32 loop end, then "
+        "the loop count, subframe end and subframe skip bytes.",
+        "reference: canary xboxkrnl_audio_xma.cc XMASetLoopData (its argument typed "
+        "XMA_CONTEXT_DATA); console: XMA_LOOP_DATA as XMAInitializeContext reads it",
+    ),
 )
 
 #: Departures x360k does not reproduce because canary's behaviour is undefined
@@ -744,6 +811,13 @@ class Quirks:
     swprintf_narrow_s: bool
     raise_exception_returns: bool
     symlink_open_flat: bool
+    rc4_key_uses_16_bytes: bool
+    sha512_final_reads_sha256_layout: bool
+    des_parity_counts_low_bit: bool
+    crypt_random_fills_fd: bool
+    pkcs1_verify_always_true: bool
+    rsa_pub_crypt_any_size: bool
+    xma_set_loop_data_reads_context_layout: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:

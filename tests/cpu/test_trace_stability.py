@@ -80,6 +80,8 @@ CASES = [
     Case("rtl_strings"),
     Case("rtl_strings", "console"),
     Case("fault", "console", pokes={"fault_kind": 2}, traced=False),
+    Case("crypto"),
+    Case("crypto", "console"),
 ]
 
 

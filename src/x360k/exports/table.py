@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from x360k.exports import (
+    audio,
+    crypto,
+    crypto_bignum,
+    crypto_ciphers,
     directory,
     file_info,
     files,
     formatting,
+    input,
     io_completion,
     irql,
     native,
@@ -22,7 +27,9 @@ from x360k.exports import (
     sync,
     threads,
     tls,
+    video,
     waits,
+    xma,
 )
 from x360k.exports.registry import Export
 
@@ -49,5 +56,12 @@ def all_exports() -> list[Export]:
         rtl_errors.GROUP,
         formatting.GROUP,
         rtl_exceptions.GROUP,
+        video.GROUP,
+        crypto.GROUP,
+        crypto_ciphers.GROUP,
+        crypto_bignum.GROUP,
+        audio.GROUP,
+        xma.GROUP,
+        input.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]
