@@ -169,6 +169,9 @@ class Kernel:
             self.table.add_handle(boot, traced=False)
             self.table.add_handle(Module("default.xex"), traced=False)
         self.main_thread = self.create_thread(start_address=0, context=0, traced=False)
+        from x360k.exports.module_table import install as install_modules
+
+        install_modules(self, DATA_EXPORTS_BASE)  # kernel variables, loader entries
 
     # -- TableListener ------------------------------------------------------------------------
 

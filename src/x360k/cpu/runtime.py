@@ -37,6 +37,7 @@ from x360k.cpu.fault import INTERRUPT_NAMES, FaultReport, GuestFault, classify, 
 from x360k.cpu.loader import GuestImage
 from x360k.cpu.shared_memory import share_memory
 from x360k.cpu.thunks import RETURN_MARKER, RETURN_TRAMPOLINE, TRAMPOLINE_BASE, return_stub
+from x360k.exports.kernel_variables import refresh_time_stamp_bundle
 from x360k.exports.registry import Export
 from x360k.kernel import PREEMPT, SERVED, SLICE_GOES_ON
 from x360k.memory import GuestMemoryError
@@ -258,6 +259,7 @@ class CpuRuntime:
                     engine.write_r3(status)
                     status = None
                 self._interrupt = -1
+                refresh_time_stamp_bundle(self.k)  # KeTimeStampBundle as guest code resumes
                 counted = self._contended()
                 self._counted = counted
                 self._in_run = True

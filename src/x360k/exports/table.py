@@ -7,8 +7,10 @@ from x360k.exports import (
     file_info,
     files,
     formatting,
+    hal_misc,
     io_completion,
     irql,
+    modules,
     native,
     ob,
     object_directory,
@@ -23,6 +25,7 @@ from x360k.exports import (
     threads,
     tls,
     waits,
+    xconfig,
 )
 from x360k.exports.registry import Export
 
@@ -49,5 +52,8 @@ def all_exports() -> list[Export]:
         rtl_errors.GROUP,
         formatting.GROUP,
         rtl_exceptions.GROUP,
+        modules.GROUP,
+        xconfig.GROUP,
+        hal_misc.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]
