@@ -57,6 +57,8 @@ MAX_HEADER_SIZE: Final = 0x10000
 NAME_LIMIT: Final = 260
 #: Largest image XexLoadImageFromMemory reads (the console's title memory).
 MAX_IMAGE_BYTES: Final = 512 << 20
+#: FILE_READ_DATA | GENERIC_READ: how the loader opens a module's file.
+GENERIC_READ: Final = 0x80000001
 #: Kernel-export thunks handed out by XexGetProcedureAddress (li r0, N; sc; blr; nop).
 THUNK_BASE: Final = 0x80FE0000
 THUNK_SIZE: Final = 16
@@ -271,7 +273,7 @@ def _map_module(k: Kernel, data: bytes, name: str, path: str) -> M.LoadedModule 
 
 def _read_title_file(k: Kernel, path: str, limit: int | None = None) -> bytes | int:
     """A file's bytes through the guest's namespace, or the status its open fails with."""
-    from x360k.vfs.device import FILE_NON_DIRECTORY_FILE, FILE_OPEN, READ_ACCESS
+    from x360k.vfs.device import FILE_NON_DIRECTORY_FILE, FILE_OPEN
     from x360k.vfs.guest_path import Refused
     from x360k.vfs.mount import namespace_of
 
@@ -279,7 +281,7 @@ def _read_title_file(k: Kernel, path: str, limit: int | None = None) -> bytes | 
         where = namespace_of(k).resolve(path)
     except Refused:
         return STATUS_NO_SUCH_FILE
-    outcome = where.device.open(where.names, FILE_OPEN, FILE_NON_DIRECTORY_FILE, READ_ACCESS)
+    outcome = where.device.open(where.names, FILE_OPEN, FILE_NON_DIRECTORY_FILE, GENERIC_READ)
     if outcome.node is None:
         return outcome.status
     try:
