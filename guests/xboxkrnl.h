@@ -70,6 +70,14 @@ typedef struct { ULONG Header[4]; LONG LockCount; LONG RecursionCount; ULONG Own
             "\t.size " #name ",12\n\t.popsection\n");
 
 /*
+ * A kernel variable import (XboxKrnlVersion, KeTimeStampBundle, ...): a word in
+ * the .xboxkrnl_var section holding the ordinal, which the loader replaces with
+ * the variable's guest address. Read the variable through the pointer.
+ */
+#define X360K_IMPORT_VARIABLE(ordinal, name) \
+    void *name __attribute__((section(".xboxkrnl_var"), used, aligned(4))) = (void *)(ordinal)
+
+/*
  * An import with more than eight arguments: the stub opens a frame and copies
  * arguments 9.. from the SysV slots (caller's r1 + 8 + 4k) to the Xbox ABI's
  * (r1 + 0x54 + 8k), makes the call with LR untouched, and pops the frame.

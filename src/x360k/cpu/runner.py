@@ -133,11 +133,13 @@ def _load(kernel: Kernel, data: bytes, file: Path) -> GuestImage:
         except XexError as exc:
             raise GuestLoadError(f"{file}: {exc}") from None
         return loaded.image
+    from x360k.exports.kernel_variables import variable_addresses
+    from x360k.exports.module_table import describe_title
+
     try:
-        image = load_image(kernel.memory, data, file.name)
+        image = load_image(kernel.memory, data, file.name, variable_addresses(kernel))
     except ElfError as exc:
         raise GuestLoadError(f"{file}: {exc}") from None
-    from x360k.exports.module_table import describe_title
 
     # The loader exports answer from a synthesised module (header, loader entry).
     describe_title(kernel, file.name, image.base, image.entry, image.end - image.base)

@@ -16,7 +16,8 @@ video and kernel-state set-up), values a real retail console also shows:
 * ``KeDebugMonitorData`` / ``KeCertMonitorData``: a null pointer (no monitor);
 * ``KeTimeStampBundle``: interrupt time, system time (u64 each), tick count in
   milliseconds, padding; refreshed from the virtual clock whenever guest code
-  resumes (canary refreshes it from a 1 ms host timer, so neither is exact);
+  resumes from the run loop and every 1 ms of guest time while calls are
+  served (canary refreshes it from a 1 ms host timer; neither is exact);
 * ``XexExecutableModuleHandle``: the title's HMODULE (its loader entry, see
   :mod:`x360k.exports.module_table`);
 * ``ExLoadedImageName`` (256 bytes) and ``ExLoadedCommandLine`` (1024 bytes):
@@ -55,6 +56,8 @@ KERNEL_BUILD: Final = 1888
 HSIO_SPIN_COUNT: Final = 10000
 GPU_CLOCK_MHZ: Final = 500
 TIME_STAMP_BUNDLE: Final = struct.Struct(">QQII")
+#: How often the CPU runtime refreshes KeTimeStampBundle while it serves calls (1 ms).
+STAMP_PERIOD: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
