@@ -50,7 +50,6 @@ def test_start_up_contents(k: Kernel) -> None:
         assert mem.read_u32(at[name]) == 0, name
     usb = at["UsbdBootEnumerationDoneEvent"]
     assert (mem.read_u8(usb), mem.read_u32(usb + 4)) == (0, 1)  # notification event, signalled
-    assert mem.read_u32(usb + 8) == usb + 8  # an empty wait list
     lock = at["VdHSIOCalibrationLock"]
     assert mem.read_u8(lock) == 1  # the embedded synchronization event
     assert mem.read_u8(lock + 1) == (10000 + 255) >> 8  # spin count / 256
@@ -74,3 +73,17 @@ def test_the_time_stamp_bundle_follows_the_virtual_clock(k: Kernel) -> None:
     assert system == SYSTEM_TIME_BASE + k.clock
     assert ticks == k.clock // 10_000
     assert pad == 0
+
+
+def test_the_boot_enumeration_event_is_signalled_and_waitable(k: Kernel) -> None:
+    usb = k.data_exports["UsbdBootEnumerationDoneEvent"]
+    handles_before = len(k.table.live_handles())
+    assert k.call("KeWaitForSingleObject", usb, 0, 0, 0, 0) == 0  # already signalled
+    if k.profile == "canary":
+        # The start-up slot 0 event is this KEVENT: no second object is bridged.
+        assert k.memory.read_u32(usb + 8) == 0x58454E00
+        assert k.memory.read_u32(usb + 12) == 0xF8000000
+        assert len(k.table.live_handles()) == handles_before
+    else:
+        assert k.memory.read_u32(usb + 8) == usb + 8  # the console leaves the wait list alone
+    k.table.check_invariants()

@@ -26,7 +26,8 @@ video and kernel-state set-up), values a real retail console also shows:
   ``VdGpuClockInMHz``: 500;
 * ``VdHSIOCalibrationLock``: an initialised critical section (spin count 10000);
 * ``UsbdBootEnumerationDoneEvent``: a notification KEVENT, signalled (boot USB
-  enumeration is over before the title starts).
+  enumeration is over before the title starts); under canary it is the
+  start-up slot 0 event, its header stamped with that slot.
 """
 
 from __future__ import annotations
@@ -133,7 +134,32 @@ def install(k: Kernel, region_base: int) -> None:
         1,
         size_bytes=H.HEADER_SIZE,
     )
+    _bind_boot_event(k, at["UsbdBootEnumerationDoneEvent"])
     refresh_time_stamp_bundle(k)
+
+
+def _bind_boot_event(k: Kernel, ptr: int) -> None:
+    """Canary: the start-up slot 0 event *is* this KEVENT (stamped, signalled).
+
+    Under ``canary_startup_objects`` slot 0 holds the kernel's bridged USB
+    boot-enumeration event; canary signals it once enumeration is done, before
+    the title starts. Binding it here (header stamped with that slot, as the
+    bridge stamps headers) means a title waiting on the variable finds that
+    object instead of bridging a second one. Elsewhere the header alone is the
+    event, bridged on first use like any guest KEVENT.
+    """
+    if not (k.quirks.canary_startup_objects and k.quirks.bridge_stamps_header):
+        return
+    from x360k.objects.event import Event
+
+    for handle, obj in k.table.live_handles():
+        if isinstance(obj, Event):
+            obj.state = True
+            obj.body = ptr
+            k.bodies[ptr] = obj
+            k.memory.write_u32(ptr + H.WAIT_LIST_FLINK, H.SIGNATURE)
+            k.memory.write_u32(ptr + H.WAIT_LIST_BLINK, handle)
+            return
 
 
 def refresh_time_stamp_bundle(k: Kernel) -> None:
