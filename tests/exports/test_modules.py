@@ -150,7 +150,9 @@ def test_loading_counts_and_unloading(k: Kernel) -> None:
     _, kernel = handle_of(k, "xboxkrnl.exe")
     assert k.call("XexLoadExecutable", cstr(k, b"xboxkrnl.exe"), 0, 0, out) == STATUS_SUCCESS
     assert mem.read_u32(out) == kernel
+    assert mem.read_u16(kernel + M.LDR_LOAD_COUNT) == 1  # counted, as canary counts it
     assert k.call("XexUnloadImage", kernel) == STATUS_SUCCESS  # kernel modules stay
+    assert mem.read_u16(kernel + M.LDR_LOAD_COUNT) == 1
     assert handle_of(k, "xboxkrnl.exe") == (STATUS_SUCCESS, kernel)
     assert k.call("XexUnloadImage", 0x1234) == STATUS_INVALID_HANDLE
     assert k.call("XexLoadImage", cstr(k, b"a.xex"), 0, 0, 0) == ERROR_INVALID_PARAMETER

@@ -304,8 +304,7 @@ def _load(k: Kernel, name_ptr: int, out: int, data_ptr: int | None, size: int) -
         if data_ptr is not None:
             mem.write_u32(out, 0)
             return STATUS_OBJECT_NAME_COLLISION
-        if not existing.kernel:
-            _load_count_add(k, existing, 1)
+        _load_count_add(k, existing, 1)  # kernel modules too (canary), never unloaded
         mem.write_u32(out, existing.hmodule)
         return STATUS_SUCCESS
     if data_ptr is None:
