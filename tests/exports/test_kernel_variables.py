@@ -87,3 +87,11 @@ def test_the_boot_enumeration_event_is_signalled_and_waitable(k: Kernel) -> None
     else:
         assert k.memory.read_u32(usb + 8) == usb + 8  # the console leaves the wait list alone
     k.table.check_invariants()
+
+
+def test_import_naming_knows_the_variables() -> None:
+    from x360k.xex.import_names import describe
+
+    info = describe("xboxkrnl.exe", 0x158)
+    assert (info.name, info.x360k, info.canary) == ("XboxKrnlVersion", True, "implemented")
+    assert describe("xboxkrnl.exe", 0x2DB).name == "UsbdBootEnumerationDoneEvent"
