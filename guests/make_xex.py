@@ -30,6 +30,7 @@ TITLES = (
     "fault",
     "spin",
     "rtl_strings",
+    "loader",
 )
 PROFILES = ("canary", "console")
 

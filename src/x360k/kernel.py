@@ -179,6 +179,9 @@ class Kernel:
             self.table.add_handle(boot, traced=False)
             self.table.add_handle(Module("default.xex"), traced=False)
         self.main_thread = self.create_thread(start_address=0, context=0, traced=False)
+        from x360k.exports.module_table import install as install_modules
+
+        install_modules(self, DATA_EXPORTS_BASE)  # kernel variables, loader entries
 
     def ext_hook(self, name: str, *args: Any) -> None:
         """Let extensions (native objects, TLS) react to kernel events such as thread exit."""

@@ -709,6 +709,57 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "reference: canary xboxkrnl_audio_xma.cc XMASetLoopData (its argument typed "
         "XMA_CONTEXT_DATA); console: XMA_LOOP_DATA as XMAInitializeContext reads it",
     ),
+    # -- loader, config and Hal (issue 13) ------------------------------------------------------
+    QuirkInfo(
+        "image_directory_ignores_raw_offset",
+        "loader",
+        "RtlImageDirectoryEntryToData on a file image (not mapped, or an odd base) returns "
+        "base + directory RVA - section RVA, leaving out the section's file offset.",
+        "The address is base + RVA - section RVA + the section's PointerToRawData, where the "
+        "directory's bytes lie in the file.",
+        "reference: canary xboxkrnl_rtl.cc (RtlImageDirectoryEntryToData); console: NT "
+        "RtlImageDirectoryEntryToData / RtlAddressInSectionTable",
+    ),
+    QuirkInfo(
+        "xconfig_few_settings",
+        "config",
+        "ExGetXConfigSetting knows the secured AV region and eleven user settings only; other "
+        "settings of those categories are STATUS_INVALID_PARAMETER_2, other categories "
+        "STATUS_INVALID_PARAMETER_1.",
+        "Every setting of x360k's documented default console (exports/xconfig.py: secured, "
+        "user, console and system categories) is answered with its size.",
+        "reference: canary xboxkrnl_xconfig.cc; console: the XConfig layout (free60, xkelib "
+        "xconfig.h)",
+    ),
+    QuirkInfo(
+        "xconfig_too_small_size_zero",
+        "config",
+        "When ExGetXConfigSetting refuses the buffer (too small, or NULL with a size) it writes "
+        "a required size of 0.",
+        "The required size written is the setting's size, so the caller can retry.",
+        "reference: canary xboxkrnl_xconfig.cc (the size is set only on success); console: the "
+        "required-size contract of the call",
+    ),
+    QuirkInfo(
+        "xconfig_set_missing",
+        "config",
+        "ExSetXConfigSetting is not implemented: the call returns with r3 still its first "
+        "argument and nothing is stored.",
+        "A user, console or system setting of the right size is stored (later reads return it); "
+        "secured, static and statistic settings are STATUS_ACCESS_DENIED, a wrong size "
+        "STATUS_INVALID_PARAMETER.",
+        "reference: canary's export table (not registered); console: xboxkrnl exports "
+        "ExSetXConfigSetting",
+    ),
+    QuirkInfo(
+        "dbg_break_point_returns",
+        "loader",
+        "DbgBreakPoint is a stub: with no debugger attached the call returns (a marker event).",
+        "The breakpoint is an unhandled exception with no debugger: the title stops (the run "
+        "ends with a report).",
+        "reference: canary xboxkrnl_debug.cc (a host debug break, caught once); console: a "
+        "PowerPC trap with no debugger to take it",
+    ),
 )
 
 #: Departures x360k does not reproduce because canary's behaviour is undefined
@@ -818,6 +869,11 @@ class Quirks:
     pkcs1_verify_always_true: bool
     rsa_pub_crypt_any_size: bool
     xma_set_loop_data_reads_context_layout: bool
+    image_directory_ignores_raw_offset: bool
+    xconfig_few_settings: bool
+    xconfig_too_small_size_zero: bool
+    xconfig_set_missing: bool
+    dbg_break_point_returns: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:

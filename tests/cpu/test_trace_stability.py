@@ -82,6 +82,8 @@ CASES = [
     Case("fault", "console", pokes={"fault_kind": 2}, traced=False),
     Case("crypto"),
     Case("crypto", "console"),
+    Case("loader"),
+    Case("loader", "console"),
 ]
 
 

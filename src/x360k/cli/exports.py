@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from x360k import canary_exports
+from x360k.exports.kernel_variables import KERNEL_VARIABLES
 from x360k.exports.ob import OBJECT_TYPE_EXPORTS
 from x360k.exports.reference_list import BY_NAME, REFERENCE_EXPORTS
 from x360k.exports.registry import Registry
@@ -135,6 +136,22 @@ def export_rows() -> list[ExportRow]:
             canary=support,
             subsystem="variables",
             doc=f"the {type_name} object type",
+        )
+    for var in KERNEL_VARIABLES:
+        support, _category = canary_of(var.name)
+        rows[var.name] = ExportRow(
+            ordinal=var.ordinal,
+            name=var.name,
+            state="complete",
+            params=[],
+            returns="",
+            kind="variable",
+            area="kernel variables",
+            in_reference=var.name in BY_NAME or support != "absent",
+            canary_implements=support != "absent",
+            canary=support,
+            subsystem="variables",
+            doc=var.doc,
         )
     for entry in canary_exports.kernel_registered():
         if entry.name not in rows:

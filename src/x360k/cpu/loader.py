@@ -10,11 +10,18 @@ guest's name, description and expected outcome as ``key=value`` strings.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 from x360k.cpu.elf import ElfError, Symbol, parse_elf
-from x360k.cpu.thunks import THUNK_SECTION, ThunkError, decode_thunks
+from x360k.cpu.thunks import (
+    THUNK_SECTION,
+    VARIABLE_SECTION,
+    ThunkError,
+    decode_thunks,
+    decode_variables,
+)
 from x360k.memory import GuestMemory
 
 #: The title range an image must be linked into.
@@ -56,8 +63,13 @@ class GuestImage:
         return None if thunk is None else f"xboxkrnl thunk {thunk}"
 
 
-def load_image(memory: GuestMemory, data: bytes, name: str) -> GuestImage:
-    """Map and fill the image's segments; raises ElfError naming what is wrong."""
+def load_image(
+    memory: GuestMemory, data: bytes, name: str, variables: Mapping[int, int] | None = None
+) -> GuestImage:
+    """Map and fill the image's segments; raises ElfError naming what is wrong.
+
+    ``variables`` (ordinal -> guest address) resolves the variable imports.
+    """
     elf = parse_elf(data)
     low = min(s.vaddr for s in elf.segments)
     high = max(s.vaddr + s.memsz for s in elf.segments)
@@ -82,6 +94,17 @@ def load_image(memory: GuestMemory, data: bytes, name: str) -> GuestImage:
             thunks = {t.address: t.ordinal for t in decode_thunks(section.addr, section.data)}
         except ThunkError as exc:
             raise ElfError(str(exc)) from None
+    var_section = elf.sections.get(VARIABLE_SECTION)
+    if var_section is not None and var_section.size:
+        try:
+            imports = decode_variables(var_section.addr, var_section.data)
+        except ThunkError as exc:
+            raise ElfError(str(exc)) from None
+        for imp in imports:
+            address = (variables or {}).get(imp.ordinal)
+            if address is not None:
+                off = imp.address - region.base
+                region.data[off : off + 4] = address.to_bytes(4, "big")
     meta: dict[str, str] = {}
     meta_section = elf.sections.get(META_SECTION)
     if meta_section is not None:

@@ -130,14 +130,21 @@ def _load(kernel: Kernel, data: bytes, file: Path) -> GuestImage:
         if loaded.tls is not None and loaded.image.tls:
             install_tls(kernel, loaded.xex.image, loaded.image.base, loaded.tls)
         try:
-            publish(kernel, data, loaded.xex)  # the header, for the loader exports
+            publish(kernel, data, loaded.xex, file.name)  # the header, for the loader exports
         except XexError as exc:
             raise GuestLoadError(f"{file}: {exc}") from None
         return loaded.image
+    from x360k.exports.kernel_variables import variable_addresses
+    from x360k.exports.module_table import describe_title
+
     try:
-        return load_image(kernel.memory, data, file.name)
+        image = load_image(kernel.memory, data, file.name, variable_addresses(kernel))
     except ElfError as exc:
         raise GuestLoadError(f"{file}: {exc}") from None
+
+    # The loader exports answer from a synthesised module (header, loader entry).
+    describe_title(kernel, file.name, image.base, image.entry, image.end - image.base)
+    return image
 
 
 def _poke(kernel: Kernel, image: GuestImage, file: Path, pokes: Mapping[str, int]) -> None:

@@ -37,6 +37,7 @@ from x360k.cpu.fault import INTERRUPT_NAMES, FaultReport, GuestFault, classify, 
 from x360k.cpu.loader import GuestImage
 from x360k.cpu.shared_memory import share_memory
 from x360k.cpu.thunks import RETURN_MARKER, RETURN_TRAMPOLINE, TRAMPOLINE_BASE, return_stub
+from x360k.exports.kernel_variables import STAMP_PERIOD, refresh_time_stamp_bundle
 from x360k.exports.registry import Export
 from x360k.memory import GuestMemoryError
 from x360k.run_loop import PREEMPT, SERVED, SLICE_GOES_ON
@@ -147,6 +148,8 @@ class CpuRuntime:
         serve_call = k.serve_call
         higher_ready = k.scheduler.higher_ready
         sched = k.scheduler
+        #: When KeTimeStampBundle is next refreshed (canary's period: 1 ms of guest time).
+        stamp_due = [0]
 
         def hook(uc: Any, number: int, data: Any) -> None:
             t = self._serving
@@ -167,6 +170,9 @@ class CpuRuntime:
                 t.gpr[1] = regs[1]
                 program = t.program
                 verdict = serve_call(t, ex, unpack(regs, 12))  # r3.. at byte 12
+                if k.clock >= stamp_due[0]:
+                    refresh_time_stamp_bundle(k)
+                    stamp_due[0] = k.clock + STAMP_PERIOD
                 if verdict == SLICE_GOES_ON and t.program is program:
                     if not self._counted and not sched._timed and not higher_ready(_ANY):
                         regs[3] = t.pending  # type: ignore[assignment]
@@ -258,6 +264,7 @@ class CpuRuntime:
                     engine.write_r3(status)
                     status = None
                 self._interrupt = -1
+                refresh_time_stamp_bundle(self.k)  # KeTimeStampBundle as guest code resumes
                 counted = self._contended()
                 self._counted = counted
                 self._in_run = True

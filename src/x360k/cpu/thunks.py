@@ -13,6 +13,12 @@ stubs; for exports with more than eight parameters its stub first opens a
 frame and copies arguments 9.. to where the kernel reads them (the Xbox ABI's
 parameter save area at r1 + 0x54 + 8k), then does the same ``li``/``sc``.
 
+A kernel *variable* (XboxKrnlVersion, KeTimeStampBundle, ...) is imported
+as a word in the ``.xboxkrnl_var`` section holding its ordinal; the loader
+writes the variable's guest address over it, so guest code reads the
+variable through that pointer, as a XEX title does through its variable
+import record.
+
 The runtime also maps one page of its own: a thread's start routine
 (and an APC routine) returns into ``li r0, -1; sc``, which ends the routine
 with r3 as its exit code and no kernel call in the trace.
@@ -29,6 +35,9 @@ SC: Final = 0x44000002
 BLR: Final = 0x4E800020
 #: The section the guest header puts its thunks in.
 THUNK_SECTION: Final = ".xboxkrnl"
+#: The section of variable imports: one word each, the ordinal until the loader writes the
+#: kernel variable's address over it (what a XEX variable import record gets).
+VARIABLE_SECTION: Final = ".xboxkrnl_var"
 #: r0 value of the runtime's "routine returned" stub (li r0, -1).
 RETURN_MARKER: Final = 0xFFFFFFFF
 #: Where the runtime maps its own code page (kernel range, clear of the title's).
@@ -75,3 +84,14 @@ def decode_thunks(base: int, data: bytes) -> list[Thunk]:
     if data and not thunks:
         raise ThunkError(f"{THUNK_SECTION} holds no 'li r0, N; sc' import stub")
     return thunks
+
+
+def decode_variables(base: int, data: bytes) -> list[Thunk]:
+    """The variable imports of a ``.xboxkrnl_var`` section at ``base``: (word address, ordinal)."""
+    if len(data) % 4:
+        raise ThunkError(f"{VARIABLE_SECTION} is {len(data)} bytes, not whole words")
+    words = struct.unpack(f">{len(data) // 4}I", data)
+    for word in words:
+        if word >= 0x8000:
+            raise ThunkError(f"{VARIABLE_SECTION} holds 0x{word:08x}, not an ordinal")
+    return [Thunk(base + 4 * i, word) for i, word in enumerate(words)]

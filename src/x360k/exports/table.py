@@ -11,9 +11,11 @@ from x360k.exports import (
     file_info,
     files,
     formatting,
+    hal_misc,
     input,
     io_completion,
     irql,
+    modules,
     native,
     ob,
     object_directory,
@@ -29,6 +31,7 @@ from x360k.exports import (
     tls,
     video,
     waits,
+    xconfig,
     xma,
 )
 from x360k.exports.registry import Export
@@ -63,5 +66,8 @@ def all_exports() -> list[Export]:
         audio.GROUP,
         xma.GROUP,
         input.GROUP,
+        modules.GROUP,
+        xconfig.GROUP,
+        hal_misc.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]

@@ -4,8 +4,8 @@ The image is mapped through the memory manager at its base address and its
 imports are resolved the x360k way: each xboxkrnl thunk becomes
 ``li r0, N; sc; blr; nop`` (the runtime's import convention, docs/cpu.md),
 each xboxkrnl variable record gets the address of the kernel variable when
-x360k has it (the object types). A thunk into any other library (xam.xex,
-xbdm.xex, ...) becomes a stop: calling it ends the run with
+x360k has it (the object types and exports/kernel_variables.py). A thunk
+into any other library (xam.xex, xbdm.xex, ...) becomes a stop: calling it ends the run with
 ``not implemented: NAME (ordinal N)``, as does an xboxkrnl ordinal x360k
 lacks. The result is the same :class:`~x360k.cpu.loader.GuestImage` an ELF
 gives, so the runtime and the runner need nothing else.
@@ -19,6 +19,7 @@ from typing import Final
 
 from x360k.cpu.loader import GuestImage
 from x360k.cpu.thunks import BLR, LI_R0, SC
+from x360k.exports.kernel_variables import KERNEL_VARIABLES
 from x360k.exports.ob import OBJECT_TYPE_EXPORTS
 from x360k.kernel import Kernel
 from x360k.memory import PAGE_SIZE, GuestMemory
@@ -88,11 +89,9 @@ def load_xex_image(
     except ValueError as exc:
         raise XexError(f"cannot map the image at 0x{base:08x}: {exc}", 0) from None
     region.data[: len(xex.image)] = xex.image
-    variables = {
-        ordinal: data_exports[n]
-        for n, (ordinal, _t) in OBJECT_TYPE_EXPORTS.items()
-        if n in data_exports
-    }
+    named = [(n, ordinal) for n, (ordinal, _t) in OBJECT_TYPE_EXPORTS.items()]
+    named += [(v.name, v.ordinal) for v in KERNEL_VARIABLES]
+    variables = {ordinal: data_exports[n] for n, ordinal in named if n in data_exports}
     thunks: dict[int, int] = {}
     unresolved: dict[int, str] = {}
     for record in xex.records:

@@ -4,7 +4,7 @@ Names and canary's support come from :mod:`x360k.canary_exports` (canary's
 export tables and handler declarations: "implemented", "stub", "sketchy" as
 canary tags them, or "absent"), for xboxkrnl.exe, xam.xex and xbdm.xex;
 x360k's own registry says what x360k implements (xboxkrnl only, functions
-and the object-type variables). An ordinal neither knows is named
+and the kernel variables). An ordinal neither knows is named
 ``LIBRARY ordinal N`` and canary's support is reported as unknown rather
 than guessed.
 """
@@ -16,6 +16,7 @@ from functools import cache
 
 from x360k import canary_exports
 from x360k.canary_exports import CanaryEntry
+from x360k.exports.kernel_variables import KERNEL_VARIABLES
 from x360k.exports.ob import OBJECT_TYPE_EXPORTS
 from x360k.exports.table import all_exports
 
@@ -47,6 +48,7 @@ def _canary(library: str) -> dict[int, CanaryEntry]:
 def _x360k() -> dict[int, str]:
     implemented = {ex.ordinal: ex.name for ex in all_exports()}
     implemented |= {ordinal: name for name, (ordinal, _t) in OBJECT_TYPE_EXPORTS.items()}
+    implemented |= {v.ordinal: v.name for v in KERNEL_VARIABLES}
     return implemented
 
 

@@ -3,7 +3,7 @@
 ``x360k run TITLE.xex`` copies the title's header (the first ``header_size``
 bytes of the file, as canary keeps it) into kernel memory and publishes a
 :class:`TitleModule` as ``kernel.ext["xex"]``. ``RtlImageXexHeaderField`` and
-``XexGetModuleHandle`` (issue 13's exports) read it: :meth:`TitleModule.header_field`
+``XexGetModuleHandle`` (exports/modules.py) read it: :meth:`TitleModule.header_field`
 gives what ``RtlImageXexHeaderField(header, key)`` returns.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from x360k.exports.module_table import describe_title
 from x360k.kernel_state import KernelState
 from x360k.xex.errors import XexError
 from x360k.xex.headers import XexHeader
@@ -44,8 +45,13 @@ class TitleModule:
         return self.header_address + h.value
 
 
-def publish(kernel: KernelState, data: bytes, xex: XexFile) -> TitleModule:
+def publish(
+    kernel: KernelState, data: bytes, xex: XexFile, name: str = "default.xex"
+) -> TitleModule:
     """Copy the header into kernel memory and publish the title as ``kernel.ext["xex"]``.
+
+    The module table's title (``XexExecutableModuleHandle``, the loader exports)
+    then answers from this header, under the file's ``name``.
 
     The copy gets a region of its own at ``HEADER_BASE`` (kernel range, clear of the
     title's) rather than a kernel allocation, so the addresses of everything the kernel
@@ -59,4 +65,5 @@ def publish(kernel: KernelState, data: bytes, xex: XexFile) -> TitleModule:
     region.data[:size] = data[:size]
     module = TitleModule(HEADER_BASE, xex.header, xex.base, xex.entry, len(xex.image))
     kernel.ext["xex"] = module
+    describe_title(kernel, name, xex.base, xex.entry, xex.security.image_size, HEADER_BASE)
     return module

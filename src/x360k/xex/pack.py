@@ -8,9 +8,10 @@ the guest's ``.xboxkrnl`` section, a *variable* record (the word N) and a
 16-byte *thunk* (the word 0x01000000 | N, then traps), both named in the
 xboxkrnl import library. The ELF's stub is rewritten to branch to its thunk,
 since a loader rewrites 16 bytes at each thunk and the ELF's stubs are 12
-bytes apart. A stub that opens a frame for arguments 9.. (NtCreateFile,
-NtQueryDirectoryFile) instead branches to a small trampoline that calls the
-thunk and pops the frame.
+bytes apart. The words of ``.xboxkrnl_var`` (variable imports, each
+holding its ordinal) become variable records where they stand. A stub that
+opens a frame for arguments 9.. (NtCreateFile, NtQueryDirectoryFile) instead
+branches to a small trampoline that calls the thunk and pops the frame.
 
 The guest's ``.x360k`` metadata (name, description, expected outcome) goes
 into a read-only PE section of that name, so ``x360k run GUEST.xex`` reports
@@ -23,7 +24,13 @@ import struct
 from typing import Final
 
 from x360k.cpu.elf import ElfError, parse_elf
-from x360k.cpu.thunks import BLR, THUNK_SECTION, decode_thunks
+from x360k.cpu.thunks import (
+    BLR,
+    THUNK_SECTION,
+    VARIABLE_SECTION,
+    decode_thunks,
+    decode_variables,
+)
 from x360k.kernel import DEFAULT_STACK
 from x360k.xex.errors import XexError
 from x360k.xex.pe import (
@@ -50,6 +57,7 @@ _SECTION_FLAGS: Final = {
     THUNK_SECTION: _CODE,
     ".rodata": _RODATA,
     ".data": _DATA,
+    VARIABLE_SECTION: _DATA,
     ".bss": _BSS,
 }
 
@@ -108,6 +116,10 @@ def pack_elf(
                 after,  # the stub's own frame pop (addi r1, r1, N)
                 BLR,
             ]
+    variables = elf.sections.get(VARIABLE_SECTION)
+    if variables is not None and variables.size:
+        # Each word already holds its ordinal: it is a variable record where it stands.
+        records += [v.address for v in decode_variables(variables.addr, variables.data)]
     meta_at = tramps_at + 4 * len(tramp_words)
     meta_bytes = meta.data if meta is not None else b""
     end = meta_at + len(meta_bytes)
