@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from x360k.exports import (
+    apc_dpc,
+    devices,
     directory,
     file_info,
     files,
     formatting,
     io_completion,
     irql,
+    ke_thread,
     native,
     ob,
+    ob_create,
     object_directory,
     rtl,
     rtl_errors,
@@ -18,6 +22,8 @@ from x360k.exports import (
     rtl_memory,
     rtl_strings,
     rtl_time,
+    rwlock,
+    slist,
     symlinks,
     sync,
     threads,
@@ -49,5 +55,11 @@ def all_exports() -> list[Export]:
         rtl_errors.GROUP,
         formatting.GROUP,
         rtl_exceptions.GROUP,
+        rwlock.GROUP,
+        slist.GROUP,
+        ke_thread.GROUP,
+        apc_dpc.GROUP,
+        devices.GROUP,
+        ob_create.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]
