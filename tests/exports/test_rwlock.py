@@ -133,7 +133,7 @@ def test_canary_never_wakes_a_writer_queued_behind_a_writer() -> None:
     assert read_counts(w.k, lock) == (0, 1, 0, 0xFFFFFFFF)
     text = result.wedge.render_text()
     assert f"acquiring read-write lock 0x{lock:08X} exclusive" in text
-    assert "1 writer(s)" in text
+    assert "1 writer(s) and 0 reader(s) waiting, 0xFFFFFFFF reader(s) holding" in text
 
 
 def test_the_canary_hole_is_one_quirk() -> None:

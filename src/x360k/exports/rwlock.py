@@ -106,9 +106,10 @@ def _wait_note(k: Kernel, wb: WaitBlock) -> str | None:
         return None
     lock, mode = entry
     count, writers, readers, holders = read_counts(k, lock)
+    held = f"0x{holders:08X}" if holders & 0x80000000 else str(holders)
     return (
         f"acquiring read-write lock 0x{lock:08X} {mode}: lock count {count}, "
-        f"{writers} writer(s) and {readers} reader(s) waiting, {holders} reader(s) holding"
+        f"{writers} writer(s) and {readers} reader(s) waiting, {held} reader(s) holding"
     )
 
 
