@@ -689,8 +689,9 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "threads",
         "KeInsertQueueDpc queues the DPC and returns 1 but nothing ever dispatches the queue: the "
         "routine never runs and the DPC stays queued until KeRemoveQueueDpc.",
-        "A DPC inserted at an IRQL below DISPATCH_LEVEL runs before KeInsertQueueDpc returns, "
-        "at DISPATCH_LEVEL on the inserting thread, and is dequeued before its routine is called.",
+        "A DPC inserted below DISPATCH_LEVEL runs before KeInsertQueueDpc returns, at "
+        "DISPATCH_LEVEL on the inserting thread, dequeued before its routine is called; one "
+        "inserted at DISPATCH_LEVEL runs when a thread lowers its IRQL below it.",
         "reference: canary xboxkrnl_threading.cc KeInsertQueueDpc ('DPC does not dispatch yet'); "
         "console: "
         "NT KeInsertQueueDpc requests a DPC interrupt taken as the IRQL drops",

@@ -189,6 +189,29 @@ def test_console_dpc_at_raised_irql_stays_queued() -> None:
     assert w.k.call("KeRemoveQueueDpc", dpc) == 1
 
 
+@both
+def test_dpc_queued_at_raised_irql_runs_when_the_irql_drops(profile: Profile) -> None:
+    w, routine = dpc_world(profile)
+    dpc = w.m.alloc(KDPC_SIZE, 8)
+    lock = w.m.alloc(4, 4)
+    w.k.call("KeInitializeDpc", dpc, routine, 8)
+    old = w.k.call("KfAcquireSpinLock", lock)
+    assert w.k.call("KeInsertQueueDpc", dpc, 0, 0) == 1
+    assert w.log == []
+    w.k.call("KfReleaseSpinLock", lock, old)
+    if profile == "console":
+        assert w.log == [("dpc", dpc, 8, 0, 0, 2)]
+        assert w.k.call("KeRemoveQueueDpc", dpc) == 0
+    else:
+        assert w.log == []
+        assert w.k.call("KeRemoveQueueDpc", dpc) == 1
+    assert w.m.read_u8(w.k.main_thread.pcr + 0x18) == 0
+    w.k.call("KfRaiseIrql", 2)
+    assert w.k.call("KeInsertQueueDpc", dpc, 0, 0) == 1
+    w.k.call("KfLowerIrql", 0)
+    assert len(w.log) == (2 if profile == "console" else 0)
+
+
 def test_canary_dpc_is_queued_and_never_runs() -> None:
     w, routine = dpc_world("canary")
     dpc = w.m.alloc(KDPC_SIZE, 8)

@@ -18,9 +18,11 @@ list entry, +0xC routine, +0x10 context, +0x14 / +0x18 system arguments.
 Canary queues an inserted DPC and never runs it (quirk ``dpc_never_runs``).
 The console runs a DPC inserted below DISPATCH_LEVEL before the insert
 returns, on the inserting thread at DISPATCH_LEVEL (see
-:mod:`x360k.exports.nested`); one inserted at DISPATCH_LEVEL or above, or
-while an interrupted wait's return is held back, stays queued (x360k does
-not drain the queue when the IRQL drops: see the report in the trace).
+:mod:`x360k.exports.nested`); one inserted at DISPATCH_LEVEL or above stays
+queued until a thread lowers its IRQL below it (KfLowerIrql,
+KfReleaseSpinLock), and runs on that thread before the call returns. (The
+console keeps a queue per processor; x360k keeps one.) One inserted while an
+interrupted wait's return is held back waits for the next such point.
 """
 
 from __future__ import annotations
@@ -300,19 +302,43 @@ def ke_insert_queue_dpc(k: Kernel, t: Thread, dpc: int, arg1: int, arg2: int) ->
     mem.write_u32(dpc + DPC_ARG1, arg1)
     mem.write_u32(dpc + DPC_ARG2, arg2)
     state.dpcs[dpc] = None
-    if k.quirks.dpc_never_runs:
-        return 1
+    return dispatch_pending(k, t, "KeInsertQueueDpc", 1)
+
+
+def dispatch_pending(k: Kernel, t: Thread, export: str, result: int) -> int:
+    """Run the queued DPCs on ``t`` if its IRQL is below DISPATCH_LEVEL (console); then return.
+
+    Called when a DPC is inserted and whenever a thread lowers its IRQL
+    (KfLowerIrql, KfReleaseSpinLock): the DPCs run, oldest first, each
+    dequeued before its routine starts, and ``export`` returns ``result``
+    after them. Returns ``result`` itself when nothing is to run now, else
+    BLOCKED for the handler to return.
+    """
+    state = _state(k)
+    if k.quirks.dpc_never_runs or not state.dpcs:
+        return result
+    mem = k.memory
     if mem.read_u8(t.pcr + PCR_IRQL) >= DISPATCH_LEVEL or not can_nest(t):
-        k.emit(t, "marker", text=f"dpc 0x{dpc:08x} stays queued (inserted at raised IRQL)")
-        return 1
-    del state.dpcs[dpc]
-    routine = mem.read_u32(dpc + DPC_ROUTINE)
-    context = mem.read_u32(dpc + DPC_CONTEXT)
-    program = routine_program(k, t, "DPC routine", routine, (dpc, context, arg1, arg2))
-    if program is None:
-        return 1
-    k.emit(t, "marker", text=f"dpc 0x{routine:08x}", entry=routine)
-    return run_before_return(k, t, "KeInsertQueueDpc", 1, _run_dpc(k, t, dpc, program))
+        return result
+    due = list(state.dpcs)
+    state.dpcs.clear()
+    programs: list[Program] = []
+    for dpc in due:
+        routine = mem.read_u32(dpc + DPC_ROUTINE)
+        args = (dpc, *(mem.read_u32(dpc + off) for off in (DPC_CONTEXT, DPC_ARG1, DPC_ARG2)))
+        program = routine_program(k, t, "DPC routine", routine, args)
+        if program is not None:
+            k.emit(t, "marker", text=f"dpc 0x{routine:08x}", entry=routine)
+            programs.append(_run_dpc(k, t, dpc, program))
+    if not programs:
+        return result
+    return run_before_return(k, t, export, result, _in_turn(programs))
+
+
+def _in_turn(programs: list[Program]) -> Program:
+    for program in programs:
+        yield from program
+    return 0
 
 
 @GROUP.export("KeRemoveQueueDpc", 0x8E, Param("dpc", K.PTR), returns=Returns.VALUE)
