@@ -247,3 +247,27 @@ def test_console_dpc_inserted_by_a_scheduled_thread_runs_on_it() -> None:
     assert w.run().outcome == "finished"
     assert w.log == [("dpc", dpc, 3, 4, 5, 2), ("inserted", 1)]
     assert t.terminated
+
+
+@both
+def test_queued_kapcs_go_with_their_thread(profile: Profile) -> None:
+    w, normal, _ = apc_world(profile)
+    apc = w.m.alloc(KAPC_SIZE, 8)
+
+    ev = w.event()
+
+    def quick() -> Prog:
+        yield wait1(ev)  # not alertable: the APC stays queued
+        return 0
+
+    t = w.spawn(quick())
+    w.k.run(max_calls=50)
+    w.k.call("KeInitializeApc", apc, t.kthread, 0, 0x1000, normal, 1, 0)
+    assert w.k.call("KeInsertQueueApc", apc, 0, 0, 0) == 1
+    w.k.call("NtSetEvent", ev, 0)
+    assert w.run().outcome == "finished"
+    assert w.log == []  # never alertable: it ended with the APC queued
+    assert w.m.read_u8(apc + 3) == 0
+    assert w.k.call("KeRemoveQueueApc", apc) == 0
+    texts = [e.text for e in w.rec.events if e.kind == "marker"]
+    assert f"apc 0x{apc:08x}: rundown routine 0x00001000 not run" in texts

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Final
 
 from x360k.exports.nested import can_nest, routine_program, run_before_return
 from x360k.exports.registry import ExportGroup, Param, Returns
+from x360k.memory import GuestMemoryError
 from x360k.exports.registry import P as K
 from x360k.native.spinlock import DISPATCH_LEVEL, PCR_IRQL
 from x360k.objects.thread import Program, UserApc
@@ -88,7 +89,28 @@ def _state(k: Kernel) -> ApcDpcState:
     state: ApcDpcState | None = k.ext.get("apc_dpc")
     if state is None:
         state = k.ext["apc_dpc"] = ApcDpcState()
+        k.ext.setdefault("hook:thread_exit", []).append(lambda t: _run_down(k, state, t))
     return state
+
+
+def _run_down(k: Kernel, state: ApcDpcState, t: Thread) -> None:
+    """A thread that ends takes its queued KAPCs with it: each is marked not inserted.
+
+    The kernel would call a user APC's rundown routine here; x360k cannot run
+    guest code on an ended thread, so a marker names any rundown routine skipped.
+    """
+    mem = k.memory
+    for apc, (target, _entry) in list(state.apcs.items()):
+        if target is not t:
+            continue
+        del state.apcs[apc]
+        try:
+            mem.write_u8(apc + APC_INSERTED, 0)
+            rundown = mem.read_u32(apc + APC_RUNDOWN_ROUTINE)
+        except GuestMemoryError:
+            continue
+        if rundown:
+            k.emit(t, "marker", text=f"apc 0x{apc:08x}: rundown routine 0x{rundown:08x} not run")
 
 
 # -- APCs ------------------------------------------------------------------------------------
@@ -138,12 +160,21 @@ def _deliver(k: Kernel, t: Thread, apc: int) -> Program:
     """What a queued user-mode KAPC runs: its kernel routine, then its normal routine."""
     mem = k.memory
     _state(k).apcs.pop(apc, None)
-    mem.write_u8(apc + APC_INSERTED, 0)
-    kernel_routine = mem.read_u32(apc + APC_KERNEL_ROUTINE)
-    fields = [mem.read_u32(apc + off) for off in (0x18, 0x1C, 0x20, 0x24)]
+    try:
+        mem.write_u8(apc + APC_INSERTED, 0)
+        kernel_routine = mem.read_u32(apc + APC_KERNEL_ROUTINE)
+        fields = [mem.read_u32(apc + off) for off in (0x18, 0x1C, 0x20, 0x24)]
+    except GuestMemoryError:
+        # The title unmapped the KAPC while it was queued: the kernel would fault here.
+        k.emit(t, "marker", text=f"apc 0x{apc:08x} is no longer mapped: not delivered")
+        return 0
     if kernel_routine not in (0, DUMMY_KERNEL_ROUTINE):
         # The kernel routine gets pointers it may rewrite the other four through.
-        scratch = mem.alloc_system(16, 8)
+        try:
+            scratch = mem.alloc_system(16, 8)
+        except MemoryError:
+            k.emit(t, "marker", text=f"apc 0x{apc:08x}: no memory to run its kernel routine")
+            return 0
         try:
             for i, value in enumerate(fields):
                 mem.write_u32(scratch + 4 * i, value)
@@ -324,8 +355,12 @@ def dispatch_pending(k: Kernel, t: Thread, export: str, result: int) -> int:
     state.dpcs.clear()
     programs: list[Program] = []
     for dpc in due:
-        routine = mem.read_u32(dpc + DPC_ROUTINE)
-        args = (dpc, *(mem.read_u32(dpc + off) for off in (DPC_CONTEXT, DPC_ARG1, DPC_ARG2)))
+        try:
+            routine = mem.read_u32(dpc + DPC_ROUTINE)
+            args = (dpc, *(mem.read_u32(dpc + o) for o in (DPC_CONTEXT, DPC_ARG1, DPC_ARG2)))
+        except GuestMemoryError:
+            k.emit(t, "marker", text=f"dpc 0x{dpc:08x} is no longer mapped: not run")
+            continue
         program = routine_program(k, t, "DPC routine", routine, args)
         if program is not None:
             k.emit(t, "marker", text=f"dpc 0x{routine:08x}", entry=routine)
