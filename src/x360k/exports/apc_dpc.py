@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Final
 
 from x360k.exports.nested import can_nest, routine_program, run_before_return
 from x360k.exports.registry import ExportGroup, Param, Returns
-from x360k.memory import GuestMemoryError
 from x360k.exports.registry import P as K
+from x360k.memory import GuestMemoryError
 from x360k.native.spinlock import DISPATCH_LEVEL, PCR_IRQL
 from x360k.objects.thread import Program, UserApc
 
