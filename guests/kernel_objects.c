@@ -39,6 +39,8 @@ void KeInitializeApc(void *apc, void *thread, void *kernel_routine, void *rundow
                      void *normal_routine, ULONG mode, void *normal_context);
 X360K_IMPORT(122, KeInsertQueueApc)
 ULONG KeInsertQueueApc(void *apc, ULONG arg1, ULONG arg2, ULONG increment);
+X360K_IMPORT(155, KeSetCurrentStackPointers)
+void KeSetCurrentStackPointers(void *sp, void *thread, void *alloc_base, void *base, void *limit);
 
 typedef struct { ULONG words[14]; } ERWLOCK;
 typedef struct { ULONG next; USHORT depth; USHORT sequence; } SLIST_HEADER;
@@ -53,6 +55,19 @@ static SLIST_HEADER slist;
 static ULONG entries[3][2];
 static KDPC dpc;
 static KAPC apc;
+static ULONG alt_stack[256] __attribute__((aligned(16)));
+
+/* Switch r1 to alt_stack through the kernel (as a fiber switch does), read it, switch back. */
+static __attribute__((noinline)) ULONG switched_sp(void *self)
+{
+    ULONG *kthread = self;
+    ULONG base = kthread[0x5C / 4], limit = kthread[0x60 / 4], old, now;
+    __asm__ volatile("mr %0, 1" : "=r"(old));
+    KeSetCurrentStackPointers(&alt_stack[192], self, alt_stack, &alt_stack[256], alt_stack);
+    __asm__ volatile("mr %0, 1\n\tmr 1, %1" : "=&r"(now) : "r"(old) : "memory");
+    KeSetCurrentStackPointers((void *)old, self, (void *)limit, (void *)base, (void *)limit);
+    return now;
+}
 
 static ULONG reader(void *context)
 {
@@ -121,5 +136,6 @@ ULONG _start(void)
                     (void *)5);
     observed[13] = KeInsertQueueApc(&apc, 3, 4, 0);
     observed[14] = KeDelayExecutionThread(1, 1, &delay);
+    observed[15] = switched_sp(self) == (ULONG)&alt_stack[192];
     return 0;
 }

@@ -1,4 +1,4 @@
-"""guests/kernel_objects.c: read-write lock, SList, DPC and APC structures driven by PowerPC code.
+"""guests/kernel_objects.c: kernel structures and stack switching driven by PowerPC code.
 
 The DPC's deferred routine and the APC's kernel and normal routines are guest
 code: the CPU runtime runs them as nested programs on the calling thread.
@@ -45,3 +45,5 @@ def test_kernel_objects_guest(guest: Guest, profile: Profile) -> None:
     # The APC: the kernel routine saw its KAPC and arguments and rewrote the context the
     # normal routine then got (77); the alertable delay returned STATUS_USER_APC.
     assert (seen[13], seen[9], seen[10], seen[11], seen[14]) == (1, 3, 77, 7, STATUS_USER_APC)
+    # KeSetCurrentStackPointers switched the running code's r1 (a fiber switch) and back.
+    assert seen[15] == 1
