@@ -271,3 +271,29 @@ def test_queued_kapcs_go_with_their_thread(profile: Profile) -> None:
     assert w.k.call("KeRemoveQueueApc", apc) == 0
     texts = [e.text for e in w.rec.events if e.kind == "marker"]
     assert f"apc 0x{apc:08x}: rundown routine 0x00001000 not run" in texts
+
+
+def test_console_dpc_runs_before_another_ready_thread() -> None:
+    w = World("console", thread_start_delay=False)
+
+    def deferred(dpc: int, context: int, a1: int, a2: int) -> Prog:
+        # At DISPATCH_LEVEL nothing reschedules: a routine's calls do not let others in.
+        w.log.append(("dpc", (yield ("KeQueryPerformanceFrequency", ()))))
+        return 0
+
+    dpc = w.m.alloc(KDPC_SIZE, 8)
+    w.k.call("KeInitializeDpc", dpc, w.routine(deferred), 3)
+
+    def inserter() -> Prog:
+        w.log.append(("inserted", (yield ("KeInsertQueueDpc", (dpc, 0, 0)))))
+        return 0
+
+    def other() -> Prog:
+        w.log.append("other")
+        yield ("NtYieldExecution", ())
+        return 0
+
+    w.spawn(inserter())
+    w.spawn(other())
+    assert w.run().outcome == "finished"
+    assert w.log == [("dpc", 50_000_000), ("inserted", 1), "other"]

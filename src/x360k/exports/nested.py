@@ -63,5 +63,6 @@ def run_before_return(k: Kernel, t: Thread, export: str, result: int, body: Prog
     t.pending = None
     t.started = True
     t.state = ThreadState.READY
-    k.scheduler.make_ready(t)
+    # First in its queue: the routine runs before any other thread gets the CPU.
+    k.scheduler.make_ready_first(t)
     return BLOCKED
