@@ -102,20 +102,42 @@ X360K_IMPORT(1, DbgBreakPoint)
 void DbgBreakPoint(void);
 X360K_IMPORT(3, DbgPrint)
 NTSTATUS DbgPrint(void * format, ...);
+X360K_IMPORT(7, ExAcquireReadWriteLockExclusive)
+void ExAcquireReadWriteLockExclusive(void * read_write_lock);
+X360K_IMPORT(8, ExAcquireReadWriteLockShared)
+void ExAcquireReadWriteLockShared(void * read_write_lock);
 X360K_IMPORT(13, ExCreateThread)
 NTSTATUS ExCreateThread(HANDLE * handle, ULONG stack_size, ULONG * thread_id, void * xapi_thread_startup, void * start_address, void * start_context, ULONG creation_flags);
 X360K_IMPORT(16, ExGetXConfigSetting)
 NTSTATUS ExGetXConfigSetting(ULONG category, ULONG setting, void * buffer, ULONG buffer_size, void * required_size);
+X360K_IMPORT(17, ExInitializeReadWriteLock)
+void ExInitializeReadWriteLock(void * read_write_lock);
 X360K_IMPORT(21, ExRegisterTitleTerminateNotification)
 void ExRegisterTitleTerminateNotification(void * registration, BOOLEAN create);
+X360K_IMPORT(22, ExReleaseReadWriteLock)
+void ExReleaseReadWriteLock(void * read_write_lock);
 X360K_IMPORT(24, ExSetXConfigSetting)
 NTSTATUS ExSetXConfigSetting(ULONG category, ULONG setting, void * buffer, ULONG buffer_size);
 X360K_IMPORT(25, ExTerminateThread)
 void ExTerminateThread(ULONG exit_code);
+X360K_IMPORT(32, FscGetCacheElementCount)
+ULONG FscGetCacheElementCount(ULONG partition);
+X360K_IMPORT(33, FscSetCacheElementCount)
+NTSTATUS FscSetCacheElementCount(ULONG partition, ULONG count);
 X360K_IMPORT(34, HalGetCurrentAVPack)
 ULONG HalGetCurrentAVPack(void);
 X360K_IMPORT(40, HalReturnToFirmware)
 void HalReturnToFirmware(ULONG routine);
+X360K_IMPORT(43, InterlockedFlushSList)
+ULONG InterlockedFlushSList(void * list_head);
+X360K_IMPORT(44, InterlockedPopEntrySList)
+ULONG InterlockedPopEntrySList(void * list_head);
+X360K_IMPORT(45, InterlockedPushEntrySList)
+ULONG InterlockedPushEntrySList(void * list_head, void * list_entry);
+X360K_IMPORT(55, IoCreateDevice)
+NTSTATUS IoCreateDevice(void * driver_object, ULONG device_extension_size, ANSI_STRING * device_name, ULONG device_type, ULONG device_characteristics, ULONG * device_object);
+X360K_IMPORT(57, IoDeleteDevice)
+void IoDeleteDevice(void * device_object);
 X360K_IMPORT(77, KeAcquireSpinLockAtRaisedIrql)
 void KeAcquireSpinLockAtRaisedIrql(void * lock);
 X360K_IMPORT(82, KeBugCheck)
@@ -126,8 +148,16 @@ X360K_IMPORT(84, KeCancelTimer)
 ULONG KeCancelTimer(void * timer);
 X360K_IMPORT(90, KeDelayExecutionThread)
 NTSTATUS KeDelayExecutionThread(ULONG wait_mode, BOOLEAN alertable, LARGE_INTEGER * interval);
+X360K_IMPORT(93, KeEnableFpuExceptions)
+void KeEnableFpuExceptions(BOOLEAN enabled);
+X360K_IMPORT(95, KeEnterCriticalRegion)
+void KeEnterCriticalRegion(void);
 X360K_IMPORT(102, KeGetCurrentProcessType)
 ULONG KeGetCurrentProcessType(void);
+X360K_IMPORT(109, KeInitializeApc)
+void KeInitializeApc(void * apc, void * thread, void * kernel_routine, void * rundown_routine, void * normal_routine, ULONG processor_mode, void * normal_context);
+X360K_IMPORT(111, KeInitializeDpc)
+void KeInitializeDpc(void * dpc, void * deferred_routine, void * deferred_context);
 X360K_IMPORT(112, KeInitializeEvent)
 void KeInitializeEvent(void * event, ULONG event_type, BOOLEAN state);
 X360K_IMPORT(114, KeInitializeMutant)
@@ -136,6 +166,12 @@ X360K_IMPORT(116, KeInitializeSemaphore)
 void KeInitializeSemaphore(void * semaphore, LONG count, LONG limit);
 X360K_IMPORT(117, KeInitializeTimerEx)
 void KeInitializeTimerEx(void * timer, ULONG timer_type);
+X360K_IMPORT(122, KeInsertQueueApc)
+ULONG KeInsertQueueApc(void * apc, ULONG system_argument1, ULONG system_argument2, ULONG priority_increment);
+X360K_IMPORT(123, KeInsertQueueDpc)
+ULONG KeInsertQueueDpc(void * dpc, ULONG system_argument1, ULONG system_argument2);
+X360K_IMPORT(125, KeLeaveCriticalRegion)
+void KeLeaveCriticalRegion(void);
 X360K_IMPORT(127, KePulseEvent)
 ULONG KePulseEvent(void * event, LONG increment, BOOLEAN wait);
 X360K_IMPORT(129, KeQueryBasePriorityThread)
@@ -154,14 +190,24 @@ X360K_IMPORT(136, KeReleaseSemaphore)
 ULONG KeReleaseSemaphore(void * semaphore, LONG increment, LONG adjustment, BOOLEAN wait);
 X360K_IMPORT(137, KeReleaseSpinLockFromRaisedIrql)
 void KeReleaseSpinLockFromRaisedIrql(void * lock);
+X360K_IMPORT(142, KeRemoveQueueDpc)
+ULONG KeRemoveQueueDpc(void * dpc);
 X360K_IMPORT(143, KeResetEvent)
 ULONG KeResetEvent(void * event);
 X360K_IMPORT(146, KeResumeThread)
 NTSTATUS KeResumeThread(void * thread);
+X360K_IMPORT(149, KeSaveFloatingPointState)
+ULONG KeSaveFloatingPointState(void);
+X360K_IMPORT(151, KeSetAffinityThread)
+NTSTATUS KeSetAffinityThread(void * thread, ULONG affinity, ULONG * previous_affinity);
 X360K_IMPORT(153, KeSetBasePriorityThread)
 ULONG KeSetBasePriorityThread(void * thread, LONG increment);
 X360K_IMPORT(154, KeSetCurrentProcessType)
 void KeSetCurrentProcessType(ULONG type);
+X360K_IMPORT(155, KeSetCurrentStackPointers)
+void KeSetCurrentStackPointers(void * stack_pointer, void * thread, void * stack_alloc_base, void * stack_base, void * stack_limit);
+X360K_IMPORT(156, KeSetDisableBoostThread)
+ULONG KeSetDisableBoostThread(void * thread, ULONG disabled);
 X360K_IMPORT(157, KeSetEvent)
 ULONG KeSetEvent(void * event, LONG increment, BOOLEAN wait);
 X360K_IMPORT(166, KeSetTimer)
@@ -204,6 +250,8 @@ X360K_IMPORT(213, NtCreateSemaphore)
 NTSTATUS NtCreateSemaphore(HANDLE * handle, OBJECT_ATTRIBUTES * object_attributes, LONG initial_count, LONG maximum_count);
 X360K_IMPORT(215, NtCreateTimer)
 NTSTATUS NtCreateTimer(HANDLE * handle, OBJECT_ATTRIBUTES * object_attributes, ULONG timer_type);
+X360K_IMPORT_WIDE(217, NtDeviceIoControlFile, 2)
+NTSTATUS NtDeviceIoControlFile(HANDLE file_handle, HANDLE event, void * apc_routine, void * apc_context, IO_STATUS_BLOCK * io_status_block, ULONG io_control_code, void * input_buffer, ULONG input_buffer_length, void * output_buffer, ULONG output_buffer_length);
 X360K_IMPORT(218, NtDuplicateObject)
 NTSTATUS NtDuplicateObject(HANDLE source_handle, HANDLE * target_handle, ULONG options);
 X360K_IMPORT(219, NtFlushBuffersFile)
@@ -236,6 +284,8 @@ X360K_IMPORT(239, NtQueryVolumeInformationFile)
 NTSTATUS NtQueryVolumeInformationFile(HANDLE file_handle, IO_STATUS_BLOCK * io_status_block, void * information, ULONG length, ULONG fs_information_class);
 X360K_IMPORT(240, NtReadFile)
 NTSTATUS NtReadFile(HANDLE file_handle, HANDLE event, void * apc_routine, void * apc_context, IO_STATUS_BLOCK * io_status_block, void * buffer, ULONG length, LARGE_INTEGER * byte_offset);
+X360K_IMPORT(241, NtReadFileScatter)
+NTSTATUS NtReadFileScatter(HANDLE file_handle, HANDLE event, void * apc_routine, void * apc_context, IO_STATUS_BLOCK * io_status_block, void * segment_array, ULONG length, LARGE_INTEGER * byte_offset);
 X360K_IMPORT(242, NtReleaseMutant)
 NTSTATUS NtReleaseMutant(HANDLE handle, ULONG * previous_count);
 X360K_IMPORT(243, NtReleaseSemaphore)
@@ -264,6 +314,8 @@ X360K_IMPORT(255, NtWriteFile)
 NTSTATUS NtWriteFile(HANDLE file_handle, HANDLE event, void * apc_routine, void * apc_context, IO_STATUS_BLOCK * io_status_block, void * buffer, ULONG length, LARGE_INTEGER * byte_offset);
 X360K_IMPORT(257, NtYieldExecution)
 NTSTATUS NtYieldExecution(void);
+X360K_IMPORT(258, ObCreateObject)
+NTSTATUS ObCreateObject(void * object_type, OBJECT_ATTRIBUTES * object_attributes, ULONG object_body_size, ULONG * object);
 X360K_IMPORT(259, ObCreateSymbolicLink)
 NTSTATUS ObCreateSymbolicLink(ANSI_STRING * link_name, ANSI_STRING * target);
 X360K_IMPORT(260, ObDeleteSymbolicLink)
@@ -502,6 +554,8 @@ X360K_IMPORT(473, VdSetSystemCommandBufferGpuIdentifierAddress)
 void VdSetSystemCommandBufferGpuIdentifierAddress(void * address);
 X360K_IMPORT(476, VdShutdownEngines)
 void VdShutdownEngines(void);
+X360K_IMPORT(479, KiApcNormalRoutineNop)
+ULONG KiApcNormalRoutineNop(ULONG normal_context, ULONG system_argument1);
 X360K_IMPORT(491, HidReadKeys)
 NTSTATUS HidReadKeys(ULONG unknown, void * keystroke, void * buffer);
 X360K_IMPORT(499, XAudioRegisterRenderDriverClient)
@@ -580,6 +634,12 @@ X360K_IMPORT(618, VdRetrainEDRAMWorker)
 ULONG VdRetrainEDRAMWorker(ULONG unknown);
 X360K_IMPORT(635, RtlComputeCrc32)
 ULONG RtlComputeCrc32(ULONG seed, void * buffer, ULONG length);
+X360K_IMPORT(733, ExTryToAcquireReadWriteLockExclusive)
+ULONG ExTryToAcquireReadWriteLockExclusive(void * read_write_lock);
+X360K_IMPORT(734, ExTryToAcquireReadWriteLockShared)
+ULONG ExTryToAcquireReadWriteLockShared(void * read_write_lock);
+X360K_IMPORT(752, KeRemoveQueueApc)
+ULONG KeRemoveQueueApc(void * apc);
 X360K_IMPORT(784, XeCryptSha256Init)
 void XeCryptSha256Init(void * state);
 X360K_IMPORT(785, XeCryptSha256Update)

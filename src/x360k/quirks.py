@@ -760,6 +760,103 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "reference: canary xboxkrnl_debug.cc (a host debug break, caught once); console: a "
         "PowerPC trap with no debugger to take it",
     ),
+    # -- Ex / Ke rest: read-write locks, SLists, APCs, DPCs, devices (issue 13) ------------------
+    QuirkInfo(
+        "rwlock_release_skips_writer",
+        "native",
+        "ExReleaseReadWriteLock by the exclusive owner with only writers waiting decrements the "
+        "zero readers-holding count (to 0xFFFFFFFF) and returns: the waiting writer is never "
+        "woken.",
+        "The exclusive owner's release hands the lock to the next waiting writer (WritersWaiting "
+        "goes down by one, the writer event is set).",
+        "reference: canary xboxkrnl_threading.cc ExReleaseReadWriteLock; console: the NT "
+        "executive's "
+        "ERWLOCK release (ExReleaseReadWriteLock in the original Xbox kernel)",
+    ),
+    QuirkInfo(
+        "slist_flush_clears_sequence",
+        "native",
+        "InterlockedFlushSList zeroes the whole SLIST_HEADER, sequence number included.",
+        "InterlockedFlushSList clears the first entry and the depth and keeps the sequence "
+        "number (it guards concurrent pops against reuse).",
+        "reference: canary xboxkrnl_threading.cc InterlockedFlushSList; console: NT "
+        "ExpInterlockedFlushSList",
+    ),
+    QuirkInfo(
+        "apc_disable_count_host_order",
+        "threads",
+        "KeEnterCriticalRegion / KeLeaveCriticalRegion keep the KTHREAD's kernel APC disable "
+        "count (+0xB0) in host (little-endian) byte order: -1 reads the same either way, -2 "
+        "does not.",
+        "The count is a big-endian LONG like every other KTHREAD field.",
+        "reference: canary xthread.h (X_KTHREAD::apc_disable_count is a plain int32_t), xthread.cc",
+    ),
+    QuirkInfo(
+        "ke_insert_apc_no_alert",
+        "threads",
+        "KeInsertQueueApc of a user-mode APC queues it without ending an alertable wait already "
+        "in progress: it runs at the target's next alertable wait.",
+        "Queueing a user-mode APC ends the target's alertable wait with STATUS_USER_APC and the "
+        "APC runs at once, as for NtQueueApcThread.",
+        "reference: canary xboxkrnl_threading.cc xeKeInsertQueueApc ('todo: ... waking the "
+        "target thread "
+        "if its alertable'); console: NT KiInsertQueueApc",
+    ),
+    QuirkInfo(
+        "dpc_never_runs",
+        "threads",
+        "KeInsertQueueDpc queues the DPC and returns 1 but nothing ever dispatches the queue: the "
+        "routine never runs and the DPC stays queued until KeRemoveQueueDpc.",
+        "A DPC inserted below DISPATCH_LEVEL runs before KeInsertQueueDpc returns, at "
+        "DISPATCH_LEVEL on the inserting thread, dequeued before its routine is called; one "
+        "inserted at DISPATCH_LEVEL runs when a thread lowers its IRQL below it.",
+        "reference: canary xboxkrnl_threading.cc KeInsertQueueDpc ('DPC does not dispatch yet'); "
+        "console: "
+        "NT KeInsertQueueDpc requests a DPC interrupt taken as the IRQL drops",
+    ),
+    QuirkInfo(
+        "save_fp_state_unregistered",
+        "threads",
+        "KeSaveFloatingPointState is compiled out (inside #if 0): the call reaches canary's "
+        "unimplemented-export stub and r3 keeps what the caller left there.",
+        "KeSaveFloatingPointState returns the PCR's floating-point owner word (+0x10), makes the "
+        "caller's KTHREAD the owner and marks its floating-point state saved (PCR +0xA = 1); "
+        "x360k models no floating-point registers to copy.",
+        "reference: canary xboxkrnl_misc.cc (#if 0 around KeSaveFloatingPointState); console: the "
+        "disassembly notes there",
+    ),
+    QuirkInfo(
+        "device_ioctl_unchecked",
+        "io",
+        "NtDeviceIoControlFile never looks at its handle, event, APC or IO_STATUS_BLOCK: it "
+        "answers the two disk IOCTLs for any handle value and returns the status only.",
+        "The handle must name an open file (STATUS_INVALID_HANDLE / "
+        "STATUS_OBJECT_TYPE_MISMATCH); the answer completes the request like any other: "
+        "IO_STATUS_BLOCK, event and APC.",
+        "reference: canary xboxkrnl_io.cc NtDeviceIoControlFile ('todo: this should fill in the "
+        "io status "
+        "block and queue the apc'); console: NT IoCompleteRequest",
+    ),
+    QuirkInfo(
+        "fsc_cache_count_stub",
+        "io",
+        "FscGetCacheElementCount always returns 0; FscSetCacheElementCount returns "
+        "STATUS_SUCCESS and keeps nothing.",
+        "FscSetCacheElementCount sets the file-system cache's element count, which "
+        "FscGetCacheElementCount then returns (0 until one is set: x360k's documented default).",
+        "reference: canary xboxkrnl_io.cc (both kStub); console: x360k keeps the count it was "
+        "given",
+    ),
+    QuirkInfo(
+        "ob_create_named_fatal",
+        "objects",
+        "ObCreateObject with an ObjectName stops the emulator: its name splitter is a fatal "
+        "'unimplemented' error. x360k stops the run with a report.",
+        "The name's last path component is copied into a name-info block allocated in front of "
+        "the object header; an empty or trailing-backslash name gives STATUS_OBJECT_NAME_INVALID.",
+        "reference: canary xboxkrnl_ob.cc (xeObSplitName: FatalError); console: Xbox "
+        "ObCreateObject",
+    ),
 )
 
 #: Departures x360k does not reproduce because canary's behaviour is undefined
@@ -874,6 +971,15 @@ class Quirks:
     xconfig_too_small_size_zero: bool
     xconfig_set_missing: bool
     dbg_break_point_returns: bool
+    rwlock_release_skips_writer: bool
+    slist_flush_clears_sequence: bool
+    apc_disable_count_host_order: bool
+    ke_insert_apc_no_alert: bool
+    dpc_never_runs: bool
+    save_fp_state_unregistered: bool
+    device_ioctl_unchecked: bool
+    fsc_cache_count_stub: bool
+    ob_create_named_fatal: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:

@@ -84,6 +84,7 @@ CASES = [
     Case("crypto", "console"),
     Case("loader"),
     Case("loader", "console"),
+    *(Case("kernel_objects", profile) for profile in ("canary", "console")),
 ]
 
 

@@ -252,3 +252,38 @@ def test_expect_may_name_a_value_the_same_step_binds() -> None:
         """
     )
     assert result.ok, result.failures  # type: ignore[attr-defined]
+
+
+DPC_ON_MAIN = """\
+threads:
+  main:
+    - call: ObCreateObject
+      object_type: 0
+      object_body_size: 0x1c
+      out: dpc
+      expect: STATUS_SUCCESS
+    - {call: KeInitializeDpc, dpc: dpc, deferred_routine: deferred, deferred_context: 7}
+    - {call: KeInsertQueueDpc, dpc: dpc, system_argument1: 1, system_argument2: 2, expect: 1}
+    - {call: KeRemoveQueueDpc, dpc: dpc, expect: {canary: 1, console: 0}}
+  deferred:
+    - call: NtYieldExecution
+expect:
+  outcome: finished
+  trace:
+    - thread: main
+      profile: console
+      fragment: [kernel.call NtYieldExecution]
+    - thread: main
+      profile: canary
+      absent: true
+      fragment: [kernel.call NtYieldExecution]
+"""
+
+
+@pytest.mark.parametrize("profile", ["canary", "console"])
+def test_a_routine_run_on_main_keeps_mains_name(profile: str) -> None:
+    # The console runs the DPC's routine (a scenario program) on main before the insert
+    # returns; the thread is still 'main' to the trace expectations.
+    result = run_text(DPC_ON_MAIN, profile)
+    assert result.ok, [f.render() for f in result.failures]  # type: ignore[attr-defined]
+    assert [t.program for t in result.threads] == ["main"]  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from x360k.exports.apc_dpc import dispatch_pending
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 from x360k.native.bridge import fail, native_state
@@ -80,7 +81,7 @@ def kf_release_spin_lock(k: KernelState, t: Thread, lock: int, old_irql: int) ->
     release(k, lock)
     if old_irql < DISPATCH_LEVEL:
         set_irql(k, t, old_irql)
-    return 0
+    return dispatch_pending(k, t, "KfReleaseSpinLock", 0)
 
 
 @GROUP.export("KeAcquireSpinLockAtRaisedIrql", 0x4D, Param("lock", K.PTR), returns=Returns.VOID)
@@ -123,6 +124,6 @@ def kf_raise_irql(k: KernelState, t: Thread, new_irql: int) -> int:
 
 @GROUP.export("KfLowerIrql", 0xB3, Param("new_irql", K.U32), returns=Returns.VOID)
 def kf_lower_irql(k: KernelState, t: Thread, new_irql: int) -> int:
-    """IRQL := ``new_irql``."""
+    """IRQL := ``new_irql``; DPCs queued meanwhile run if it is now below DISPATCH_LEVEL."""
     set_irql(k, t, new_irql & 0xFF)
-    return 0
+    return dispatch_pending(k, t, "KfLowerIrql", 0)

@@ -368,7 +368,7 @@ def _set_timer(k: KernelState, t: Thread, ptr: int, due: int, period_ms: int, dp
     mem.write_u32(ptr + H.TIMER_DPC, dpc)
     mem.write_u32(ptr + H.TIMER_PERIOD, max(0, period_ms))
     if dpc:
-        fail(k, t, ptr, f"timer DPC 0x{dpc:08X} will not run (x360k has no DPCs)")
+        fail(k, t, ptr, f"timer DPC 0x{dpc:08X} will not run (x360k does not queue timer DPCs)")
     return int(was_armed)
 
 

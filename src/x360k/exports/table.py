@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from x360k.exports import (
+    apc_dpc,
     audio,
     crypto,
     crypto_bignum,
     crypto_ciphers,
+    devices,
     directory,
     file_info,
     files,
@@ -15,9 +17,11 @@ from x360k.exports import (
     input,
     io_completion,
     irql,
+    ke_thread,
     modules,
     native,
     ob,
+    ob_create,
     object_directory,
     rtl,
     rtl_errors,
@@ -25,6 +29,8 @@ from x360k.exports import (
     rtl_memory,
     rtl_strings,
     rtl_time,
+    rwlock,
+    slist,
     symlinks,
     sync,
     threads,
@@ -69,5 +75,11 @@ def all_exports() -> list[Export]:
         modules.GROUP,
         xconfig.GROUP,
         hal_misc.GROUP,
+        rwlock.GROUP,
+        slist.GROUP,
+        ke_thread.GROUP,
+        apc_dpc.GROUP,
+        devices.GROUP,
+        ob_create.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]

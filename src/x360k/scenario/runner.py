@@ -191,7 +191,9 @@ class _Run:
 
     def _factory(self, program: ThreadProgram) -> Callable[[Thread, tuple[int, ...]], Program]:
         def start(thread: Thread, args: tuple[int, ...]) -> Program:
-            self.program_of[thread.ordinal] = program.name
+            # A routine run on a thread that already has a program (an APC, a DPC) leaves
+            # the thread named after the program it started with.
+            self.program_of.setdefault(thread.ordinal, program.name)
             return self._program(program, thread)
 
         return start
