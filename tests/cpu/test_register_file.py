@@ -11,7 +11,7 @@ from unicorn import ppc_const as R
 import x360k.cpu.runtime as runtime_module
 from tests.cpu.test_trace_stability import CASES, _golden, summarise
 from x360k.cpu.engine import Engine
-from x360k.cpu.register_file import locate
+from x360k.cpu.register_file import GPR_IDS, RegisterFile, locate
 
 HAS_PROC_MEM = os.path.exists("/proc/self/mem")
 
@@ -40,6 +40,39 @@ def test_the_search_restores_the_registers_it_used() -> None:
         0x1000 + i for i in range(32)
     ]
     assert engine.read_reg(R.UC_PPC_REG_LR) == 0x4321
+
+
+@pytest.mark.skipif(not HAS_PROC_MEM, reason="the search reads /proc/self/mem (Linux)")
+def test_a_stale_copy_found_first_does_not_hide_the_register_file() -> None:
+    """A copy of the first pattern below the real file (as a Python object can be) is skipped.
+
+    Checking the copy writes new values to the registers; the search must put the
+    pattern back before it goes on, or the real file never matches (this was flaky
+    under pytest, where the heap happened to hold such a copy first).
+    """
+    # Two arenas larger than the search's read size, so the copy and the file are never
+    # read in one piece: the file's bytes are read only after the copy was checked.
+    arenas = [ctypes.create_string_buffer(2 << 20) for _ in range(2)]
+    low, high = sorted(ctypes.addressof(a) for a in arenas)
+    decoy, registers, lr_word = low + 256, high + 256, 40
+    engine_struct = (ctypes.c_uint64 * 2048)(low, high)
+    stale = [True]
+
+    def cell(reg: int) -> ctypes.c_uint32:
+        index = lr_word if reg == R.UC_PPC_REG_LR else GPR_IDS.index(reg)
+        return ctypes.c_uint32.from_address(registers + 4 * index)
+
+    def write_reg(reg: int, value: int) -> None:
+        cell(reg).value = value
+        if stale[0] and reg != R.UC_PPC_REG_LR:
+            ctypes.c_uint32.from_address(decoy + 4 * GPR_IDS.index(reg)).value = value
+            stale[0] = reg != GPR_IDS[-1]  # only the first fill leaves a copy
+
+    def read_reg(reg: int) -> int:
+        return cell(reg).value
+
+    found = locate(ctypes.addressof(engine_struct), read_reg, write_reg)
+    assert found == RegisterFile(registers, lr_word)
 
 
 def test_no_register_file_behind_a_struct_without_pointers_to_it() -> None:

@@ -95,23 +95,29 @@ class _Search:
 
     def fill(self) -> bytes:
         """Write fresh nonzero values to r0..r31 through the API; their bytes in host order."""
-        values = [self.rng.getrandbits(32) | 1 for _ in GPR_IDS]
-        for reg, value in zip(GPR_IDS, values, strict=True):
-            self.write_reg(reg, value)
-        pattern = struct.pack(f"={len(values)}I", *values)
+        pattern = struct.pack(f"={len(GPR_IDS)}I", *(self.rng.getrandbits(32) | 1 for _ in GPR_IDS))
         self.keep.append(pattern)
+        self.put(pattern)
         return pattern
+
+    def put(self, pattern: bytes) -> None:
+        """Write the values of ``pattern`` (host order, r0 first) to r0..r31 through the API."""
+        for reg, value in zip(GPR_IDS, struct.unpack(f"={len(GPR_IDS)}I", pattern), strict=True):
+            self.write_reg(reg, value)
 
     def run(self, handle: int) -> RegisterFile | None:
         pattern = self.fill()
         head = self.read(handle, STRUCT_BYTES)
         words = struct.unpack_from(f"={len(head) // 8}Q", head)
         for address in self.find(pattern, _ranges(words)):
-            if not all(self.follows(address) for _ in range(2)):
-                continue
-            lr_index = self.find_lr(address)
-            if lr_index is not None and self.writes_through(address):
-                return RegisterFile(address, lr_index)
+            if all(self.follows(address) for _ in range(2)):
+                lr_index = self.find_lr(address)
+                if lr_index is not None and self.writes_through(address):
+                    return RegisterFile(address, lr_index)
+            # A stale copy (a buffer of this search, a Python object) held the pattern, and
+            # checking it wrote new values: put the pattern back, or the search goes on
+            # looking for values the real register file no longer holds.
+            self.put(pattern)
         return None
 
     def follows(self, address: int) -> bool:
