@@ -43,6 +43,27 @@ SHIM = re.compile(r'SHIM_SET_MAPPING\(\s*"(\w+)\.\w+"\s*,\s*(\w+)\s*,')
 VARIABLE = re.compile(r"(?:ordinals::|EXPORT_KVAR\()\s*(\w+)")
 
 
+def live_source(text: str) -> str:
+    """``text`` without the lines an ``#if 0`` switches off (its ``#else`` part kept).
+
+    Canary keeps a few handlers, ``DECLARE_*`` line included, inside ``#if 0``; they are
+    not compiled, so not registered. Both branches of any other condition are kept.
+    """
+    kept: list[str] = []
+    frames: list[list[bool]] = []  # per open #if: [is it `#if 0`, are we past its #else]
+    for line in text.splitlines():
+        directive = line.strip()
+        if directive.startswith("#if"):
+            frames.append([re.fullmatch(r"#if\s+0\b.*", directive) is not None, False])
+        elif directive.startswith(("#else", "#elif")) and frames:
+            frames[-1][1] = True
+        elif directive.startswith("#endif") and frames:
+            frames.pop()
+        elif not any(zero and not past_else for zero, past_else in frames):
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def _git(repo: str, *args: str) -> str:
     return subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True,
                           text=True).stdout  # fmt: skip
@@ -55,7 +76,7 @@ def main(repo: str, rev: str = "HEAD") -> None:
     sources = _git(repo, "grep", "-l", pattern, rev, "--", "src/xenia/kernel").split()
     variables: set[str] = set()
     for source in sources:
-        text = _git(repo, "show", source)
+        text = live_source(_git(repo, "show", source))
         for module, name, category, tags in DECLARE.findall(text):
             state = "implemented"
             if "kStub" in tags:
@@ -79,7 +100,11 @@ def main(repo: str, rev: str = "HEAD") -> None:
                 state, tags = ("implemented" if name in variables else "absent"), ""
                 group = "variables"
             rows[str(int(ordinal, 16))] = [
-                name, "variable" if kind == "kVariable" else "function", state, tags, group
+                name,
+                "variable" if kind == "kVariable" else "function",
+                state,
+                tags,
+                group,
             ]
         libraries[library] = rows
     about = (
