@@ -23,6 +23,7 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4, TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from x360k.exports import crypto_schedules as S
+from x360k.exports.crypto_native import backend
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 from x360k.status import STATUS_SUCCESS
@@ -319,7 +320,7 @@ def xe_crypt_rc4_ecb(k: KernelState, t: Thread, state: int, data: int, size: int
     mem = k.memory
     table = bytearray(mem.read_bytes(state, RC4_STATE_SIZE))
     text = mem.read_bytes(data, size)
-    result = rc4_crypt(table, text)
+    result = backend(k).rc4(table, text)
     mem.write_bytes(data, result)
     mem.write_bytes(state, bytes(table))
     return 0

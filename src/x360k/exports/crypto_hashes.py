@@ -177,17 +177,31 @@ MD5: Final = HashAlgorithm(
 )  # fmt: skip
 
 
-def absorb(alg: HashAlgorithm, state: Words, pending: bytes, data: bytes) -> tuple[Words, bytes]:
-    """Feed ``data`` after the buffered ``pending`` bytes: the new state and what stays buffered."""
+#: Compresses whole blocks from the given words (crypto_native offers OpenSSL's; same answer).
+Blocks = Callable[[Words, bytes], Words]
+
+
+def absorb(
+    alg: HashAlgorithm, state: Words, pending: bytes, data: bytes, blocks: Blocks | None = None
+) -> tuple[Words, bytes]:
+    """Feed ``data`` after the buffered ``pending`` bytes: the new state and what stays buffered.
+
+    ``blocks``, if given, compresses the whole blocks in one call; otherwise
+    :attr:`HashAlgorithm.compress` runs once per block.
+    """
     stream = pending + data
     size = alg.block_size
     whole = len(stream) - len(stream) % size
+    if blocks is not None:
+        return (blocks(state, stream[:whole]) if whole else state), stream[whole:]
     for offset in range(0, whole, size):
         state = alg.compress(state, stream[offset : offset + size])
     return state, stream[whole:]
 
 
-def finish(alg: HashAlgorithm, state: Words, pending: bytes, count: int) -> tuple[bytes, Words]:
+def finish(
+    alg: HashAlgorithm, state: Words, pending: bytes, count: int, blocks: Blocks | None = None
+) -> tuple[bytes, Words]:
     """Pad after ``count`` message bytes (the last ``pending`` buffered): digest, final state."""
     size = alg.block_size
     pad = b"\x80" + b"\0" * ((size - alg.length_size - 1 - len(pending)) % size)
@@ -195,6 +209,6 @@ def finish(alg: HashAlgorithm, state: Words, pending: bytes, count: int) -> tupl
         alg.length_size,
         "big" if alg.length_order == "big" else "little",
     )
-    state, rest = absorb(alg, state, pending, pad + length)
+    state, rest = absorb(alg, state, pending, pad + length, blocks)
     assert not rest
     return alg.digest(state), state
