@@ -3,7 +3,9 @@
 The running-hash exports keep their whole state in the caller's structure,
 laid out as canary lays it out (:data:`SHA1_STATE` and friends), so a title
 may copy a state, continue both copies or read the chaining words; the
-block functions that needs are in crypto_hashes.py. The one-shot exports use
+block functions that needs are OpenSSL's, run from the guest's words
+(crypto_native.py), or x360k's own (crypto_hashes.py) where OpenSSL's
+cannot load: the guest memory they leave is the same. The one-shot exports use
 the ``cryptography`` package. Every input is read before anything is
 written, so a bad pointer fails the call with STATUS_ACCESS_VIOLATION and
 leaves the state and the output as they were. An output shorter than the

@@ -5,8 +5,10 @@ tables XeCryptAesKey / XeCryptDes3Key leave in the guest (crypto_schedules.py
 writes them as canary lays them out). RC4's running state (the permutation
 and its two indices, XECRYPT_RC4_STATE, 0x102 bytes) lives in guest memory
 between XeCryptRc4Ecb calls, which ``cryptography``'s ARC4 cannot start from
-or hand back, so the keyed-state exports step it here (:func:`rc4_schedule`,
-:func:`rc4_crypt`, hand-written for that reason); the one-shot XeCryptRc4
+or hand back, so the keyed-state exports step it through OpenSSL's RC4_KEY,
+filled from and read back into the guest state (crypto_native.py), or here
+(:func:`rc4_schedule`, :func:`rc4_crypt`, hand-written for that reason)
+when OpenSSL's cannot load; the one-shot XeCryptRc4
 uses ARC4 whenever the key is one ARC4 accepts (5 to 256 bytes).
 
 CBC feeds are updated in place to the last ciphertext block, as canary

@@ -7,6 +7,9 @@ state and continue both copies, or read the words back. ``hashlib`` and the
 ``cryptography`` package hash objects neither start from given chaining
 words nor expose them, so the compression functions are written here (the
 one-shot exports, XeCryptSha, XeCryptMd5 and the HMACs, use ``cryptography``).
+OpenSSL's low-level contexts do expose them: crypto_native.py runs those
+when libcrypto loads, and these functions are its fallback and the reference
+its tests compare guest memory against.
 The round constants are derived from their definitions (prime roots, sines)
 rather than pasted; tests check every function against ``hashlib``.
 
