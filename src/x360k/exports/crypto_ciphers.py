@@ -7,8 +7,8 @@ and its two indices, XECRYPT_RC4_STATE, 0x102 bytes) lives in guest memory
 between XeCryptRc4Ecb calls, which ``cryptography``'s ARC4 cannot start from
 or hand back, so the keyed-state exports step it through OpenSSL's RC4_KEY,
 filled from and read back into the guest state (crypto_native.py), or here
-(:func:`rc4_schedule`, :func:`rc4_crypt`, hand-written for that reason)
-when OpenSSL's cannot load; the one-shot XeCryptRc4
+(:func:`rc4_schedule`, and crypto_native's ``pure_rc4``, hand-written for
+that reason) when OpenSSL's cannot load; the one-shot XeCryptRc4
 uses ARC4 whenever the key is one ARC4 accepts (5 to 256 bytes).
 
 CBC feeds are updated in place to the last ciphertext block, as canary
@@ -279,20 +279,6 @@ def rc4_schedule(key: bytes) -> bytearray:
     return s + b"\0\0"
 
 
-def rc4_crypt(state: bytearray, data: bytes) -> bytes:
-    """XOR ``data`` with the key stream, advancing ``state`` (S, i, j) in place."""
-    s = state
-    i, j = s[256], s[257]
-    out = bytearray(len(data))
-    for n, byte in enumerate(data):
-        i = (i + 1) & 0xFF
-        j = (j + s[i]) & 0xFF
-        s[i], s[j] = s[j], s[i]
-        out[n] = byte ^ s[(s[i] + s[j]) & 0xFF]
-    s[256], s[257] = i, j
-    return bytes(out)
-
-
 @GROUP.export(
     "XeCryptRc4Key",
     0x18B,
@@ -344,6 +330,6 @@ def xe_crypt_rc4(k: KernelState, t: Thread, key: int, key_size: int, data: int, 
     if 5 <= len(key_bytes) <= 256:
         result = Cipher(ARC4(key_bytes), mode=None).encryptor().update(text)
     else:
-        result = rc4_crypt(rc4_schedule(key_bytes), text)
+        result = backend(k).rc4(rc4_schedule(key_bytes), text)
     k.memory.write_bytes(data, result)
     return 0

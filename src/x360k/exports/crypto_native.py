@@ -3,9 +3,9 @@
 Why: the running hashes (XeCryptShaUpdate and friends) and XeCryptRc4Ecb
 keep their whole state in guest memory, so after every call the guest must
 see the chaining words, or RC4's permutation and indices, exactly as the
-pure-Python path (crypto_hashes.py, crypto_ciphers.py) leaves them.
-``hashlib`` and ``cryptography`` hide that state, which is why the pure
-path exists, and it runs at about 0.6 MB/s. OpenSSL's low-level API does
+pure-Python path (crypto_hashes.py's block functions, :func:`pure_rc4`
+here) leaves them. ``hashlib`` and ``cryptography`` hide that state, which
+is why the pure path exists, and it runs at under 1 MB/s. OpenSSL's low-level API does
 not hide it: ``SHA_CTX``, ``SHA256_CTX``, ``SHA512_CTX``, ``MD5_CTX`` and
 ``RC4_KEY`` are public structures whose chaining words (or S-box and
 indices) a caller may set and read. So a call here builds the context from
@@ -140,16 +140,23 @@ class Backend:
     native: set[str] = field(default_factory=set)
 
 
-def _pure_rc4(state: bytearray, data: bytes) -> bytes:
-    # Imported here: crypto_ciphers imports this module for its backend.
-    from x360k.exports.crypto_ciphers import rc4_crypt
-
-    return rc4_crypt(state, data)
+def pure_rc4(state: bytearray, data: bytes) -> bytes:
+    """XOR ``data`` with the key stream, advancing ``state`` (S, i, j) in place (the reference)."""
+    s = state
+    i, j = s[256], s[257]
+    out = bytearray(len(data))
+    for n, byte in enumerate(data):
+        i = (i + 1) & 0xFF
+        j = (j + s[i]) & 0xFF
+        s[i], s[j] = s[j], s[i]
+        out[n] = byte ^ s[(s[i] + s[j]) & 0xFF]
+    s[256], s[257] = i, j
+    return bytes(out)
 
 
 def pure_backend() -> Backend:
     """The hand-written path for everything."""
-    return Backend({name: pure_blocks(alg) for name, alg in _ALGORITHMS.items()}, _pure_rc4)
+    return Backend({name: pure_blocks(alg) for name, alg in _ALGORITHMS.items()}, pure_rc4)
 
 
 def _load_library() -> ctypes.CDLL | None:
