@@ -40,6 +40,43 @@ def test_native_backend_loads_every_function_when_libcrypto_is_present() -> None
     assert chosen.native == expected
 
 
+def test_no_library_means_the_pure_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(N, "_load_library", lambda: None)
+    k = Kernel()
+    state, out = put(k, bytes(0x58)), put(k, bytes(20))
+    k.call("XeCryptShaInit", state)
+    k.call("XeCryptShaUpdate", state, put(k, b"abc"), 3)
+    k.call("XeCryptShaFinal", state, out, 20)
+    assert N.backend(k).native == set()
+    assert get(k, out, 20).hex() == "a9993e364706816aba3e25717850c26c9cd0d89d"
+
+
+def test_a_disagreeing_function_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load-time check drops a native function whose answer differs from the pure one."""
+    real_blocks, real_rc4 = N._native_blocks, N._native_rc4
+
+    def off_by_one(lib: ctypes.CDLL, ctx: N._Context) -> N.Blocks:
+        run = real_blocks(lib, ctx)
+        if ctx.update != "SHA256_Update":
+            return run
+        return lambda words, data: tuple(w ^ 1 for w in run(words, data))
+
+    def wrong_index(lib: ctypes.CDLL) -> N.Rc4:
+        run = real_rc4(lib)
+
+        def step(state: bytearray, data: bytes) -> bytes:
+            out = run(state, data)
+            state[257] ^= 1
+            return out
+
+        return step
+
+    monkeypatch.setattr(N, "_native_blocks", off_by_one)
+    monkeypatch.setattr(N, "_native_rc4", wrong_index)
+    expected = {"sha1", "sha512", "md5"} if HAVE_LIBCRYPTO else set()
+    assert N.native_backend().native == expected
+
+
 def test_use_pure_pins_the_kernel() -> None:
     k = Kernel()
     N.use_pure(k)
