@@ -3,7 +3,9 @@
 The running-hash exports keep their whole state in the caller's structure,
 laid out as canary lays it out (:data:`SHA1_STATE` and friends), so a title
 may copy a state, continue both copies or read the chaining words; the
-block functions that needs are in crypto_hashes.py. The one-shot exports use
+block functions that needs are OpenSSL's, run from the guest's words
+(crypto_native.py), or x360k's own (crypto_hashes.py) where OpenSSL's
+cannot load: the guest memory they leave is the same. The one-shot exports use
 the ``cryptography`` package. Every input is read before anything is
 written, so a bad pointer fails the call with STATUS_ACCESS_VIOLATION and
 leaves the state and the output as they were. An output shorter than the
@@ -27,6 +29,7 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 
 from x360k.exports import crypto_hashes as H
 from x360k.exports.crypto_ciphers import deobscure
+from x360k.exports.crypto_native import backend
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 from x360k.status import STATUS_INVALID_PARAMETER, STATUS_SUCCESS, STATUS_UNSUCCESSFUL
@@ -96,7 +99,8 @@ def _update(k: KernelState, ptr: int, data_ptr: int, size: int, layout: StateLay
     mem = k.memory
     count, words, pending = layout.read(mem, ptr)
     data = mem.read_bytes(data_ptr, size)
-    words, pending = H.absorb(layout.algorithm, words, pending, data)
+    blocks = backend(k).blocks[layout.algorithm.name]
+    words, pending = H.absorb(layout.algorithm, words, pending, data, blocks)
     layout.write(mem, ptr, count + size, words, pending)
     return 0
 
@@ -120,7 +124,8 @@ def _final(
     state (SHA-1), otherwise the digest lands at the start of the state's buffer (canary)."""
     mem = k.memory
     count, words, pending = layout.read(mem, ptr)
-    digest, final_words = H.finish(layout.algorithm, words, pending, count)
+    blocks = backend(k).blocks[layout.algorithm.name]
+    digest, final_words = H.finish(layout.algorithm, words, pending, count, blocks)
     _require_out(k, out, out_size, len(digest))
     _write_digest(k, out, out_size, digest)
     if keep:
@@ -348,7 +353,7 @@ def xe_crypt_sha512_final(k: KernelState, t: Thread, state: int, out: int, size:
     if not k.quirks.sha512_final_reads_sha256_layout:
         mem = k.memory
         count, words, pending = SHA512_STATE.read(mem, state)
-        digest, _ = H.finish(H.SHA512, words, pending, count)
+        digest, _ = H.finish(H.SHA512, words, pending, count, backend(k).blocks["sha512"])
         _require_out(k, out, size, 64)
         _write_digest(k, out, size, digest)
         return 0
@@ -357,7 +362,7 @@ def xe_crypt_sha512_final(k: KernelState, t: Thread, state: int, out: int, size:
     count = int.from_bytes(raw[:4], "big")
     words = struct.unpack_from(">8I", raw, 4)
     block = raw[0x24:0x64] + bytes(64)  # canary's 128-byte buffer: 64 guest bytes, then zeros
-    digest, _ = H.finish(H.SHA512, words, block[: count % 128], count)
+    digest, _ = H.finish(H.SHA512, words, block[: count % 128], count, backend(k).blocks["sha512"])
     _require_out(k, out, size, 64)
     _write_digest(k, out, size, digest)
     mem.write_bytes(state + 0x24, digest)

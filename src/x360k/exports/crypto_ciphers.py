@@ -5,8 +5,10 @@ tables XeCryptAesKey / XeCryptDes3Key leave in the guest (crypto_schedules.py
 writes them as canary lays them out). RC4's running state (the permutation
 and its two indices, XECRYPT_RC4_STATE, 0x102 bytes) lives in guest memory
 between XeCryptRc4Ecb calls, which ``cryptography``'s ARC4 cannot start from
-or hand back, so the keyed-state exports step it here (:func:`rc4_schedule`,
-:func:`rc4_crypt`, hand-written for that reason); the one-shot XeCryptRc4
+or hand back, so the keyed-state exports step it through OpenSSL's RC4_KEY,
+filled from and read back into the guest state (crypto_native.py), or here
+(:func:`rc4_schedule`, and crypto_native's ``pure_rc4``, hand-written for
+that reason) when OpenSSL's cannot load; the one-shot XeCryptRc4
 uses ARC4 whenever the key is one ARC4 accepts (5 to 256 bytes).
 
 CBC feeds are updated in place to the last ciphertext block, as canary
@@ -23,6 +25,7 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4, TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from x360k.exports import crypto_schedules as S
+from x360k.exports.crypto_native import backend
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 from x360k.status import STATUS_SUCCESS
@@ -276,20 +279,6 @@ def rc4_schedule(key: bytes) -> bytearray:
     return s + b"\0\0"
 
 
-def rc4_crypt(state: bytearray, data: bytes) -> bytes:
-    """XOR ``data`` with the key stream, advancing ``state`` (S, i, j) in place."""
-    s = state
-    i, j = s[256], s[257]
-    out = bytearray(len(data))
-    for n, byte in enumerate(data):
-        i = (i + 1) & 0xFF
-        j = (j + s[i]) & 0xFF
-        s[i], s[j] = s[j], s[i]
-        out[n] = byte ^ s[(s[i] + s[j]) & 0xFF]
-    s[256], s[257] = i, j
-    return bytes(out)
-
-
 @GROUP.export(
     "XeCryptRc4Key",
     0x18B,
@@ -319,7 +308,7 @@ def xe_crypt_rc4_ecb(k: KernelState, t: Thread, state: int, data: int, size: int
     mem = k.memory
     table = bytearray(mem.read_bytes(state, RC4_STATE_SIZE))
     text = mem.read_bytes(data, size)
-    result = rc4_crypt(table, text)
+    result = backend(k).rc4(table, text)
     mem.write_bytes(data, result)
     mem.write_bytes(state, bytes(table))
     return 0
@@ -341,6 +330,6 @@ def xe_crypt_rc4(k: KernelState, t: Thread, key: int, key_size: int, data: int, 
     if 5 <= len(key_bytes) <= 256:
         result = Cipher(ARC4(key_bytes), mode=None).encryptor().update(text)
     else:
-        result = rc4_crypt(rc4_schedule(key_bytes), text)
+        result = backend(k).rc4(rc4_schedule(key_bytes), text)
     k.memory.write_bytes(data, result)
     return 0
