@@ -157,6 +157,11 @@ def hmac_sha1(key: bytes, parts: list[bytes]) -> bytes:
     return mac.finalize()
 
 
+#: The parameters every running hash's Update and Final take.
+_UPDATE: Final = (Param("state", K.PTR), Param("input", K.BUFFER), Param("size", K.U32))
+_FINAL: Final = (Param("state", K.PTR), Param("output", K.BUFFER), Param("size", K.U32))
+
+
 # -- SHA-1 --------------------------------------------------------------------------------------
 
 
@@ -169,9 +174,7 @@ def xe_crypt_sha_init(k: KernelState, t: Thread, state: int) -> int:
 @GROUP.export(
     "XeCryptShaUpdate",
     0x190,
-    Param("state", K.PTR),
-    Param("input", K.BUFFER),
-    Param("size", K.U32),
+    *_UPDATE,
     returns=Returns.VOID,
 )
 def xe_crypt_sha_update(k: KernelState, t: Thread, state: int, data: int, size: int) -> int:
@@ -182,9 +185,7 @@ def xe_crypt_sha_update(k: KernelState, t: Thread, state: int, data: int, size: 
 @GROUP.export(
     "XeCryptShaFinal",
     0x191,
-    Param("state", K.PTR),
-    Param("output", K.BUFFER),
-    Param("size", K.U32),
+    *_FINAL,
     returns=Returns.VOID,
 )
 def xe_crypt_sha_final(k: KernelState, t: Thread, state: int, out: int, size: int) -> int:
@@ -237,9 +238,7 @@ def xe_crypt_md5_init(k: KernelState, t: Thread, state: int) -> int:
 @GROUP.export(
     "XeCryptMd5Update",
     0x185,
-    Param("state", K.PTR),
-    Param("input", K.BUFFER),
-    Param("size", K.U32),
+    *_UPDATE,
     returns=Returns.VOID,
 )
 def xe_crypt_md5_update(k: KernelState, t: Thread, state: int, data: int, size: int) -> int:
@@ -250,9 +249,7 @@ def xe_crypt_md5_update(k: KernelState, t: Thread, state: int, data: int, size: 
 @GROUP.export(
     "XeCryptMd5Final",
     0x186,
-    Param("state", K.PTR),
-    Param("output", K.BUFFER),
-    Param("size", K.U32),
+    *_FINAL,
     returns=Returns.VOID,
 )
 def xe_crypt_md5_final(k: KernelState, t: Thread, state: int, out: int, size: int) -> int:
@@ -292,9 +289,7 @@ def xe_crypt_sha256_init(k: KernelState, t: Thread, state: int) -> int:
 @GROUP.export(
     "XeCryptSha256Update",
     0x311,
-    Param("state", K.PTR),
-    Param("input", K.BUFFER),
-    Param("size", K.U32),
+    *_UPDATE,
     returns=Returns.VOID,
 )
 def xe_crypt_sha256_update(k: KernelState, t: Thread, state: int, data: int, size: int) -> int:
@@ -305,9 +300,7 @@ def xe_crypt_sha256_update(k: KernelState, t: Thread, state: int, data: int, siz
 @GROUP.export(
     "XeCryptSha256Final",
     0x312,
-    Param("state", K.PTR),
-    Param("output", K.BUFFER),
-    Param("size", K.U32),
+    *_FINAL,
     returns=Returns.VOID,
 )
 def xe_crypt_sha256_final(k: KernelState, t: Thread, state: int, out: int, size: int) -> int:
@@ -324,9 +317,7 @@ def xe_crypt_sha512_init(k: KernelState, t: Thread, state: int) -> int:
 @GROUP.export(
     "XeCryptSha512Update",
     0x323,
-    Param("state", K.PTR),
-    Param("input", K.BUFFER),
-    Param("size", K.U32),
+    *_UPDATE,
     returns=Returns.VOID,
 )
 def xe_crypt_sha512_update(k: KernelState, t: Thread, state: int, data: int, size: int) -> int:
@@ -337,9 +328,7 @@ def xe_crypt_sha512_update(k: KernelState, t: Thread, state: int, data: int, siz
 @GROUP.export(
     "XeCryptSha512Final",
     0x324,
-    Param("state", K.PTR),
-    Param("output", K.BUFFER),
-    Param("size", K.U32),
+    *_FINAL,
     returns=Returns.VOID,
 )
 def xe_crypt_sha512_final(k: KernelState, t: Thread, state: int, out: int, size: int) -> int:
