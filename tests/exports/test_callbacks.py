@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from tests.threadkit import Prog, World
 
@@ -18,7 +20,7 @@ MS = 10_000
 
 
 def markers(w: World) -> list[tuple[int, str]]:
-    return [(e.tid, e.text) for e in w.rec.events if e.kind == "marker"]
+    return [(e.tid, e.text or "") for e in w.rec.events if e.kind == "marker"]
 
 
 def vsync_world(profile: Profile, calls: int) -> tuple[World, int]:
@@ -164,7 +166,7 @@ def test_console_timer_dpc_runs_on_each_expiry() -> None:
     # each run once its expiry fell.
     assert [(d, c) for d, c, *_ in w.log] == [(dpc, 0x77)] * 4
     dues = [entry[2] - SYSTEM_TIME_BASE for entry in w.log]
-    assert [b - a for a, b in zip(dues, dues[1:], strict=False)] == [3 * MS] * 3
+    assert [b - a for a, b in itertools.pairwise(dues)] == [3 * MS] * 3
     assert all(due <= entry[3] < due + MS for due, entry in zip(dues, w.log, strict=True))
     assert {entry[4] for entry in w.log} == {2}
     assert w.k.call("KeRemoveQueueDpc", dpc) == 0  # each was dequeued as it ran
@@ -244,7 +246,7 @@ def test_audio_client_callback_paces_with_consumed_frames(profile: Profile) -> N
     later = [clock for _, clock in w.log[QUEUED_FRAMES:]]
     frame_ticks = FRAME_TICKS_X3 / 3  # 16/3 ms
     assert frame_ticks <= later[0] - start < frame_ticks + MS
-    gaps = [b - a for a, b in zip(later, later[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(later)]
     assert gaps and all(abs(gap - frame_ticks) < 1 for gap in gaps)
     # The first ``limit`` calls submitted a frame each; every frame consumed asked for one more.
     assert len(w.log) == QUEUED_FRAMES + limit
