@@ -153,8 +153,17 @@ def _worker_program(k: KernelState, w: Worker) -> Program:
 
 
 def guest_alive(k: KernelState) -> bool:
-    """Whether any thread but the kernel's own has not ended."""
-    return any(not t.system and not t.terminated for t in k.threads)
+    """Whether a title thread still has something to run or a call to finish.
+
+    A thread driven one call at a time by ``Kernel.call`` counts only while its
+    call is blocked (then ``drive_until_unblocked`` runs the others for it).
+    """
+    return any(
+        not t.system
+        and not t.terminated
+        and (t.program is not None or bool(t.program_stack) or t.blocked_call is not None)
+        for t in k.threads
+    )
 
 
 def interrupts_keep_alive(k: KernelState, idle_since: int) -> bool:
