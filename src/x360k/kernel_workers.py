@@ -119,7 +119,7 @@ def _park(k: KernelState, w: Worker) -> None:
 
 
 def submit(k: KernelState, w: Worker, job: Job) -> None:
-    """Queue ``job`` on ``w``; a parked worker becomes ready (ahead of its priority's queue)."""
+    """Queue ``job`` on ``w``; a parked worker becomes ready."""
     if w.thread.terminated:
         return
     w.jobs.append(job)
