@@ -125,6 +125,10 @@ def submit(k: KernelState, w: Worker, job: Job) -> None:
     w.jobs.append(job)
     if w.parked:
         w.parked = False
+        if w.thread.suspend_count:
+            # A title that found the handle suspended it: it runs once resumed.
+            w.thread.state = ThreadState.SUSPENDED
+            return
         w.thread.state = ThreadState.READY
         k.scheduler.make_ready(w.thread)
 

@@ -281,3 +281,64 @@ def test_unregistered_client_is_not_called_again(profile: Profile) -> None:
     # unregister ask the gone client for nothing.
     assert len(w.log) == QUEUED_FRAMES
     assert all(clock < MS for clock in w.log)
+
+
+# -- Kernel.call-driven threads, hostile input ------------------------------------------------
+
+
+@both
+def test_a_blocked_kernel_call_is_woken_by_the_vsync_callback(profile: Profile) -> None:
+    w = World(profile, thread_start_delay=False)
+    done = w.event()
+
+    def callback(source: int, data: int) -> Prog:
+        w.log.append(w.k.clock)
+        if len(w.log) == 2:
+            yield ("NtSetEvent", (done, 0))
+        return 0
+
+    w.k.call("VdSetGraphicsInterruptCallback", w.routine(callback), 0)
+    assert w.k.call("NtWaitForSingleObjectEx", done, 0, 0, 0) == 0
+    assert w.log == [vblank_time(1), vblank_time(2)]
+
+
+def test_timer_dpc_at_an_unmapped_address_leaves_a_marker() -> None:
+    w, timer, _dpc, _ = timer_world("console")
+    unmapped = 0x5000_0000
+    assert w.k.call("KeSetTimerEx", timer, 0, 0, unmapped) == 0
+
+    def main() -> Prog:
+        yield ("KeDelayExecutionThread", (1, 0, w.li(-MS)))
+        return 0
+
+    w.k.start_main(main())
+    assert w.k.run().outcome == "finished"
+    assert [text for _tid, text in markers(w)] == ["timer dpc 0x50000000 is not mapped: not queued"]
+    # The timer itself still fired and the object table is intact.
+    assert w.k.call("KeCancelTimer", timer) == 0
+
+
+@both
+def test_a_suspended_worker_runs_its_jobs_once_resumed(profile: Profile) -> None:
+    w = World(profile, thread_start_delay=False)
+
+    def callback(source: int, data: int) -> Prog:
+        w.log.append(w.k.clock)
+        yield ("KeGetCurrentProcessType", ())
+        return 0
+
+    w.k.call("VdSetGraphicsInterruptCallback", w.routine(callback), 0)
+    vsync_thread = next(t for t in w.k.threads if t.system)
+    handle = vsync_thread.handles[0]
+    assert w.k.call("NtSuspendThread", handle, 0) == 0
+
+    def main() -> Prog:
+        yield ("KeDelayExecutionThread", (1, 0, w.li(-40 * MS)))
+        yield ("NtResumeThread", (handle, 0))
+        yield ("KeDelayExecutionThread", (1, 0, w.li(-1 * MS)))
+        return 0
+
+    w.k.start_main(main())
+    assert w.k.run().outcome == "finished"
+    # Two vblanks fell while it was suspended: one call queued (the other counted), run at resume.
+    assert len(w.log) == 1 and w.log[0] >= 40 * MS
