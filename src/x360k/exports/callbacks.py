@@ -57,11 +57,16 @@ QUEUED_FRAMES: Final = 8
 # -- timer DPCs -------------------------------------------------------------------------------
 
 
+def timer_dpc_armed(k: KernelState) -> None:
+    """A timer was armed with a KDPC: the thread its routine will run on is made now."""
+    if not k.quirks.dpc_never_runs:
+        worker(k, "dpc")
+
+
 def queue_timer_dpc(k: KernelState, timer: Timer) -> None:
     """``timer`` expired with a KDPC: queue it and have the dpc worker run it."""
     dpc = timer.dpc
     state = dpc_state(k)
-    w = worker(k, "dpc")
     if dpc in state.dpcs:
         return  # still queued from an earlier expiry: KeInsertQueueDpc would answer 0
     due = SYSTEM_TIME_BASE + (timer.due if timer.due is not None else k.clock)
@@ -72,11 +77,13 @@ def queue_timer_dpc(k: KernelState, timer: Timer) -> None:
         routine = mem.read_u32(dpc + DPC_ROUTINE)
         context = mem.read_u32(dpc + DPC_CONTEXT)
     except GuestMemoryError:
-        k.emit(w.thread, "marker", text=f"timer dpc 0x{dpc:08x} is not mapped: not queued")
+        where = k.current or k.main_thread
+        k.emit(where, "marker", text=f"timer dpc 0x{dpc:08x} is not mapped: not queued")
         return
     state.dpcs[dpc] = None
     if k.quirks.dpc_never_runs:
         return
+    w = worker(k, "dpc")
 
     def dequeue() -> bool:
         if dpc not in state.dpcs:
