@@ -162,31 +162,30 @@ def _next_vblank(k: KernelState, src: Vsync, generation: int, callback: int, dat
 def _vblank(k: KernelState, src: Vsync, generation: int, callback: int, data: int) -> None:
     if generation != src.generation:
         return
+    _next_vblank(k, src, generation, callback, data)
     if not guest_alive(k):
-        worker_state(k).sources.pop("vsync", None)
-        return  # every title thread has ended: nothing is left to interrupt
+        return  # no title thread has work: the vblank calls nobody (and keeps nothing alive)
     src.vblanks += 1
     if src.pending:
         src.skipped += 1
-    else:
-        src.pending = True
+        return
+    src.pending = True
 
-        def done() -> None:
-            src.pending = False
+    def done() -> None:
+        src.pending = False
 
-        submit(
-            k,
-            worker(k, "vsync"),
-            Job(
-                why=f"vsync {src.vblanks}: graphics interrupt callback",
-                what="graphics interrupt callback",
-                routine=callback,
-                args=(VBLANK_SOURCE, data),
-                wrap=lambda t, program: run_dpc(k, t, program),
-                done=done,
-            ),
-        )
-    _next_vblank(k, src, generation, callback, data)
+    submit(
+        k,
+        worker(k, "vsync"),
+        Job(
+            why=f"vsync {src.vblanks}: graphics interrupt callback",
+            what="graphics interrupt callback",
+            routine=callback,
+            args=(VBLANK_SOURCE, data),
+            wrap=lambda t, program: run_dpc(k, t, program),
+            done=done,
+        ),
+    )
 
 
 # -- audio render clients ---------------------------------------------------------------------
