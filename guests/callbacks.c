@@ -15,7 +15,8 @@ X360K_GUEST("callbacks", "vsync callback, timer DPC and audio client callback ru
 typedef struct { ULONG words[7]; } KDPC;
 typedef struct { ULONG words[10]; } KTIMER;
 
-#define VSYNC_CALLS 5
+/* Vblanks before the callback signals (a test pokes a huge value to see the run wedge). */
+volatile ULONG vsync_calls = 5;
 #define DPC_CALLS 3
 #define AUDIO_CALLS 12
 
@@ -39,7 +40,7 @@ static void vsync(ULONG source, void *user_data)
 {
     vsyncs++;
     observed[1] = (source == 0) + ((ULONG)user_data == 0x5678) * 2 + (irql() == 2) * 4;
-    if (vsyncs == VSYNC_CALLS) NtSetEvent(done, NULL);
+    if (vsyncs == vsync_calls) NtSetEvent(done, NULL);
 }
 
 static void deferred(KDPC *which, void *context, ULONG low, ULONG high)
@@ -63,7 +64,7 @@ ULONG _start(void)
 {
     NtCreateEvent(&done, NULL, 1, 0);
 
-    /* Vertical blanks: the wait ends only once the callback has run VSYNC_CALLS times. */
+    /* Vertical blanks: the wait ends only once the callback has run vsync_calls times. */
     VdSetGraphicsInterruptCallback((void *)vsync, (void *)0x5678);
     observed[0] = NtWaitForSingleObjectEx(done, 1, 0, NULL);
     VdSetGraphicsInterruptCallback(NULL, NULL);

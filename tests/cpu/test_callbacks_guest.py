@@ -14,6 +14,7 @@ import pytest
 
 from x360k.clock import SYSTEM_TIME_BASE
 from x360k.cpu.runner import execute_guest
+from x360k.kernel_workers import INTERRUPT_IDLE_LIMIT
 from x360k.quirks import PROFILES, Profile
 
 Guest = Callable[[str], Path]
@@ -42,3 +43,15 @@ def test_callbacks_guest(guest: Guest, profile: Profile) -> None:
     system = [t for t in run.kernel.threads if t.system]
     assert len(system) == (3 if console else 2)
     assert [t.terminated for t in run.kernel.threads if not t.system] == [True]
+
+
+def test_a_guest_waiting_only_on_vblanks_stops_as_a_wedge(guest: Guest) -> None:
+    # The callback never signals: vblanks alone move time on for 10 s, then the run is a
+    # wedge whose report names the event main waits on and the vsync source still firing.
+    run = execute_guest(guest("callbacks"), pokes={"vsync_calls": 0xFFFFFFFF})
+    assert run.outcome == "wedge"
+    report = run.result.wedge if run.result is not None else None
+    assert report is not None
+    assert [b.objects[0].type for b in report.blocked] == ["Event"]
+    assert any("graphics interrupt callback" in source for source in report.interrupts)
+    assert report.clock >= INTERRUPT_IDLE_LIMIT
