@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from x360k.objects.thread import Thread
 
 EXT_KEY: Final = "kernel_workers"
-#: Above every priority a title sets (0..31 are the kernel's; titles use up to 15 + boosts):
-#: an interrupt-time routine runs before guest threads, as a DPC would.
+#: Above the 0..31 range of thread priorities: an interrupt-time routine runs before any
+#: title thread, as a DPC would.
 WORKER_PRIORITY: Final = 32
 #: Virtual time (100 ns ticks) interrupts alone may keep a run going with no guest thread
 #: getting the CPU: 10 s (600 vertical blanks).
