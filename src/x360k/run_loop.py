@@ -61,7 +61,7 @@ def _wedge_report(k: KernelParts) -> Any:
 class RunLoop:
     """Runs the thread programs of one kernel on its scheduler."""
 
-    __slots__ = ("_call_limit", "_lookup", "_quantum_left", "k")
+    __slots__ = ("_call_limit", "_interrupt_idle_since", "_lookup", "_quantum_left", "k")
 
     def __init__(self, k: KernelParts) -> None:
         self.k = k
@@ -69,6 +69,8 @@ class RunLoop:
         #: The running slice's calls left in its quantum, and its call limit (``_after_call``).
         self._quantum_left = 0
         self._call_limit: int | None = None
+        #: Since when only interrupt ticks could move the run on (x360k.kernel_workers).
+        self._interrupt_idle_since: int | None = None
 
     def run(self, *, max_calls: int | None = None, max_time: int | None = None) -> RunResult:
         """Run every thread program until all end, a wedge, or a limit on calls or virtual time."""
@@ -86,6 +88,8 @@ class RunLoop:
                 if outcome == "wedge":
                     return RunResult("wedge", k.calls, k.clock, _wedge_report(k))
                 return RunResult(outcome, k.calls, k.clock)
+            if not t.system:
+                self._interrupt_idle_since = None
             self._run_slice(t, call_limit)
             timed = sched._timed
             if timed and timed[0].when <= k.clock:
@@ -109,17 +113,29 @@ class RunLoop:
             k.clock = max(k.clock, deadline)
             k.scheduler.fire_due(k.clock)
             return None
-        alive = [t for t in k.threads if t.program is not None or t.program_stack]
+        alive = [
+            t for t in k.threads if not t.system and (t.program is not None or t.program_stack)
+        ]
         if not alive:
             return "finished"
         return "wedge"
 
     def _time_can_help(self) -> bool:
-        """Whether any pending timed action could make a thread runnable."""
+        """Whether any pending timed action could make a thread runnable.
+
+        Interrupt ticks (and timers with a DPC) run guest routines that might:
+        they help within the limits of :func:`x360k.kernel_workers.interrupts_keep_alive`.
+        """
         timers: list[KernelObject] = []
+        interrupts = False
         for entry in self.k.scheduler.timed_entries():
+            if entry.kind == "interrupt":
+                interrupts = True
+                continue
             if entry.kind != "timer":
                 return True
+            if getattr(entry.subject, "dpc", 0):
+                interrupts = True
             timers.append(entry.subject)
         for t in self.k.threads:
             wb = t.wait
@@ -134,7 +150,15 @@ class RunLoop:
                 return True
             if all(o.is_signalled_for(t) or any(o is x for x in timers) for o in wb.objects):
                 return True
-        return False
+        return interrupts and self._interrupts_can_help()
+
+    def _interrupts_can_help(self) -> bool:
+        from x360k.kernel_workers import interrupts_keep_alive
+
+        k = self.k
+        if self._interrupt_idle_since is None:
+            self._interrupt_idle_since = k.clock
+        return interrupts_keep_alive(k, self._interrupt_idle_since)
 
     def _run_slice(self, t: Thread, call_limit: int | None) -> None:
         """Run ``t`` until it blocks, yields, ends, is preempted or uses its quantum."""
@@ -261,6 +285,8 @@ class RunLoop:
                     if self._idle(None) is not None:
                         raise WedgeError(_wedge_report(k))
                     continue
+                if not other.system:
+                    self._interrupt_idle_since = None
                 self._run_slice(other, None)
         finally:
             k.current = saved

@@ -88,12 +88,14 @@ class ThreadLifecycle:
         traced: bool = True,
         program: Program | None = None,
         startup: int = 0,
+        thread_id: int | None = None,
     ) -> Thread:
         """Make a guest thread: KTHREAD, PCR and stack in guest memory, a slot, a self reference.
 
         Without an explicit ``program`` the thread runs ``startup(start_address,
         context)`` when a XapiThreadStartup routine is given, else
-        ``start_address(context)``.
+        ``start_address(context)``. A given ``thread_id`` (the kernel's own threads)
+        leaves the guest id counter alone.
         """
         k = self.k
         mem = k.memory
@@ -101,8 +103,10 @@ class ThreadLifecycle:
         # MemoryError (the guest's system arena cannot hold it) leaves nothing behind: the
         # caller answers STATUS_NO_MEMORY.
         blocks = _allocate_all(mem, (KTHREAD_SIZE, PCR_SIZE, size))
-        t = Thread(len(k.threads), self._next_thread_id)
-        self._next_thread_id += 1
+        if thread_id is None:
+            thread_id = self._next_thread_id
+            self._next_thread_id += 1
+        t = Thread(len(k.threads), thread_id)
         t.kthread, t.pcr, stack = blocks
         t.stack_size = size
         t.stack_base = stack + size

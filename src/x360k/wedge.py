@@ -70,6 +70,8 @@ class WedgeReport(msgspec.Struct, kw_only=True):
     cycles: list[list[int]]
     #: Live threads with no program to run (driven by Kernel.call, or an unknown start).
     idle: list[int] = msgspec.field(default_factory=list)
+    #: Interrupt sources still firing (vsync, audio): they alone could not end the wait.
+    interrupts: list[str] = msgspec.field(default_factory=list)
 
     def to_json(self) -> bytes:
         return msgspec.json.encode(self)
@@ -119,6 +121,8 @@ class WedgeReport(msgspec.Struct, kw_only=True):
             lines.append("  suspended threads: " + ", ".join(str(t) for t in self.suspended))
         if self.idle:
             lines.append("  threads with no program: " + ", ".join(str(t) for t in self.idle))
+        for source in self.interrupts:
+            lines.append(f"  still firing, to no effect: {source}")
         return "\n".join(lines)
 
 
@@ -198,6 +202,7 @@ def build_wedge_report(k: KernelState) -> WedgeReport:
             for t in k.threads
             if not t.terminated and t.wait is None and t.program is None and not t.program_stack
         ],
+        interrupts=list(k.ext["wedge:interrupts"]()) if "wedge:interrupts" in k.ext else [],
     )
 
 

@@ -85,6 +85,7 @@ CASES = [
     Case("loader"),
     Case("loader", "console"),
     *(Case("kernel_objects", profile) for profile in ("canary", "console")),
+    *(Case("callbacks", profile) for profile in ("canary", "console")),
 ]
 
 

@@ -287,3 +287,32 @@ def test_a_routine_run_on_main_keeps_mains_name(profile: str) -> None:
     result = run_text(DPC_ON_MAIN, profile)
     assert result.ok, [f.render() for f in result.failures]  # type: ignore[attr-defined]
     assert [t.program for t in result.threads] == ["main"]  # type: ignore[attr-defined]
+
+
+VSYNC_SCENARIO = """\
+threads:
+  main:
+    - call: NtCreateEvent
+      event_type: 1
+      initial_state: 0
+      out: done
+      expect: STATUS_SUCCESS
+    - {call: VdSetGraphicsInterruptCallback, callback: on_vblank, user_data: 5}
+    - {call: NtWaitForSingleObjectEx, handle: done, wait_mode: 0, alertable: 0, expect: 0}
+    - {call: VdSetGraphicsInterruptCallback, callback: 0, user_data: 0}
+  on_vblank:
+    - {call: NtSetEvent, handle: done}
+expect:
+  outcome: finished
+  trace:
+    - thread: on_vblank
+      fragment: [marker, import.call NtSetEvent, kernel.call NtSetEvent]
+"""
+
+
+@pytest.mark.parametrize("profile", ["canary", "console"])
+def test_a_scenario_routine_runs_as_the_vsync_callback(profile: str) -> None:
+    # The kernel's vsync thread runs the scenario program; it is named after it in the trace.
+    result = run_text(VSYNC_SCENARIO, profile)
+    assert result.ok, [f.render() for f in result.failures]  # type: ignore[attr-defined]
+    assert [t.program for t in result.threads] == ["main", "on_vblank"]  # type: ignore[attr-defined]

@@ -93,6 +93,11 @@ def _state(k: KernelState) -> ApcDpcState:
     return state
 
 
+def dpc_state(k: KernelState) -> ApcDpcState:
+    """The queued KAPCs and KDPCs (timer DPCs join the same queue: x360k.exports.callbacks)."""
+    return _state(k)
+
+
 def _run_down(k: KernelState, state: ApcDpcState, t: Thread) -> None:
     """A thread that ends takes its queued KAPCs with it: each is marked not inserted.
 
@@ -301,6 +306,11 @@ def ke_initialize_dpc(k: KernelState, t: Thread, dpc: int, routine: int, context
     mem.write_u32(dpc + DPC_ROUTINE, routine)
     mem.write_u32(dpc + DPC_CONTEXT, context)
     return 0
+
+
+def run_dpc(k: KernelState, t: Thread, program: Program) -> Program:
+    """``program`` run in DPC context on ``t`` (the kernel's workers run routines so)."""
+    return _run_dpc(k, t, 0, program)
 
 
 def _run_dpc(k: KernelState, t: Thread, dpc: int, program: Program) -> Program:

@@ -3,11 +3,11 @@
 A title registers a render client (a callback and its argument) and gets a
 driver handle, 0x41550000 ("AU") plus the client's slot among canary's
 eight; it then submits 256-sample, six-channel float frames. x360k keeps the
-clients and counts the frames in :class:`AudioState` and plays nothing. One
-thing canary does that x360k does not: canary's audio thread calls each
-client's callback whenever the device wants another frame; with no device,
-x360k never calls it (docs/hardware.md). The answers are Win32 error codes
-and HRESULTs, as canary returns them (plain values in r3).
+clients and counts the frames in :class:`AudioState` and plays nothing, but
+consumes them on virtual time: a kernel-owned audio thread calls each client's
+callback whenever another frame is wanted, as canary's audio worker does
+(:mod:`x360k.exports.callbacks`, docs/hardware.md). The answers are Win32
+error codes and HRESULTs, as canary returns them (plain values in r3).
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from x360k.exports.callbacks import (
+    audio_client_registered,
+    audio_client_unregistered,
+    audio_frame_submitted,
+)
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 
@@ -44,6 +49,12 @@ class RenderClient:
     callback: int
     argument: int
     frames: int = 0
+    #: The kernel word holding ``argument``, whose address the callback gets (as canary's).
+    wrapped: int = 0
+    #: Callback calls made, frames consumed, and when the last queued frame ends (ticks x 3).
+    calls: int = 0
+    consumed: int = 0
+    play_end_x3: int = 0
 
 
 @dataclass(slots=True)
@@ -93,8 +104,14 @@ def x_audio_register_render_driver_client(
     slot = next((i for i in range(MAX_CLIENTS) if i not in clients), None)
     if slot is None:
         return E_OUTOFMEMORY
-    clients[slot] = RenderClient(routine, argument)
+    try:
+        wrapped = k.memory.alloc_system(4, 4)
+    except MemoryError:
+        return E_OUTOFMEMORY
+    k.memory.write_u32(wrapped, argument)
+    client = clients[slot] = RenderClient(routine, argument, wrapped=wrapped)
     k.memory.write_u32(out, DRIVER_TAG | slot)
+    audio_client_registered(k, slot, client)
     return ERROR_SUCCESS
 
 
@@ -102,9 +119,13 @@ def x_audio_register_render_driver_client(
     "XAudioUnregisterRenderDriverClient", 0x1F4, Param("driver", K.U32), returns=Returns.VALUE
 )
 def x_audio_unregister_render_driver_client(k: KernelState, t: Thread, driver: int) -> int:
-    """Free the client's slot (an unknown handle changes nothing)."""
-    if _client(k, driver) is not None:
+    """Free the client's slot (an unknown handle changes nothing); its callback is not called
+    again."""
+    client = _client(k, driver)
+    if client is not None:
         del audio_state(k).clients[driver & 0xFFFF]
+        k.memory.free_system(client.wrapped, 4, 4)
+        audio_client_unregistered(k)
     return ERROR_SUCCESS
 
 
@@ -116,11 +137,13 @@ def x_audio_unregister_render_driver_client(k: KernelState, t: Thread, driver: i
     returns=Returns.VALUE,
 )
 def x_audio_submit_render_driver_frame(k: KernelState, t: Thread, driver: int, samples: int) -> int:
-    """Accept one frame (6144 bytes, which must be readable) and count it; nothing plays."""
+    """Accept one frame (6144 bytes, which must be readable) and count it; it is consumed
+    after the frames queued before it, and then another frame is wanted."""
     k.memory.require(samples, FRAME_BYTES)
     client = _client(k, driver)
     if client is not None:
         client.frames += 1
+        audio_frame_submitted(k, driver & 0xFFFF, client)
     return ERROR_SUCCESS
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from x360k.exports.callbacks import timer_dpc_armed
 from x360k.exports.common import previous_state, require, s32
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
@@ -362,13 +363,14 @@ def _set_timer(k: KernelState, t: Thread, ptr: int, due: int, period_ms: int, dp
         return timer
     was_armed = timer.due is not None
     arm_timer(k, t, timer, due, max(0, period_ms) * 10_000, 0, 0)
+    timer.dpc = dpc
+    if dpc:
+        timer_dpc_armed(k)
     mem = k.memory
     mem.write_u8(ptr + H.INSERTED, 1)
     mem.write_u64(ptr + H.TIMER_DUE_TIME, timer.due or 0)
     mem.write_u32(ptr + H.TIMER_DPC, dpc)
     mem.write_u32(ptr + H.TIMER_PERIOD, max(0, period_ms))
-    if dpc:
-        fail(k, t, ptr, f"timer DPC 0x{dpc:08X} will not run (x360k does not queue timer DPCs)")
     return int(was_armed)
 
 

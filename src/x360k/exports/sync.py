@@ -332,6 +332,7 @@ def arm_timer(
     timer.apc_routine = apc_routine
     timer.apc_context = apc_context
     timer.apc_thread = t if apc_routine else None
+    timer.dpc = 0
     _schedule(k, timer, when, timer.generation)
 
 
@@ -350,6 +351,10 @@ def _expire(k: KernelState, timer: Timer, generation: int) -> None:
             UserApc(timer.apc_routine, timer.apc_context, now & 0xFFFFFFFF, now >> 32),
         )
     k.signal(timer)
+    if timer.dpc:
+        from x360k.exports.callbacks import queue_timer_dpc
+
+        queue_timer_dpc(k, timer)
     if timer.period and timer.due is not None and timer.due + timer.period < CLOCK_MAX:
         timer.due += timer.period
         _schedule(k, timer, timer.due, generation)

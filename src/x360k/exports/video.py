@@ -4,8 +4,9 @@ x360k has no graphics system, so these exports give the answers canary's
 kernel shim gives (the display mode of canary's defaults: 1280x720, 60 Hz,
 progressive, wide screen, NTSC; gamma BT.709) and keep what the title hands
 over (ring buffer, read-pointer write-back, interrupt callback) in a record
-a test or report can read, without ever acting on it: no command is
-executed, no interrupt is raised, nothing is presented. docs/hardware.md lists
+a test or report can read: no command is executed and nothing is presented.
+The one thing acted on is the interrupt callback, called on each vertical
+blank of virtual time (:mod:`x360k.exports.callbacks`). docs/hardware.md lists
 each export with canary's answer and what x360k does not do.
 
 Canary returns no error from any of these; where it writes through a
@@ -19,6 +20,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from x360k.exports.callbacks import interrupt_callback_changed
 from x360k.exports.hw_memory import allocate_physical, physical_address
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
@@ -336,9 +338,11 @@ def vd_set_display_mode_override(
     returns=Returns.VOID,
 )
 def vd_set_graphics_interrupt_callback(k: KernelState, t: Thread, callback: int, data: int) -> int:
-    """Remembers the callback. With no GPU there is no vertical blank, so it is never called."""
+    """Remembers the callback; every vertical blank (60 Hz of virtual time) calls it on the
+    kernel's vsync thread (x360k.exports.callbacks). 0 stops the calls."""
     state = video_state(k)
     state.interrupt_callback, state.interrupt_user_data = callback, data
+    interrupt_callback_changed(k, callback, data)
     return 0
 
 

@@ -79,6 +79,7 @@ class Thread(KernelObject):
         "started",
         "state",
         "suspend_count",
+        "system",
         "thread_id",
         "wait",
         "wake_at",
@@ -130,6 +131,9 @@ class Thread(KernelObject):
         self.return_fields: dict[str, Any] | None = None
         #: Set by NtYieldExecution: give up the rest of the quantum.
         self.yielded = False
+        #: A kernel-owned thread (x360k.kernel_workers): it runs interrupt-time guest
+        #: routines and never keeps a run alive on its own.
+        self.system = False
 
     @property
     def terminated(self) -> bool:

@@ -17,6 +17,7 @@ class Timer(ResettableObject):
         "apc_context",
         "apc_routine",
         "apc_thread",
+        "dpc",
         "due",
         "generation",
         "period",
@@ -33,6 +34,8 @@ class Timer(ResettableObject):
         self.apc_routine = 0
         self.apc_context = 0
         self.apc_thread: Thread | None = None
+        #: KDPC queued on each expiry (KeSetTimer/KeSetTimerEx; 0 = none).
+        self.dpc = 0
 
     def describe(self) -> str:
         kind = "notification" if self.manual_reset else "synchronization"
