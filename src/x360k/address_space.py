@@ -541,7 +541,8 @@ class AddressSpace:
                     alloc.backed,
                 )
                 self._attach(heap, part)
-        self._sync(low, high)
+        # No sync: the caller places the new region at once, and pages it keeps
+        # committed keep their bytes.
 
     def commit(self, heap: Heap, alloc: Allocation, low: int, high: int, protect: int) -> int:
         """Commit the pages of ``[low, high)`` in ``alloc``; returns how many bytes were new."""
@@ -561,11 +562,13 @@ class AddressSpace:
             self._count(heap, alloc, -alloc.committed.count(1, i, j) * alloc.page_size)
             alloc.committed[i:j] = bytes(j - i)
         self._sync(low, high)
+        self._scrub(low, high)
 
     def release(self, heap: Heap, alloc: Allocation) -> None:
         """Free a whole allocation (and its physical pages)."""
         self._detach(heap, alloc)
         self._sync(alloc.base, alloc.end)
+        self._scrub(alloc.base, alloc.end)
 
     def set_protect(self, alloc: Allocation, low: int, high: int, protect: int) -> int:
         """Set the protection of ``[low, high)`` in ``alloc``; returns the first page's old one."""
@@ -685,6 +688,18 @@ class AddressSpace:
             return ACCESS_NONE
         i = alloc.page_index(address)
         return cpu_access(alloc.protect[i]) if alloc.committed[i] else ACCESS_NONE
+
+    def _scrub(self, low: int, high: int) -> None:
+        """Zero what is still mapped of ``[low, high)`` after its pages stopped being committed.
+
+        A mapped page that is not committed always holds zeros, so a later commit
+        never needs to clear it (and fresh backing is never touched to be cleared).
+        """
+        mem = self._memory
+        for chunk in range(align_down(low, CHUNK), high, CHUNK):
+            if mem.is_mapped(chunk):
+                lo, hi = max(low, chunk), min(high, chunk + CHUNK)
+                mem.fill(lo, hi - lo)
 
     def _needs_backing(self, low: int, high: int) -> bool:
         heap = self.heap_at(low)

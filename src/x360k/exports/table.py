@@ -12,6 +12,8 @@ from x360k.exports import (
     native,
     ob,
     object_directory,
+    physical_memory,
+    pool,
     rtl,
     rtl_errors,
     rtl_exceptions,
@@ -22,6 +24,7 @@ from x360k.exports import (
     sync,
     threads,
     tls,
+    virtual_memory,
     waits,
 )
 from x360k.exports.registry import Export
@@ -49,5 +52,8 @@ def all_exports() -> list[Export]:
         rtl_errors.GROUP,
         formatting.GROUP,
         rtl_exceptions.GROUP,
+        virtual_memory.GROUP,
+        physical_memory.GROUP,
+        pool.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]
