@@ -649,7 +649,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "NtAllocateVirtualMemory and NtProtectVirtualMemory with a null BaseAddress or "
         "RegionSize pointer return STATUS_INVALID_PARAMETER.",
         "The pointers are probed like any other: a null one is STATUS_ACCESS_VIOLATION.",
-        "reference: canary xboxkrnl_memory.cc (NtAllocateVirtualMemory, NtProtectVirtualMemory); console: "
+        "reference: canary xboxkrnl_memory.cc (NtAllocateVirtualMemory, NtProtectVirtualMemory); "
+        "console: "
         "NT NtAllocateVirtualMemory probes its in/out parameters",
     ),
     QuirkInfo(
@@ -658,7 +659,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "A RegionSize that is negative as a signed 32-bit value is negated before rounding "
         "(-0x10000 allocates 64 KiB).",
         "Such a size is larger than any heap: STATUS_INVALID_PARAMETER.",
-        "reference: canary xboxkrnl_memory.cc (NtAllocateVirtualMemory: 'some games pass in negative "
+        "reference: canary xboxkrnl_memory.cc (NtAllocateVirtualMemory: 'some games pass in "
+        "negative "
         "sizes'); console: NT rejects a RegionSize past the user address range",
     ),
     QuirkInfo(
@@ -670,7 +672,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "Every committed page is one of the 512 MiB of RAM: a commit (or physical allocation) "
         "that would pass it fails with STATUS_NO_MEMORY (MmAllocatePhysicalMemory returns 0), "
         "and MmQueryStatistics counts every commit.",
-        "reference: canary memory.cc (virtual heaps backed by a 4 GiB host mapping); console: 512 MiB "
+        "reference: canary memory.cc (virtual heaps backed by a 4 GiB host mapping); console: "
+        "512 MiB "
         "unified memory, no paging",
     ),
     QuirkInfo(
@@ -691,7 +694,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "WRITECOPY and EXECUTE as NOACCESS, and give that access); MmQueryAddressProtect of a "
         "PAGE_NOACCESS page is 0.",
         "A page keeps the PAGE_* value it was given, and reads it back.",
-        "reference: canary xboxkrnl_memory.cc (FromXdkProtectFlags, ToXdkProtectFlags); console: NT "
+        "reference: canary xboxkrnl_memory.cc (FromXdkProtectFlags, ToXdkProtectFlags); console: "
+        "NT "
         "keeps the protection code per page",
     ),
     QuirkInfo(
@@ -705,7 +709,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "address in no allocation is STATUS_MEMORY_NOT_ALLOCATED, a release not at the base "
         "STATUS_FREE_VM_NOT_AT_BASE; a protect over several regions is "
         "STATUS_CONFLICTING_ADDRESSES, over uncommitted pages STATUS_NOT_COMMITTED.",
-        "reference: canary xboxkrnl_memory.cc (NtFreeVirtualMemory, NtProtectVirtualMemory), memory.cc "
+        "reference: canary xboxkrnl_memory.cc (NtFreeVirtualMemory, NtProtectVirtualMemory), "
+        "memory.cc "
         "(Decommit, Release, Protect); console: NT NtFreeVirtualMemory, NtProtectVirtualMemory",
     ),
     QuirkInfo(
@@ -714,7 +719,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "NtQueryVirtualMemory reports BaseAddress as the address passed (not rounded down to "
         "its page); a free range has Type MEM_PRIVATE and protections PAGE_NOACCESS.",
         "BaseAddress is the page of the address; a free range has Type and protections 0.",
-        "reference: canary xboxkrnl_memory.cc (NtQueryVirtualMemory); console: NT MEMORY_BASIC_INFORMATION",
+        "reference: canary xboxkrnl_memory.cc (NtQueryVirtualMemory); console: NT "
+        "MEMORY_BASIC_INFORMATION",
     ),
     QuirkInfo(
         "reserved_pages_report_protection",
@@ -722,7 +728,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "MmIsAddressValid and MmQueryAddressProtect answer a reserved, uncommitted page with "
         "the protection it was reserved with (so it reads as valid).",
         "An uncommitted page is not valid: MmIsAddressValid 0, MmQueryAddressProtect 0.",
-        "reference: canary memory.cc (QueryProtect, QueryRangeAccess read the page table's protection); "
+        "reference: canary memory.cc (QueryProtect, QueryRangeAccess read the page table's "
+        "protection); "
         "console: NT MmIsAddressValid checks the page is present",
     ),
     QuirkInfo(
@@ -731,7 +738,8 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "MmCreateKernelStack that cannot allocate returns the requested size (a null base "
         "plus the size).",
         "It returns NULL.",
-        "reference: canary xboxkrnl_memory.cc (xeMmCreateKernelStack); console: a failed allocation is NULL",
+        "reference: canary xboxkrnl_memory.cc (xeMmCreateKernelStack); console: a failed "
+        "allocation is NULL",
     ),
 )
 

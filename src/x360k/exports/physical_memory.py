@@ -87,7 +87,7 @@ def allocate_physical(
         page = 16 * MIB
     size = align_up(size, page)
     alignment = align_up(alignment, page) or page
-    if size == 0 or not fits_in_ram(k, size, virtual=False):
+    if size == 0 or not fits_in_ram(k, size):
         return 0
     sp = space(k)
     heap = sp.heap_for(True, page)
@@ -299,7 +299,7 @@ def mm_create_kernel_stack(k: Kernel, t: Thread, size: int, unknown: int) -> int
     sp = space(k)
     heap = sp.by_name["v40000000"]
     alloc = None
-    if aligned and fits_in_ram(k, align_up(aligned, CHUNK), virtual=True):
+    if aligned and fits_in_ram(k, align_up(aligned, CHUNK)):
         alloc = sp.allocate(
             heap,
             aligned,

@@ -35,7 +35,7 @@ def allocate_pool(k: Kernel, size: int, tag: int) -> int:
     """A zeroed pool block of ``size`` bytes, or 0 when there is no room."""
     headed = size <= HEADER_LIMIT
     total = size + HEADER_SIZE if headed else size
-    if total <= 0 or not fits_in_ram(k, (total + 0xFFF) & ~0xFFF, virtual=True):
+    if total <= 0 or not fits_in_ram(k, (total + 0xFFF) & ~0xFFF):
         return 0
     sp = space(k)
     heap = sp.by_name["v00000000"]

@@ -79,12 +79,13 @@ def protect_value(k: Kernel, protect: int) -> int:
     return protect & 0xFFFF
 
 
-def fits_in_ram(k: Kernel, extra: int, *, virtual: bool) -> bool:
+def fits_in_ram(k: Kernel, extra: int) -> bool:
     """Whether ``extra`` more committed bytes still fit the console's 512 MiB.
 
-    Under canary a virtual heap's commits are host memory and always fit.
+    Under canary nothing counts them: a virtual heap's commits are host memory,
+    and a physical allocation is bounded only by the physical pool itself.
     """
-    if extra <= 0 or (virtual and k.quirks.virtual_commit_beyond_physical):
+    if extra <= 0 or k.quirks.virtual_commit_beyond_physical:
         return True
     return space(k).usage.total + extra <= PHYSICAL_BYTES
 
@@ -159,7 +160,7 @@ def nt_allocate_virtual_memory(
         address = base
     else:
         commit = bool(kind & MEM_COMMIT)
-        if commit and not fits_in_ram(k, size, virtual=True):
+        if commit and not fits_in_ram(k, size):
             return STATUS_NO_MEMORY
         spec = heap.spec
         alloc = sp.allocate(
@@ -198,7 +199,7 @@ def _allocate_fixed(k: Kernel, heap: Heap, base: int, size: int, kind: int, prot
     if inside and not kind & MEM_RESERVE:
         alloc = holders[0]
         fresh = _uncommitted_bytes(alloc, base, end)
-        if not fits_in_ram(k, fresh, virtual=True):
+        if not fits_in_ram(k, fresh):
             return STATUS_NO_MEMORY
         sp.commit(heap, alloc, base, end, protect)
         return STATUS_SUCCESS
@@ -207,7 +208,7 @@ def _allocate_fixed(k: Kernel, heap: Heap, base: int, size: int, kind: int, prot
     if not kind & MEM_RESERVE and not overlay:
         return STATUS_CONFLICTING_ADDRESSES  # a commit of pages nobody reserved
     held = sum(size - _uncommitted_bytes(a, base, end) for a in holders)
-    if not fits_in_ram(k, size - held, virtual=True):
+    if not fits_in_ram(k, size - held):
         return STATUS_NO_MEMORY
     sp.carve(heap, base, end)
     if sp.place(heap, base, size, protect, commit=True) is None:
@@ -383,7 +384,7 @@ def nt_allocate_encrypted_memory(
     if size > 16 * 1024 * 1024:
         return STATUS_INVALID_PARAMETER
     k.memory.require(base_ptr, 4)
-    if not fits_in_ram(k, size, virtual=False):
+    if not fits_in_ram(k, size):
         return STATUS_UNSUCCESSFUL
     sp = space(k)
     heap = sp.by_name["v80000000"]
