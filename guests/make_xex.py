@@ -21,7 +21,16 @@ from x360k.xex.pack import pack_elf
 
 BIN = Path(__file__).resolve().parent / "bin"
 #: Every guest but ``stress`` (a benchmark: 100,000 calls would make a 30 MB trace).
-TITLES = ("dup_signal", "wedge", "producer_consumer", "file_reader", "compute", "fault", "spin")
+TITLES = (
+    "dup_signal",
+    "wedge",
+    "producer_consumer",
+    "file_reader",
+    "compute",
+    "fault",
+    "spin",
+    "memory",
+)
 PROFILES = ("canary", "console")
 
 

@@ -78,6 +78,9 @@ CASES = [
     Case("spin", pokes={"work": 150000}, max_time=150_000),
     *(Case("fault", pokes={"fault_kind": kind}) for kind in (0, 1, 2)),
     Case("fault", "console", pokes={"fault_kind": 2}, traced=False),
+    Case("memory"),
+    Case("memory", "console"),
+    Case("memory", pokes={"write_readonly": 1}),
 ]
 
 
