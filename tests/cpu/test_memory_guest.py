@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from x360k.address_space import MEM_FREE
 from x360k.cpu.runner import execute_guest
+from x360k.heaps import (
+    MEM_FREE,
+)
 from x360k.quirks import PROFILES, Profile
 
 Guest = Callable[[str], Path]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from x360k.address_space import MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE
+from x360k.heaps import (
+    MEM_COMMIT,
+    MEM_RELEASE,
+    MEM_RESERVE,
+    PAGE_READWRITE,
+)
 from x360k.kernel import Kernel
 
 #: An address no heap holds (0x7F000000-0x7FFFFFFF belongs to none) and nothing maps.

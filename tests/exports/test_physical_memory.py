@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from x360k.address_space import (
+from x360k.heaps import (
     MEM_16MB_PAGES,
     MEM_COMMIT,
     MEM_FREE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from x360k.address_space import (
+from x360k.heaps import (
     MEM_COMMIT,
     MEM_DECOMMIT,
     MEM_FREE,

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from x360k.address_space import (
+from x360k.address_space import AddressSpace
+from x360k.exports.registry import ExportGroup, Param, Returns
+from x360k.exports.registry import P as K
+from x360k.exports.virtual_memory import fits_in_ram, protect_value, space
+from x360k.heaps import (
     CHUNK,
     MEM_16MB_PAGES,
     MEM_LARGE_PAGES,
@@ -24,7 +28,6 @@ from x360k.address_space import (
     PROTECTED_OWNERS,
     STACK_HIGH,
     STACK_LOW,
-    AddressSpace,
     Allocation,
     Heap,
     HeapKind,
@@ -32,9 +35,6 @@ from x360k.address_space import (
     align_up,
     cpu_access,
 )
-from x360k.exports.registry import ExportGroup, Param, Returns
-from x360k.exports.registry import P as K
-from x360k.exports.virtual_memory import fits_in_ram, protect_value, space
 from x360k.status import (
     STATUS_BUFFER_TOO_SMALL,
     STATUS_INVALID_PARAMETER,

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from x360k.address_space import PAGE_READWRITE
 from x360k.exports.physical_memory import allocation_at_base
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 from x360k.exports.virtual_memory import fits_in_ram, space
+from x360k.heaps import (
+    PAGE_READWRITE,
+)
 
 if TYPE_CHECKING:
     from x360k.kernel import Kernel

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from x360k.address_space import (
+from x360k.address_space import AddressSpace
+from x360k.exports.registry import ExportGroup, Param
+from x360k.exports.registry import P as K
+from x360k.heaps import (
     CHUNK,
     ENCRYPTED_HIGH,
     ENCRYPTED_LOW,
@@ -34,7 +37,6 @@ from x360k.address_space import (
     PAGE_READWRITE,
     PHYSICAL_BYTES,
     PROTECTED_OWNERS,
-    AddressSpace,
     Allocation,
     Heap,
     HeapKind,
@@ -42,8 +44,6 @@ from x360k.address_space import (
     align_up,
     normalize_protect,
 )
-from x360k.exports.registry import ExportGroup, Param
-from x360k.exports.registry import P as K
 from x360k.status import (
     STATUS_ACCESS_DENIED,
     STATUS_CONFLICTING_ADDRESSES,
