@@ -363,8 +363,7 @@ class AddressSpace:
                     phys = self.pool.at(alloc.physical)
                     assert phys is not None and phys.base == alloc.physical
                     assert phys.size == alloc.size
-                self._count(heap, alloc, 0)  # keeps by_owner keys comparable
-                committed = alloc.committed_bytes()
+                committed = alloc.committed_bytes() if alloc.backed else 0  # the guard: no RAM
                 kind = heap.spec.kind
                 if kind is HeapKind.VIRTUAL:
                     usage.virtual += committed
