@@ -230,6 +230,15 @@ class GuestMemory:
         """
         return self._locate(address, size)
 
+    def views(self, address: int, size: int) -> list[memoryview]:
+        """Writable views of ``[address, address + size)``, one per region it crosses.
+
+        For I/O straight into guest memory (``os.preadv``); raises
+        :class:`GuestMemoryError` before making any view if a byte is unmapped.
+        The caller releases the views (a live view keeps a region's mmap open).
+        """
+        return [memoryview(b)[o : o + n] for b, o, n in self._pieces(address, size)]
+
     def _locate(self, address: int, size: int) -> tuple[Backing, int]:
         region = self._pages.get(address >> PAGE_SHIFT)
         if region is None or address < 0 or address + size > region.base + len(region.data):

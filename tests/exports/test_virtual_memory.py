@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.vfs.iokit import IoKit
 
 from x360k.heaps import (
     MEM_COMMIT,
@@ -290,3 +291,23 @@ def test_encrypted_memory(k: Kernel) -> None:
     assert k.call("NtAllocateEncryptedMemory", 0, 0, out) == STATUS_INVALID_PARAMETER
     assert k.call("NtAllocateEncryptedMemory", 0, 17 * MIB, out) == STATUS_INVALID_PARAMETER
     assert k.call("NtAllocateEncryptedMemory", 0, 0x1000, UNMAPPED) == STATUS_ACCESS_VIOLATION
+
+
+def test_file_reads_and_writes_cross_separate_commits(io: IoKit) -> None:
+    """A buffer in two commits (two backing regions) still takes one NtReadFile/NtWriteFile."""
+    k = io.k
+    r = allocate(k, 0x20000, kind=MEM_RESERVE)
+    for offset in (0, 0x10000):
+        assert allocate(k, 0x10000, base=r.base + offset, kind=MEM_COMMIT).status == 0
+    buf = r.base + 0x10000 - 100
+    h = io.open("game:\\data\\level1.bin")
+    iosb = io.out(8)
+    assert k.call("NtReadFile", h, 0, 0, 0, iosb, buf, 200, 0) == STATUS_SUCCESS
+    assert k.memory.read_bytes(buf, 200) == bytes(range(200))
+    w = io.create("hdd:\\copy.bin", 0xC0000000, 5)[1]
+    assert k.call("NtWriteFile", w, 0, 0, 0, iosb, buf, 200, 0) == STATUS_SUCCESS
+    assert (io.hdd / "copy.bin").read_bytes() == bytes(range(200))
+    # Running into reserved, uncommitted pages is a bad buffer: nothing is read.
+    assert k.call("NtReadFile", h, 0, 0, 0, iosb, r.base + 0x1FF00, 0x200, 0) == (
+        STATUS_ACCESS_VIOLATION
+    )
