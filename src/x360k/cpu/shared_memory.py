@@ -32,3 +32,6 @@ def share_memory(memory: GuestMemory, engine: Engine) -> None:
     memory.on_map(mirror)
     memory.on_unmap(unmirror)
     memory.on_protect(engine.protect)
+    for region in list(memory.regions):
+        if region.managed:  # committed before the CPU came: give its pages their access now
+            memory.protection_changed(region.base, region.end)
