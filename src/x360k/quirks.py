@@ -691,9 +691,12 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "memory",
         "Protections are kept as host access: they read back as PAGE_NOACCESS, PAGE_READONLY "
         "or PAGE_READWRITE plus NOCACHE/WRITECOMBINE (EXECUTE_READ reads as READONLY, "
-        "WRITECOPY and EXECUTE as NOACCESS, and give that access); MmQueryAddressProtect of a "
-        "PAGE_NOACCESS page is 0.",
-        "A page keeps the PAGE_* value it was given, and reads it back.",
+        "WRITECOPY and EXECUTE as NOACCESS, and give that access); any value is accepted (one "
+        "with no access bit becomes NOACCESS); MmQueryAddressProtect of a PAGE_NOACCESS page "
+        "is 0.",
+        "A page keeps the PAGE_* value it was given, and reads it back; NtAllocateVirtualMemory "
+        "and NtProtectVirtualMemory refuse a value without exactly one base protection "
+        "(STATUS_INVALID_PAGE_PROTECTION).",
         "reference: canary xboxkrnl_memory.cc (FromXdkProtectFlags, ToXdkProtectFlags); console: "
         "NT "
         "keeps the protection code per page",

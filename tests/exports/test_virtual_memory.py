@@ -311,3 +311,18 @@ def test_file_reads_and_writes_cross_separate_commits(io: IoKit) -> None:
     assert k.call("NtReadFile", h, 0, 0, 0, iosb, r.base + 0x1FF00, 0x200, 0) == (
         STATUS_ACCESS_VIOLATION
     )
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_invalid_protection_values(profile: Profile) -> None:
+    k = Kernel(profile)
+    for value in (0, PAGE_READONLY | PAGE_READWRITE):
+        r = allocate(k, 0x10000, protect=value)
+        if profile == "canary":
+            assert r.status == STATUS_SUCCESS
+            assert query(k, r.base)[1][5] == (PAGE_NOACCESS if value == 0 else PAGE_READONLY)
+        else:
+            assert r.status == STATUS_INVALID_PAGE_PROTECTION
+    good = allocate(k, 0x10000)
+    res, _ = protect(k, good.base, 0x1000, 0)
+    assert res.status == (STATUS_SUCCESS if profile == "canary" else STATUS_INVALID_PAGE_PROTECTION)

@@ -79,6 +79,17 @@ def protect_value(k: Kernel, protect: int) -> int:
     return protect & 0xFFFF
 
 
+#: The eight base protections; a valid PAGE_* value has exactly one of them.
+_BASE_PROTECTIONS: Final = 0xFF
+
+
+def protect_invalid(k: Kernel, protect: int) -> bool:
+    """Whether the console rejects ``protect`` (canary folds any value into one it keeps)."""
+    return (
+        not k.quirks.protect_reported_normalized and (protect & _BASE_PROTECTIONS).bit_count() != 1
+    )
+
+
 def fits_in_ram(k: Kernel, extra: int) -> bool:
     """Whether ``extra`` more committed bytes still fit the console's 512 MiB.
 
@@ -152,6 +163,8 @@ def nt_allocate_virtual_memory(
             return STATUS_CONFLICTING_ADDRESSES
         _write_back(k, base_ptr, base, size_ptr, size)
         return STATUS_SUCCESS
+    if protect_invalid(k, protect):
+        return STATUS_INVALID_PAGE_PROTECTION
     value = protect_value(k, protect)
     if base:
         status = _allocate_fixed(k, heap, base, size, kind, value)
@@ -341,7 +354,7 @@ def nt_protect_virtual_memory(
         k.memory.require(old_ptr, 4)
     if size == 0:
         return STATUS_INVALID_PARAMETER
-    if protect & PAGE_EXECUTE_ANY:
+    if protect & PAGE_EXECUTE_ANY or protect_invalid(k, protect):
         return STATUS_INVALID_PAGE_PROTECTION
     sp = space(k)
     heap = sp.heap_at(base)
