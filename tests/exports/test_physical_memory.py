@@ -174,3 +174,16 @@ def test_pool(k: Kernel) -> None:
     # A freed page that shares a mapped chunk reads back as zeros when reused.
     again = k.call("ExAllocatePoolWithTag", 0x20, 1)
     assert k.memory.read_bytes(again, 0x20) == bytes(0x20)
+
+
+def test_the_kernels_own_physical_memory(k: Kernel) -> None:
+    from x360k.exports.physical_memory import allocate_system_physical
+
+    block = allocate_system_physical(k, 0x2000, 0x100)
+    assert 0xE0000000 <= block < 0xFFD00000 and block % 0x1000 == 0
+    assert k.memory.read_bytes(block, 0x2000) == bytes(0x2000)
+    k.call("MmFreePhysicalMemory", 0, block)  # the guest cannot take it away
+    assert k.call("MmQueryAllocationSize", block) == 0x2000
+    assert allocate_system_physical(k, 0, 16) == 0
+    guest = k.call("MmAllocatePhysicalMemory", 0, 0x1000, PAGE_READWRITE)
+    assert guest != block and abs(guest - block) >= 0x1000

@@ -107,6 +107,31 @@ def allocate_physical(
     return 0 if alloc is None else alloc.base
 
 
+def allocate_system_physical(k: Kernel, size: int, alignment: int) -> int:
+    """Zeroed physical memory for the kernel's own use (XMA contexts, display blocks), or 0.
+
+    Canary's physical system-heap allocation: the 4 KiB view (0xE0000000),
+    top-down, committed read/write. It stays the kernel's: no guest free takes it.
+    """
+    if size <= 0 or not fits_in_ram(k, align_up(size, 0x1000)):
+        return 0
+    sp = space(k)
+    heap = sp.heap_for(True, 0x1000)
+    spec = heap.spec
+    alloc = sp.allocate(
+        heap,
+        size,
+        max(alignment, 0x1000),
+        PAGE_READWRITE,
+        commit=True,
+        low=spec.base,
+        high=spec.end - 1,
+        top_down=True,
+        owner="kernel",
+    )
+    return 0 if alloc is None else alloc.base
+
+
 @GROUP.export(
     "MmAllocatePhysicalMemoryEx",
     0xBA,
