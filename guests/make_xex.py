@@ -31,6 +31,7 @@ TITLES = (
     "spin",
     "rtl_strings",
     "loader",
+    "memory",
 )
 PROFILES = ("canary", "console")
 

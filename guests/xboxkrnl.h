@@ -106,8 +106,16 @@ X360K_IMPORT(7, ExAcquireReadWriteLockExclusive)
 void ExAcquireReadWriteLockExclusive(void * read_write_lock);
 X360K_IMPORT(8, ExAcquireReadWriteLockShared)
 void ExAcquireReadWriteLockShared(void * read_write_lock);
+X360K_IMPORT(9, ExAllocatePool)
+ULONG ExAllocatePool(ULONG size);
+X360K_IMPORT(10, ExAllocatePoolWithTag)
+ULONG ExAllocatePoolWithTag(ULONG size, ULONG tag);
+X360K_IMPORT(11, ExAllocatePoolTypeWithTag)
+ULONG ExAllocatePoolTypeWithTag(ULONG size, ULONG tag, ULONG pool_type);
 X360K_IMPORT(13, ExCreateThread)
 NTSTATUS ExCreateThread(HANDLE * handle, ULONG stack_size, ULONG * thread_id, void * xapi_thread_startup, void * start_address, void * start_context, ULONG creation_flags);
+X360K_IMPORT(15, ExFreePool)
+void ExFreePool(void * block);
 X360K_IMPORT(16, ExGetXConfigSetting)
 NTSTATUS ExGetXConfigSetting(ULONG category, ULONG setting, void * buffer, ULONG buffer_size, void * required_size);
 X360K_IMPORT(17, ExInitializeReadWriteLock)
@@ -154,6 +162,10 @@ X360K_IMPORT(95, KeEnterCriticalRegion)
 void KeEnterCriticalRegion(void);
 X360K_IMPORT(102, KeGetCurrentProcessType)
 ULONG KeGetCurrentProcessType(void);
+X360K_IMPORT(107, KeLockL2)
+ULONG KeLockL2(void);
+X360K_IMPORT(108, KeUnlockL2)
+void KeUnlockL2(void);
 X360K_IMPORT(109, KeInitializeApc)
 void KeInitializeApc(void * apc, void * thread, void * kernel_routine, void * rundown_routine, void * normal_routine, ULONG processor_mode, void * normal_context);
 X360K_IMPORT(111, KeInitializeDpc)
@@ -230,6 +242,32 @@ X360K_IMPORT(179, KfLowerIrql)
 void KfLowerIrql(ULONG new_irql);
 X360K_IMPORT(180, KfReleaseSpinLock)
 void KfReleaseSpinLock(void * lock, ULONG old_irql);
+X360K_IMPORT(185, MmAllocatePhysicalMemory)
+ULONG MmAllocatePhysicalMemory(ULONG flags, ULONG region_size, ULONG protect);
+X360K_IMPORT(186, MmAllocatePhysicalMemoryEx)
+ULONG MmAllocatePhysicalMemoryEx(ULONG flags, ULONG region_size, ULONG protect, ULONG min_address, ULONG max_address, ULONG alignment);
+X360K_IMPORT(187, MmCreateKernelStack)
+ULONG MmCreateKernelStack(ULONG stack_size, ULONG unknown);
+X360K_IMPORT(188, MmDeleteKernelStack)
+NTSTATUS MmDeleteKernelStack(ULONG stack_base, ULONG stack_end);
+X360K_IMPORT(189, MmFreePhysicalMemory)
+void MmFreePhysicalMemory(ULONG type, ULONG base_address);
+X360K_IMPORT(190, MmGetPhysicalAddress)
+ULONG MmGetPhysicalAddress(ULONG base_address);
+X360K_IMPORT(191, MmIsAddressValid)
+ULONG MmIsAddressValid(ULONG address);
+X360K_IMPORT(194, MmMapIoSpace)
+ULONG MmMapIoSpace(ULONG unknown, ULONG source_address, ULONG size, ULONG flags);
+X360K_IMPORT(196, MmQueryAddressProtect)
+ULONG MmQueryAddressProtect(ULONG address);
+X360K_IMPORT(197, MmQueryAllocationSize)
+ULONG MmQueryAllocationSize(ULONG base_address);
+X360K_IMPORT(198, MmQueryStatistics)
+NTSTATUS MmQueryStatistics(void * statistics);
+X360K_IMPORT(199, MmSetAddressProtect)
+void MmSetAddressProtect(ULONG base_address, ULONG region_size, ULONG protect);
+X360K_IMPORT(204, NtAllocateVirtualMemory)
+NTSTATUS NtAllocateVirtualMemory(ULONG * base_address, ULONG * region_size, ULONG allocation_type, ULONG protect, BOOLEAN debug_memory);
 X360K_IMPORT(205, NtCancelTimer)
 NTSTATUS NtCancelTimer(HANDLE handle, ULONG * current_state);
 X360K_IMPORT(206, NtClearEvent)
@@ -256,6 +294,8 @@ X360K_IMPORT(218, NtDuplicateObject)
 NTSTATUS NtDuplicateObject(HANDLE source_handle, HANDLE * target_handle, ULONG options);
 X360K_IMPORT(219, NtFlushBuffersFile)
 NTSTATUS NtFlushBuffersFile(HANDLE file_handle, IO_STATUS_BLOCK * io_status_block);
+X360K_IMPORT(220, NtFreeVirtualMemory)
+NTSTATUS NtFreeVirtualMemory(ULONG * base_address, ULONG * region_size, ULONG free_type, BOOLEAN debug_memory);
 X360K_IMPORT(221, NtMakeTemporaryObject)
 NTSTATUS NtMakeTemporaryObject(HANDLE handle);
 X360K_IMPORT(222, NtOpenDirectoryObject)
@@ -264,6 +304,8 @@ X360K_IMPORT(223, NtOpenFile)
 NTSTATUS NtOpenFile(HANDLE * handle, ULONG desired_access, OBJECT_ATTRIBUTES * object_attributes, IO_STATUS_BLOCK * io_status_block, ULONG open_options);
 X360K_IMPORT(224, NtOpenSymbolicLinkObject)
 NTSTATUS NtOpenSymbolicLinkObject(HANDLE * handle, OBJECT_ATTRIBUTES * object_attributes);
+X360K_IMPORT(225, NtProtectVirtualMemory)
+NTSTATUS NtProtectVirtualMemory(ULONG * base_address, ULONG * region_size, ULONG new_protect, ULONG * old_protect, BOOLEAN debug_memory);
 X360K_IMPORT(226, NtPulseEvent)
 NTSTATUS NtPulseEvent(HANDLE handle, ULONG * previous_state);
 X360K_IMPORT(227, NtQueueApcThread)
@@ -280,6 +322,8 @@ X360K_IMPORT(232, NtQueryInformationFile)
 NTSTATUS NtQueryInformationFile(HANDLE file_handle, IO_STATUS_BLOCK * io_status_block, void * information, ULONG length, ULONG information_class);
 X360K_IMPORT(236, NtQuerySymbolicLinkObject)
 NTSTATUS NtQuerySymbolicLinkObject(HANDLE handle, ANSI_STRING * target);
+X360K_IMPORT(238, NtQueryVirtualMemory)
+NTSTATUS NtQueryVirtualMemory(ULONG base_address, void * memory_basic_information, ULONG region_type);
 X360K_IMPORT(239, NtQueryVolumeInformationFile)
 NTSTATUS NtQueryVolumeInformationFile(HANDLE file_handle, IO_STATUS_BLOCK * io_status_block, void * information, ULONG length, ULONG fs_information_class);
 X360K_IMPORT(240, NtReadFile)
@@ -634,6 +678,10 @@ X360K_IMPORT(618, VdRetrainEDRAMWorker)
 ULONG VdRetrainEDRAMWorker(ULONG unknown);
 X360K_IMPORT(635, RtlComputeCrc32)
 ULONG RtlComputeCrc32(ULONG seed, void * buffer, ULONG length);
+X360K_IMPORT(650, NtAllocateEncryptedMemory)
+NTSTATUS NtAllocateEncryptedMemory(ULONG unknown, ULONG region_size, ULONG * base_address);
+X360K_IMPORT(676, KeGetImagePageTableEntry)
+ULONG KeGetImagePageTableEntry(ULONG address);
 X360K_IMPORT(733, ExTryToAcquireReadWriteLockExclusive)
 ULONG ExTryToAcquireReadWriteLockExclusive(void * read_write_lock);
 X360K_IMPORT(734, ExTryToAcquireReadWriteLockShared)

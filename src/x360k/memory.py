@@ -6,13 +6,22 @@ access) while the kernel reads and writes it here. Regions are aligned to
 64 KiB pages; a page table maps page numbers to their region for O(1) lookup.
 Touching an address that no region covers raises :class:`GuestMemoryError`,
 which the export dispatcher turns into STATUS_ACCESS_VIOLATION.
+
+Which ranges exist is the address space's decision (x360k/address_space.py,
+``self.space``): committing maps anonymous ``mmap`` backing here, releasing
+unmaps it, and the kernel's own arenas grow by claiming chunks there, so the
+guest, the kernel and the CPU see one map.
 """
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from x360k.address_space import AddressSpace
 
 PAGE_SHIFT = 16
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -33,13 +42,21 @@ class GuestMemoryError(Exception):
         self.size = size
 
 
-@dataclass(slots=True)
+#: A region's bytes: a ``bytearray`` for what the kernel maps itself, an anonymous
+#: ``mmap`` for committed memory (zero pages cost nothing until touched; unmapping
+#: gives them back).
+Backing = bytearray | mmap.mmap
+
+
+@dataclass(slots=True, eq=False)
 class Region:
     """One mapped range ``[base, base + len(data))``."""
 
     base: int
-    data: bytearray
+    data: Backing
     name: str
+    #: Mapped for the address space's commits (and unmapped by it).
+    managed: bool = False
 
     @property
     def end(self) -> int:
@@ -47,6 +64,8 @@ class Region:
 
 
 _MapListener = Callable[[Region], None]
+#: (base, size, cpu access bits) for a run of pages whose access changed.
+_ProtectListener = Callable[[int, int, int], None]
 
 
 @dataclass(slots=True)
@@ -58,7 +77,6 @@ class _Arena:
     chunk: int
     cursor: int = 0
     mapped_end: int = 0
-    regions: list[Region] = field(default_factory=list)
 
 
 class GuestMemory:
@@ -74,27 +92,78 @@ class GuestMemory:
 
     def __init__(self) -> None:
         self._pages: dict[int, Region] = {}
-        self.regions: list[Region] = []
+        self._regions: dict[int, Region] = {}
         self._heap = _Arena(self.HEAP_BASE, self.HEAP_LIMIT, 1 << 20)
         self._system = _Arena(self.SYSTEM_BASE, self.SYSTEM_LIMIT, 1 << 20)
         self._system_free: dict[tuple[int, int], list[int]] = {}
         self._map_listeners: list[_MapListener] = []
+        self._unmap_listeners: list[_MapListener] = []
+        self._protect_listeners: list[_ProtectListener] = []
+        self.space = AddressSpace(self)
+
+    @property
+    def regions(self) -> list[Region]:
+        """Every mapped region, in the order they were mapped."""
+        return list(self._regions.values())
 
     # -- mapping ------------------------------------------------------------------------------
 
     def map(self, base: int, size: int, name: str = "") -> Region:
-        """Map ``size`` zeroed bytes at ``base`` (both rounded out to whole pages)."""
+        """Map ``size`` zeroed bytes at ``base`` (both rounded out to whole pages).
+
+        The range is recorded in the address space as committed (an image, the
+        kernel's data), so guest allocations never land on it.
+        """
         start = base & ~(PAGE_SIZE - 1)
         end = (base + size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+        region = self._add_region(start, end, bytearray(max(end - start, 0)), name, base, size)
+        self.space.note_mapped(start, end, "image")
+        return region
+
+    def map_backing(self, base: int, size: int) -> Region:
+        """Map committed memory for the address space: zero pages that cost nothing untouched."""
+        return self._add_region(
+            base, base + size, mmap.mmap(-1, size), "committed", base, size, True
+        )
+
+    def unmap_backing(self, address: int, needed: Callable[[int, int], bool]) -> None:
+        """Unmap the address space's region at ``address`` unless ``needed(base, end)``.
+
+        Regions the kernel mapped itself (``map``) are never unmapped.
+        """
+        region = self._pages.get(address >> PAGE_SHIFT)
+        if region is None or not region.managed or needed(region.base, region.end):
+            return
+        for page in range(region.base >> PAGE_SHIFT, region.end >> PAGE_SHIFT):
+            del self._pages[page]
+        del self._regions[region.base]
+        for listener in self._unmap_listeners:
+            listener(region)
+        data = region.data
+        if isinstance(data, mmap.mmap):
+            # A view of it may still be alive somewhere; the collector frees it later then.
+            with contextlib.suppress(BufferError):
+                data.close()
+
+    def _add_region(
+        self,
+        start: int,
+        end: int,
+        data: Backing,
+        name: str,
+        base: int,
+        size: int,
+        managed: bool = False,
+    ) -> Region:
         if start < 0 or end > ADDRESS_LIMIT or end <= start:
             raise ValueError(f"cannot map 0x{base:X}+0x{size:X}")
         for page in range(start >> PAGE_SHIFT, end >> PAGE_SHIFT):
             if page in self._pages:
                 raise ValueError(f"page 0x{page << PAGE_SHIFT:08X} already mapped")
-        region = Region(start, bytearray(end - start), name)
+        region = Region(start, data, name, managed)
         for page in range(start >> PAGE_SHIFT, end >> PAGE_SHIFT):
             self._pages[page] = region
-        self.regions.append(region)
+        self._regions[start] = region
         for listener in self._map_listeners:
             listener(region)
         return region
@@ -102,6 +171,37 @@ class GuestMemory:
     def on_map(self, listener: _MapListener) -> None:
         """Call ``listener(region)`` for every region mapped from now on (a CPU mirrors them)."""
         self._map_listeners.append(listener)
+
+    def on_unmap(self, listener: _MapListener) -> None:
+        """Call ``listener(region)`` for every region unmapped from now on (before it closes)."""
+        self._unmap_listeners.append(listener)
+
+    def on_protect(self, listener: _ProtectListener) -> None:
+        """Call ``listener(base, size, access)`` when committed pages change CPU access."""
+        self._protect_listeners.append(listener)
+
+    def protection_changed(self, low: int, high: int) -> None:
+        """Tell protection listeners the CPU access of the committed pages in ``[low, high)``.
+
+        Only regions the address space mapped are reported: what the kernel maps
+        itself keeps the access it was mapped with.
+        """
+        if not self._protect_listeners:
+            return
+        runs: list[tuple[int, int, int]] = []
+        step = 0x1000
+        for address in range(low & ~(step - 1), high, step):
+            region = self._pages.get(address >> PAGE_SHIFT)
+            if region is None or not region.managed:
+                continue
+            access = self.space.cpu_access_of(address)
+            if runs and runs[-1][0] + runs[-1][1] == address and runs[-1][2] == access:
+                runs[-1] = (runs[-1][0], runs[-1][1] + step, access)
+            else:
+                runs.append((address, step, access))
+        for base, size, access in runs:
+            for listener in self._protect_listeners:
+                listener(base, size, access)
 
     def is_mapped(self, address: int, size: int = 1) -> bool:
         """True when every byte of ``[address, address + size)`` is mapped."""
@@ -117,9 +217,12 @@ class GuestMemory:
         Export handlers call this for out-pointers *before* changing any kernel
         state, so a bad pointer leaves the kernel exactly as it was.
         """
-        self._locate(address, size)
+        try:
+            self._locate(address, size)
+        except GuestMemoryError:
+            self._pieces(address, size)
 
-    def span(self, address: int, size: int) -> tuple[bytearray, int]:
+    def span(self, address: int, size: int) -> tuple[Backing, int]:
         """The region buffer and offset holding ``[address, address + size)``.
 
         For hot paths that pack several fields of one structure with a single
@@ -127,14 +230,40 @@ class GuestMemory:
         """
         return self._locate(address, size)
 
-    def _locate(self, address: int, size: int) -> tuple[bytearray, int]:
+    def views(self, address: int, size: int) -> list[memoryview]:
+        """Writable views of ``[address, address + size)``, one per region it crosses.
+
+        For I/O straight into guest memory (``os.preadv``); raises
+        :class:`GuestMemoryError` before making any view if a byte is unmapped.
+        The caller releases the views (a live view keeps a region's mmap open).
+        """
+        return [memoryview(b)[o : o + n] for b, o, n in self._pieces(address, size)]
+
+    def _locate(self, address: int, size: int) -> tuple[Backing, int]:
         region = self._pages.get(address >> PAGE_SHIFT)
         if region is None or address < 0 or address + size > region.base + len(region.data):
-            # A range may still be covered by two adjacent regions; accept only one region
-            # per access, which is all the kernel needs (structures never straddle a mapping
-            # boundary in practice) and keeps the fast path to one dict lookup.
+            # A range may still be covered by two adjacent regions; scalars accept only one
+            # region per access (structures never straddle a mapping boundary in practice),
+            # which keeps the fast path to one dict lookup. Byte ranges go on in _pieces.
             raise GuestMemoryError(address, size)
         return region.data, address - region.base
+
+    def _pieces(self, address: int, size: int) -> Iterator[tuple[Backing, int, int]]:
+        """``(buffer, offset, length)`` for each region a range crosses; all or an error.
+
+        Checked in full before the first piece is yielded, so a write never stops halfway.
+        """
+        pieces: list[tuple[Backing, int, int]] = []
+        at, left = address, size
+        while left > 0:
+            region = self._pages.get(at >> PAGE_SHIFT) if 0 <= at < ADDRESS_LIMIT else None
+            if region is None:
+                raise GuestMemoryError(address, size)
+            n = min(left, region.end - at)
+            pieces.append((region.data, at - region.base, n))
+            at += n
+            left -= n
+        return iter(pieces)
 
     # -- scalar access (big-endian) ------------------------------------------------
 
@@ -184,19 +313,29 @@ class GuestMemory:
     def read_bytes(self, address: int, size: int) -> bytes:
         if size == 0:
             return b""
-        buf, off = self._locate(address, size)
+        try:
+            buf, off = self._locate(address, size)
+        except GuestMemoryError:
+            return b"".join(bytes(b[o : o + n]) for b, o, n in self._pieces(address, size))
         return bytes(buf[off : off + size])
 
     def write_bytes(self, address: int, data: bytes) -> None:
         if not data:
             return
-        buf, off = self._locate(address, len(data))
+        try:
+            buf, off = self._locate(address, len(data))
+        except GuestMemoryError:
+            at = 0
+            for b, o, n in self._pieces(address, len(data)):
+                b[o : o + n] = data[at : at + n]
+                at += n
+            return
         buf[off : off + len(data)] = data
 
     def fill(self, address: int, size: int, byte: int = 0) -> None:
         if size:
-            buf, off = self._locate(address, size)
-            buf[off : off + size] = bytes([byte]) * size
+            for b, o, n in self._pieces(address, size):
+                b[o : o + n] = bytes([byte]) * n
 
     def read_cstring(self, address: int, limit: int = 4096) -> bytes:
         """Bytes up to (not including) a NUL, at most ``limit``."""
@@ -230,18 +369,30 @@ class GuestMemory:
         self._system_free.setdefault((size, align), []).append(address)
 
     def _bump(self, arena: _Arena, size: int, align: int, name: str) -> int:
+        """Bump-allocate in ``arena``, growing it by chunks claimed from the address space.
+
+        A chunk goes where the address space has room at or above the arena's end:
+        right after it when free, past whatever the guest allocated there if not.
+        """
         if size < 0 or align <= 0 or align & (align - 1):
             raise ValueError(f"bad allocation size {size} / alignment {align}")
         if arena.mapped_end == 0:
             arena.cursor = arena.mapped_end = arena.start
         address = (arena.cursor + align - 1) & ~(align - 1)
         end = address + max(size, 1)
-        if end > arena.limit:
-            raise MemoryError(f"guest {name} arena exhausted")
         if end > arena.mapped_end:
-            grow = max(arena.chunk, (end - arena.mapped_end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
-            arena.regions.append(self.map(arena.mapped_end, grow, name))
-            arena.mapped_end += grow
+            grow = max(arena.chunk, (max(size, 1) + align + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+            got = (
+                None
+                if end > arena.limit
+                else self.space.claim(arena.mapped_end, arena.limit, grow, "kernel")
+            )
+            if got is None:
+                raise MemoryError(f"guest {name} arena exhausted")
+            if got != arena.mapped_end:
+                address = (got + align - 1) & ~(align - 1)
+                end = address + max(size, 1)
+            arena.mapped_end = got + grow
         arena.cursor = end
         return address
 

@@ -857,6 +857,108 @@ QUIRK_TABLE: Final[tuple[QuirkInfo, ...]] = (
         "reference: canary xboxkrnl_ob.cc (xeObSplitName: FatalError); console: Xbox "
         "ObCreateObject",
     ),
+    # -- memory manager --------------------------------------------------------------------------
+    QuirkInfo(
+        "virtual_null_pointer_invalid_parameter",
+        "memory",
+        "NtAllocateVirtualMemory and NtProtectVirtualMemory with a null BaseAddress or "
+        "RegionSize pointer return STATUS_INVALID_PARAMETER.",
+        "The pointers are probed like any other: a null one is STATUS_ACCESS_VIOLATION.",
+        "reference: canary xboxkrnl_memory.cc (NtAllocateVirtualMemory, NtProtectVirtualMemory); "
+        "console: "
+        "NT NtAllocateVirtualMemory probes its in/out parameters",
+    ),
+    QuirkInfo(
+        "negative_region_size_negated",
+        "memory",
+        "A RegionSize that is negative as a signed 32-bit value is negated before rounding "
+        "(-0x10000 allocates 64 KiB).",
+        "Such a size is larger than any heap: STATUS_INVALID_PARAMETER.",
+        "reference: canary xboxkrnl_memory.cc (NtAllocateVirtualMemory: 'some games pass in "
+        "negative "
+        "sizes'); console: NT rejects a RegionSize past the user address range",
+    ),
+    QuirkInfo(
+        "virtual_commit_beyond_physical",
+        "memory",
+        "Commits in the virtual heaps are host memory, not the console's 512 MiB: they "
+        "succeed while the heap has address space, and MmQueryStatistics counts only physical "
+        "allocations as used.",
+        "Every committed page is one of the 512 MiB of RAM: a commit (or physical allocation) "
+        "that would pass it fails with STATUS_NO_MEMORY (MmAllocatePhysicalMemory returns 0), "
+        "and MmQueryStatistics counts every commit.",
+        "reference: canary memory.cc (virtual heaps backed by a 4 GiB host mapping); console: "
+        "512 MiB "
+        "unified memory, no paging",
+    ),
+    QuirkInfo(
+        "fixed_allocation_overlays",
+        "memory",
+        "A fixed-address NtAllocateVirtualMemory with MEM_COMMIT takes the pages out of "
+        "whatever reservations held them (reserving free ones) into a new region; MEM_RESERVE "
+        "alone over used pages fails with STATUS_NO_MEMORY.",
+        "Reserving over used pages, or committing pages that are not all inside one "
+        "reservation, fails with STATUS_CONFLICTING_ADDRESSES.",
+        "reference: canary memory.cc (BaseHeap::AllocFixed); console: NT NtAllocateVirtualMemory",
+    ),
+    QuirkInfo(
+        "protect_reported_normalized",
+        "memory",
+        "Protections are kept as host access: they read back as PAGE_NOACCESS, PAGE_READONLY "
+        "or PAGE_READWRITE plus NOCACHE/WRITECOMBINE (EXECUTE_READ reads as READONLY, "
+        "WRITECOPY and EXECUTE as NOACCESS, and give that access); any value is accepted (one "
+        "with no access bit becomes NOACCESS); MmQueryAddressProtect of a PAGE_NOACCESS page "
+        "is 0.",
+        "A page keeps the PAGE_* value it was given, and reads it back; NtAllocateVirtualMemory "
+        "and NtProtectVirtualMemory refuse a value without exactly one base protection "
+        "(STATUS_INVALID_PAGE_PROTECTION).",
+        "reference: canary xboxkrnl_memory.cc (FromXdkProtectFlags, ToXdkProtectFlags); console: "
+        "NT "
+        "keeps the protection code per page",
+    ),
+    QuirkInfo(
+        "virtual_free_canary_statuses",
+        "memory",
+        "NtFreeVirtualMemory treats any FreeType but MEM_DECOMMIT as a release; a release not "
+        "at a region's base is STATUS_UNSUCCESSFUL; a decommit succeeds over any range. "
+        "NtProtectVirtualMemory over several regions or uncommitted pages is "
+        "STATUS_ACCESS_DENIED.",
+        "FreeType must be MEM_DECOMMIT or MEM_RELEASE (else STATUS_INVALID_PARAMETER); an "
+        "address in no allocation is STATUS_MEMORY_NOT_ALLOCATED, a release not at the base "
+        "STATUS_FREE_VM_NOT_AT_BASE; a protect over several regions is "
+        "STATUS_CONFLICTING_ADDRESSES, over uncommitted pages STATUS_NOT_COMMITTED.",
+        "reference: canary xboxkrnl_memory.cc (NtFreeVirtualMemory, NtProtectVirtualMemory), "
+        "memory.cc "
+        "(Decommit, Release, Protect); console: NT NtFreeVirtualMemory, NtProtectVirtualMemory",
+    ),
+    QuirkInfo(
+        "query_region_unrounded",
+        "memory",
+        "NtQueryVirtualMemory reports BaseAddress as the address passed (not rounded down to "
+        "its page); a free range has Type MEM_PRIVATE and protections PAGE_NOACCESS.",
+        "BaseAddress is the page of the address; a free range has Type and protections 0.",
+        "reference: canary xboxkrnl_memory.cc (NtQueryVirtualMemory); console: NT "
+        "MEMORY_BASIC_INFORMATION",
+    ),
+    QuirkInfo(
+        "reserved_pages_report_protection",
+        "memory",
+        "MmIsAddressValid and MmQueryAddressProtect answer a reserved, uncommitted page with "
+        "the protection it was reserved with (so it reads as valid).",
+        "An uncommitted page is not valid: MmIsAddressValid 0, MmQueryAddressProtect 0.",
+        "reference: canary memory.cc (QueryProtect, QueryRangeAccess read the page table's "
+        "protection); "
+        "console: NT MmIsAddressValid checks the page is present",
+    ),
+    QuirkInfo(
+        "kernel_stack_failure_returns_size",
+        "memory",
+        "MmCreateKernelStack that cannot allocate returns the requested size (a null base "
+        "plus the size).",
+        "It returns NULL.",
+        "reference: canary xboxkrnl_memory.cc (xeMmCreateKernelStack); console: a failed "
+        "allocation is NULL",
+    ),
 )
 
 #: Departures x360k does not reproduce because canary's behaviour is undefined
@@ -980,6 +1082,15 @@ class Quirks:
     device_ioctl_unchecked: bool
     fsc_cache_count_stub: bool
     ob_create_named_fatal: bool
+    virtual_null_pointer_invalid_parameter: bool
+    negative_region_size_negated: bool
+    virtual_commit_beyond_physical: bool
+    fixed_allocation_overlays: bool
+    protect_reported_normalized: bool
+    virtual_free_canary_statuses: bool
+    query_region_unrounded: bool
+    reserved_pages_report_protection: bool
+    kernel_stack_failure_returns_size: bool
 
     @classmethod
     def for_profile(cls, profile: Profile = "canary", **overrides: bool) -> Quirks:

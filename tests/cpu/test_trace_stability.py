@@ -86,6 +86,9 @@ CASES = [
     Case("loader", "console"),
     *(Case("kernel_objects", profile) for profile in ("canary", "console")),
     *(Case("callbacks", profile) for profile in ("canary", "console")),
+    Case("memory"),
+    Case("memory", "console"),
+    Case("memory", pokes={"write_readonly": 1}),
 ]
 
 

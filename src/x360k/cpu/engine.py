@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import mmap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -120,6 +121,7 @@ class Engine:
         self._one = ctypes.c_uint32()
         self._one_ref = ctypes.byref(self._one)
         self._mapped: list[Any] = []  # keeps the ctypes views of mapped buffers alive
+        self._views: dict[int, Any] = {}  # guest base -> ctypes view of a mapped region
         self.write_reg(R.UC_PPC_REG_MSR, self.read_reg(R.UC_PPC_REG_MSR) | MSR_FP | MSR_VEC)
         #: Unicorn's live register file, when it could be found (see ``register_file``).
         self.register_file = (
@@ -148,11 +150,20 @@ class Engine:
 
     # -- memory -----------------------------------------------------------------------------------
 
-    def map_buffer(self, base: int, data: bytearray) -> None:
+    def map_buffer(self, base: int, data: bytearray | mmap.mmap) -> None:
         """Map ``data`` itself at ``base``: the CPU and the kernel then share those bytes."""
         view = (ctypes.c_char * len(data)).from_buffer(data)
-        self._mapped.append(view)
+        self._views[base] = view
         self.uc.mem_map_ptr(base, len(data), 7, ctypes.addressof(view))
+
+    def unmap_buffer(self, base: int, size: int) -> None:
+        """Unmap what :meth:`map_buffer` mapped at ``base`` and let go of its buffer."""
+        self.uc.mem_unmap(base, size)
+        self._views.pop(base, None)
+
+    def protect(self, base: int, size: int, access: int) -> None:
+        """Set the CPU's access (UC_PROT_* bits) to ``[base, base + size)``."""
+        self.uc.mem_protect(base, size, access)
 
     # -- running ----------------------------------------------------------------------------------
 

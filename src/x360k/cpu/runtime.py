@@ -336,9 +336,10 @@ class CpuRuntime:
             return "illegal instruction"
         if what is None:
             return f"unicorn error {error}"
+        state = "protected" if error >= 12 else "unmapped"  # UC_ERR_*_PROT: a page's protection
         if bad is None:
-            return f"{what} of unmapped memory"
-        return f"{what} of unmapped memory at 0x{bad[0]:08x} ({bad[1]} bytes)"
+            return f"{what} of {state} memory"
+        return f"{what} of {state} memory at 0x{bad[0]:08x} ({bad[1]} bytes)"
 
     def _fault(self, t: Thread, pc: int, reason: str, regs: list[int]) -> GuestFault:
         k = self.k

@@ -166,8 +166,8 @@ def _transfer(
             offset = given
     if length:
         # A bad buffer: STATUS_ACCESS_VIOLATION, nothing done. The data moves straight
-        # between the host file and this region's buffer, without an intermediate copy.
-        region, start = k.memory.span(buffer, length)
+        # between the host file and guest memory, without an intermediate copy.
+        views = k.memory.views(buffer, length)  # one per region the buffer crosses
     node = f.node
     moved = 0
     if node.is_dir:
@@ -178,13 +178,16 @@ def _transfer(
         status = STATUS_SUCCESS
         try:
             if length:
-                with memoryview(region)[start : start + length] as view:
+                try:
                     if write:
-                        moved = os.pwrite(node.fd, view, offset)
+                        moved = os.pwritev(node.fd, views, offset)
                     else:
-                        moved = os.preadv(node.fd, (view,), offset)
+                        moved = os.preadv(node.fd, views, offset)
                         if not moved:
                             status = STATUS_END_OF_FILE
+                finally:
+                    for view in views:
+                        view.release()
             elif write:
                 moved = os.pwrite(node.fd, b"", offset)
             else:

@@ -25,7 +25,7 @@ def strlen(mem: GuestMemory, address: int) -> int:
     n = 0
     while True:
         buf, off = mem.span(address + n, 1)
-        end = buf.find(0, off)
+        end = buf.find(b"\0", off)
         if end >= 0:
             return n + end - off
         n += len(buf) - off

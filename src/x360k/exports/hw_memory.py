@@ -1,12 +1,8 @@
-"""INTERIM guest allocations for the hardware-facing exports (Vd, XMA), and canary's physical map.
+"""Canary's physical address map, as the hardware-facing exports (Vd, XMA) see it.
 
-The memory manager is being written on another branch; until it lands, the
-few exports here that hand the guest memory of the kernel's own (the XMA
-context array, VdPersistDisplay's block) take it from the kernel's system
-range (``GuestMemory.alloc_system``, 0xA0000000 up), which is where canary's
-physical heaps sit too. Every such allocation goes through
-:func:`allocate_physical`, so the integrator points this one function at the
-manager (``MmAllocatePhysicalMemoryEx``'s path) and nothing else changes.
+The memory the kernel hands those exports (the XMA context array,
+VdPersistDisplay's block) comes from the memory manager's physical system
+heap (:func:`x360k.exports.physical_memory.allocate_system_physical`).
 
 :func:`physical_address` is canary's ``Memory::GetPhysicalAddress`` as a
 fact: only the three physical views translate (0xA0000000 and 0xC0000000 by
@@ -20,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from x360k.kernel_state import KernelState
+    pass
 
 #: The physical views canary maps: (base, end, offset added after subtracting the base).
 PHYSICAL_VIEWS: Final = (
@@ -28,11 +24,6 @@ PHYSICAL_VIEWS: Final = (
     (0xC0000000, 0xE0000000, 0),
     (0xE0000000, 0x100000000, 0x1000),
 )
-
-
-def allocate_physical(k: KernelState, size: int, align: int) -> int:
-    """Zeroed guest memory in a physical view for the kernel's own use (INTERIM, see above)."""
-    return k.memory.alloc_system(size, align)
 
 
 def physical_address(address: int) -> int | None:

@@ -23,6 +23,8 @@ from x360k.exports import (
     ob,
     ob_create,
     object_directory,
+    physical_memory,
+    pool,
     rtl,
     rtl_errors,
     rtl_exceptions,
@@ -36,6 +38,7 @@ from x360k.exports import (
     threads,
     tls,
     video,
+    virtual_memory,
     waits,
     xconfig,
     xma,
@@ -81,5 +84,8 @@ def all_exports() -> list[Export]:
         apc_dpc.GROUP,
         devices.GROUP,
         ob_create.GROUP,
+        virtual_memory.GROUP,
+        physical_memory.GROUP,
+        pool.GROUP,
     ]
     return [ex for group in groups for ex in group.exports]

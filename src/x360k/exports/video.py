@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from x360k.exports.callbacks import interrupt_callback_changed
-from x360k.exports.hw_memory import allocate_physical, physical_address
+from x360k.exports.hw_memory import physical_address
+from x360k.exports.physical_memory import allocate_system_physical
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 
@@ -285,7 +286,7 @@ def vd_persist_display(k: KernelState, t: Thread, unknown: int, block_ptr: int) 
     """
     if block_ptr:
         k.memory.require(block_ptr, 4)
-        block = allocate_physical(k, PERSIST_DISPLAY_BLOCK, 32)
+        block = allocate_system_physical(k, PERSIST_DISPLAY_BLOCK, 32)
         video_state(k).persisted.append(block)
         k.memory.write_u32(block_ptr, block)
     return 1

@@ -21,7 +21,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from x360k.exports.hw_memory import allocate_physical, physical_address
+from x360k.exports.hw_memory import physical_address
+from x360k.exports.physical_memory import allocate_system_physical
 from x360k.exports.registry import ExportGroup, Param, Returns
 from x360k.exports.registry import P as K
 from x360k.status import STATUS_NO_MEMORY, STATUS_SUCCESS
@@ -133,7 +134,7 @@ def xma_create_context(k: KernelState, t: Thread, out: int) -> int:
     k.memory.require(out, 4)
     state = xma_state(k)
     if not state.array:
-        state.array = allocate_physical(k, CONTEXT_SIZE * CONTEXT_COUNT, 256)
+        state.array = allocate_system_physical(k, CONTEXT_SIZE * CONTEXT_COUNT, 256)
     index = next((i for i in range(CONTEXT_COUNT) if i not in state.allocated), None)
     if index is None:
         k.memory.write_u32(out, 0)

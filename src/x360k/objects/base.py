@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from x360k.dispatcher import WaitBlock
+    from x360k.memory import Backing
     from x360k.objects.thread import Thread
 
 
@@ -46,7 +47,7 @@ class KernelObject:
         #: Creation order within its kernel, for stable reports.
         self.serial = 0
         #: Where the body's signal_state lives: (body, region buffer, offset), cached.
-        self.signal_cell: tuple[int, bytearray, int] | None = None
+        self.signal_cell: tuple[int, Backing, int] | None = None
         #: Wait blocks of the threads waiting on this object, in arrival order.
         self.waiters: list[WaitBlock] = []
 
