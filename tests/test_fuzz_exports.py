@@ -215,3 +215,14 @@ def test_each_export_once_with_edges(profile: Profile, name: str) -> None:
             else:
                 args.append(("scratch", 0) if choice != 1 else ("raw", 0xFFFFFFF0))
         _play(profile, [(name, args)])
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_wide_call_after_the_stack_pointer_was_set_to_nothing(profile: Profile) -> None:
+    """Found by the fuzzer: arguments 9.. go to the stack, and r1 may lead nowhere."""
+    k = Kernel(profile)
+    k.call("KeSetCurrentStackPointers", 0, k.main_thread.kthread, 0, 0, 0)
+    assert k.main_thread.gpr[1] == 0
+    status = k.call("NtCreateFile", 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    assert status == 0xC0000005  # STATUS_ACCESS_VIOLATION: the arguments could not be read
+    k.table.check_invariants()

@@ -84,8 +84,14 @@ class CallPath:
     def _write_stack_args(self, t: Thread, extra: tuple[int, ...]) -> None:
         sp = t.gpr[1] & M32
         memory = self.k.memory
-        for i, value in enumerate(extra):
-            memory.write_u64(sp + 0x50 + 8 * i, value & M32)
+        try:
+            for i, value in enumerate(extra):
+                memory.write_u64(sp + 0x50 + 8 * i, value & M32)
+        except GuestMemoryError:
+            # The thread's stack pointer leads nowhere (KeSetCurrentStackPointers can put
+            # it anywhere): the arguments never arrive, and the call, reading them, gets
+            # STATUS_ACCESS_VIOLATION as a guest's would.
+            pass
 
     def invoke(self, t: Thread, ex: Export, decoded: Sequence[int] | None = None) -> int:
         """Decode, run and finish one export call on ``t``; BLOCKED if it must wait.
