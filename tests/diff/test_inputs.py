@@ -160,3 +160,17 @@ def test_bad_line_is_named_by_the_trace_layer(
     with pytest.raises(InputError, match=r"bad\.jsonl\D*6\b"):
         load(path)
     assert not list(scratch.iterdir())  # the half-written spill is gone
+
+
+def test_spill_refuses_floats_and_booleans_in_integer_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through DuckDB (no small-file shortcut) a float status is no integer: None, not 2."""
+    monkeypatch.setattr(spill, "SMALL_BYTES", 0)
+    good = '{"tid": 0, "idx": 0, "kind": "kernel.call", "name": "NtClose", "status": 2}\n'
+    path = tmp_path / "t.jsonl"
+    path.write_text(good)
+    assert spill.spill_jsonl(path, ("tid", "idx", "kind", "status"), None) is not None
+    for bad in ("2.0", "1.5", "true", '"1e3"', '" 12"'):
+        path.write_text(good.replace('"status": 2', f'"status": {bad}'))
+        assert spill.spill_jsonl(path, ("tid", "idx", "kind", "status"), None) is None, bad

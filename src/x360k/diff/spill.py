@@ -18,8 +18,9 @@ batches come: the Arrow IPC file format allows a single dictionary per field,
 and the codes also make the grouping sort cheaper.
 
 DuckDB parses integer fields written as hex strings (``"status": "0xC0000008"``)
-and as decimal strings like JSON numbers, as the trace readers do. Anything it
-cannot read makes :func:`spill_jsonl` return ``None`` and the caller falls back
+and as decimal strings like JSON numbers, as the trace readers do, and refuses
+floats and booleans there as they do (:func:`~x360k.trace.int_text.strict_read_json`).
+Anything it cannot read makes :func:`spill_jsonl` return ``None`` and the caller falls back
 to the trace layer's reader, which names the bad line.
 """
 
@@ -113,16 +114,14 @@ def read_header(path: Path) -> dict[str, Any] | None:
 def _duck_batches(path: Path, names: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
     import duckdb
 
-    spec = ", ".join(f"'{c}': '{DUCK_TYPES[c]}'" for c in names if c in DUCK_TYPES)
-    sql_path = str(path).replace("'", "''")
+    from x360k.trace.int_text import strict_read_json
+
+    query = strict_read_json({c: DUCK_TYPES[c] for c in names if c in DUCK_TYPES}, "?")
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")
         con.execute("SET enable_progress_bar = false")  # never on our stdout
-        rel = con.sql(
-            f"SELECT * FROM read_ndjson('{sql_path}', columns={{{spec}}}, "
-            "format='newline_delimited')"
-        )
+        rel = con.sql(query, params=[str(path)])
         yield from rel.to_arrow_reader(BATCH_ROWS)
     except (duckdb.Error, pa.ArrowException) as exc:
         raise _Unreadable(str(exc)) from None
