@@ -180,15 +180,12 @@ class _Codes:
         if arr.null_count == len(arr):
             return pa.nulls(len(arr), pa.int32())
         enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-        lut = np.array(
+        lut = pa.array(
             [self.codes.setdefault(str(v), len(self.codes)) for v in enc.dictionary.to_pylist()],
-            np.int32,
+            pa.int32(),
         )
-        idx = enc.indices
-        raw = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False) if idx.null_count else idx
-        codes = lut[np.asarray(raw)]
-        mask = None if not idx.null_count else ~np.asarray(pc.is_valid(idx), bool)
-        return pa.array(codes, pa.int32(), mask=mask)
+        # a null index takes a null: no mask to build (which would also import numpy.ma)
+        return pc.take(lut, enc.indices)
 
     def values(self) -> list[str]:
         return list(self.codes)
