@@ -123,8 +123,9 @@ def _pieces(data: bytes, offsets: npt.NDArray[np.int64]) -> pa.Array:
     )
 
 
-def _call_parts(data: bytes) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """Thread id, export name and argument text of every call-shaped line of ``data``.
+def _call_parts(data: bytes) -> tuple[int, pa.Array, pa.Array, pa.Array]:
+    """The number of lines, and thread id, export name and argument text of every
+    call-shaped line of ``data``.
 
     The lines and then the parts of the call lines are views of the chunk's
     bytes (string arrays whose offsets cut it at line ends, or at the thread
@@ -137,16 +138,17 @@ def _call_parts(data: bytes) -> tuple[pa.Array, pa.Array, pa.Array]:
     ends = np.concatenate((newlines, [len(data)]))
     if len(data) and data.endswith(b"\n"):
         starts, ends = starts[:-1], ends[:-1]
+    lines = len(starts)
     empty = pa.array([], pa.string())
-    if not len(starts):
-        return empty, empty, empty
+    if not lines:
+        return lines, empty, empty, empty
     # line, "\n", line, "\n", ...: the separators never match the line pattern
     bounds = np.empty(2 * len(starts), np.int64)
     bounds[0::2], bounds[1::2] = starts, ends
     shaped = pc.match_substring_regex(_pieces(data, bounds), _LINE)
     calls = np.flatnonzero(shaped.to_numpy(zero_copy_only=False)[0::2])
     if not len(calls):
-        return empty, empty, empty
+        return lines, empty, empty, empty
     s, e = starts[calls], ends[calls]
     e = e - (buf[e - 1] == 13)  # a "\r" before the newline
     parens = np.flatnonzero(buf == 40)
@@ -159,7 +161,7 @@ def _call_parts(data: bytes) -> tuple[pa.Array, pa.Array, pa.Array]:
     raw = pieces.take(pa.array(np.arange(0, 6 * k, 6)))
     name = pieces.take(pa.array(np.arange(2, 6 * k, 6)))
     text = pieces.take(pa.array(np.arange(4, 6 * k, 6)))
-    return raw, name, text
+    return lines, raw, name, text
 
 
 def parse_chunk(
@@ -170,11 +172,8 @@ def parse_chunk(
     Runs in Arrow's kernels and numpy, which release the GIL, so chunks can be
     parsed on worker threads while the caller numbers and consumes earlier ones.
     """
-    parsed = ParsedChunk(
-        lines=chunk.count(b"\n") + (not chunk.endswith(b"\n")),
-        debug_lines=chunk.startswith(b"d> ") or b"\nd> " in chunk,
-    )
-    raw_text, name, text = _call_parts(_utf8(chunk))
+    lines, raw_text, name, text = _call_parts(_utf8(chunk))
+    parsed = ParsedChunk(lines=lines, debug_lines=chunk.startswith(b"d> ") or b"\nd> " in chunk)
     if len(name) == 0:
         return parsed
     known = pc.is_in(name, value_set=export_names)
