@@ -61,9 +61,9 @@ def _same_table(a: TraceColumns, b: TraceColumns) -> None:
         assert a.event(row) == b.event(row), row
 
 
-@pytest.fixture(params=["duckdb", "msgspec"])
+@pytest.fixture(params=["duckdb", "arrow-json"])
 def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways a JSONL file is decoded: DuckDB (big files) and msgspec (small ones)."""
+    """Both ways a JSONL file is decoded: DuckDB (big files) and Arrow's JSON reader (small)."""
     if request.param == "duckdb":
         monkeypatch.setattr(spill, "SMALL_BYTES", -1)
     else:

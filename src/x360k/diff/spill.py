@@ -42,7 +42,7 @@ from x360k.trace.event import KINDS
 
 #: Rows held in memory before they are grouped by thread and written out.
 SPILL_ROWS: Final = 1 << 19
-#: Files up to this size are decoded by msgspec, not DuckDB (see :func:`_small_batches`).
+#: Files up to this size are read by Arrow's JSON reader, not DuckDB (see :func:`_small_batches`).
 SMALL_BYTES: Final = 4 << 20
 #: Rows per batch DuckDB hands over.
 BATCH_ROWS: Final = 1 << 17
@@ -129,6 +129,7 @@ def _duck_batches(path: Path, names: tuple[str, ...]) -> Iterator[pa.RecordBatch
         con.close()
 
 
+_KIND_VALUES: Final = pa.array(list(KINDS), pa.string())
 _ARROW_TYPES: Final[dict[str, pa.DataType]] = {
     "BIGINT": pa.int64(),
     "UBIGINT": pa.uint64(),
@@ -139,34 +140,39 @@ _ARROW_TYPES: Final[dict[str, pa.DataType]] = {
 
 
 def _small_batches(path: Path, names: tuple[str, ...], header: bool) -> list[pa.RecordBatch] | None:
-    """A small file's events decoded by msgspec, in the types DuckDB gives; None if any doubt.
+    """A small file's events read by Arrow's JSON reader, in the types DuckDB gives; None if any doubt.
 
     Under :data:`SMALL_BYTES` DuckDB's import and start-up are most of the cost
-    of reading. Only strictly typed events are taken here (a hex string, a
-    float or an unknown kind gives None, and DuckDB reads the file instead), so
-    whatever this returns is what DuckDB would have returned.
+    of reading. Arrow's reader is told every column's type and is strict: a
+    hex string, a float or a boolean in an integer field, a number among the
+    args or a line that is not JSON fails it, as does an unknown kind here,
+    and DuckDB reads the file instead (then the trace layer names the line).
+    So whatever this returns is what DuckDB would have returned.
     """
-    from x360k.trace.event import KIND_CODE, TraceEvent
+    import pyarrow.json as pj
 
     data = path.read_bytes()
     if header:
         data = data[data.find(b"\n") + 1 :]
+    if not data.strip():
+        return None
+    fields = [
+        pa.field(c, pa.string() if c == "kind" else _ARROW_TYPES[DUCK_TYPES[c]]) for c in names
+    ]
+    options = pj.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore")
     try:
-        events = msgspec.json.Decoder(TraceEvent).decode_lines(data)
-        cols: list[pa.Array] = []
-        for c in names:
-            if c == "kind":
-                codes = [KIND_CODE.get(e.kind, -1) for e in events]
-                if -1 in codes:
-                    return None
-                dictionary = pa.array(list(KINDS), pa.string())
-                cols.append(pa.DictionaryArray.from_arrays(pa.array(codes, pa.uint8()), dictionary))
-            else:
-                cols.append(pa.array([getattr(e, c) for e in events], _ARROW_TYPES[DUCK_TYPES[c]]))
-    except (msgspec.DecodeError, msgspec.ValidationError, pa.ArrowException, OverflowError):
+        table = pj.read_json(pa.BufferReader(data), parse_options=options)
+    except (pa.ArrowException, ValueError):
         return None
-    except (TypeError, ValueError):
-        return None
+    cols: list[pa.Array] = []
+    for c in names:
+        col = table.column(c).combine_chunks()
+        if c == "kind":
+            codes = pc.index_in(col, value_set=_KIND_VALUES)
+            if codes.null_count:
+                return None  # an unknown kind, or none
+            col = pa.DictionaryArray.from_arrays(codes.cast(pa.uint8()), _KIND_VALUES)
+        cols.append(col)
     return [pa.RecordBatch.from_arrays(cols, names=list(names))]
 
 
