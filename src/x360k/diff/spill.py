@@ -140,7 +140,7 @@ _ARROW_TYPES: Final[dict[str, pa.DataType]] = {
 
 
 def _small_batches(path: Path, names: tuple[str, ...], header: bool) -> list[pa.RecordBatch] | None:
-    """A small file's events read by Arrow's JSON reader, in the types DuckDB gives; None if any doubt.
+    """A small file's events by Arrow's JSON reader, in DuckDB's types; None if any doubt.
 
     Under :data:`SMALL_BYTES` DuckDB's import and start-up are most of the cost
     of reading. Arrow's reader is told every column's type and is strict: a
