@@ -516,6 +516,8 @@ def load_pair(
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    if not Path(ref).is_file():  # at once, not after the candidate has been read
+        raise InputError(f"{Path(ref)}: no such file")
     with ThreadPoolExecutor(max_workers=1) as pool:
         later = pool.submit(load, cand, columns=columns)
         try:
