@@ -15,7 +15,9 @@ pointers, timestamps and interleaving), then times in the same run:
   columnar files (both sides converted by ``x360k trace convert``).
 
 Sizes: ``X360K_BENCH_DIFF_SIZES`` (comma separated, default ``10000,1000000``), e.g.
-``X360K_BENCH_DIFF_SIZES=1000000,10000000``; 100M is ``100000000`` (needs ~40 GB disk).
+``X360K_BENCH_DIFF_SIZES=1000000,10000000``; 100M is ``100000000`` (needs ~40 GB disk), or
+``X360K_BENCH_DIFF_REPLICATE=10`` with 10M: after each size, its columnar pair with every
+thread repeated that many times, all divergences timed (~26 GB disk at 10M x 10).
 ``X360K_BENCH_DIFF_REPEAT`` (default 1) repeats each timed command and keeps the best
 (sizes under 100k events always run each command five times: there the fixed cost is
 what is measured). Figures are seconds, peak RSS of the process tree, and ratios to the
@@ -342,7 +344,12 @@ def bench_size(n: int) -> None:
                 f"{t.rss_mib:6.0f} MiB"
             )
         base_label, base = min(pipes.items(), key=lambda kv: kv[1].wall)
-        print(f"   ratios below: against pipeline {base_label[:1]} (wall / cpu)")
+        sed_pipe = pipes["A: sed | awk split | GNU diff"]
+        print(
+            f"   ratios below (pipeline seconds / x360k seconds, > 1: x360k faster): against "
+            f"pipeline {base_label[:1]}, the faster in this run (wall / cpu), and against "
+            "pipeline A (sed per thread file, the one teams describe; wall)"
+        )
         x = str(BIN / "x360k")
         cache = work / "cache"
         env = {**os.environ, "X360K_CACHE": str(cache)}
@@ -372,7 +379,7 @@ def bench_size(n: int) -> None:
             print(
                 f"   x360k diff, {label:<26}: {t.wall:7.2f} s  cpu {t.cpu:7.2f} s  "
                 f"{t.rss_mib:6.0f} MiB  {base.wall / t.wall:5.2f}x / {base.cpu / t.cpu:5.2f}x "
-                f"(exit {t.code})"
+                f"{base_label[:1]}, {sed_pipe.wall / t.wall:5.2f}x A (exit {t.code})"
             )
         found = subprocess.run(
             [x, "diff", "--json", str(ra), str(ca)], env=env, capture_output=True, check=False
@@ -381,11 +388,89 @@ def bench_size(n: int) -> None:
 
         rep = msgspec.json.decode(found.stdout)
         print(f"   divergences found: {rep['divergence_count']} (injected {injected})")
+        copies = int(os.environ.get("X360K_BENCH_DIFF_REPLICATE", "0"))
+        if copies > 1:
+            _bench_replicated(x, env, ra, ca, work, copies, n, injected)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _replicate(src: Path, dst: Path, copies: int) -> None:
+    """An Arrow trace with each thread repeated ``copies`` times, idx shifted to stay gap-free.
+
+    Threads keep their order and the file stays sorted by (tid, idx); the
+    thread-range metadata is dropped (the diff then finds the ranges itself).
+    """
+    import pyarrow.compute as pc
+
+    from x360k.trace.columns import THREADS_METADATA_KEY
+
+    with pa.memory_map(str(src)) as source:
+        table = pa.ipc.open_file(source).read_all()
+        meta = {k: v for k, v in (table.schema.metadata or {}).items() if k != THREADS_METADATA_KEY}
+        schema = table.schema.with_metadata(meta)
+        tid = table.column("tid").to_numpy()
+        bounds = np.concatenate(([0], np.flatnonzero(tid[1:] != tid[:-1]) + 1, [len(tid)]))
+        at = schema.get_field_index("idx")
+        with pa.ipc.new_file(str(dst), schema) as out:
+            for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+                part = table.slice(lo, hi - lo)
+                for k in range(copies):
+                    shifted = pc.add(part.column("idx"), (hi - lo) * k)
+                    field = schema.field("idx")
+                    copy = part.set_column(at, field, shifted.cast(field.type))
+                    out.write_table(copy.replace_schema_metadata(meta), max_chunksize=1 << 20)
+
+
+def _bench_replicated(
+    x: str, env: dict[str, str], ra: Path, ca: Path, work: Path, copies: int, n: int, injected: int
+) -> None:
+    """All divergences of the columnar pair with every thread repeated ``copies`` times.
+
+    How a 100M pair is made on a machine where generating 2 x 22 GB of JSON
+    Lines is out of reach: ``X360K_BENCH_DIFF_REPLICATE=10`` on the 10M size.
+    """
+    big_r, big_c = work / f"ref-x{copies}.arrow", work / f"cand-x{copies}.arrow"
+    t0 = time.perf_counter()
+    _replicate(ra, big_r, copies)
+    _replicate(ca, big_c, copies)
+    ra.unlink()
+    ca.unlink()
+    gb = (big_r.stat().st_size + big_c.stat().st_size) / 1e9
+    print(
+        f"-- {n * copies:,} events per side (each thread of the pair above {copies} times; "
+        f"Arrow {gb:.1f} GB, made in {time.perf_counter() - t0:.0f} s)"
+    )
+    t = _run([x, "diff", str(big_r), str(big_c)], env, repeat=1)
+    print(
+        f"   x360k diff, columnar (Arrow), all     : {t.wall:7.2f} s  cpu {t.cpu:7.2f} s  "
+        f"{t.rss_mib:6.0f} MiB (exit {t.code}; pipeline not run at this size)"
+    )
+    found = subprocess.run(
+        [x, "diff", "--json", str(big_r), str(big_c)], env=env, capture_output=True, check=False
+    )
+    import msgspec
+
+    count = msgspec.json.decode(found.stdout)["divergence_count"]
+    print(f"   divergences found: {count} (injected {injected} x {copies})")
+
+
+def _compile_package() -> None:
+    """Write x360k's bytecode first, as installing the package does.
+
+    A source checkout run with ``PYTHONDONTWRITEBYTECODE`` (or from a read-only
+    tree) recompiles every module on each start; that is not the fixed cost a
+    user of an installed x360k pays, and at 10k events it is a quarter of it.
+    """
+    import compileall
+
+    import x360k
+
+    compileall.compile_dir(str(Path(x360k.__file__).parent), quiet=1)
+
+
 def main() -> None:
+    _compile_package()
     sizes = os.environ.get("X360K_BENCH_DIFF_SIZES", "10000,1000000")
     for n in [int(s) for s in sizes.split(",") if s]:
         bench_size(n)

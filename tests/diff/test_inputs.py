@@ -11,7 +11,14 @@ import pytest
 
 import x360k.diff.spill as spill
 from x360k.diff.compare import DiffOptions, run_diff
-from x360k.diff.inputs import BASE_COLUMNS, InputError, TraceColumns, _load_trace_layer, load
+from x360k.diff.inputs import (
+    BASE_COLUMNS,
+    InputError,
+    TraceColumns,
+    _load_trace_layer,
+    load,
+    load_pair,
+)
 from x360k.diff.report import build_report, to_json
 from x360k.trace.event import TraceEvent
 
@@ -54,9 +61,9 @@ def _same_table(a: TraceColumns, b: TraceColumns) -> None:
         assert a.event(row) == b.event(row), row
 
 
-@pytest.fixture(params=["duckdb", "msgspec"])
+@pytest.fixture(params=["duckdb", "arrow-json"])
 def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways a JSONL file is decoded: DuckDB (big files) and msgspec (small ones)."""
+    """Both ways a JSONL file is decoded: DuckDB (big files) and Arrow's JSON reader (small)."""
     if request.param == "duckdb":
         monkeypatch.setattr(spill, "SMALL_BYTES", -1)
     else:
@@ -160,3 +167,39 @@ def test_bad_line_is_named_by_the_trace_layer(
     with pytest.raises(InputError, match=r"bad\.jsonl\D*6\b"):
         load(path)
     assert not list(scratch.iterdir())  # the half-written spill is gone
+
+
+def test_spill_refuses_floats_and_booleans_in_integer_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through DuckDB (no small-file shortcut) a float status is no integer: None, not 2."""
+    monkeypatch.setattr(spill, "SMALL_BYTES", 0)
+    good = '{"tid": 0, "idx": 0, "kind": "kernel.call", "name": "NtClose", "status": 2}\n'
+    path = tmp_path / "t.jsonl"
+    path.write_text(good)
+    assert spill.spill_jsonl(path, ("tid", "idx", "kind", "status"), None) is not None
+    for bad in ("2.0", "1.5", "true", '"1e3"', '" 12"'):
+        path.write_text(good.replace('"status": 2', f'"status": {bad}'))
+        assert spill.spill_jsonl(path, ("tid", "idx", "kind", "status"), None) is None, bad
+
+
+def test_load_pair_reads_both_sides_as_load_does_and_names_the_reference_first(
+    tmp_path: Path, reader: str
+) -> None:
+    pair = make_pair(12, threads=3, blocks=40)
+    r = _write(pair.ref, tmp_path / "r.jsonl")
+    c = _write(pair.cand, tmp_path / "c.jsonl")
+    ref, cand = load_pair(r, c, cache=True)
+    _same_table(ref, load(r))
+    _same_table(cand, load(c))
+    assert len(list((tmp_path / "cache").glob("diff-*.arrow"))) == 1  # the reference only
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"tid":0,"idx":"seven","kind":"marker"}\n')
+    worse = tmp_path / "worse.jsonl"
+    worse.write_text('{"tid":0,"idx":0,"kind":"no such kind"}\n')
+    with pytest.raises(InputError, match=r"^\S*bad\.jsonl"):
+        load_pair(bad, worse)
+    with pytest.raises(InputError, match=r"missing\.jsonl: no such file"):
+        load_pair(tmp_path / "missing.jsonl", c)
+    with pytest.raises(InputError, match=r"bad\.jsonl"):
+        load_pair(r, bad)

@@ -147,3 +147,29 @@ def test_commands_give_one_line_for_a_bad_hex_value(tmp_path: Path) -> None:
         assert result.exit_code == 2, (args, result.output)
         want = f"x360k trace {args[0]}: {path}:3: field handle: "
         assert result.output.strip().splitlines()[-1].startswith(want), result.output
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "kind"),
+    [("status", "1.5", "float"), ("ret", "true", "bool"), ("handle", "2.0", "float")],
+)
+def test_bulk_path_refuses_floats_and_booleans_in_integer_fields(
+    tmp_path: Path, field: str, value: str, kind: str
+) -> None:
+    """DuckDB alone would read 1.5 as 2 and true as 1; every command names the line instead."""
+    path = tmp_path / "bad.jsonl"
+    lines = [
+        '{"tid": 0, "idx": 0, "kind": "kernel.call", "name": "NtClose", "args": ["0x10"]}',
+        f'{{"tid": 0, "idx": 1, "kind": "kernel.return", "name": "NtClose", "{field}": {value}}}',
+    ]
+    path.write_text("".join(line + "\n" for line in lines))
+    with pytest.raises(TraceFormatError, match=rf"bad.jsonl:2: .*got `{kind}` - at `\$.{field}`"):
+        open_trace(path).table()
+    with pytest.raises(TraceFormatError, match=r"bad.jsonl:2: "):
+        list(open_trace(path).batches())
+    runner = CliRunner(env={"X360K_CACHE": str(tmp_path / "cache")})
+    for args in (["sql", "select * from events", str(path)], ["stats", str(path)]):
+        result = runner.invoke(cli, ["trace", *args])
+        assert result.exit_code == 2, (args, result.output)
+        last = result.output.strip().splitlines()
+        assert len(last) == 1 and last[0].startswith(f"x360k trace {args[0]}: {path}:2: "), last

@@ -171,7 +171,7 @@ def command(
     from rich.console import Console
 
     from x360k.diff.compare import DiffOptions, StartPoint, run_diff
-    from x360k.diff.inputs import InputError, load
+    from x360k.diff.inputs import InputError, load_pair
     from x360k.diff.keys import Normalisation, load_arg_table, registry_arg_table
     from x360k.diff.mapping import parse_map
 
@@ -218,10 +218,8 @@ def command(
     began = time.perf_counter()
     with _progress(show_bar) as step:
         try:
-            step(f"reading {ref.name}", 0, 2)
-            ref_cols = load(ref, cache=cache, columns=norm.columns())
-            step(f"reading {cand.name}", 1, 2)
-            cand_cols = load(cand, columns=norm.columns())
+            step(f"reading {ref.name} and {cand.name}", 0, 1)
+            ref_cols, cand_cols = load_pair(ref, cand, cache=cache, columns=norm.columns())
         except InputError as exc:
             hint = next(
                 (guest_binary_hint(p) for p in (ref, cand) if str(exc).startswith(str(p))), ""

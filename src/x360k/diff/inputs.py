@@ -497,3 +497,34 @@ def load(
         raise
     except (OSError, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{p}: {str(exc).splitlines()[0]}") from None
+
+
+def load_pair(
+    ref: str | Path,
+    cand: str | Path,
+    *,
+    cache: bool = False,
+    columns: tuple[str, ...] = BASE_COLUMNS,
+) -> tuple[TraceColumns, TraceColumns]:
+    """Both sides of a diff, the candidate read on a second thread while the reference is.
+
+    Reading JSON Lines is DuckDB's parallel parse followed by single-threaded
+    grouping by thread (:mod:`x360k.diff.spill`); reading both sides at once
+    lets one side's grouping run while the other's parse does, instead of
+    leaving a core idle. Only the reference is cached. A reference that cannot
+    be read is reported first, as when the two are read one after the other.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not Path(ref).is_file():  # at once, not after the candidate has been read
+        raise InputError(f"{Path(ref)}: no such file")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        later = pool.submit(load, cand, columns=columns)
+        try:
+            first = load(ref, cache=cache, columns=columns)
+        except BaseException:
+            later.cancel()
+            with contextlib.suppress(Exception):
+                later.result()  # let it finish (and clean up) before the error goes up
+            raise
+        return first, later.result()

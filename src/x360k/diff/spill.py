@@ -18,8 +18,9 @@ batches come: the Arrow IPC file format allows a single dictionary per field,
 and the codes also make the grouping sort cheaper.
 
 DuckDB parses integer fields written as hex strings (``"status": "0xC0000008"``)
-and as decimal strings like JSON numbers, as the trace readers do. Anything it
-cannot read makes :func:`spill_jsonl` return ``None`` and the caller falls back
+and as decimal strings like JSON numbers, as the trace readers do, and refuses
+floats and booleans there as they do (:func:`~x360k.trace.int_text.strict_read_json`).
+Anything it cannot read makes :func:`spill_jsonl` return ``None`` and the caller falls back
 to the trace layer's reader, which names the bad line.
 """
 
@@ -41,7 +42,7 @@ from x360k.trace.event import KINDS
 
 #: Rows held in memory before they are grouped by thread and written out.
 SPILL_ROWS: Final = 1 << 19
-#: Files up to this size are decoded by msgspec, not DuckDB (see :func:`_small_batches`).
+#: Files up to this size are read by Arrow's JSON reader, not DuckDB (see :func:`_small_batches`).
 SMALL_BYTES: Final = 4 << 20
 #: Rows per batch DuckDB hands over.
 BATCH_ROWS: Final = 1 << 17
@@ -113,16 +114,14 @@ def read_header(path: Path) -> dict[str, Any] | None:
 def _duck_batches(path: Path, names: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
     import duckdb
 
-    spec = ", ".join(f"'{c}': '{DUCK_TYPES[c]}'" for c in names if c in DUCK_TYPES)
-    sql_path = str(path).replace("'", "''")
+    from x360k.trace.int_text import strict_read_json
+
+    query = strict_read_json({c: DUCK_TYPES[c] for c in names if c in DUCK_TYPES}, "?")
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")
         con.execute("SET enable_progress_bar = false")  # never on our stdout
-        rel = con.sql(
-            f"SELECT * FROM read_ndjson('{sql_path}', columns={{{spec}}}, "
-            "format='newline_delimited')"
-        )
+        rel = con.sql(query, params=[str(path)])
         yield from rel.to_arrow_reader(BATCH_ROWS)
     except (duckdb.Error, pa.ArrowException) as exc:
         raise _Unreadable(str(exc)) from None
@@ -130,6 +129,7 @@ def _duck_batches(path: Path, names: tuple[str, ...]) -> Iterator[pa.RecordBatch
         con.close()
 
 
+_KIND_VALUES: Final = pa.array(list(KINDS), pa.string())
 _ARROW_TYPES: Final[dict[str, pa.DataType]] = {
     "BIGINT": pa.int64(),
     "UBIGINT": pa.uint64(),
@@ -140,34 +140,39 @@ _ARROW_TYPES: Final[dict[str, pa.DataType]] = {
 
 
 def _small_batches(path: Path, names: tuple[str, ...], header: bool) -> list[pa.RecordBatch] | None:
-    """A small file's events decoded by msgspec, in the types DuckDB gives; None if any doubt.
+    """A small file's events by Arrow's JSON reader, in DuckDB's types; None if any doubt.
 
     Under :data:`SMALL_BYTES` DuckDB's import and start-up are most of the cost
-    of reading. Only strictly typed events are taken here (a hex string, a
-    float or an unknown kind gives None, and DuckDB reads the file instead), so
-    whatever this returns is what DuckDB would have returned.
+    of reading. Arrow's reader is told every column's type and is strict: a
+    hex string, a float or a boolean in an integer field, a number among the
+    args or a line that is not JSON fails it, as does an unknown kind here,
+    and DuckDB reads the file instead (then the trace layer names the line).
+    So whatever this returns is what DuckDB would have returned.
     """
-    from x360k.trace.event import KIND_CODE, TraceEvent
+    import pyarrow.json as pj
 
     data = path.read_bytes()
     if header:
         data = data[data.find(b"\n") + 1 :]
+    if not data.strip():
+        return None
+    fields = [
+        pa.field(c, pa.string() if c == "kind" else _ARROW_TYPES[DUCK_TYPES[c]]) for c in names
+    ]
+    options = pj.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore")
     try:
-        events = msgspec.json.Decoder(TraceEvent).decode_lines(data)
-        cols: list[pa.Array] = []
-        for c in names:
-            if c == "kind":
-                codes = [KIND_CODE.get(e.kind, -1) for e in events]
-                if -1 in codes:
-                    return None
-                dictionary = pa.array(list(KINDS), pa.string())
-                cols.append(pa.DictionaryArray.from_arrays(pa.array(codes, pa.uint8()), dictionary))
-            else:
-                cols.append(pa.array([getattr(e, c) for e in events], _ARROW_TYPES[DUCK_TYPES[c]]))
-    except (msgspec.DecodeError, msgspec.ValidationError, pa.ArrowException, OverflowError):
+        table = pj.read_json(pa.BufferReader(data), parse_options=options)
+    except (pa.ArrowException, ValueError):
         return None
-    except (TypeError, ValueError):
-        return None
+    cols: list[pa.Array] = []
+    for c in names:
+        col = table.column(c).combine_chunks()
+        if c == "kind":
+            codes = pc.index_in(col, value_set=_KIND_VALUES)
+            if codes.null_count:
+                return None  # an unknown kind, or none
+            col = pa.DictionaryArray.from_arrays(codes.cast(pa.uint8()), _KIND_VALUES)
+        cols.append(col)
     return [pa.RecordBatch.from_arrays(cols, names=list(names))]
 
 
@@ -181,15 +186,12 @@ class _Codes:
         if arr.null_count == len(arr):
             return pa.nulls(len(arr), pa.int32())
         enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-        lut = np.array(
+        lut = pa.array(
             [self.codes.setdefault(str(v), len(self.codes)) for v in enc.dictionary.to_pylist()],
-            np.int32,
+            pa.int32(),
         )
-        idx = enc.indices
-        raw = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False) if idx.null_count else idx
-        codes = lut[np.asarray(raw)]
-        mask = None if not idx.null_count else ~np.asarray(pc.is_valid(idx), bool)
-        return pa.array(codes, pa.int32(), mask=mask)
+        # a null index takes a null: no mask to build (which would also import numpy.ma)
+        return pc.take(lut, enc.indices)
 
     def values(self) -> list[str]:
         return list(self.codes)

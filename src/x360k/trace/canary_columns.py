@@ -107,13 +107,61 @@ class ParsedChunk:
     columns: dict[str, pa.Array] = field(default_factory=dict)
 
 
-def _text(chunk: bytes) -> pa.Array:
-    """The chunk's lines as an Arrow string array (bytes that are not UTF-8 replaced)."""
+def _utf8(chunk: bytes) -> bytes:
+    """The chunk itself when it is UTF-8, else with bad bytes replaced."""
     try:
-        whole = pa.array([chunk], pa.binary()).cast(pa.string())
+        pa.array([chunk], pa.binary()).cast(pa.string())
     except pa.ArrowInvalid:
-        whole = pa.array([chunk.decode("utf-8", errors="replace")], pa.string())
-    return pc.split_pattern(whole, "\n").flatten()
+        return chunk.decode("utf-8", errors="replace").encode("utf-8")
+    return chunk
+
+
+def _pieces(data: bytes, offsets: npt.NDArray[np.int64]) -> pa.Array:
+    """The strings between consecutive ``offsets`` of ``data``, without copying it."""
+    return pa.StringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)
+    )
+
+
+def _call_parts(data: bytes) -> tuple[int, pa.Array, pa.Array, pa.Array]:
+    """The number of lines, and thread id, export name and argument text of every
+    call-shaped line of ``data``.
+
+    The lines and then the parts of the call lines are views of the chunk's
+    bytes (string arrays whose offsets cut it at line ends, or at the thread
+    id, the name's ``(`` and the closing ``)``), so only the regex match and
+    the final gathers of the parts touch the text.
+    """
+    buf = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(data)]))
+    if len(data) and data.endswith(b"\n"):
+        starts, ends = starts[:-1], ends[:-1]
+    lines = len(starts)
+    empty = pa.array([], pa.string())
+    if not lines:
+        return lines, empty, empty, empty
+    # line, "\n", line, "\n", ...: the separators never match the line pattern
+    bounds = np.empty(2 * len(starts), np.int64)
+    bounds[0::2], bounds[1::2] = starts, ends
+    shaped = pc.match_substring_regex(_pieces(data, bounds), _LINE)
+    calls = np.flatnonzero(shaped.to_numpy(zero_copy_only=False)[0::2])
+    if not len(calls):
+        return lines, empty, empty, empty
+    s, e = starts[calls], ends[calls]
+    e = e - (buf[e - 1] == 13)  # a "\r" before the newline
+    parens = np.flatnonzero(buf == 40)
+    # the pattern allows no "(" before the name's, which starts at 12
+    p = parens[np.searchsorted(parens, s + 12)]
+    # per call: thread id [s+3, s+11), " ", name [s+12, p), "(", args [p+1, e-1), the rest
+    cuts = np.stack((s + 3, s + 11, s + 12, p, p + 1, e - 1), axis=1).ravel()
+    pieces = _pieces(data, cuts)
+    k = len(calls)
+    raw = pieces.take(pa.array(np.arange(0, 6 * k, 6)))
+    name = pieces.take(pa.array(np.arange(2, 6 * k, 6)))
+    text = pieces.take(pa.array(np.arange(4, 6 * k, 6)))
+    return lines, raw, name, text
 
 
 def parse_chunk(
@@ -121,35 +169,28 @@ def parse_chunk(
 ) -> ParsedChunk:
     """Everything about a chunk that does not depend on the chunks before it.
 
-    Runs in Arrow's kernels, which release the GIL, so chunks can be parsed
-    on worker threads while the caller numbers and consumes earlier ones.
+    Runs in Arrow's kernels and numpy, which release the GIL, so chunks can be
+    parsed on worker threads while the caller numbers and consumes earlier ones.
     """
-    parsed = ParsedChunk(
-        lines=chunk.count(b"\n") + (not chunk.endswith(b"\n")),
-        debug_lines=chunk.startswith(b"d> ") or b"\nd> " in chunk,
-    )
-    lines = _text(chunk)
-    calls = lines.filter(pc.match_substring_regex(lines, _LINE))
-    if len(calls) == 0:
+    lines, raw_text, name, text = _call_parts(_utf8(chunk))
+    parsed = ParsedChunk(lines=lines, debug_lines=chunk.startswith(b"d> ") or b"\nd> " in chunk)
+    if len(name) == 0:
         return parsed
-    # the line's shape is known now: thread id at 3..11, the name from 12 to "("
-    parts = pc.split_pattern(pc.utf8_rtrim(calls, "\r"), "(", max_splits=1)
-    name = pc.utf8_slice_codeunits(pc.list_element(parts, 0), 12, 1 << 62)
     known = pc.is_in(name, value_set=export_names)
-    unknown = len(calls) - pc.sum(known.cast(pa.int64())).as_py()
+    unknown = len(name) - pc.sum(known.cast(pa.int64())).as_py()
     if unknown:
         parsed.unknown_names = unknown
         parsed.first_unknown = name.filter(pc.invert(known))[0].as_py()
-        calls, parts, name = calls.filter(known), parts.filter(known), name.filter(known)
-    n = parsed.calls = len(calls)
+        raw_text, name, text = raw_text.filter(known), name.filter(known), text.filter(known)
+    n = parsed.calls = len(name)
     if n == 0:
         return parsed
-    raw = parsed.raw = pc.utf8_slice_codeunits(calls, 3, 11).dictionary_encode()
+    raw = parsed.raw = raw_text.dictionary_encode()
     raw_values = pa.array([int(v, 16) for v in raw.dictionary.to_pylist()], pa.uint32())
     names = name.dictionary_encode()
     found = [exports[name] for name in names.dictionary.to_pylist()]
     parsed.high_frequency_calls = any(e.high_frequency for e in found)
-    args = _arguments(names, pc.utf8_slice_codeunits(pc.list_element(parts, 1), 0, -1))
+    args = _arguments(names, text)
     parsed.columns = {
         "kind": pa.DictionaryArray.from_arrays(
             pa.array(np.full(n, KIND_CODE["kernel.call"], np.int8)), _KIND_DICTIONARY
@@ -163,30 +204,70 @@ def parse_chunk(
     return parsed
 
 
-def _arguments(names: pa.DictionaryArray, text: pa.Array) -> pa.Array:
-    """The ``args`` column for the argument texts of call lines."""
-    hexlike = pc.match_substring_regex(text, _HEX_ARGS)
-    items = pc.split_pattern(text.filter(hexlike), ", ")
+#: Like _HEX_ARGS, but with pointees of digits only, which lowering the whole text keeps.
+_DIGIT_POINTEE_ITEM: Final = r"[0-9A-F]{8}(?:\([0-9]{8}(?:[0-9]{8})?\))?"
+_SIMPLE_ARGS: Final = rf"^{_DIGIT_POINTEE_ITEM}(?:, {_DIGIT_POINTEE_ITEM})*$"
+
+
+def _whole_text_args(text: pa.Array) -> pa.Array:
+    """Argument texts matching _SIMPLE_ARGS, lowered as a whole and split.
+
+    ``7005FB44(00000000), 00000001`` becomes ``0x7005fb44(00000000)``,
+    ``0x00000001``: no pass per argument but the ``0x`` prefix. No pointee
+    here holds a letter, so lowering the whole text changes only the values.
+    """
+    items = pc.split_pattern(pc.ascii_lower(text), ", ")
+    values = pc.binary_join_element_wise("0x", items.values, "")
+    return pa.ListArray.from_arrays(items.offsets, values, type=_ARGS_TYPE)
+
+
+def _per_item_args(text: pa.Array) -> pa.Array:
+    """Hex-only argument texts, each value lowered and each pointee kept as printed."""
+    items = pc.split_pattern(text, ", ")
     flat = items.flatten()
-    # "7005FB44(00000000)" -> "0x7005fb44(00000000)": the value normalised, the pointee as printed
+    # "7005FB44(F8000010)" -> "0x7005fb44(F8000010)": the value normalised, the pointee as printed
     values = pc.binary_join_element_wise(
         "0x",
         pc.ascii_lower(pc.utf8_slice_codeunits(flat, 0, 8)),
         pc.utf8_slice_codeunits(flat, 8, 1 << 62),
         "",
     )
-    args = pa.ListArray.from_arrays(items.offsets, values, type=_ARGS_TYPE)
-    mask = hexlike.to_numpy(zero_copy_only=False)
-    slow = np.flatnonzero(~mask)
-    if len(slow) == 0:
-        return args
-    slow_names = names.take(pa.array(slow)).to_pylist()
-    slow_args = [
-        parse_args(name, arguments)
-        for name, arguments in zip(slow_names, text.take(pa.array(slow)).to_pylist(), strict=True)
+    return pa.ListArray.from_arrays(items.offsets, values, type=_ARGS_TYPE)
+
+
+def _arguments(names: pa.DictionaryArray, text: pa.Array) -> pa.Array:
+    """The ``args`` column for the argument texts of call lines.
+
+    Three routes, merged back in row order: hex-only texts whose pointees are
+    digits (nearly all) as a whole; other hex-only texts argument by argument
+    (a pointee's letters stay as printed); the rest (strings, ``word_t``,
+    ``int_t``, ...) by ``parse_args``.
+    """
+    simple = pc.match_substring_regex(text, _SIMPLE_ARGS)
+    if pc.all(simple).as_py():
+        return _whole_text_args(text)
+    mask = simple.to_numpy(zero_copy_only=False)
+    rest = np.flatnonzero(~mask)
+    rest_text = text.take(pa.array(rest))
+    hexlike = pc.match_substring_regex(rest_text, _HEX_ARGS).to_numpy(zero_copy_only=False)
+    routes = [np.flatnonzero(mask), rest[hexlike]]
+    slow = rest[~hexlike]
+    parts = [
+        _whole_text_args(text.take(pa.array(routes[0]))),
+        _per_item_args(rest_text.filter(pa.array(hexlike))),
     ]
-    fast = np.flatnonzero(mask)
-    order = np.empty(len(mask), np.int64)
-    order[fast] = np.arange(len(fast))
-    order[slow] = len(fast) + np.arange(len(slow))
-    return pa.concat_arrays([args, pa.array(slow_args, _ARGS_TYPE)]).take(pa.array(order))
+    if len(slow):
+        slow_names = names.take(pa.array(slow)).to_pylist()
+        slow_texts = text.take(pa.array(slow)).to_pylist()
+        slow_args = [
+            parse_args(name, arguments)
+            for name, arguments in zip(slow_names, slow_texts, strict=True)
+        ]
+        parts.append(pa.array(slow_args, _ARGS_TYPE))
+    routes.append(slow)
+    order = np.empty(len(text), np.int64)
+    at = 0
+    for rows in routes:
+        order[rows] = at + np.arange(len(rows))
+        at += len(rows)
+    return pa.concat_arrays(parts).take(pa.array(order))

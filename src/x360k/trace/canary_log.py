@@ -32,13 +32,13 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import pairwise
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from x360k.trace.canary_columns import ChunkState, ParsedChunk, parse_chunk
 from x360k.trace.canary_exports import (
@@ -229,17 +229,31 @@ def _has_debug_line(chunk: str) -> bool:
     return chunk.startswith("d> ") or "\nd> " in chunk
 
 
-def _decoded(column: pa.Array) -> list[str]:
+def _decoded(column: pa.Array) -> list[Any]:
     """A dictionary column as Python strings, looking each value up once."""
     values = np.array(column.dictionary.to_pylist(), dtype=object)
-    result: list[str] = values[column.indices.to_numpy()].tolist()
+    result: list[Any] = values[column.indices.to_numpy()].tolist()
     return result
 
 
-def _lists(column: pa.ListArray) -> list[list[str]]:
-    flat = column.values.to_pylist()
-    offsets = column.offsets.to_pylist()
-    return [flat[start:end] for start, end in pairwise(offsets)]
+def _arg_lists(column: pa.ListArray) -> Iterator[list[str]]:
+    """Each row's arguments as a Python list, built from one joined string per row.
+
+    Converting the flattened strings one by one costs several times more than
+    joining each row in Arrow and splitting it in Python. The separator is a
+    newline, which no argument can hold: the log was cut into lines at them.
+    """
+    counts = pc.list_value_length(column).to_numpy(zero_copy_only=False).tolist()
+    joined = pc.binary_join(column, "\n").to_pylist()
+    for count, text in zip(counts, joined, strict=True):
+        yield text.split("\n") if count else []
+
+
+def _shared(column: pa.Array) -> list[int]:
+    """An integer column with few distinct values as Python ints, one object per value."""
+    if column.null_count:
+        return list(column.to_pylist())
+    return _decoded(pc.dictionary_encode(column))
 
 
 def _events(batch: pa.RecordBatch) -> Iterator[TraceEvent]:
@@ -249,9 +263,9 @@ def _events(batch: pa.RecordBatch) -> Iterator[TraceEvent]:
         batch.column("idx").to_pylist(),
         _decoded(batch.column("name")),
         _decoded(batch.column("module")),
-        batch.column("ordinal").to_pylist(),
-        _lists(batch.column("args")),
-        batch.column("raw_tid").to_pylist(),
+        _shared(batch.column("ordinal")),
+        _arg_lists(batch.column("args")),
+        _shared(batch.column("raw_tid")),
         strict=True,
     )
     for tid, idx, name, module, ordinal, args, raw_tid in columns:

@@ -53,3 +53,34 @@ def duckdb_int_sql(column: str, sql_type: str) -> str:
         f"THEN CAST({quoted} AS {sql_type}) "
         f"ELSE error('field {column}: not an integer') END"
     )
+
+
+#: DuckDB's integer types: the columns :func:`strict_read_json` reads as text first.
+DUCKDB_INTEGER_TYPES: Final = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+)
+
+
+def strict_read_json(columns: dict[str, str], source: str) -> str:
+    """A query reading JSON Lines ``source`` (SQL text) with ``columns`` typed, integers strictly.
+
+    DuckDB's JSON reader casts whatever a field holds to the column's type:
+    ``1.5`` becomes 2, ``true`` 1, ``"1e3"`` 1000, ``" 12"`` 12. The typed
+    path refuses all of these, so integer columns are read as text here and
+    cast through :func:`duckdb_int_sql`: the same values fail the query, and
+    the reader's typed path takes over and names the file and line.
+    """
+    spec = ", ".join(
+        f"'{name}': '{'VARCHAR' if sql_type in DUCKDB_INTEGER_TYPES else sql_type}'"
+        for name, sql_type in columns.items()
+    )
+    select = ", ".join(
+        f'{duckdb_int_sql(name, sql_type)} AS "{name}"'
+        if sql_type in DUCKDB_INTEGER_TYPES
+        else f'"{name}"'
+        for name, sql_type in columns.items()
+    )
+    return (
+        f"SELECT {select} FROM read_json({source}, format='newline_delimited', "
+        f"columns={{{spec}}}, ignore_errors=false)"
+    )

@@ -25,6 +25,7 @@ from x360k.trace.columns import ARROW_SCHEMA, conform, schema_with_header
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import KIND_CODE, KINDS, TraceEvent
 from x360k.trace.header import TraceHeader, decode_header, looks_like_header
+from x360k.trace.int_text import strict_read_json
 from x360k.trace.jsonl_foreign import (
     MAX_TID,
     ForeignEvent,
@@ -69,16 +70,9 @@ def _column_type(field: pa.Field) -> str:
     return _WIDE.get(field.name) or _duckdb_type(field.type)
 
 
-_DUCKDB_COLUMNS: Final = (
-    "{" + ", ".join(f"'{f.name}': '{_column_type(f)}'" for f in ARROW_SCHEMA) + "}"
-)
-_DUCKDB_QUERY: Final = (
-    "SELECT * FROM read_json(?, format='newline_delimited', columns="
-    + _DUCKDB_COLUMNS
-    + ", ignore_errors=false)"
-)
-# DuckDB itself reads integers written as text ("0xC0000008", "12") in its typed
-# columns, which is what x360k.trace.int_text accepts on the typed path.
+#: Integer fields are read as text and cast strictly (:func:`strict_read_json`): DuckDB
+#: alone would take ``1.5`` or ``true`` in an integer field, which the typed path refuses.
+_DUCKDB_QUERY: Final = strict_read_json({f.name: _column_type(f) for f in ARROW_SCHEMA}, "?")
 #: Errors that make the bulk path give up and the typed path (exact line numbers) take over.
 _BULK_ERRORS: Final = (pa.ArrowException, duckdb.Error, KeyError, ValueError)
 
