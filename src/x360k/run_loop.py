@@ -10,10 +10,11 @@ runs the other threads the same way until its call completes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from x360k.call_plans import Plan
 from x360k.exports.registry import BLOCKED, Export
 from x360k.kernel_state import KernelParts
 from x360k.objects.base import KernelObject
@@ -61,12 +62,13 @@ def _wedge_report(k: KernelParts) -> Any:
 class RunLoop:
     """Runs the thread programs of one kernel on its scheduler."""
 
-    __slots__ = ("_call_limit", "_lookup", "_quantum_left", "k")
+    __slots__ = ("_call_limit", "_plans", "_quantum_left", "k")
 
-    def __init__(self, k: KernelParts) -> None:
+    def __init__(self, k: KernelParts, plans: Mapping[str | int, Plan]) -> None:
         self.k = k
-        self._lookup = k.exports.lookup_table
-        #: The running slice's calls left in its quantum, and its call limit (``_after_call``).
+        #: The call path's plans by export name or ordinal (filled by ``k.plan_for``).
+        self._plans = plans
+        #: The running slice's calls left in its quantum, and its call limit (``after_call``).
         self._quantum_left = 0
         self._call_limit: int | None = None
 
@@ -147,10 +149,10 @@ class RunLoop:
             if t.apcs:
                 # APCs queued before the thread first ran are delivered as it starts.
                 k.push_apcs(t)
-        lookup = self._lookup
+        plans = self._plans
+        plan_for = k.plan_for
+        generic = k.generic_call
         sched = k.scheduler
-        invoke = k.invoke
-        load_args = k.load_args
         outer = self._quantum_left, self._call_limit
         self._quantum_left = QUANTUM
         self._call_limit = call_limit
@@ -183,10 +185,11 @@ class RunLoop:
                 if export == SERVED:
                     verdict = args[0]
                 else:
-                    ex = lookup.get(export) or k.exports.get(export)
-                    decoded = load_args(t, ex, args)
-                    blocked = invoke(t, ex, decoded) == BLOCKED
-                    verdict = BLOCKED if blocked else self._after_call(t)
+                    plan = plans.get(export) or plan_for(export)
+                    result = plan(t, args)
+                    if result is None:
+                        result = generic(t, export, args)
+                    verdict = BLOCKED if result == BLOCKED else self.after_call(t)
                 if verdict == BLOCKED:
                     if t.wait is not None and t.wait.immediate is not None:
                         k.settle_immediate(t)
@@ -200,7 +203,7 @@ class RunLoop:
             t.state = ThreadState.READY
             sched.make_ready(t)
 
-    def _after_call(self, t: Thread) -> int:
+    def after_call(self, t: Thread) -> int:
         """A call of the running thread ``t`` completed: whether its slice goes on.
 
         The per-call rules of a slice, in one place for ``_run_slice`` and
@@ -238,11 +241,17 @@ class RunLoop:
         take ``t.pending`` (clearing it) and run on; otherwise, or if it cannot,
         it must yield ``(SERVED, (verdict,))`` so the run loop acts on the verdict.
         """
-        n = len(args)
-        t.gpr[3 : 3 + n] = args
-        if self.k.invoke(t, ex, args if n == ex.nargs else None) == BLOCKED:
+        k = self.k
+        ordinal = ex.ordinal
+        plan = self._plans.get(ordinal) or k.plan_for(ordinal)
+        result = plan(t, tuple(args))
+        if result is None:
+            n = len(args)
+            t.gpr[3 : 3 + n] = args
+            result = k.invoke(t, ex, args if n == ex.nargs else None)
+        if result == BLOCKED:
             return BLOCKED
-        return self._after_call(t)
+        return self.after_call(t)
 
     def drive_until_unblocked(self, t: Thread) -> None:
         """Run other threads until ``t``'s blocked call completes, or report the wedge."""
