@@ -86,3 +86,33 @@ def test_hex_texts_match_the_generic_format_across_a_restart() -> None:
 @pytest.mark.parametrize("nargs", range(9))
 def test_every_arity_compiles(nargs: int) -> None:
     compile(plan_source(nargs), "plan", "exec")
+
+
+def _calls_of_every_return_kind(k: Kernel) -> list[int]:
+    lock = k.memory.alloc(8)
+    out = k.memory.alloc(4)
+    return [
+        k.call("KeQueryPerformanceFrequency"),  # a value
+        k.call("KfLowerIrql", 0),  # nothing: r3 as it was
+        k.call("KeAcquireSpinLockAtRaisedIrql", lock),
+        k.call("KeReleaseSpinLockFromRaisedIrql", lock),
+        k.call("NtCreateEvent", out, 0, 1, 0),  # a status
+        k.call("NtSetEvent", 0x1234, 0),  # a failing status, sign-extended in r3
+        k.main_thread.gpr[3],
+    ]
+
+
+@pytest.mark.parametrize("profile", ["canary", "console"])
+def test_values_and_void_returns_are_the_generic_paths(
+    profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planned_rec = MemoryRecorder()
+    planned = _calls_of_every_return_kind(Kernel(profile, recorder=planned_rec))  # type: ignore[arg-type]
+    _generic_only(monkeypatch)
+    generic_rec = MemoryRecorder()
+    generic = _calls_of_every_return_kind(Kernel(profile, recorder=generic_rec))  # type: ignore[arg-type]
+    assert planned == generic
+    assert planned[-1] >> 32 == 0xFFFFFFFF  # the failing status, as the guest sees r3
+    kinds = [e.kind for e in planned_rec.events]
+    assert kinds.count("kernel.return") == 6
+    assert planned_rec.events == generic_rec.events

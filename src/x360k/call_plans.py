@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from x360k.exports.registry import BLOCKED, Export
+from x360k.exports.registry import BLOCKED, Export, Returns
 from x360k.handles import ObjectInUse
 from x360k.memory import GuestMemoryError
 from x360k.objects.thread import Thread, ThreadState
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from x360k.trace.recorder import Recorder
 
 M32: Final = 0xFFFFFFFF
+M64: Final = 0xFFFFFFFFFFFFFFFF
 #: Plans exist for exports of at most this many (register) arguments.
 MAX_PLAN_ARGS: Final = 8
 #: Hex texts kept per kernel before the cache starts over (bounds its memory).
@@ -47,7 +48,6 @@ def bind(k, ex, finish_call, stop_for, hex_text, hex_get):
     name = ex.name
     module = ex.module
     ordinal = ex.ordinal
-    returns_status = ex.returns_status
 
     def plan(t, args):
         if len(args) != {nargs}:
@@ -91,22 +91,65 @@ def bind(k, ex, finish_call, stop_for, hex_text, hex_get):
             if t.state is not TERMINATED:
                 t.blocked_call = (ex, call_id)
             return BLOCKED
-        if rec is None and returns_status and t.return_fields is None:
-            result &= M32
-            gpr[3] = result | 0xFFFFFFFF00000000 if result & 0x80000000 else result
-            t.next_idx += 1
-            return result
+        if t.return_fields is None:
+{returning}
         finish_call(t, ex, call_id, result)
         return gpr[3] & M32
 
     return plan
 """
 
+#: How each kind of return lands in r3 and in its ``kernel.return`` (as ``finish_call`` does).
+_RETURNING: Final = {
+    Returns.STATUS: """\
+            result &= M32
+            gpr[3] = result | 0xFFFFFFFF00000000 if result & 0x80000000 else result
+            idx = t.next_idx
+            t.next_idx = idx + 1
+            if rec is not None:
+                rec.record(
+                    TraceEvent(
+                        tid=t.ordinal, idx=idx, kind="kernel.return", name=name, module=module,
+                        ordinal=ordinal, call_id=call_id, raw_tid=t.thread_id, ts=k.clock,
+                        status=result,
+                    )
+                )
+            return result""",
+    Returns.VALUE: """\
+            gpr[3] = result & M64
+            result &= M32
+            idx = t.next_idx
+            t.next_idx = idx + 1
+            if rec is not None:
+                rec.record(
+                    TraceEvent(
+                        tid=t.ordinal, idx=idx, kind="kernel.return", name=name, module=module,
+                        ordinal=ordinal, call_id=call_id, raw_tid=t.thread_id, ts=k.clock,
+                        ret=result,
+                    )
+                )
+            return result""",
+    Returns.VOID: """\
+            result = gpr[3] & M32
+            idx = t.next_idx
+            t.next_idx = idx + 1
+            if rec is not None:
+                rec.record(
+                    TraceEvent(
+                        tid=t.ordinal, idx=idx, kind="kernel.return", name=name, module=module,
+                        ordinal=ordinal, call_id=call_id, raw_tid=t.thread_id, ts=k.clock,
+                        ret=result,
+                    )
+                )
+            return result""",
+}
+
 _GLOBALS: Final[dict[str, Any]] = {
     "BLOCKED": BLOCKED,
     "CALL_COST": CALL_COST,
     "GuestMemoryError": GuestMemoryError,
     "M32": M32,
+    "M64": M64,
     "ObjectInUse": ObjectInUse,
     "STATUS_ACCESS_VIOLATION": STATUS_ACCESS_VIOLATION,
     "TERMINATED": ThreadState.TERMINATED,
@@ -114,7 +157,7 @@ _GLOBALS: Final[dict[str, Any]] = {
 }
 
 
-def plan_source(nargs: int) -> str:
+def plan_source(nargs: int, returns: Returns = Returns.STATUS) -> str:
     """The source of the plan binder for exports of ``nargs`` register arguments."""
     names = [f"a{i}" for i in range(nargs)]
     return _TEMPLATE.format(
@@ -124,20 +167,23 @@ def plan_source(nargs: int) -> str:
         checks=" and ".join(f"0 <= {a} <= M32" for a in names) or "True",
         writes="\n".join(f"        gpr[{3 + i}] = {a}" for i, a in enumerate(names)),
         texts=", ".join(f"hex_get({a}) or hex_text({a})" for a in names),
+        returning=_RETURNING[returns],
     )
 
 
-#: Compiled binders by arity: code only, the same for every kernel.
-_BINDERS: dict[int, Callable[..., Plan]] = {}
+#: Compiled binders by arity and return kind: code only, the same for every kernel.
+_BINDERS: dict[tuple[int, Returns], Callable[..., Plan]] = {}
 
 
-def _binder(nargs: int) -> Callable[..., Plan]:
+def _binder(nargs: int, returns: Returns) -> Callable[..., Plan]:
     """The compiled binder for ``nargs`` (compiled on first use, then shared by all kernels)."""
-    binder = _BINDERS.get(nargs)
+    binder = _BINDERS.get((nargs, returns))
     if binder is None:
         namespace = dict(_GLOBALS)
-        exec(compile(plan_source(nargs), f"<x360k call plan, {nargs} args>", "exec"), namespace)
-        binder = _BINDERS[nargs] = namespace["bind"]
+        source = plan_source(nargs, returns)
+        name = f"<x360k call plan, {nargs} args, returns {returns.value}>"
+        exec(compile(source, name, "exec"), namespace)
+        binder = _BINDERS[nargs, returns] = namespace["bind"]
     return binder
 
 
@@ -182,5 +228,6 @@ def bind_plan(
 
     if ex.nargs > MAX_PLAN_ARGS:
         return _refuse
-    plan: Plan = _binder(ex.nargs)(k, ex, finish_call, stop_for, hex_texts.text, hex_texts.get)
+    binder = _binder(ex.nargs, ex.returns)
+    plan: Plan = binder(k, ex, finish_call, stop_for, hex_texts.text, hex_texts.get)
     return plan

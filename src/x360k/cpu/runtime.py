@@ -37,7 +37,7 @@ from x360k.cpu.fault import INTERRUPT_NAMES, FaultReport, GuestFault, classify, 
 from x360k.cpu.loader import GuestImage
 from x360k.cpu.shared_memory import share_memory
 from x360k.cpu.thunks import RETURN_MARKER, RETURN_TRAMPOLINE, TRAMPOLINE_BASE, return_stub
-from x360k.exports.registry import Export
+from x360k.exports.registry import BLOCKED, Export
 from x360k.memory import GuestMemoryError
 from x360k.run_loop import PREEMPT, SERVED, SLICE_GOES_ON
 from x360k.trace.text_form import format_event
@@ -138,13 +138,15 @@ class CpuRuntime:
         paths = engine.syscall_paths()
         regs, lr, read, write_r3 = paths.regs, paths.lr_index, paths.read, paths.write_r3
         stop = engine.stop
-        # Per ordinal: the export and the reader of its (at most eight) register arguments.
+        k = self.k
+        # Per ordinal: the export, the reader of its (at most eight) register arguments, and
+        # its call plan (``Kernel.serve_call`` without the detour, for the common case).
         calls = {
-            ordinal: (ex, struct.Struct(f"={min(ex.nargs, 8)}I").unpack_from)
+            ordinal: (ex, struct.Struct(f"={min(ex.nargs, 8)}I").unpack_from, k.plan_for(ordinal))
             for ordinal, ex in self._exports.items()
         }
-        k = self.k
         serve_call = k.serve_call
+        after_call = k.after_call
         higher_ready = k.scheduler.higher_ready
         sched = k.scheduler
 
@@ -162,11 +164,16 @@ class CpuRuntime:
                     self._interrupt = number
                     stop()
                     return
-                ex, unpack = call
+                ex, unpack, plan = call
                 t.ret_addr = regs[lr]
                 t.gpr[1] = regs[1]
                 program = t.program
-                verdict = serve_call(t, ex, unpack(regs, 12))  # r3.. at byte 12
+                args = unpack(regs, 12)  # r3.. at byte 12
+                result = plan(t, args)
+                if result is None:  # more than eight arguments: the generic way
+                    verdict = serve_call(t, ex, args)
+                else:
+                    verdict = BLOCKED if result == BLOCKED else after_call(t)
                 if verdict == SLICE_GOES_ON and t.program is program:
                     if not self._counted and not sched._timed and not higher_ready(_ANY):
                         regs[3] = t.pending  # type: ignore[assignment]
