@@ -112,9 +112,14 @@ class Dispatcher:
         if not waiters:
             return
         for wb in list(waiters) if len(waiters) > 1 else (waiters[0],):
-            if wb.done or not obj.is_signalled_for(wb.thread):
+            thread = wb.thread
+            if wb.done or not obj.is_signalled_for(thread):
                 continue
-            status = satisfy_now(wb.thread, wb.objects, wb.wait_all)
+            if len(wb.objects) == 1:
+                # A wait on this object alone (the common case): satisfied by it, now.
+                self.complete(wb, STATUS_ABANDONED_WAIT_0 if obj.satisfy(thread) else STATUS_WAIT_0)
+                continue
+            status = satisfy_now(thread, wb.objects, wb.wait_all)
             if status is not None:
                 self.complete(wb, status)
 

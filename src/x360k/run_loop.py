@@ -180,21 +180,29 @@ class RunLoop:
                     code = stop.value if isinstance(stop.value, int) else 0
                     k.exit_thread(t, code)
                     return
-                if export == PREEMPT:
-                    break
-                if export == SERVED:
-                    verdict = args[0]
-                else:
-                    plan = plans.get(export) or plan_for(export)
-                    result = plan(t, args)
-                    if result is None:
-                        result = generic(t, export, args)
-                    verdict = BLOCKED if result == BLOCKED else self.after_call(t)
-                if verdict == BLOCKED:
+                plan = plans.get(export)
+                if plan is None:
+                    # Not a call made before: PREEMPT, SERVED, or an export's first call.
+                    if export == PREEMPT:
+                        break
+                    if export == SERVED:
+                        verdict = args[0]
+                        if verdict == BLOCKED:
+                            if t.wait is not None and t.wait.immediate is not None:
+                                k.settle_immediate(t)
+                            return
+                        if verdict == SLICE_ENDS:
+                            break
+                        continue
+                    plan = plan_for(export)
+                result = plan(t, args)
+                if result is None:
+                    result = generic(t, export, args)
+                if result == BLOCKED:
                     if t.wait is not None and t.wait.immediate is not None:
                         k.settle_immediate(t)
                     return
-                if verdict == SLICE_ENDS:
+                if self.after_call(t) == SLICE_ENDS:
                     break
         finally:
             k.current = None
