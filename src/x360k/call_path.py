@@ -60,9 +60,9 @@ class CallPath:
         complete it, :class:`~x360k.run_loop.WedgeError` carries the wedge report.
         """
         k = self.k
-        t = thread if thread is not None else (k.current or k.main_thread)
-        plan = self.plans.get(export) or self.plan_for(export)
         previous = k.current
+        t = thread if thread is not None else (previous or k.main_thread)
+        plan = self.plans.get(export) or self.plan_for(export)
         k.current = t
         try:
             result = plan(t, args)

@@ -50,15 +50,13 @@ def bind(k, ex, finish_call, stop_for, hex_text, hex_get):
     ordinal = ex.ordinal
 
     def plan(t, args):
-        if len(args) != {nargs}:
-            return None
-        {unpack}
+{unpack}
         if not ({checks}):
             return None
         gpr = t.gpr
 {writes}
         k.calls += 1
-        k.clock += CALL_COST
+        k.clock += {call_cost}
         call_id = t.next_call_id
         t.next_call_id = call_id + 1
         idx = t.next_idx
@@ -66,16 +64,17 @@ def bind(k, ex, finish_call, stop_for, hex_text, hex_get):
         t.next_idx = idx + 2
         rec = k.recorder
         if rec is not None:
+            record = rec.record
             tid = t.ordinal
             raw = t.thread_id
             now = k.clock
-            rec.record(
+            record(
                 TraceEvent(
                     tid=tid, idx=idx, kind="import.call", name=name, module=module,
                     ordinal=ordinal, call_id=call_id, ret_addr=t.ret_addr, raw_tid=raw, ts=now,
                 )
             )
-            rec.record(
+            record(
                 TraceEvent(
                     tid=tid, idx=idx + 1, kind="kernel.call", name=name, module=module,
                     ordinal=ordinal, call_id=call_id, raw_tid=raw, ts=now, args=[{texts}],
@@ -87,14 +86,14 @@ def bind(k, ex, finish_call, stop_for, hex_text, hex_get):
             result = STATUS_ACCESS_VIOLATION
         except ObjectInUse as err:
             raise stop_for(k, t, name, err) from None
-        if result == BLOCKED:
+        if result == {blocked}:
             if t.state is not TERMINATED:
                 t.blocked_call = (ex, call_id)
-            return BLOCKED
+            return {blocked}
         if t.return_fields is None:
 {returning}
         finish_call(t, ex, call_id, result)
-        return gpr[3] & M32
+        return gpr[3] & 0xFFFFFFFF
 
     return plan
 """
@@ -102,12 +101,12 @@ def bind(k, ex, finish_call, stop_for, hex_text, hex_get):
 #: How each kind of return lands in r3 and in its ``kernel.return`` (as ``finish_call`` does).
 _RETURNING: Final = {
     Returns.STATUS: """\
-            result &= M32
+            result &= 0xFFFFFFFF
             gpr[3] = result | 0xFFFFFFFF00000000 if result & 0x80000000 else result
             idx = t.next_idx
             t.next_idx = idx + 1
             if rec is not None:
-                rec.record(
+                record(
                     TraceEvent(
                         tid=t.ordinal, idx=idx, kind="kernel.return", name=name, module=module,
                         ordinal=ordinal, call_id=call_id, raw_tid=t.thread_id, ts=k.clock,
@@ -116,12 +115,12 @@ _RETURNING: Final = {
                 )
             return result""",
     Returns.VALUE: """\
-            gpr[3] = result & M64
+            gpr[3] = result & 0xFFFFFFFFFFFFFFFF
             result &= M32
             idx = t.next_idx
             t.next_idx = idx + 1
             if rec is not None:
-                rec.record(
+                record(
                     TraceEvent(
                         tid=t.ordinal, idx=idx, kind="kernel.return", name=name, module=module,
                         ordinal=ordinal, call_id=call_id, raw_tid=t.thread_id, ts=k.clock,
@@ -130,11 +129,11 @@ _RETURNING: Final = {
                 )
             return result""",
     Returns.VOID: """\
-            result = gpr[3] & M32
+            result = gpr[3] & 0xFFFFFFFF
             idx = t.next_idx
             t.next_idx = idx + 1
             if rec is not None:
-                rec.record(
+                record(
                     TraceEvent(
                         tid=t.ordinal, idx=idx, kind="kernel.return", name=name, module=module,
                         ordinal=ordinal, call_id=call_id, raw_tid=t.thread_id, ts=k.clock,
@@ -161,10 +160,16 @@ def plan_source(nargs: int, returns: Returns = Returns.STATUS) -> str:
     """The source of the plan binder for exports of ``nargs`` register arguments."""
     names = [f"a{i}" for i in range(nargs)]
     return _TEMPLATE.format(
-        nargs=nargs,
-        unpack=f"({', '.join(names)},) = args" if names else "",
+        unpack=(
+            f"        try:\n            ({', '.join(names)},) = args\n"
+            "        except ValueError:\n            return None"
+            if names
+            else "        if args:\n            return None"
+        ),
         args="".join(f", {a}" for a in names),
-        checks=" and ".join(f"0 <= {a} <= M32" for a in names) or "True",
+        checks=" and ".join(f"0 <= {a} <= 0xFFFFFFFF" for a in names) or "True",
+        call_cost=CALL_COST,
+        blocked=BLOCKED,
         writes="\n".join(f"        gpr[{3 + i}] = {a}" for i, a in enumerate(names)),
         texts=", ".join(f"hex_get({a}) or hex_text({a})" for a in names),
         returning=_RETURNING[returns],
