@@ -32,6 +32,7 @@ SERVED: Final = -2
 #: ``serve_call`` verdicts besides BLOCKED: the slice ends, or goes on with the same program.
 SLICE_ENDS: Final = 0
 SLICE_GOES_ON: Final = 1
+_RUNNING: Final = ThreadState.RUNNING
 
 
 class WedgeError(RuntimeError):
@@ -62,10 +63,11 @@ def _wedge_report(k: KernelParts) -> Any:
 class RunLoop:
     """Runs the thread programs of one kernel on its scheduler."""
 
-    __slots__ = ("_call_limit", "_plans", "_quantum_left", "k")
+    __slots__ = ("_call_limit", "_plans", "_quantum_left", "_sched", "k")
 
     def __init__(self, k: KernelParts, plans: Mapping[str | int, Plan]) -> None:
         self.k = k
+        self._sched = k.scheduler
         #: The call path's plans by export name or ordinal (filled by ``k.plan_for``).
         self._plans = plans
         #: The running slice's calls left in its quantum, and its call limit (``after_call``).
@@ -222,20 +224,24 @@ class RunLoop:
         ready queue.
         """
         t.pending = t.gpr[3] & M32
-        if t.state is not ThreadState.RUNNING:
+        if t.state is not _RUNNING:
             return SLICE_ENDS
-        self._quantum_left -= 1
-        k = self.k
-        sched = k.scheduler
-        if t.yielded or sched.higher_ready(t.priority):
+        quantum = self._quantum_left = self._quantum_left - 1
+        sched = self._sched
+        if t.yielded:
+            return SLICE_ENDS
+        # Only a priority above t's can preempt it: none exists, no need to look.
+        priorities = sched._priorities
+        if priorities and priorities[0] > t.priority and sched.higher_ready(t.priority):
             return SLICE_ENDS
         limit = self._call_limit
+        k = self.k
         if limit is not None and k.calls >= limit:
             return SLICE_ENDS
         timed = sched._timed
         if timed and timed[0].when <= k.clock:
             sched.fire_due(k.clock)
-        return SLICE_GOES_ON if self._quantum_left > 0 else SLICE_ENDS
+        return SLICE_GOES_ON if quantum > 0 else SLICE_ENDS
 
     def serve_call(self, t: Thread, ex: Export, args: Sequence[int]) -> int:
         """Make the running thread's call from inside its program, without a yield.
