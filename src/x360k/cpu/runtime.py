@@ -64,8 +64,6 @@ _UNRUNNABLE: Final = frozenset(
 #: The hook's own verdict after serving a call: the slice goes on, but unicorn must be
 #: restarted (with a fresh, or now a first, instruction budget) rather than resumed.
 _RESTART: Final = 2
-#: A priority below every thread's: ``Scheduler.higher_ready(_ANY)`` asks "is any thread ready".
-_ANY: Final = -(1 << 62)
 
 
 @dataclass(slots=True)
@@ -147,7 +145,6 @@ class CpuRuntime:
         }
         serve_call = k.serve_call
         after_call = k.after_call
-        higher_ready = k.scheduler.higher_ready
         sched = k.scheduler
 
         def hook(uc: Any, number: int, data: Any) -> None:
@@ -175,7 +172,7 @@ class CpuRuntime:
                 else:
                     verdict = BLOCKED if result == BLOCKED else after_call(t)
                 if verdict == SLICE_GOES_ON and t.program is program:
-                    if not self._counted and not sched._timed and not higher_ready(_ANY):
+                    if not self._counted and not sched._timed and not sched.ready:
                         regs[3] = t.pending  # type: ignore[assignment]
                         t.pending = None
                         if write_r3 is not None:
