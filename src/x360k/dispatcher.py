@@ -137,7 +137,18 @@ class Dispatcher:
         """End a wait with ``status`` (satisfied, timed out or alerted) and wake its thread."""
         if wb.done:
             return
-        self.detach(wb)
+        objects = wb.objects
+        if len(objects) == 1:
+            # ``detach`` for the common single-object wait, inline.
+            wb.done = True
+            waiters = objects[0].waiters
+            if wb in waiters:
+                waiters.remove(wb)
+            wb.thread.wait = None
+            if wb.timer is not None:
+                wb.timer.cancelled = True
+        else:
+            self.detach(wb)
         k = self.kernel
         if not k.quirks.guest_signal_state_stale:
             for obj in wb.objects:
