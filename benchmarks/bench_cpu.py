@@ -7,7 +7,7 @@ Two figures, each a ratio to a baseline measured in the same run:
 - calls: ``guests/bin/stress.elf`` (100k KeQueryPerformanceFrequency calls) under
   the runtime vs. the floor: the same binary on bare unicorn with an interrupt hook
   that does nothing (each ``sc`` returns at once), started through the same fast
-  path as the runtime. Target <= 2x the floor. Also shown: the runtime with
+  path as the runtime. Target (issue 16) <= 4x the floor. Also shown: the runtime with
   calls not served in the hook (unicorn stopped at every ``sc``, the reference
   path) and the same 100k calls from a scripted (Python) program, i.e. the
   kernel's own share of a round trip. Wall and CPU time (best of 3 each): the
@@ -158,7 +158,9 @@ def bench_calls(calls: int) -> None:
             f"  {label:<30}{wall * per:13.2f}{wall / t_floor[0]:9.1f}"
             f"{cpu * per:13.2f}{cpu / t_floor[1]:9.1f}"
         )
-    print("  (target: runtime, no trace <= 2x floor)")
+    ratio = rows[1][1][1] / t_floor[1]
+    verdict = "met" if ratio <= 4 else "NOT met"
+    print(f"  (target: runtime, no trace <= 4x floor in CPU time: {ratio:.1f}x, {verdict})")
 
 
 def main() -> None:

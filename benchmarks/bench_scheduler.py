@@ -8,7 +8,9 @@ trivial round-robin loop (the floor of any generator-based scheduler).
 
 Uncontended wait: NtWaitForSingleObjectEx on a signalled notification event
 from a thread program; baseline: NtSetEvent on the same event (the cheapest
-export through the same path). Target: over 100k switches/s on CPython 3.11.
+export through the same path). Target (issue 16): at least 300k switches/s under
+both profiles. Rates are given in wall time and in this process's CPU time (the
+steadier of the two on a shared machine); the target is judged on CPU time.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def _bare_generators(rounds: int) -> float:
     return 2 * rounds / (time.perf_counter() - start)
 
 
-def _ping_pong(profile: str, rounds: int) -> float:
+def _ping_pong(profile: str, rounds: int) -> tuple[float, float]:
+    """(wall, CPU) switches per second of the event ping-pong under ``profile``."""
     k = Kernel(profile)  # type: ignore[arg-type]
     m = k.memory
     out = m.alloc(8)
@@ -67,11 +70,11 @@ def _ping_pong(profile: str, rounds: int) -> float:
     k.start_main(a())
     k.spawn(b())
     k.run(max_time=1)  # let canary's 10 ms start delay pass outside the timing
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = k.run()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert result.outcome == "finished", result
-    return 2 * rounds / elapsed
+    return 2 * rounds / elapsed, 2 * rounds / max(cpu, 1e-9)
 
 
 def _per_call_us(profile: str, export: str, n: int) -> float:
@@ -98,11 +101,12 @@ def main() -> None:
     bare = max(_bare_generators(ROUNDS) for _ in range(3))
     print(f"bare generator ping-pong (baseline): {bare / 1e3:,.0f}k switches/s")
     for profile in ("canary", "console"):
-        rate = max(_ping_pong(profile, ROUNDS) for _ in range(3))
+        runs = [_ping_pong(profile, ROUNDS) for _ in range(3)]
+        rate, cpu_rate = max(w for w, _ in runs), max(c for _, c in runs)
         print(
-            f"{profile:8s} event ping-pong: {rate / 1e3:,.0f}k switches/s "
-            f"({bare / rate:.1f}x slower than bare generators; target > 100k/s: "
-            f"{'met' if rate > 100_000 else 'NOT met'})"
+            f"{profile:8s} event ping-pong: {rate / 1e3:,.0f}k switches/s wall, "
+            f"{cpu_rate / 1e3:,.0f}k CPU ({bare / rate:.1f}x slower than bare generators; "
+            f"target >= 300k/s: {'met' if cpu_rate >= 300_000 else 'NOT met'})"
         )
     for profile in ("canary", "console"):
         wait = min(_per_call_us(profile, "NtWaitForSingleObjectEx", WAITS) for _ in range(3))

@@ -208,3 +208,22 @@ def test_random_programs_finish_or_wedge_deterministically(
         assert statuses <= allowed, statuses
         outcomes.append((result.outcome, result.calls, result.clock, w.trace_bytes()))
     assert outcomes[0] == outcomes[1]
+
+
+def test_the_ready_count_follows_the_queues() -> None:
+    from x360k.objects.thread import Thread
+
+    sched = Scheduler()
+    threads = [Thread(i, i + 1) for i in range(4)]
+    threads[3].priority = 5
+    for t in threads:
+        sched.make_ready(t)
+    assert sched.ready == 4 and sched.any_ready()
+    sched.discard(threads[1])
+    sched.discard(threads[1])  # not queued any more: nothing to take away
+    assert sched.ready == 3
+    assert sched.pick() is threads[3]  # the higher priority first
+    assert sched.ready == 2
+    assert [sched.pick(), sched.pick()] == [threads[0], threads[2]]
+    assert sched.ready == 0 and not sched.any_ready() and sched.pick() is None
+    assert sched.ready == 0

@@ -99,7 +99,10 @@ class Blocking:
             if k.quirks.wait_timeout_yields:
                 t.yielded = True
             return finish(STATUS_TIMEOUT) if finish is not None else STATUS_TIMEOUT
-        self._park(t, wb, objects_too=True)
+        k.dispatcher.begin(wb)
+        t.state = ThreadState.BLOCKED
+        if k.wait_events:
+            k.emit(t, "wait.begin", objects=self._wait_sids(wb))
         if deadline is not None:
             wb.timer = k.scheduler.at(
                 deadline, lambda: self._time_out(wb), kind="timeout", subject=t
@@ -118,6 +121,7 @@ class Blocking:
             self.k.dispatcher.complete(wb, wb.immediate)
 
     def _park(self, t: Thread, wb: WaitBlock, *, objects_too: bool) -> None:
+        # (``wait`` parks on the objects itself: this is the same, for APC-ended waits too.)
         k = self.k
         if objects_too:
             k.dispatcher.begin(wb)
@@ -165,9 +169,21 @@ class Blocking:
             self.make_runnable(t)
             return
         if call is not None:
-            k.finish_call(t, call[0], call[1], status)
+            ex = call[0]
+            if k.recorder is None and ex.returns_status and t.return_fields is None:
+                # ``finish_call``'s untraced status return, inline (most woken waits).
+                status &= M32
+                t.gpr[3] = status | 0xFFFFFFFF00000000 if status & 0x80000000 else status
+                t.next_idx += 1
+            else:
+                k.finish_call(t, ex, call[1], status)
         t.pending = t.gpr[3] & M32
-        self.make_runnable(t)
+        if t.suspend_count > 0:
+            t.state = ThreadState.SUSPENDED
+            return
+        t.state = ThreadState.READY
+        if t.program is not None:
+            k.scheduler.make_ready(t)
 
     def make_runnable(self, t: Thread) -> None:
         """``t`` may run again: ready (queued if it has a program), or suspended still."""

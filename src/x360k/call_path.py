@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from x360k.call_plans import HexTexts, Plan, bind_plan
 from x360k.exports.registry import BLOCKED, Export, Returns, invoke_args
 from x360k.handles import ObjectInUse
 from x360k.kernel_state import KernelParts
@@ -30,11 +31,26 @@ M64: Final = 0xFFFFFFFFFFFFFFFF
 class CallPath:
     """Makes export calls on the kernel's threads."""
 
-    __slots__ = ("_lookup", "k")
+    __slots__ = ("_hex", "_lookup", "k", "plans")
 
     def __init__(self, k: KernelParts) -> None:
         self.k = k
         self._lookup = k.exports.lookup_table
+        #: Export name or ordinal -> its plan for this kernel (bound on first use).
+        self.plans: dict[str | int, Plan] = {}
+        self._hex = HexTexts()
+
+    def plan_for(self, export: str | int) -> Plan:
+        """The plan of an export named by name or ordinal (UnknownExportError if none)."""
+        plans = self.plans
+        plan = plans.get(export)
+        if plan is None:
+            ex = self._lookup.get(export) or self.k.exports.get(export)
+            plan = plans.get(ex.ordinal)
+            if plan is None:
+                plan = plans[ex.ordinal] = bind_plan(self.k, ex, self.finish_call, self._hex)
+            plans[export] = plan
+        return plan
 
     def call(self, export: str | int, *args: int, thread: Thread | None = None) -> int:
         """Call an export exactly as a guest would; returns r3 as an unsigned 32-bit int.
@@ -44,22 +60,26 @@ class CallPath:
         complete it, :class:`~x360k.run_loop.WedgeError` carries the wedge report.
         """
         k = self.k
-        t = thread if thread is not None else (k.current or k.main_thread)
-        ex = self._lookup.get(export) or k.exports.get(export)
-        n = len(args)
-        if 0 < n == ex.nargs <= 8 and min(args) >= 0 and max(args) <= M32:
-            # The common case, inline: plain 32-bit values, exactly as many as declared.
-            t.gpr[3 : 3 + n] = args
-            decoded: Sequence[int] | None = args
-        else:
-            decoded = self.load_args(t, ex, args)
         previous = k.current
+        t = thread if thread is not None else (previous or k.main_thread)
+        plan = self.plans.get(export) or self.plan_for(export)
         k.current = t
         try:
-            if self.invoke(t, ex, decoded) == BLOCKED:
+            result = plan(t, args)
+            if result is None:
+                result = self.generic(t, export, args)
+            if result == BLOCKED:
                 k.drive_until_unblocked(t)
+                result = t.gpr[3] & M32
         finally:
             k.current = previous
+        return result
+
+    def generic(self, t: Thread, export: str | int, args: tuple[int, ...]) -> int:
+        """A call its plan did not take (arguments not as declared): r3, or BLOCKED."""
+        ex = self._lookup.get(export) or self.k.exports.get(export)
+        if self.invoke(t, ex, self.load_args(t, ex, args)) == BLOCKED:
+            return BLOCKED
         return t.gpr[3] & M32
 
     def load_args(self, t: Thread, ex: Export, args: tuple[int, ...]) -> Sequence[int] | None:

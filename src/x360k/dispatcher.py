@@ -112,9 +112,14 @@ class Dispatcher:
         if not waiters:
             return
         for wb in list(waiters) if len(waiters) > 1 else (waiters[0],):
-            if wb.done or not obj.is_signalled_for(wb.thread):
+            thread = wb.thread
+            if wb.done or not obj.is_signalled_for(thread):
                 continue
-            status = satisfy_now(wb.thread, wb.objects, wb.wait_all)
+            if len(wb.objects) == 1:
+                # A wait on this object alone (the common case): satisfied by it, now.
+                self.complete(wb, STATUS_ABANDONED_WAIT_0 if obj.satisfy(thread) else STATUS_WAIT_0)
+                continue
+            status = satisfy_now(thread, wb.objects, wb.wait_all)
             if status is not None:
                 self.complete(wb, status)
 
@@ -132,7 +137,18 @@ class Dispatcher:
         """End a wait with ``status`` (satisfied, timed out or alerted) and wake its thread."""
         if wb.done:
             return
-        self.detach(wb)
+        objects = wb.objects
+        if len(objects) == 1:
+            # ``detach`` for the common single-object wait, inline.
+            wb.done = True
+            waiters = objects[0].waiters
+            if wb in waiters:
+                waiters.remove(wb)
+            wb.thread.wait = None
+            if wb.timer is not None:
+                wb.timer.cancelled = True
+        else:
+            self.detach(wb)
         k = self.kernel
         if not k.quirks.guest_signal_state_stale:
             for obj in wb.objects:

@@ -126,6 +126,8 @@ class Kernel:
         self.invoke = calls.invoke
         self.finish_call = calls.finish_call
         self.load_args = calls.load_args
+        self.plan_for = calls.plan_for
+        self.generic_call = calls.generic
         blocking = Blocking(self)
         self.signal = blocking.signal
         self.state_changed = blocking.state_changed
@@ -149,9 +151,10 @@ class Kernel:
         self.spawn = lifecycle.spawn
         self.exit_thread = lifecycle.exit_thread
         self.thread_by_id = lifecycle.thread_by_id
-        loop = RunLoop(self)
+        loop = RunLoop(self, calls.plans)
         self.run = loop.run
         self.serve_call = loop.serve_call
+        self.after_call = loop.after_call
         self.drive_until_unblocked = loop.drive_until_unblocked
         trace = KernelTrace(self, lifecycle.release, keep_destroyed)
         self.emit = trace.emit

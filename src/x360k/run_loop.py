@@ -10,10 +10,11 @@ runs the other threads the same way until its call completes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from x360k.call_plans import Plan
 from x360k.exports.registry import BLOCKED, Export
 from x360k.kernel_state import KernelParts
 from x360k.objects.base import KernelObject
@@ -31,6 +32,7 @@ SERVED: Final = -2
 #: ``serve_call`` verdicts besides BLOCKED: the slice ends, or goes on with the same program.
 SLICE_ENDS: Final = 0
 SLICE_GOES_ON: Final = 1
+_RUNNING: Final = ThreadState.RUNNING
 
 
 class WedgeError(RuntimeError):
@@ -61,12 +63,14 @@ def _wedge_report(k: KernelParts) -> Any:
 class RunLoop:
     """Runs the thread programs of one kernel on its scheduler."""
 
-    __slots__ = ("_call_limit", "_interrupt_idle_since", "_lookup", "_quantum_left", "k")
+    __slots__ = ("_call_limit", "_interrupt_idle_since", "_plans", "_quantum_left", "_sched", "k")
 
-    def __init__(self, k: KernelParts) -> None:
+    def __init__(self, k: KernelParts, plans: Mapping[str | int, Plan]) -> None:
         self.k = k
-        self._lookup = k.exports.lookup_table
-        #: The running slice's calls left in its quantum, and its call limit (``_after_call``).
+        self._sched = k.scheduler
+        #: The call path's plans by export name or ordinal (filled by ``k.plan_for``).
+        self._plans = plans
+        #: The running slice's calls left in its quantum, and its call limit (``after_call``).
         self._quantum_left = 0
         self._call_limit: int | None = None
         #: Since when only interrupt ticks could move the run on (x360k.kernel_workers).
@@ -171,10 +175,10 @@ class RunLoop:
             if t.apcs:
                 # APCs queued before the thread first ran are delivered as it starts.
                 k.push_apcs(t)
-        lookup = self._lookup
+        plans = self._plans
+        plan_for = k.plan_for
+        generic = k.generic_call
         sched = k.scheduler
-        invoke = k.invoke
-        load_args = k.load_args
         outer = self._quantum_left, self._call_limit
         self._quantum_left = QUANTUM
         self._call_limit = call_limit
@@ -202,20 +206,29 @@ class RunLoop:
                     code = stop.value if isinstance(stop.value, int) else 0
                     k.exit_thread(t, code)
                     return
-                if export == PREEMPT:
-                    break
-                if export == SERVED:
-                    verdict = args[0]
-                else:
-                    ex = lookup.get(export) or k.exports.get(export)
-                    decoded = load_args(t, ex, args)
-                    blocked = invoke(t, ex, decoded) == BLOCKED
-                    verdict = BLOCKED if blocked else self._after_call(t)
-                if verdict == BLOCKED:
+                plan = plans.get(export)
+                if plan is None:
+                    # Not a call made before: PREEMPT, SERVED, or an export's first call.
+                    if export == PREEMPT:
+                        break
+                    if export == SERVED:
+                        verdict = args[0]
+                        if verdict == BLOCKED:
+                            if t.wait is not None and t.wait.immediate is not None:
+                                k.settle_immediate(t)
+                            return
+                        if verdict == SLICE_ENDS:
+                            break
+                        continue
+                    plan = plan_for(export)
+                result = plan(t, args)
+                if result is None:
+                    result = generic(t, export, args)
+                if result == BLOCKED:
                     if t.wait is not None and t.wait.immediate is not None:
                         k.settle_immediate(t)
                     return
-                if verdict == SLICE_ENDS:
+                if self.after_call(t) == SLICE_ENDS:
                     break
         finally:
             k.current = None
@@ -224,7 +237,7 @@ class RunLoop:
             t.state = ThreadState.READY
             sched.make_ready(t)
 
-    def _after_call(self, t: Thread) -> int:
+    def after_call(self, t: Thread) -> int:
         """A call of the running thread ``t`` completed: whether its slice goes on.
 
         The per-call rules of a slice, in one place for ``_run_slice`` and
@@ -235,20 +248,24 @@ class RunLoop:
         ready queue.
         """
         t.pending = t.gpr[3] & M32
-        if t.state is not ThreadState.RUNNING:
+        if t.state is not _RUNNING:
             return SLICE_ENDS
-        self._quantum_left -= 1
-        k = self.k
-        sched = k.scheduler
-        if t.yielded or sched.higher_ready(t.priority):
+        quantum = self._quantum_left = self._quantum_left - 1
+        sched = self._sched
+        if t.yielded:
+            return SLICE_ENDS
+        # Only a priority above t's can preempt it: none exists, no need to look.
+        priorities = sched._priorities
+        if priorities and priorities[0] > t.priority and sched.higher_ready(t.priority):
             return SLICE_ENDS
         limit = self._call_limit
+        k = self.k
         if limit is not None and k.calls >= limit:
             return SLICE_ENDS
         timed = sched._timed
         if timed and timed[0].when <= k.clock:
             sched.fire_due(k.clock)
-        return SLICE_GOES_ON if self._quantum_left > 0 else SLICE_ENDS
+        return SLICE_GOES_ON if quantum > 0 else SLICE_ENDS
 
     def serve_call(self, t: Thread, ex: Export, args: Sequence[int]) -> int:
         """Make the running thread's call from inside its program, without a yield.
@@ -262,11 +279,17 @@ class RunLoop:
         take ``t.pending`` (clearing it) and run on; otherwise, or if it cannot,
         it must yield ``(SERVED, (verdict,))`` so the run loop acts on the verdict.
         """
-        n = len(args)
-        t.gpr[3 : 3 + n] = args
-        if self.k.invoke(t, ex, args if n == ex.nargs else None) == BLOCKED:
+        k = self.k
+        ordinal = ex.ordinal
+        plan = self._plans.get(ordinal) or k.plan_for(ordinal)
+        result = plan(t, tuple(args))
+        if result is None:
+            n = len(args)
+            t.gpr[3 : 3 + n] = args
+            result = k.invoke(t, ex, args if n == ex.nargs else None)
+        if result == BLOCKED:
             return BLOCKED
-        return self._after_call(t)
+        return self.after_call(t)
 
     def drive_until_unblocked(self, t: Thread) -> None:
         """Run other threads until ``t``'s blocked call completes, or report the wedge."""

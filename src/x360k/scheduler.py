@@ -33,6 +33,8 @@ class Scheduler:
         self._priorities: list[int] = []
         self._timed: list[TimedEntry] = []
         self._seq = 0
+        #: Threads in the ready queues (so "is any thread ready" is one read).
+        self.ready = 0
 
     # -- ready threads ------------------------------------------------------------------------
 
@@ -42,6 +44,7 @@ class Scheduler:
             queue = self._queues[thread.priority] = deque()
             self._priorities = sorted(self._queues, reverse=True)
         queue.append(thread)
+        self.ready += 1
 
     def make_ready_first(self, thread: Thread) -> None:
         """Ready ``thread`` ahead of its priority's queue: it goes on before anyone else runs."""
@@ -54,11 +57,13 @@ class Scheduler:
         queue = self._queues.get(thread.priority)
         if queue is not None and thread in queue:
             queue.remove(thread)
+            self.ready -= 1
 
     def pick(self) -> Thread | None:
         for priority in self._priorities:
             queue = self._queues[priority]
             if queue:
+                self.ready -= 1
                 return queue.popleft()
         return None
 
@@ -72,7 +77,7 @@ class Scheduler:
         return False
 
     def any_ready(self) -> bool:
-        return any(self._queues[p] for p in self._priorities)
+        return self.ready > 0
 
     # -- virtual time -------------------------------------------------------------------------
 

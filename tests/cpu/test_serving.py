@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from x360k.call_path import CallPath
+from x360k import call_path
 from x360k.cpu.engine import Engine
 from x360k.cpu.runner import execute_guest
 from x360k.scheduler import QUANTUM
@@ -49,17 +49,30 @@ def test_a_call_limit_inside_a_quantum_is_exact(guest: Guest) -> None:
     assert run.outcome == "limit" and run.kernel.calls == 70
 
 
+def _wrap_plans(monkeypatch: pytest.MonkeyPatch, before: Callable[[Any, Any], None]) -> None:
+    """Run ``before(kernel, thread)`` ahead of every call the call path makes by its plans."""
+    original = call_path.bind_plan
+
+    def binding(k: Any, ex: Any, finish_call: Any, hex_texts: Any) -> Any:
+        plan = original(k, ex, finish_call, hex_texts)
+
+        def wrapped(t: Any, args: tuple[int, ...]) -> int | None:
+            before(k, t)
+            return plan(t, args)
+
+        return wrapped
+
+    monkeypatch.setattr(call_path, "bind_plan", binding)
+
+
 def test_an_error_in_a_served_call_reaches_the_caller(
     guest: Guest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = CallPath.invoke
-
-    def failing(self: CallPath, t: Any, ex: Any, decoded: Any = None) -> int:
-        if self.k.calls == 100:
+    def failing(k: Any, t: Any) -> None:
+        if k.calls == 100:
             raise ValueError("handler bug")
-        return original(self, t, ex, decoded)
 
-    monkeypatch.setattr(CallPath, "invoke", failing)
+    _wrap_plans(monkeypatch, failing)
     with pytest.raises(ValueError, match="handler bug"):
         execute_guest(guest("stress"), pokes={"calls": 500}, keep_trace=False)
 
@@ -68,15 +81,13 @@ def test_guest_code_cannot_start_inside_a_served_call(
     guest: Guest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A handler that ran guest code synchronously would nest unicorn runs: refused."""
-    original = CallPath.invoke
 
-    def nesting(self: CallPath, t: Any, ex: Any, decoded: Any = None) -> int:
-        if self.k.calls == 10:
-            runtime = self.k.ext["cpu"]
+    def nesting(k: Any, t: Any) -> None:
+        if k.calls == 10:
+            runtime = k.ext["cpu"]
             program = runtime.program(t, runtime.image.entry, (), t.gpr[1] - 0x1000)
             next(program)
-        return original(self, t, ex, decoded)
 
-    monkeypatch.setattr(CallPath, "invoke", nesting)
+    _wrap_plans(monkeypatch, nesting)
     with pytest.raises(RuntimeError, match="inside a kernel call"):
         execute_guest(guest("stress"), pokes={"calls": 500}, keep_trace=False)

@@ -38,7 +38,7 @@ from x360k.cpu.loader import GuestImage
 from x360k.cpu.shared_memory import share_memory
 from x360k.cpu.thunks import RETURN_MARKER, RETURN_TRAMPOLINE, TRAMPOLINE_BASE, return_stub
 from x360k.exports.kernel_variables import STAMP_PERIOD, refresh_time_stamp_bundle
-from x360k.exports.registry import Export
+from x360k.exports.registry import BLOCKED, Export
 from x360k.memory import GuestMemoryError
 from x360k.run_loop import PREEMPT, SERVED, SLICE_GOES_ON
 from x360k.trace.text_form import format_event
@@ -65,8 +65,6 @@ _UNRUNNABLE: Final = frozenset(
 #: The hook's own verdict after serving a call: the slice goes on, but unicorn must be
 #: restarted (with a fresh, or now a first, instruction budget) rather than resumed.
 _RESTART: Final = 2
-#: A priority below every thread's: ``Scheduler.higher_ready(_ANY)`` asks "is any thread ready".
-_ANY: Final = -(1 << 62)
 
 
 @dataclass(slots=True)
@@ -139,14 +137,19 @@ class CpuRuntime:
         paths = engine.syscall_paths()
         regs, lr, read, write_r3 = paths.regs, paths.lr_index, paths.read, paths.write_r3
         stop = engine.stop
-        # Per ordinal: the export and the reader of its (at most eight) register arguments.
+        k = self.k
+        # Per ordinal: the export, the reader of its (at most eight) register arguments, and
+        # its call plan (``Kernel.serve_call`` without the detour, for the common case).
         calls = {
-            ordinal: (ex, struct.Struct(f"={ex.register_args}I").unpack_from)
+            ordinal: (
+                ex,
+                struct.Struct(f"={ex.register_args}I").unpack_from,
+                None if ex.variadic else k.plan_for(ordinal),
+            )
             for ordinal, ex in self._exports.items()
         }
-        k = self.k
         serve_call = k.serve_call
-        higher_ready = k.scheduler.higher_ready
+        after_call = k.after_call
         sched = k.scheduler
         #: When KeTimeStampBundle is next refreshed (canary's period: 1 ms of guest time).
         stamp_due = [0]
@@ -165,16 +168,21 @@ class CpuRuntime:
                     self._interrupt = number
                     stop()
                     return
-                ex, unpack = call
+                ex, unpack, plan = call
                 t.ret_addr = regs[lr]
                 t.gpr[1] = regs[1]
                 program = t.program
-                verdict = serve_call(t, ex, unpack(regs, 12))  # r3.. at byte 12
+                args = unpack(regs, 12)  # r3.. at byte 12
+                result = None if plan is None else plan(t, args)
+                if result is None:  # variadic, or more than eight arguments: the generic way
+                    verdict = serve_call(t, ex, args)
+                else:
+                    verdict = BLOCKED if result == BLOCKED else after_call(t)
                 if k.clock >= stamp_due[0]:
                     refresh_time_stamp_bundle(k)
                     stamp_due[0] = k.clock + STAMP_PERIOD
                 if verdict == SLICE_GOES_ON and t.program is program:
-                    if not self._counted and not sched._timed and not higher_ready(_ANY):
+                    if not self._counted and not sched._timed and not sched.ready:
                         regs[3] = t.pending  # type: ignore[assignment]
                         t.pending = None
                         if write_r3 is not None:

@@ -93,12 +93,13 @@ def nt_wait_for_single_object_ex(
     obj = k.table.lookup(handle, t)
     if obj is None:
         return STATUS_INVALID_HANDLE
-    deadline = k.deadline_from(timeout_ptr)
-    if not waitable(k, obj):
+    deadline = k.deadline_from(timeout_ptr) if timeout_ptr else None
+    if not obj.WAITABLE and not waitable(k, obj):
         return _unwaitable(k, single=True, wait_any=False)
-    if mutant_limit_reached(k, t, [obj]):
+    objects = [obj]
+    if not k.quirks.mutant_recursion_unlimited and mutant_limit_reached(k, t, objects):
         return STATUS_MUTANT_LIMIT_EXCEEDED
-    return k.wait(t, [obj], wait_all=False, alertable=bool(alertable), deadline=deadline)
+    return k.wait(t, objects, wait_all=False, alertable=bool(alertable), deadline=deadline)
 
 
 @GROUP.export(
