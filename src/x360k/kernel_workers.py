@@ -95,6 +95,21 @@ def worker_state(k: KernelState) -> WorkerState:
     return state
 
 
+def is_kernel_object(obj: object) -> bool:
+    """Whether ``obj`` is one of the kernel's own worker threads (not the title's to close)."""
+    return getattr(obj, "system", False) is True
+
+
+def worker_label(k: KernelState, t: Thread) -> str | None:
+    """``kernel <source> worker`` for a kernel-owned thread, None for a title's thread."""
+    if not t.system:
+        return None
+    for name, w in worker_state(k).workers.items():
+        if w.thread is t:
+            return f"kernel {name} worker"
+    return "kernel worker"
+
+
 def worker(k: KernelState, name: str) -> Worker:
     """The worker for source ``name``, made (parked) on first use."""
     state = worker_state(k)

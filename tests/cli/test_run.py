@@ -218,3 +218,15 @@ def test_verbose_prints_what_a_guest_sent_to_dbgprint() -> None:
     code, out, _ = invoke(guest, "--profile", "console", "--json")
     (result,) = json.loads(out)["results"]
     assert result["debug_output"] == [[0, "rtl_strings: Hello, Xbox, 22 checks, quirks 000"]]
+
+
+def test_the_kernels_own_threads_are_named_and_not_counted_as_left_alive() -> None:
+    guest = str(Path(__file__).resolve().parents[2] / "guests" / "bin" / "callbacks.elf")
+    code, out, _ = invoke(guest, "--profile", "console", "--json")
+    assert code == 0
+    (result,) = json.loads(out)["results"]
+    programs = {t["thread_id"]: t["program"] for t in result["threads"]}
+    assert programs[0x100] == "kernel dpc worker"
+    assert programs[0x101] == "kernel vsync worker"
+    assert programs[0x102] == "kernel audio worker"
+    assert result["objects_alive"] == 0 and result["objects_alive_types"] == {}

@@ -24,6 +24,7 @@ from x360k.cpu.recent_events import RecentEvents
 from x360k.cpu.runtime import CpuRuntime
 from x360k.exports.formatting import debug_output
 from x360k.kernel import Kernel, RunResult
+from x360k.kernel_workers import is_kernel_object, worker_label
 from x360k.quirks import Profile
 from x360k.trace.recorder import MemoryRecorder, Recorder, TeeRecorder
 
@@ -51,7 +52,11 @@ class GuestRun:
     def objects_alive(self) -> list[Any]:
         """Objects the guest made that are still alive."""
         live = self.kernel.table.live_objects
-        return [obj for serial, obj in live.items() if serial > self.startup_serial]
+        return [
+            obj
+            for serial, obj in live.items()
+            if serial > self.startup_serial and not is_kernel_object(obj)
+        ]
 
     @property
     def outcome(self) -> str:
@@ -201,7 +206,8 @@ def run_guest(
     threads = [
         ThreadSummary(
             tid=t.ordinal,
-            program=(image.symbolize(t.start_address) or "?") if t.ordinal else "_start",
+            program=worker_label(k, t)
+            or ((image.symbolize(t.start_address) or "?") if t.ordinal else "_start"),
             thread_id=t.thread_id,
             state=t.state.value,
             exit_code=t.exit_code,

@@ -23,6 +23,7 @@ from x360k.cpu.fault import GuestFault
 from x360k.exports.formatting import debug_output
 from x360k.exports.registry import Returns
 from x360k.kernel import Kernel, RunResult
+from x360k.kernel_workers import is_kernel_object, worker_label
 from x360k.objects.thread import Program, Thread
 from x360k.scenario.errors import ScenarioError
 from x360k.scenario.loader import iter_calls
@@ -492,7 +493,9 @@ class _Run:
     def _result(self, result: RunResult) -> ScenarioResult:
         k = self.k
         alive_objects = [
-            obj for serial, obj in k.table.live_objects.items() if serial > self.startup_serial
+            obj
+            for serial, obj in k.table.live_objects.items()
+            if serial > self.startup_serial and not is_kernel_object(obj)
         ]
         alive_types = dict(Counter(obj.TYPE for obj in alive_objects))
         expected_outcome = self._check_run(result, len(alive_objects), alive_types)
@@ -502,7 +505,7 @@ class _Run:
         threads = [
             ThreadSummary(
                 tid=t.ordinal,
-                program=self.program_of.get(t.ordinal, "?"),
+                program=self.program_of.get(t.ordinal) or worker_label(k, t) or "?",
                 thread_id=t.thread_id,
                 state=t.state.value,
                 exit_code=t.exit_code,
