@@ -124,3 +124,15 @@ def test_the_table_generator_drops_what_if_0_switches_off() -> None:
         "#ifdef WIN", "E", "#else", "F", "#endif", "#if 0 // off", "G", "#endif", "H",
     ])  # fmt: skip
     assert gen.live_source(source).split("\n") == ["A", "D", "E", "F", "H"]
+
+
+def test_every_export_canary_registers_is_complete() -> None:
+    """Issue 13's bar: nothing canary answers is absent or partial in x360k."""
+    missing = [
+        (r["name"], r["state"])
+        for r in rows()
+        if r["canary"] != "absent" and r["state"] != "complete"
+    ]
+    assert missing == []
+    text = CliRunner().invoke(cli, ["exports", "--summary"]).stdout
+    assert "x360k has 300 complete" in text
