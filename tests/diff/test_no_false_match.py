@@ -234,3 +234,18 @@ def test_html_has_an_index_of_divergences_with_anchors_and_named_statuses() -> N
         first.explanation
     )
     assert "margin over runner-up" in page
+
+
+def test_a_torn_last_line_is_said_in_text_and_json_cache_hit_included(tmp_path: Path) -> None:
+    """An emulator killed mid-write leaves half a line: the report says it was ignored."""
+    ref = _jsonl(tmp_path / "ref.jsonl", _twenty())
+    whole = Path(ref).read_bytes()
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(whole[: whole.rstrip(b"\n").rfind(b"\n") + 1] + b'{"tid":0,"idx":19,"ki')
+    for args in ((ref, str(torn)), (str(torn), ref), (str(torn), ref, "--cache")):
+        _, out, _ = _run(*args)
+        assert "torn.jsonl: partial last line ignored" in out
+        assert "TRUNCATED" in out and "verdict: MATCH" not in out  # "how far we got", said
+    _, out, _ = _run(str(torn), ref, "--cache", "--json")  # the second read hits the cache
+    notes = msgspec.json.decode(out)["notes"]
+    assert any("torn.jsonl: partial last line ignored" in n for n in notes)

@@ -173,3 +173,25 @@ def test_bulk_path_refuses_floats_and_booleans_in_integer_fields(
         assert result.exit_code == 2, (args, result.output)
         last = result.output.strip().splitlines()
         assert len(last) == 1 and last[0].startswith(f"x360k trace {args[0]}: {path}:2: "), last
+
+
+@pytest.mark.parametrize("with_header", [True, False])
+def test_a_utf8_byte_order_mark_is_read_past(tmp_path: Path, with_header: bool) -> None:
+    """PowerShell and .NET write UTF-8 with a BOM: the file reads as without it, everywhere."""
+    lines = [
+        '{"format":"x360k-trace","schema_version":1,"emulator":"other"}',
+        '{"tid":0,"idx":0,"kind":"kernel.call","name":"NtClose","args":["0xF8000010"]}',
+        '{"tid":0,"idx":1,"kind":"kernel.return","name":"NtClose","status":"0xC0000008"}',
+    ]
+    body = "\n".join(lines if with_header else lines[1:]) + "\n"
+    plain_file = tmp_path / "plain.jsonl"
+    plain_file.write_text(body)
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    assert open_trace(bom).table().to_pylist() == open_trace(plain_file).table().to_pylist()
+    assert [e.status for e in open_trace(bom).events()] == [None, 0xC0000008]
+    runner = CliRunner()
+    res = runner.invoke(cli, ["diff", str(plain_file), str(bom)])
+    assert res.exit_code == 0, res.output
+    assert "verdict: MATCH" in res.output
+    assert runner.invoke(cli, ["trace", "stats", str(bom)]).exit_code == 0

@@ -527,11 +527,9 @@ def describe_empty(cols: TraceColumns, label: str) -> str:
 
 
 def _notes(result: DiffResult) -> list[str]:
-    notes = [
-        describe_empty(cols, label)
-        for cols, label in ((result.ref, "reference"), (result.cand, "candidate"))
-        if cols.n == 0
-    ]
+    sides = ((result.ref, "reference"), (result.cand, "candidate"))
+    notes = [f"{label} {cols.path}: {note}" for cols, label in sides for note in cols.read_notes]
+    notes += [describe_empty(cols, label) for cols, label in sides if cols.n == 0]
     if result.partial:
         names = sorted(
             {

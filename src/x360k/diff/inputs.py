@@ -104,6 +104,8 @@ class TraceColumns:
     thread_starts: I64 = field(default_factory=lambda: np.zeros(1, np.int64))
     seq: I64 | None = None
     mapping: mmap.mmap | None = None
+    #: What reading the file skipped or found damaged (a torn last line, ...), for the report.
+    read_notes: tuple[str, ...] = ()
     _events: dict[int, list[TraceEvent]] = field(default_factory=dict, repr=False)
     _event_fields: list[str] | None = field(default=None, repr=False)
 
@@ -460,16 +462,20 @@ def _load_jsonl(path: Path, names: tuple[str, ...], cache: bool) -> TraceColumns
 
 
 def _load_trace_layer(path: Path, names: tuple[str, ...], cache: bool) -> TraceColumns:
-    from x360k.trace.cache import load_columnar
+    from x360k.trace.cache import load as load_cached
 
     try:
-        table = load_columnar(path, use_cache=cache)
+        loaded = load_cached(path, use_cache=cache)
     except ValueError as exc:  # the trace layer's TraceFormatError: already one line
         line = getattr(exc, "one_line", None)
         msg = line() if callable(line) else str(exc).splitlines()[0]
         raise InputError(msg) from None
-    table = table.select([c for c in table.column_names if c in names])
-    return sorted_columns(table, str(path), _header_from_meta(table.schema.metadata))
+    table = loaded.table.select([c for c in loaded.table.column_names if c in names])
+    cols = sorted_columns(table, str(path), _header_from_meta(table.schema.metadata))
+    summary = loaded.report.summary()
+    if summary:
+        cols.read_notes = (summary,)
+    return cols
 
 
 def load(

@@ -41,6 +41,8 @@ from x360k.trace.readers import open_trace
 
 CACHE_ENV: Final = cache_store.CACHE_ENV
 SOURCE_HASH_KEY: Final = b"x360k.source_hash"
+#: What the first read of the source reported (a torn last line, ...), kept for cache hits.
+READ_REPORT_KEY: Final = b"x360k.read_report"
 _HASH_CHUNK: Final = 8 << 20
 
 
@@ -98,16 +100,20 @@ def load(
     entry = directory / f"v{SCHEMA_VERSION}-{digest}{'-lenient' if lenient else ''}.arrow"
     if use_cache and entry.exists():
         try:
-            hit = Loaded(ArrowFileReader(entry).table(), digest, True, ReadReport())
+            cached = ArrowFileReader(entry).table()
         except TraceFormatError:
             entry.unlink(missing_ok=True)
         else:
             cache_store.touch(entry)
-            return hit
+            said = (cached.schema.metadata or {}).get(READ_REPORT_KEY, b"").decode()
+            return Loaded(cached, digest, True, ReadReport(notes=[said] if said else []))
     reader = open_trace(path, lenient)
     table = sort_by_thread(reader.table())
     metadata = dict(table.schema.metadata or {})
     metadata[SOURCE_HASH_KEY] = digest.encode()
+    summary = reader.report.summary()
+    if summary:
+        metadata[READ_REPORT_KEY] = summary.encode()
     table = table.replace_schema_metadata(metadata)
     if use_cache:
         limit = cache_store.size_limit()

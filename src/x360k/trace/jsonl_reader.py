@@ -37,6 +37,8 @@ from x360k.trace.jsonl_foreign import (
 from x360k.trace.reader import DEFAULT_BATCH_ROWS, LineReader
 
 _CHUNK_BYTES: Final = 1 << 20
+#: The byte-order mark some tools put before UTF-8 text; read past, never an error.
+UTF8_BOM: Final = b"\xef\xbb\xbf"
 _ARROW_BATCH_ROWS: Final = 1 << 18
 
 
@@ -112,13 +114,16 @@ class JsonlReader(LineReader):
                 first = stream.readline()
         except OSError as exc:
             raise TraceFormatError(self.path, exc.strerror or str(exc)) from None
+        if first.startswith(UTF8_BOM):  # as Windows tools (PowerShell, .NET) write UTF-8
+            first = first[len(UTF8_BOM) :]
+            self._body_offset = len(UTF8_BOM)
         if not looks_like_header(first):
             return
         try:
             self._header = decode_header(first)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise TraceFormatError(self.path, f"bad header: {exc}", line=1) from None
-        self._body_offset = len(first)
+        self._body_offset += len(first)
 
     def _bad(self, line: int, message: str) -> None:
         if not self.lenient:
@@ -126,6 +131,10 @@ class JsonlReader(LineReader):
         self.report.bad_lines += 1
         if self.report.bad_lines == 1:
             self.report.notes.append(f"first bad line {line}: {message}")
+
+    def _starts_with_bom(self) -> bool:
+        with self.path.open("rb") as stream:
+            return stream.read(len(UTF8_BOM)) == UTF8_BOM
 
     def _decode_line(self, raw: bytes, line: int) -> TraceEvent | None:
         if not raw.strip():
@@ -208,8 +217,8 @@ class JsonlReader(LineReader):
         return body.replace_schema_metadata(schema_with_header(self.header).metadata)
 
     def _bulk_table(self) -> pa.Table:
-        if not _ends_cleanly(self.path):
-            raise ValueError("last line has no newline")
+        if not _ends_cleanly(self.path) or self._starts_with_bom():
+            raise ValueError("last line has no newline, or a byte-order mark first")
         connection = duckdb.connect()
         try:
             table = connection.sql(_DUCKDB_QUERY, params=[str(self.path)]).to_arrow_table()
@@ -237,8 +246,8 @@ class JsonlReader(LineReader):
         """Columnar read through DuckDB's JSON reader; the typed path takes over on trouble."""
         yielded = 0
         try:
-            if not _ends_cleanly(self.path):
-                raise ValueError("last line has no newline")
+            if not _ends_cleanly(self.path) or self._starts_with_bom():
+                raise ValueError("last line has no newline, or a byte-order mark first")
             for batch in self._arrow_batches():
                 yielded += batch.num_rows
                 yield batch

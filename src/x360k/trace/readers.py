@@ -59,6 +59,7 @@ def sniff_format(path: str | Path) -> str:
     if head.startswith(b"\xff\xff\xff\xff"):
         return "arrow-stream"
     by_name = _EXTENSIONS.get(path.suffix.lower())
+    head = head.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark says nothing of format
     lines = [line for line in head.split(b"\n")[:200] if line.strip()]
     if not lines:
         if by_name is not None:
