@@ -20,6 +20,7 @@ import msgspec
 
 from x360k.cli.errors import fail, guest_binary_hint
 from x360k.cli.params import COUNT, POSITIVE
+from x360k.trace.compressed import decompressed
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import KIND_CODE, TraceEvent
 from x360k.trace.reader import TraceReader
@@ -45,10 +46,11 @@ def _input_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _report(reader: TraceReader) -> None:
+def _report(reader: TraceReader, path: Path) -> None:
+    """What reading skipped or found damaged, about ``path`` (the file given, not a plain copy)."""
     summary = reader.report.summary()
     if summary:
-        click.echo(f"x360k trace: {reader.path}: {summary}", err=True)
+        click.echo(f"x360k trace: {path}: {summary}", err=True)
 
 
 def _print_json(value: Any) -> None:
@@ -140,26 +142,27 @@ def show(
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise click.BadParameter(f"unknown kind {kind!r}{hint}", param_hint="--kind")
     unknown = [name for name in exports if name not in _known_exports()]
-    reader = open_trace(path, lenient, fmt=fmt)
-    with_tid = len(tids) != 1
-    out = sys.stdout
-    seen: set[str] = set()
-    events = reader.events()
-    if unknown:
-        events = _names_seen(events, seen)
-    encoder = msgspec.json.Encoder()
-    for event in _filtered(events, tids, kinds, exports, _parse_range(span), sids):
-        if as_json:
-            out.write(encoder.encode(event).decode() + "\n")
-        else:
-            out.write(format_event(event, with_tid=with_tid) + "\n")
-    _report(reader)
-    missing = [name for name in unknown if name not in seen]
-    if missing:
-        name = missing[0]
-        near = difflib.get_close_matches(name, sorted(_known_exports() | seen), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(near)}?" if near else ""
-        fail(None, f"--export {name}: no such export, and no event in {path} names it{hint}")
+    with decompressed(path) as plain:
+        reader = open_trace(plain, lenient, fmt=fmt)
+        with_tid = len(tids) != 1
+        out = sys.stdout
+        seen: set[str] = set()
+        events = reader.events()
+        if unknown:
+            events = _names_seen(events, seen)
+        encoder = msgspec.json.Encoder()
+        for event in _filtered(events, tids, kinds, exports, _parse_range(span), sids):
+            if as_json:
+                out.write(encoder.encode(event).decode() + "\n")
+            else:
+                out.write(format_event(event, with_tid=with_tid) + "\n")
+        _report(reader, path)
+        missing = [name for name in unknown if name not in seen]
+        if missing:
+            name = missing[0]
+            near = difflib.get_close_matches(name, sorted(_known_exports() | seen), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            fail(None, f"--export {name}: no such export, and no event in {path} names it{hint}")
 
 
 def _names_seen(events: Iterator[TraceEvent], seen: set[str]) -> Iterator[TraceEvent]:
@@ -190,19 +193,20 @@ def stats(path: Path, as_json: bool, lenient: bool, fmt: str | None) -> None:
     from x360k.trace.parquet_reader import ParquetReader
     from x360k.trace.stats import STATS_COLUMNS, compute_stats_batches
 
-    reader = open_trace(path, lenient, fmt=fmt)
-    batches = (
-        reader.batches(columns=STATS_COLUMNS)
-        if isinstance(reader, ParquetReader)
-        else reader.batches()
-    )
-    with late_bar(f"stats {path.name}", _row_count(reader), enabled=sys.stderr.isatty()) as bar:
-        result = compute_stats_batches(batches, progress=bar)
-    _report(reader)
-    if as_json:
-        click.echo(msgspec.json.format(msgspec.json.encode(result).decode(), indent=2))
-        return
-    _print_stats(result)
+    with decompressed(path) as plain:
+        reader = open_trace(plain, lenient, fmt=fmt)
+        batches = (
+            reader.batches(columns=STATS_COLUMNS)
+            if isinstance(reader, ParquetReader)
+            else reader.batches()
+        )
+        with late_bar(f"stats {path.name}", _row_count(reader), enabled=sys.stderr.isatty()) as bar:
+            result = compute_stats_batches(batches, progress=bar)
+        _report(reader, path)
+        if as_json:
+            click.echo(msgspec.json.format(msgspec.json.encode(result).decode(), indent=2))
+            return
+        _print_stats(result)
 
 
 def _row_count(reader: TraceReader) -> int | None:
@@ -314,24 +318,27 @@ def export(
     out_fmt = output_format(out)
     if _same_path(path, out):
         fail(None, f"{out}: is the input: export never writes over its source")
-    reader = open_trace(path, lenient, fmt=fmt)
-    events = _filtered(reader.events(), tids, (), (), _parse_range(span), ())
-    result = write_perfetto(events, out, max_events=max_events, time_axis=time_axis, fmt=out_fmt)
-    _report(reader)
-    if as_json:
-        _print_json({"path": str(out), **msgspec.structs.asdict(result)})
-    else:
-        click.echo(
-            f"{out}: {result.written} trace events from {result.source_events} events "
-            f"({result.fmt}, time axis: {result.time_axis}, {result.flows} flow arrows)"
+    with decompressed(path) as plain:
+        reader = open_trace(plain, lenient, fmt=fmt)
+        events = _filtered(reader.events(), tids, (), (), _parse_range(span), ())
+        result = write_perfetto(
+            events, out, max_events=max_events, time_axis=time_axis, fmt=out_fmt
         )
-    if result.capped:
-        click.echo(
-            f"x360k trace: stopped at the cap of {max_events} trace events (event "
-            f"{result.source_events} of the input); narrow with --tid/--range or raise "
-            "--max-events",
-            err=True,
-        )
+        _report(reader, path)
+        if as_json:
+            _print_json({"path": str(out), **msgspec.structs.asdict(result)})
+        else:
+            click.echo(
+                f"{out}: {result.written} trace events from {result.source_events} events "
+                f"({result.fmt}, time axis: {result.time_axis}, {result.flows} flow arrows)"
+            )
+        if result.capped:
+            click.echo(
+                f"x360k trace: stopped at the cap of {max_events} trace events (event "
+                f"{result.source_events} of the input); narrow with --tid/--range or raise "
+                "--max-events",
+                err=True,
+            )
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -357,25 +364,26 @@ def sql(query: str, path: Path, lenient: bool, as_json: bool) -> None:
 
     from x360k.trace.cache import load_columnar
 
-    table = load_columnar(path, lenient=lenient)
-    connection = duckdb.connect()
-    connection.register("events", table)
-    try:
-        cursor = connection.execute(query)
-    except duckdb.Error as exc:
-        fail(None, str(exc).splitlines()[0])
-    names = [d[0] for d in cursor.description or []]
-    if as_json:
-        encoder = msgspec.json.Encoder(enc_hook=str)
+    with decompressed(path) as plain:
+        table = load_columnar(plain, lenient=lenient)
+        connection = duckdb.connect()
+        connection.register("events", table)
+        try:
+            cursor = connection.execute(query)
+        except duckdb.Error as exc:
+            fail(None, str(exc).splitlines()[0])
+        names = [d[0] for d in cursor.description or []]
+        if as_json:
+            encoder = msgspec.json.Encoder(enc_hook=str)
+            while rows := cursor.fetchmany(10_000):
+                for row in rows:
+                    sys.stdout.write(encoder.encode(dict(zip(names, row, strict=True))).decode())
+                    sys.stdout.write("\n")
+            return
+        click.echo("\t".join(names))
         while rows := cursor.fetchmany(10_000):
             for row in rows:
-                sys.stdout.write(encoder.encode(dict(zip(names, row, strict=True))).decode())
-                sys.stdout.write("\n")
-        return
-    click.echo("\t".join(names))
-    while rows := cursor.fetchmany(10_000):
-        for row in rows:
-            click.echo("\t".join("" if v is None else str(v) for v in row))
+                click.echo("\t".join("" if v is None else str(v) for v in row))
 
 
 @command.command("convert")
@@ -414,14 +422,15 @@ def convert(
     """
     from x360k.trace.cache import convert as run_convert
 
-    result = run_convert(source, target, fmt=fmt, lenient=lenient, cache_dir=cache_dir)
-    summary = result.report.summary()
-    if summary:
-        click.echo(f"x360k trace: {source}: {summary}", err=True)
-    state = "up to date" if result.skipped else "written"
-    if as_json:
-        _print_json(
-            {"path": str(target), "format": result.fmt, "events": result.rows, "state": state}
-        )
-        return
-    click.echo(f"{target}: {result.rows} events ({result.fmt}, {state})")
+    with decompressed(source) as plain:
+        result = run_convert(plain, target, fmt=fmt, lenient=lenient, cache_dir=cache_dir)
+        summary = result.report.summary()
+        if summary:
+            click.echo(f"x360k trace: {source}: {summary}", err=True)
+        state = "up to date" if result.skipped else "written"
+        if as_json:
+            _print_json(
+                {"path": str(target), "format": result.fmt, "events": result.rows, "state": state}
+            )
+            return
+        click.echo(f"{target}: {result.rows} events ({result.fmt}, {state})")

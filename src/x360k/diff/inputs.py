@@ -481,10 +481,31 @@ def _load_trace_layer(path: Path, names: tuple[str, ...], cache: bool) -> TraceC
 def load(
     path: str | Path, *, cache: bool = False, columns: tuple[str, ...] = BASE_COLUMNS
 ) -> TraceColumns:
-    """Load a trace file of any supported format, reading only ``columns``."""
+    """Load a trace file of any supported format, reading only ``columns``.
+
+    A compressed file (gzip, zstd, bz2, lz4, xz) is read as the trace inside it,
+    through a temporary plain copy (:mod:`x360k.trace.compressed`).
+    """
+    from x360k.trace.compressed import compression_of, decompressed
+
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
+    if compression_of(p) is None:
+        return _load_plain(p, cache, columns)
+    try:
+        with decompressed(p) as plain:
+            try:
+                cols = _load_plain(plain, cache, columns)
+            except InputError as exc:
+                raise InputError(str(exc).replace(str(plain), f"{p} (decompressed)")) from None
+    except ValueError as exc:  # TraceFormatError: the file would not decompress
+        raise InputError(str(exc).splitlines()[0]) from None
+    cols.path = str(p)
+    return cols
+
+
+def _load_plain(p: Path, cache: bool, columns: tuple[str, ...]) -> TraceColumns:
     try:
         kind = _sniff(p)
         if kind == "arrow-file":

@@ -1,0 +1,102 @@
+"""Compressed trace files: a gzip, zstd, bz2, lz4 or xz file read as the trace inside it.
+
+Teams keep large traces compressed (``trace.jsonl.zst``, ``canary.log.gz``).
+Every reader here opens its file by path more than once (sniffing, the
+header, DuckDB's parallel parse, memory maps), so rather than teach each one
+to decompress, :func:`decompressed` streams the file once into a temporary
+plain copy, hands that path over, and removes the copy when the work is done.
+The copy goes under the system's temporary directory (``$TMPDIR``): it needs
+the space of the uncompressed trace. The codecs are pyarrow's (lz4 is the lz4
+frame format) and the standard library's lzma for xz; the format is told by
+the file's first bytes, never by its name.
+"""
+
+from __future__ import annotations
+
+import lzma
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Final, Protocol
+
+import pyarrow as pa
+
+from x360k.trace.errors import TraceFormatError
+
+#: Leading bytes of each compressed format, and the codec that reads it.
+MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"BZh", "bz2"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+#: Suffixes dropped from the plain copy's name, so its own suffix still says its format.
+_SUFFIXES: Final = frozenset({".gz", ".gzip", ".zst", ".zstd", ".bz2", ".lz4", ".xz"})
+_CHUNK: Final = 8 << 20
+
+
+def compression_of(path: str | Path) -> str | None:
+    """The codec ``path`` is compressed with, by its first bytes; None for a plain file."""
+    try:
+        with Path(path).open("rb") as stream:
+            head = stream.read(6)
+    except OSError:
+        return None  # the reader that opens it next says what is wrong
+    for magic, codec in MAGIC:
+        if head.startswith(magic):
+            return codec
+    return None
+
+
+class _Source(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+def _open(path: Path, codec: str) -> _Source:
+    if codec == "xz":
+        return lzma.open(path, "rb")
+    stream: _Source = pa.CompressedInputStream(pa.OSFile(str(path), "rb"), codec)
+    return stream
+
+
+def _plain_name(path: Path) -> str:
+    return path.stem if path.suffix.lower() in _SUFFIXES else path.name
+
+
+@contextmanager
+def decompressed(path: str | Path) -> Iterator[Path]:
+    """``path`` itself when it is plain, else a temporary plain copy, removed on exit.
+
+    Errors a reader raises about the copy are raised about ``path``
+    (``trace.jsonl.gz (decompressed):12: ...``), so the user sees the file they gave.
+    """
+    source = Path(path)
+    codec = compression_of(source)
+    if codec is None:
+        yield source
+        return
+    folder = Path(tempfile.mkdtemp(prefix="x360k-plain-"))
+    plain = folder / _plain_name(source)
+    try:
+        try:
+            with closing(_open(source, codec)) as src, plain.open("wb") as dst:
+                while chunk := src.read(_CHUNK):
+                    dst.write(chunk)
+        except (OSError, EOFError, lzma.LZMAError, pa.ArrowException) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise TraceFormatError(source, f"cannot decompress ({codec}): {why}") from None
+        try:
+            yield plain
+        except TraceFormatError as exc:
+            if exc.path != str(plain):
+                raise
+            raise TraceFormatError(
+                f"{source} (decompressed)", exc.message, line=exc.line, event=exc.event
+            ) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
