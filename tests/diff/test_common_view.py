@@ -287,3 +287,29 @@ def test_a_changed_pointee_between_two_canary_logs_is_named(tmp_path: Path) -> N
     (d,) = build_report(result, "a", "b").divergences
     assert d.export == "NtCreateEvent"
     assert d.explanation.endswith("differs: args[0] points at 0x00000000 vs 0x00000001")
+
+
+def test_kinds_a_header_leaves_out_but_its_file_holds_are_compared(tmp_path: Path) -> None:
+    """A header that understates what its file holds never makes one side's events vanish."""
+    from x360k.trace.header import TraceHeader
+    from x360k.trace.jsonl_writer import JsonlWriter
+
+    def events(status: int) -> list[TraceEvent]:
+        return [
+            TraceEvent(tid=0, idx=0, kind="kernel.call", name="NtClose", args=["0xf8000010"]),
+            TraceEvent(tid=0, idx=1, kind="kernel.return", name="NtClose", status=status),
+        ]
+
+    ref, cand = tmp_path / "ref.jsonl", tmp_path / "cand.jsonl"
+    for path, evs, header in (
+        (ref, events(0), TraceHeader(emulator="a")),
+        (cand, events(0xC0000008), TraceHeader(emulator="b", recorded_kinds=["checkpoint"])),
+    ):
+        with JsonlWriter(path, header=header) as w:
+            for ev in evs:
+                w.record(ev)
+    res = _diff(ref, cand)
+    assert {"kernel.call", "kernel.return"} <= res.projection.kinds
+    assert [cls for cls, _, _ in _findings(res)] == ["changed"]  # the status, not "truncated"
+    notes = build_report(res, "r", "c").notes
+    assert any("holds events of kinds its header says it does not record" in n for n in notes)

@@ -249,3 +249,17 @@ def test_a_torn_last_line_is_said_in_text_and_json_cache_hit_included(tmp_path: 
     _, out, _ = _run(str(torn), ref, "--cache", "--json")  # the second read hits the cache
     notes = msgspec.json.decode(out)["notes"]
     assert any("torn.jsonl: partial last line ignored" in n for n in notes)
+
+
+def test_a_header_of_a_newer_schema_is_refused_not_guessed_at(tmp_path: Path) -> None:
+    ref = _jsonl(tmp_path / "ref.jsonl", _twenty())
+    first, rest = Path(ref).read_text().split("\n", 1)
+    header = msgspec.json.decode(first)
+    header["schema_version"] = 7
+    newer = tmp_path / "newer.jsonl"
+    newer.write_text(msgspec.json.encode(header).decode() + "\n" + rest)
+    code, out, err = _run(ref, str(newer))
+    assert code == 2 and out == ""
+    assert err.strip() == f"x360k diff: {newer}:1: bad header: schema_version 7 is not " + (
+        "supported (this reader knows 1)"
+    )

@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -73,6 +74,27 @@ def recorded_kinds(header: Mapping[str, Any]) -> frozenset[str]:
     if isinstance(masked, list):
         kinds -= {str(k) for k in masked}
     return frozenset(kinds & set(KINDS))
+
+
+def present_kinds(cols: TraceColumns) -> frozenset[str]:
+    """The kinds a trace holds events of (one pass over its kind codes)."""
+    codes = cols.kinds(0, cols.n)
+    counts = np.bincount(codes[codes >= 0].astype(np.intp), minlength=len(KINDS))
+    return frozenset(KINDS[k] for k in np.flatnonzero(counts))
+
+
+def side_kinds(cols: TraceColumns) -> tuple[frozenset[str], list[str]]:
+    """What a side records: its header's kinds, and any kind it holds events of anyway.
+
+    A header that leaves out a kind its own file is full of is wrong about it
+    (what a side logged, it records), so those events are compared, not dropped
+    on one side only; the second item names them for the report.
+    """
+    said = recorded_kinds(cols.header)
+    if said >= set(KINDS):
+        return said, []
+    held = present_kinds(cols)
+    return said | held, [k for k in KINDS if k in held - said]
 
 
 def _names(header: Mapping[str, Any], *keys: str) -> list[str] | None:
@@ -153,10 +175,12 @@ class Projection:
     #: Handle origins checked (both sides record handle.create and name handles)?
     handle_check: bool = True
     handle_note: str = ""
+    #: Where a side's header contradicts its own events (kinds it holds but says it drops).
+    header_notes: tuple[str, ...] = ()
 
     def notes(self) -> list[str]:
         """One line per thing projected away, for every report format."""
-        out = []
+        out = list(self.header_notes)
         for side, kinds in self.dropped_kinds.items():
             if kinds:
                 other = "candidate" if side == "reference" else "reference"
@@ -215,9 +239,15 @@ def project(
         return Projection(
             dropped_exports=frozenset(dropped_exports), unrecorded_exports=frozenset(unrecorded)
         )
-    rk = recorded_kinds(ref.header) if ref.n else frozenset(KINDS)
-    ck = recorded_kinds(cand.header) if cand.n else frozenset(KINDS)
+    rk, ref_extra = side_kinds(ref) if ref.n else (frozenset(KINDS), [])
+    ck, cand_extra = side_kinds(cand) if cand.n else (frozenset(KINDS), [])
     kinds = rk & ck
+    header_notes = [
+        f"{side} {cols.path}: holds events of kinds its header says it does not record "
+        f"({', '.join(extra)}): compared as recorded"
+        for side, cols, extra in (("reference", ref, ref_extra), ("candidate", cand, cand_extra))
+        if extra
+    ]
     dropped_kinds = {
         "reference": [k for k in KINDS if k in rk and k not in ck],
         "candidate": [k for k in KINDS if k in ck and k not in rk],
@@ -257,6 +287,7 @@ def project(
         pointee_note=pointee_note,
         handle_check=handle_check,
         handle_note=handle_note,
+        header_notes=tuple(header_notes),
     )
 
 

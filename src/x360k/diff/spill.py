@@ -111,6 +111,21 @@ def read_header(path: Path) -> dict[str, Any] | None:
     return None
 
 
+def _our_header_valid(path: Path) -> bool:
+    """False for a first line that is an x360k header this reader cannot take (a newer schema)."""
+    from x360k.trace.header import decode_header, looks_like_header
+
+    with path.open("rb") as f:
+        first = f.readline()
+    if not looks_like_header(first):
+        return True
+    try:
+        decode_header(first)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    return True
+
+
 def _duck_batches(path: Path, names: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
     import duckdb
 
@@ -340,6 +355,8 @@ def spill_jsonl(path: Path, names: tuple[str, ...], out: Path | None) -> Spilled
     trace layer's reader then reads it and names what is wrong.
     """
     header = read_header(path)
+    if header is not None and not _our_header_valid(path):
+        return None  # the trace layer's reader names what is wrong with it
     skip = header is not None
     names = tuple(c for c in names if c in DUCK_TYPES)
     dicts: dict[str, _Codes] = {
