@@ -3,7 +3,8 @@
 The kernel holds ``recorder: Recorder | None``; ``None`` means tracing is off
 and every emit site is skipped by one attribute test. A recorder assigns
 nothing itself: the kernel fills ``tid`` and ``idx`` so that every sink sees
-the same events.
+the same events. Export calls reach a recorder as call records, built into
+events for it unless it takes them as they come (:mod:`x360k.trace.call_records`).
 """
 
 from __future__ import annotations
