@@ -170,7 +170,7 @@ class Blocking:
             return
         if call is not None:
             ex = call[0]
-            if k.recorder is None and ex.returns_status and t.return_fields is None:
+            if k.call_recorder is None and ex.returns_status and t.return_fields is None:
                 # ``finish_call``'s untraced status return, inline (most woken waits).
                 status &= M32
                 t.gpr[3] = status | 0xFFFFFFFF00000000 if status & 0x80000000 else status

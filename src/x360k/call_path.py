@@ -137,36 +137,19 @@ class CallPath:
         idx = t.next_idx
         t.recent.append((idx, ex.name))
         t.next_idx = idx + 2
-        rec = k.recorder
+        rec = k.call_recorder
         if rec is not None:
-            tid, raw, now = t.ordinal, t.thread_id, k.clock
-            rec.record(
-                TraceEvent(
-                    tid=tid,
-                    idx=idx,
-                    kind="import.call",
-                    name=ex.name,
-                    module=ex.module,
-                    ordinal=ex.ordinal,
-                    call_id=call_id,
-                    ret_addr=t.ret_addr,
-                    raw_tid=raw,
-                    ts=now,
-                )
-            )
-            rec.record(
-                TraceEvent(
-                    tid=tid,
-                    idx=idx + 1,
-                    kind="kernel.call",
-                    name=ex.name,
-                    module=ex.module,
-                    ordinal=ex.ordinal,
-                    call_id=call_id,
-                    raw_tid=raw,
-                    ts=now,
-                    args=(ex.args_format % tuple(args)).split() if args else [],
-                )
+            rec.record_call(
+                t.ordinal,
+                idx,
+                ex.name,
+                ex.module,
+                ex.ordinal,
+                call_id,
+                t.ret_addr,
+                t.thread_id,
+                k.clock,
+                (ex.args_format % tuple(args)).split() if args else [],
             )
         if args is None:
             result = STATUS_ACCESS_VIOLATION
@@ -204,26 +187,43 @@ class CallPath:
         idx = t.next_idx
         t.next_idx = idx + 1
         k = self.k
-        rec = k.recorder
+        rec = k.call_recorder
         if rec is not None:
+            status = result if is_status else None
+            ret = None if is_status else gpr[3] & M32
             extra = t.return_fields
             if extra:
+                # Fields only this call's return carries (a file offset, a debug text): the
+                # one return recorded as a whole event.
                 t.return_fields = None
-            rec.record(
-                TraceEvent(
-                    tid=t.ordinal,
-                    idx=idx,
-                    kind="kernel.return",
-                    name=ex.name,
-                    module=ex.module,
-                    ordinal=ex.ordinal,
-                    call_id=call_id,
-                    raw_tid=t.thread_id,
-                    ts=k.clock,
-                    status=result if is_status else None,
-                    ret=None if is_status else gpr[3] & M32,
-                    **(extra or {}),
+                rec.record(
+                    TraceEvent(
+                        tid=t.ordinal,
+                        idx=idx,
+                        kind="kernel.return",
+                        name=ex.name,
+                        module=ex.module,
+                        ordinal=ex.ordinal,
+                        call_id=call_id,
+                        raw_tid=t.thread_id,
+                        ts=k.clock,
+                        status=status,
+                        ret=ret,
+                        **extra,
+                    )
                 )
-            )
+            else:
+                rec.record_return(
+                    t.ordinal,
+                    idx,
+                    ex.name,
+                    ex.module,
+                    ex.ordinal,
+                    call_id,
+                    t.thread_id,
+                    k.clock,
+                    status,
+                    ret,
+                )
         elif t.return_fields:
             t.return_fields = None

@@ -27,10 +27,9 @@ from x360k.memory import GuestMemoryError
 from x360k.objects.thread import Thread, ThreadState
 from x360k.scheduler import CALL_COST
 from x360k.status import STATUS_ACCESS_VIOLATION
-from x360k.trace.event import TraceEvent
 
 if TYPE_CHECKING:
-    from x360k.trace.recorder import Recorder
+    from x360k.trace.call_records import CallRecorder
 
 M32: Final = 0xFFFFFFFF
 M64: Final = 0xFFFFFFFFFFFFFFFF
@@ -62,23 +61,11 @@ def bind(k, ex, finish_call, stop_for, hex_text, hex_get):
         idx = t.next_idx
         t.recent.append((idx, name))
         t.next_idx = idx + 2
-        rec = k.recorder
+        rec = k.call_recorder
         if rec is not None:
-            record = rec.record
-            tid = t.ordinal
-            raw = t.thread_id
-            now = k.clock
-            record(
-                TraceEvent(
-                    tid=tid, idx=idx, kind="import.call", name=name, module=module,
-                    ordinal=ordinal, call_id=call_id, ret_addr=t.ret_addr, raw_tid=raw, ts=now,
-                )
-            )
-            record(
-                TraceEvent(
-                    tid=tid, idx=idx + 1, kind="kernel.call", name=name, module=module,
-                    ordinal=ordinal, call_id=call_id, raw_tid=raw, ts=now, args=[{texts}],
-                )
+            rec.record_call(
+                t.ordinal, idx, name, module, ordinal, call_id, t.ret_addr, t.thread_id, k.clock,
+                [{texts}],
             )
         try:
             result = handler(k, t{args})
@@ -106,12 +93,9 @@ _RETURNING: Final = {
             idx = t.next_idx
             t.next_idx = idx + 1
             if rec is not None:
-                record(
-                    TraceEvent(
-                        tid=t.ordinal, idx=idx, kind="kernel.return", name=name, module=module,
-                        ordinal=ordinal, call_id=call_id, raw_tid=t.thread_id, ts=k.clock,
-                        status=result,
-                    )
+                rec.record_return(
+                    t.ordinal, idx, name, module, ordinal, call_id, t.thread_id, k.clock,
+                    result, None,
                 )
             return result""",
     Returns.VALUE: """\
@@ -120,12 +104,9 @@ _RETURNING: Final = {
             idx = t.next_idx
             t.next_idx = idx + 1
             if rec is not None:
-                record(
-                    TraceEvent(
-                        tid=t.ordinal, idx=idx, kind="kernel.return", name=name, module=module,
-                        ordinal=ordinal, call_id=call_id, raw_tid=t.thread_id, ts=k.clock,
-                        ret=result,
-                    )
+                rec.record_return(
+                    t.ordinal, idx, name, module, ordinal, call_id, t.thread_id, k.clock,
+                    None, result,
                 )
             return result""",
     Returns.VOID: """\
@@ -133,12 +114,9 @@ _RETURNING: Final = {
             idx = t.next_idx
             t.next_idx = idx + 1
             if rec is not None:
-                record(
-                    TraceEvent(
-                        tid=t.ordinal, idx=idx, kind="kernel.return", name=name, module=module,
-                        ordinal=ordinal, call_id=call_id, raw_tid=t.thread_id, ts=k.clock,
-                        ret=result,
-                    )
+                rec.record_return(
+                    t.ordinal, idx, name, module, ordinal, call_id, t.thread_id, k.clock,
+                    None, result,
                 )
             return result""",
 }
@@ -152,7 +130,6 @@ _GLOBALS: Final[dict[str, Any]] = {
     "ObjectInUse": ObjectInUse,
     "STATUS_ACCESS_VIOLATION": STATUS_ACCESS_VIOLATION,
     "TERMINATED": ThreadState.TERMINATED,
-    "TraceEvent": TraceEvent,
 }
 
 
@@ -219,7 +196,7 @@ class PlanHost(Protocol):
 
     calls: int
     clock: int
-    recorder: Recorder | None
+    call_recorder: CallRecorder | None
 
 
 def bind_plan(

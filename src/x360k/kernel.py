@@ -55,6 +55,7 @@ from x360k.thread_lifecycle import (
     START_DELAY,
     ThreadLifecycle,
 )
+from x360k.trace.call_records import CallRecorder, call_recorder_for
 from x360k.trace.recorder import Recorder
 
 __all__ = [
@@ -82,6 +83,10 @@ DATA_EXPORTS_BASE: Final = 0x80040000
 
 class Kernel:
     """An xboxkrnl instance: memory, object table, threads, scheduler and trace."""
+
+    _recorder: Recorder | None
+    #: ``recorder`` as the call path records into it (:mod:`x360k.trace.call_records`).
+    call_recorder: CallRecorder | None
 
     def __init__(
         self,
@@ -164,6 +169,18 @@ class Kernel:
         self.table = ObjectTable(self.quirks, trace)
         self.dispatcher = Dispatcher(self)
         self._startup()
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The trace sink, as given (None: tracing off)."""
+        return self._recorder
+
+    @recorder.setter
+    def recorder(self, sink: Recorder | None) -> None:
+        # The call path records into ``call_recorder``: kept in step with the sink here so
+        # that a sink attached or detached mid-run is seen by the next call.
+        self._recorder = sink
+        self.call_recorder = call_recorder_for(sink)
 
     def _startup(self) -> None:
         from x360k.exports.ob import OBJECT_TYPE_EXPORTS

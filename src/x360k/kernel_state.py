@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from x360k.objects.thread import Program, Thread, UserApc
     from x360k.quirks import Profile, Quirks
     from x360k.scheduler import Scheduler
+    from x360k.trace.call_records import CallRecorder
     from x360k.trace.recorder import Recorder
 
 #: Builds the program a routine runs: (thread, arguments) -> generator.
@@ -45,6 +46,8 @@ class KernelState(Protocol):
     dispatcher: Dispatcher
     scheduler: Scheduler
     recorder: Recorder | None
+    #: ``recorder`` as the call path records into it: itself, or an adapter building events.
+    call_recorder: CallRecorder | None
     #: Virtual time (100 ns ticks) and export calls made so far.
     clock: int
     calls: int

@@ -46,7 +46,7 @@ class KernelTrace:
         idx = thread.next_idx
         thread.next_idx = idx + 1
         k = self.k
-        rec = k.recorder
+        rec = k.call_recorder
         if rec is not None:
             rec.record(
                 TraceEvent(
@@ -76,7 +76,7 @@ class KernelTrace:
         if not traced or thread is None:
             return -1
         idx = thread.next_idx
-        if self.k.recorder is None:
+        if self.k.call_recorder is None:
             thread.next_idx = idx + 1
         else:
             self.emit(
@@ -96,7 +96,7 @@ class KernelTrace:
         thread = self._thread()
         if not traced or thread is None or sid_key < 0:
             return
-        if self.k.recorder is None:
+        if self.k.call_recorder is None:
             thread.next_idx += 1
         else:
             self.emit(
