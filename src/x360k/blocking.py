@@ -34,11 +34,12 @@ _TERMINATED: Final = ThreadState.TERMINATED
 class Blocking:
     """Waits, wakes and signals for one kernel."""
 
-    __slots__ = ("_sched", "_sync_headers", "k")
+    __slots__ = ("_offer", "_sched", "_sync_headers", "k")
 
     def __init__(self, k: KernelParts) -> None:
         self.k = k
         self._sched = k.scheduler
+        self._offer = k.dispatcher.signal
         #: Console profile: guest dispatcher headers' signal_state follows every change.
         self._sync_headers = not k.quirks.guest_signal_state_stale
 
@@ -61,8 +62,8 @@ class Blocking:
     def signal(self, obj: KernelObject) -> None:
         """An object's state changed in a way that may satisfy waiters."""
         if obj.waiters:
-            self.k.dispatcher.signal(obj)
-        if obj.body and self._sync_headers:
+            self._offer(obj)
+        if self._sync_headers and obj.body:
             self.state_changed(obj)
 
     # -- waiting ------------------------------------------------------------------------------

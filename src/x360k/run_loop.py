@@ -176,9 +176,7 @@ class RunLoop:
                 # APCs queued before the thread first ran are delivered as it starts.
                 k.push_apcs(t)
         plans = self._plans
-        plan_for = k.plan_for
-        generic = k.generic_call
-        sched = k.scheduler
+        sched = self._sched
         outer = self._quantum_left, self._call_limit
         self._quantum_left = QUANTUM
         self._call_limit = call_limit
@@ -220,15 +218,28 @@ class RunLoop:
                         if verdict == SLICE_ENDS:
                             break
                         continue
-                    plan = plan_for(export)
+                    plan = k.plan_for(export)
                 result = plan(t, args)
                 if result is None:
-                    result = generic(t, export, args)
+                    result = k.generic_call(t, export, args)
                 if result == BLOCKED:
                     if t.wait is not None and t.wait.immediate is not None:
                         k.settle_immediate(t)
                     return
-                if self.after_call(t) == SLICE_ENDS:
+                # ``after_call``, inline (``result`` is r3 as unsigned).
+                t.pending = result
+                if t.state is not _RUNNING or t.yielded:
+                    break
+                quantum = self._quantum_left = self._quantum_left - 1
+                priorities = sched._priorities
+                if priorities and priorities[0] > t.priority and sched.higher_ready(t.priority):
+                    break
+                if call_limit is not None and k.calls >= call_limit:
+                    break
+                timed = sched._timed
+                if timed and timed[0].when <= k.clock:
+                    sched.fire_due(k.clock)
+                if quantum <= 0:
                     break
         finally:
             k.current = None
