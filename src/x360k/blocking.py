@@ -19,6 +19,7 @@ from x360k.clock import SYSTEM_TIME_BASE, clamp_deadline
 from x360k.dispatcher import WaitBlock, satisfy_now
 from x360k.exports.registry import BLOCKED
 from x360k.kernel_state import KernelParts
+from x360k.memory import Backing
 from x360k.objects.base import KernelObject
 from x360k.objects.thread import Thread, ThreadState
 from x360k.status import STATUS_ABANDONED_WAIT_0, STATUS_TIMEOUT, STATUS_USER_APC, STATUS_WAIT_0
@@ -55,16 +56,26 @@ class Blocking:
         if body and self._sync_headers:
             cell = obj.signal_cell
             if cell is None or cell[0] != body:
-                buf, off = self.k.memory.span(body + 4, 4)
-                cell = obj.signal_cell = (body, buf, off)
+                cell = self._signal_cell(obj, body)
             _SIGNAL_STATE.pack_into(cell[1], cell[2], obj.signal_state() & M32)
+
+    def _signal_cell(self, obj: KernelObject, body: int) -> tuple[int, Backing, int]:
+        buf, off = self.k.memory.span(body + 4, 4)
+        cell = obj.signal_cell = (body, buf, off)
+        return cell
 
     def signal(self, obj: KernelObject) -> None:
         """An object's state changed in a way that may satisfy waiters."""
         if obj.waiters:
             self._offer(obj)
-        if self._sync_headers and obj.body:
-            self.state_changed(obj)
+        if self._sync_headers:
+            body = obj.body
+            if body:
+                # ``state_changed``, inline.
+                cell = obj.signal_cell
+                if cell is None or cell[0] != body:
+                    cell = self._signal_cell(obj, body)
+                _SIGNAL_STATE.pack_into(cell[1], cell[2], obj.signal_state() & M32)
 
     # -- waiting ------------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ def nt_wait_for_single_object_ex(
     objects = [obj]
     if isinstance(obj, Mutant) and mutant_limit_reached(k, t, objects):
         return STATUS_MUTANT_LIMIT_EXCEEDED
-    return k.wait(t, objects, wait_all=False, alertable=bool(alertable), deadline=deadline)
+    return k.wait(t, objects, wait_all=False, alertable=alertable != 0, deadline=deadline)
 
 
 @GROUP.export(
