@@ -216,7 +216,14 @@ class Blocking:
             return
         t.state = _READY
         if t.program is not None:
-            self._sched.make_ready(t)
+            # ``Scheduler.make_ready``, inline when the priority's queue exists.
+            sched = self._sched
+            queue = sched._queues.get(t.priority)
+            if queue is None:
+                sched.make_ready(t)
+            else:
+                queue.append(t)
+                sched.ready += 1
 
     def make_runnable(self, t: Thread) -> None:
         """``t`` may run again: ready (queued if it has a program), or suspended still."""

@@ -155,9 +155,10 @@ class CpuRuntime:
         loop = k.run_loop
         sched = k.scheduler
         #: When KeTimeStampBundle is next refreshed (canary's period: 1 ms of guest time).
-        stamp_due = [0]
+        stamp_due = 0
 
         def hook(uc: Any, number: int, data: Any) -> None:
+            nonlocal stamp_due
             t = self._serving
             if number != INTR_SYSCALL or t is None:
                 self._interrupt = number
@@ -195,9 +196,9 @@ class CpuRuntime:
                     limit = loop._call_limit
                     if quantum > 0 and (limit is None or k.calls < limit):
                         loop._quantum_left = quantum
-                        if k.clock >= stamp_due[0]:
+                        if k.clock >= stamp_due:
                             refresh_time_stamp_bundle(k)
-                            stamp_due[0] = k.clock + STAMP_PERIOD
+                            stamp_due = k.clock + STAMP_PERIOD
                         regs[3] = result
                         if write_r3 is not None:
                             write_r3()
@@ -205,9 +206,9 @@ class CpuRuntime:
                     verdict = after_call(t)
                 else:
                     verdict = after_call(t)
-                if k.clock >= stamp_due[0]:
+                if k.clock >= stamp_due:
                     refresh_time_stamp_bundle(k)
-                    stamp_due[0] = k.clock + STAMP_PERIOD
+                    stamp_due = k.clock + STAMP_PERIOD
                 if verdict == SLICE_GOES_ON and t.program is program:
                     if not self._counted and not sched._timed and not sched.ready:
                         regs[3] = t.pending  # type: ignore[assignment]
