@@ -45,6 +45,7 @@ from x360k.run_loop import PREEMPT, SERVED, SLICE_GOES_ON
 from x360k.trace.text_form import format_event
 
 if TYPE_CHECKING:
+    from x360k.call_plans import Plan
     from x360k.kernel import Kernel
     from x360k.objects.thread import Program, Thread
     from x360k.trace.event import TraceEvent
@@ -67,6 +68,8 @@ _UNRUNNABLE: Final = frozenset(
 #: restarted (with a fresh, or now a first, instruction budget) rather than resumed.
 _RESTART: Final = 2
 _RUNNING: Final = ThreadState.RUNNING
+#: What the interrupt hook keeps per ordinal: export, argument reader, plan.
+_CallEntry = tuple[Export, "Callable[[Any, int], tuple[int, ...]] | None", "Plan | None"]
 
 
 @dataclass(slots=True)
@@ -140,16 +143,22 @@ class CpuRuntime:
         regs, lr, read, write_r3 = paths.regs, paths.lr_index, paths.read, paths.write_r3
         stop = engine.stop
         k = self.k
-        # Per ordinal: the export, the reader of its (at most eight) register arguments, and
-        # its call plan (``Kernel.serve_call`` without the detour, for the common case).
-        calls = {
-            ordinal: (
+        exports = self._exports
+        # Per ordinal called so far: the export, the reader of its (at most eight) register
+        # arguments, and its call plan (``Kernel.serve_call`` without the detour).
+        calls: dict[int, _CallEntry] = {}
+
+        def entry(ordinal: int) -> _CallEntry | None:
+            ex = exports.get(ordinal)
+            if ex is None:
+                return None
+            found = calls[ordinal] = (
                 ex,
                 struct.Struct(f"={ex.register_args}I").unpack_from if ex.register_args else None,
                 None if ex.variadic else k.plan_for(ordinal),
             )
-            for ordinal, ex in self._exports.items()
-        }
+            return found
+
         serve_call = k.serve_call
         after_call = k.after_call
         loop = k.run_loop
@@ -167,7 +176,7 @@ class CpuRuntime:
             try:
                 if read is not None:
                     read()
-                call = calls.get(regs[0])
+                call = calls.get(regs[0]) or entry(regs[0])
                 if call is None or k.current is not t:
                     self._interrupt = number
                     stop()
