@@ -124,8 +124,7 @@ class Dispatcher:
                 # A wait on this object alone (the common case): ``complete``, inline.
                 status = STATUS_ABANDONED_WAIT_0 if obj.satisfy(thread) else STATUS_WAIT_0
                 wb.done = True
-                if wb in waiters:
-                    waiters.remove(wb)
+                waiters.remove(wb)  # there: whatever takes a wait off its objects marks it done
                 thread.wait = None
                 if wb.timer is not None:
                     wb.timer.cancelled = True
