@@ -225,7 +225,8 @@ class RunLoop:
                 if result is None:
                     result = k.generic_call(t, export, args)
                 if result == BLOCKED:
-                    if t.wait is not None and t.wait.immediate is not None:
+                    wb = t.wait
+                    if wb is not None and wb.immediate is not None:
                         k.settle_immediate(t)
                     return
                 # ``after_call``, inline (``result`` is r3 as unsigned).
