@@ -19,22 +19,28 @@ from x360k.clock import SYSTEM_TIME_BASE, clamp_deadline
 from x360k.dispatcher import WaitBlock, satisfy_now
 from x360k.exports.registry import BLOCKED
 from x360k.kernel_state import KernelParts
+from x360k.memory import Backing
 from x360k.objects.base import KernelObject
 from x360k.objects.thread import Thread, ThreadState
-from x360k.status import STATUS_TIMEOUT, STATUS_USER_APC
+from x360k.status import STATUS_ABANDONED_WAIT_0, STATUS_TIMEOUT, STATUS_USER_APC, STATUS_WAIT_0
 
 M32: Final = 0xFFFFFFFF
 #: A dispatcher header's signal_state field (written as unsigned, read by guests as LONG).
 _SIGNAL_STATE: Final = struct.Struct(">I")
+_BLOCKED: Final = ThreadState.BLOCKED
+_READY: Final = ThreadState.READY
+_TERMINATED: Final = ThreadState.TERMINATED
 
 
 class Blocking:
     """Waits, wakes and signals for one kernel."""
 
-    __slots__ = ("_sync_headers", "k")
+    __slots__ = ("_offer", "_sched", "_sync_headers", "k")
 
     def __init__(self, k: KernelParts) -> None:
         self.k = k
+        self._sched = k.scheduler
+        self._offer = k.dispatcher.signal
         #: Console profile: guest dispatcher headers' signal_state follows every change.
         self._sync_headers = not k.quirks.guest_signal_state_stale
 
@@ -50,16 +56,26 @@ class Blocking:
         if body and self._sync_headers:
             cell = obj.signal_cell
             if cell is None or cell[0] != body:
-                buf, off = self.k.memory.span(body + 4, 4)
-                cell = obj.signal_cell = (body, buf, off)
+                cell = self._signal_cell(obj, body)
             _SIGNAL_STATE.pack_into(cell[1], cell[2], obj.signal_state() & M32)
+
+    def _signal_cell(self, obj: KernelObject, body: int) -> tuple[int, Backing, int]:
+        buf, off = self.k.memory.span(body + 4, 4)
+        cell = obj.signal_cell = (body, buf, off)
+        return cell
 
     def signal(self, obj: KernelObject) -> None:
         """An object's state changed in a way that may satisfy waiters."""
         if obj.waiters:
-            self.k.dispatcher.signal(obj)
-        if obj.body and self._sync_headers:
-            self.state_changed(obj)
+            self._offer(obj)
+        if self._sync_headers:
+            body = obj.body
+            if body:
+                # ``state_changed``, inline.
+                cell = obj.signal_cell
+                if cell is None or cell[0] != body:
+                    cell = self._signal_cell(obj, body)
+                _SIGNAL_STATE.pack_into(cell[1], cell[2], obj.signal_state() & M32)
 
     # -- waiting ------------------------------------------------------------------------------
 
@@ -83,13 +99,21 @@ class Blocking:
         with STATUS_USER_APC (after running them), then the timeout.
         """
         k = self.k
-        if objects:
-            status = satisfy_now(t, objects, wait_all)
-            if status is not None:
+        single = len(objects) == 1
+        if single:
+            obj = objects[0]
+            if obj.is_signalled_for(t):
+                status = STATUS_ABANDONED_WAIT_0 if obj.satisfy(t) else STATUS_WAIT_0
+                if self._sync_headers:
+                    self.state_changed(obj)
+                return finish(status) if finish is not None else status
+        elif objects:
+            satisfied = satisfy_now(t, objects, wait_all)
+            if satisfied is not None:
                 if self._sync_headers:
                     for obj in objects:
                         self.state_changed(obj)
-                return finish(status) if finish is not None else status
+                return finish(satisfied) if finish is not None else satisfied
         wb = WaitBlock(t, objects, wait_all, alertable, deadline, finish, note)
         if alertable and t.apcs:
             self._park(t, wb, objects_too=False)
@@ -99,8 +123,13 @@ class Blocking:
             if k.quirks.wait_timeout_yields:
                 t.yielded = True
             return finish(STATUS_TIMEOUT) if finish is not None else STATUS_TIMEOUT
-        k.dispatcher.begin(wb)
-        t.state = ThreadState.BLOCKED
+        if single:
+            objects[0].waiters.append(wb)
+            t.wait = wb
+            wb.since = k.clock
+        else:
+            k.dispatcher.begin(wb)
+        t.state = _BLOCKED
         if k.wait_events:
             k.emit(t, "wait.begin", objects=self._wait_sids(wb))
         if deadline is not None:
@@ -152,7 +181,8 @@ class Blocking:
     def wake(self, t: Thread, status: int, wb: WaitBlock | None = None) -> None:
         """A blocked call of ``t`` completes with ``status``; ``t`` becomes runnable."""
         k = self.k
-        if k.wait_events and t.state is ThreadState.BLOCKED:
+        state = t.state
+        if k.wait_events and state is _BLOCKED:
             k.emit(
                 t,
                 "wait.end",
@@ -161,29 +191,39 @@ class Blocking:
             )
         call = t.blocked_call
         t.blocked_call = None
-        if t.state is ThreadState.TERMINATED:
+        if state is _TERMINATED:
             return
         if status == STATUS_USER_APC and t.apcs and call is not None:
             t.deferred = (call[0], call[1], status)
             k.push_apcs(t)
             self.make_runnable(t)
             return
-        if call is not None:
+        if call is None:
+            t.pending = t.gpr[3] & M32
+        else:
             ex = call[0]
             if k.call_recorder is None and ex.returns_status and t.return_fields is None:
                 # ``finish_call``'s untraced status return, inline (most woken waits).
                 status &= M32
                 t.gpr[3] = status | 0xFFFFFFFF00000000 if status & 0x80000000 else status
                 t.next_idx += 1
+                t.pending = status
             else:
                 k.finish_call(t, ex, call[1], status)
-        t.pending = t.gpr[3] & M32
+                t.pending = t.gpr[3] & M32
         if t.suspend_count > 0:
             t.state = ThreadState.SUSPENDED
             return
-        t.state = ThreadState.READY
+        t.state = _READY
         if t.program is not None:
-            k.scheduler.make_ready(t)
+            # ``Scheduler.make_ready``, inline when the priority's queue exists.
+            sched = self._sched
+            queue = sched._queues.get(t.priority)
+            if queue is None:
+                sched.make_ready(t)
+            else:
+                queue.append(t)
+                sched.ready += 1
 
     def make_runnable(self, t: Thread) -> None:
         """``t`` may run again: ready (queued if it has a program), or suspended still."""

@@ -107,7 +107,12 @@ class Dispatcher:
         wb.since = self.kernel.clock
 
     def signal(self, obj: KernelObject) -> None:
-        """``obj`` may now be signalled: satisfy its waiters in arrival order while it stays so."""
+        """``obj`` may now be signalled: satisfy its waiters in arrival order while it stays so.
+
+        ``obj``'s own guest header is left to the caller to refresh once, after
+        all its waiters (``Blocking.signal`` does): a wait on ``obj`` alone that
+        this satisfies does not write it on the way.
+        """
         waiters = obj.waiters
         if not waiters:
             return
@@ -116,12 +121,20 @@ class Dispatcher:
             if wb.done or not obj.is_signalled_for(thread):
                 continue
             if len(wb.objects) == 1:
-                # A wait on this object alone (the common case): satisfied by it, now.
-                self.complete(wb, STATUS_ABANDONED_WAIT_0 if obj.satisfy(thread) else STATUS_WAIT_0)
+                # A wait on this object alone (the common case): ``complete``, inline.
+                status = STATUS_ABANDONED_WAIT_0 if obj.satisfy(thread) else STATUS_WAIT_0
+                wb.done = True
+                waiters.remove(wb)  # there: whatever takes a wait off its objects marks it done
+                thread.wait = None
+                if wb.timer is not None:
+                    wb.timer.cancelled = True
+                if wb.finish is not None:
+                    status = wb.finish(status)
+                self.kernel.wake(thread, status, wb)
                 continue
-            status = satisfy_now(thread, wb.objects, wb.wait_all)
-            if status is not None:
-                self.complete(wb, status)
+            satisfied = satisfy_now(thread, wb.objects, wb.wait_all)
+            if satisfied is not None:
+                self.complete(wb, satisfied)
 
     def detach(self, wb: WaitBlock) -> None:
         """Take a wait off its objects and its thread, and cancel its timeout."""

@@ -202,8 +202,10 @@ class ObjectTable:
                 fast = (handle & 0x00FFFFFF) >> 2
             else:
                 return None
-            objects = self._objects
-            return objects[fast] if fast < len(objects) else None
+            try:
+                return self._objects[fast]
+            except IndexError:
+                return None
         if handle == CURRENT_THREAD and not self.quirks.pseudo_thread_is_primary_slot:
             return thread
         handle = self.translate(handle, thread)

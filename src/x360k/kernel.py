@@ -126,6 +126,7 @@ class Kernel:
         self.ext: dict[str, Any] = {}
 
         # -- the parts, and their operations as the facade's own ------------------------------
+        self.dispatcher = Dispatcher(self)
         calls = CallPath(self)
         self.call = calls.call
         self.invoke = calls.invoke
@@ -156,7 +157,7 @@ class Kernel:
         self.spawn = lifecycle.spawn
         self.exit_thread = lifecycle.exit_thread
         self.thread_by_id = lifecycle.thread_by_id
-        loop = RunLoop(self, calls.plans)
+        self.run_loop = loop = RunLoop(self, calls.plans)
         self.run = loop.run
         self.serve_call = loop.serve_call
         self.after_call = loop.after_call
@@ -167,7 +168,6 @@ class Kernel:
         #: With keep_destroyed, every destroyed object in order.
         self.destroyed = trace.destroyed
         self.table = ObjectTable(self.quirks, trace)
-        self.dispatcher = Dispatcher(self)
         self._startup()
 
     @property

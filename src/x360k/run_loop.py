@@ -33,6 +33,7 @@ SERVED: Final = -2
 SLICE_ENDS: Final = 0
 SLICE_GOES_ON: Final = 1
 _RUNNING: Final = ThreadState.RUNNING
+_READY: Final = ThreadState.READY
 
 
 class WedgeError(RuntimeError):
@@ -81,6 +82,7 @@ class RunLoop:
         k = self.k
         call_limit = None if max_calls is None else k.calls + max_calls
         sched = k.scheduler
+        run_slice = self._run_slice
         while True:
             if call_limit is not None and k.calls >= call_limit:
                 return RunResult("limit", k.calls, k.clock)
@@ -94,7 +96,7 @@ class RunLoop:
                 return RunResult(outcome, k.calls, k.clock)
             if not t.system:
                 self._interrupt_idle_since = None
-            self._run_slice(t, call_limit)
+            run_slice(t, call_limit)
             timed = sched._timed
             if timed and timed[0].when <= k.clock:
                 sched.fire_due(k.clock)
@@ -168,7 +170,7 @@ class RunLoop:
         """Run ``t`` until it blocks, yields, ends, is preempted or uses its quantum."""
         k = self.k
         k.current = t
-        t.state = ThreadState.RUNNING
+        t.state = _RUNNING
         t.yielded = False
         if not t.started:
             t.started = True
@@ -176,9 +178,7 @@ class RunLoop:
                 # APCs queued before the thread first ran are delivered as it starts.
                 k.push_apcs(t)
         plans = self._plans
-        plan_for = k.plan_for
-        generic = k.generic_call
-        sched = k.scheduler
+        sched = self._sched
         outer = self._quantum_left, self._call_limit
         self._quantum_left = QUANTUM
         self._call_limit = call_limit
@@ -220,21 +220,35 @@ class RunLoop:
                         if verdict == SLICE_ENDS:
                             break
                         continue
-                    plan = plan_for(export)
+                    plan = k.plan_for(export)
                 result = plan(t, args)
                 if result is None:
-                    result = generic(t, export, args)
+                    result = k.generic_call(t, export, args)
                 if result == BLOCKED:
-                    if t.wait is not None and t.wait.immediate is not None:
+                    wb = t.wait
+                    if wb is not None and wb.immediate is not None:
                         k.settle_immediate(t)
                     return
-                if self.after_call(t) == SLICE_ENDS:
+                # ``after_call``, inline (``result`` is r3 as unsigned).
+                t.pending = result
+                if t.state is not _RUNNING or t.yielded:
+                    break
+                quantum = self._quantum_left = self._quantum_left - 1
+                priorities = sched._priorities
+                if priorities and priorities[0] > t.priority and sched.higher_ready(t.priority):
+                    break
+                if call_limit is not None and k.calls >= call_limit:
+                    break
+                timed = sched._timed
+                if timed and timed[0].when <= k.clock:
+                    sched.fire_due(k.clock)
+                if quantum <= 0:
                     break
         finally:
             k.current = None
             self._quantum_left, self._call_limit = outer
-        if t.state is ThreadState.RUNNING:
-            t.state = ThreadState.READY
+        if t.state is _RUNNING:
+            t.state = _READY
             sched.make_ready(t)
 
     def after_call(self, t: Thread) -> int:

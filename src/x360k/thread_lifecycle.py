@@ -211,6 +211,7 @@ class ThreadLifecycle:
                 mutant.abandon()
                 k.signal(mutant)  # the console's header shows the mutant free
             k.dispatcher.signal(t)
+            k.state_changed(t)
             k.table.dereference(t, t)
             k.ext_hook("thread_exit", t)
         finally:

@@ -40,10 +40,12 @@ from x360k.cpu.thunks import RETURN_MARKER, RETURN_TRAMPOLINE, TRAMPOLINE_BASE, 
 from x360k.exports.kernel_variables import STAMP_PERIOD, refresh_time_stamp_bundle
 from x360k.exports.registry import BLOCKED, Export
 from x360k.memory import GuestMemoryError
+from x360k.objects.thread import ThreadState
 from x360k.run_loop import PREEMPT, SERVED, SLICE_GOES_ON
 from x360k.trace.text_form import format_event
 
 if TYPE_CHECKING:
+    from x360k.call_plans import Plan
     from x360k.kernel import Kernel
     from x360k.objects.thread import Program, Thread
     from x360k.trace.event import TraceEvent
@@ -65,6 +67,9 @@ _UNRUNNABLE: Final = frozenset(
 #: The hook's own verdict after serving a call: the slice goes on, but unicorn must be
 #: restarted (with a fresh, or now a first, instruction budget) rather than resumed.
 _RESTART: Final = 2
+_RUNNING: Final = ThreadState.RUNNING
+#: What the interrupt hook keeps per ordinal: export, argument reader, plan.
+_CallEntry = tuple[Export, "Callable[[Any, int], tuple[int, ...]] | None", "Plan | None"]
 
 
 @dataclass(slots=True)
@@ -138,23 +143,31 @@ class CpuRuntime:
         regs, lr, read, write_r3 = paths.regs, paths.lr_index, paths.read, paths.write_r3
         stop = engine.stop
         k = self.k
-        # Per ordinal: the export, the reader of its (at most eight) register arguments, and
-        # its call plan (``Kernel.serve_call`` without the detour, for the common case).
-        calls = {
-            ordinal: (
+        exports = self._exports
+        # Per ordinal called so far: the export, the reader of its (at most eight) register
+        # arguments, and its call plan (``Kernel.serve_call`` without the detour).
+        calls: dict[int, _CallEntry] = {}
+
+        def entry(ordinal: int) -> _CallEntry | None:
+            ex = exports.get(ordinal)
+            if ex is None:
+                return None
+            found = calls[ordinal] = (
                 ex,
-                struct.Struct(f"={ex.register_args}I").unpack_from,
+                struct.Struct(f"={ex.register_args}I").unpack_from if ex.register_args else None,
                 None if ex.variadic else k.plan_for(ordinal),
             )
-            for ordinal, ex in self._exports.items()
-        }
+            return found
+
         serve_call = k.serve_call
         after_call = k.after_call
+        loop = k.run_loop
         sched = k.scheduler
         #: When KeTimeStampBundle is next refreshed (canary's period: 1 ms of guest time).
-        stamp_due = [0]
+        stamp_due = 0
 
         def hook(uc: Any, number: int, data: Any) -> None:
+            nonlocal stamp_due
             t = self._serving
             if number != INTR_SYSCALL or t is None:
                 self._interrupt = number
@@ -163,7 +176,7 @@ class CpuRuntime:
             try:
                 if read is not None:
                     read()
-                call = calls.get(regs[0])
+                call = calls.get(regs[0]) or entry(regs[0])
                 if call is None or k.current is not t:
                     self._interrupt = number
                     stop()
@@ -172,15 +185,39 @@ class CpuRuntime:
                 t.ret_addr = regs[lr]
                 t.gpr[1] = regs[1]
                 program = t.program
-                args = unpack(regs, 12)  # r3.. at byte 12
+                args = unpack(regs, 12) if unpack is not None else ()  # r3.. at byte 12
                 result = None if plan is None else plan(t, args)
                 if result is None:  # variadic, or more than eight arguments: the generic way
                     verdict = serve_call(t, ex, args)
+                elif result == BLOCKED:
+                    verdict = BLOCKED
+                elif (
+                    not self._counted
+                    and not sched.ready
+                    and not sched._timed
+                    and t.state is _RUNNING
+                    and not t.yielded
+                    and t.program is program
+                ):
+                    # ``after_call`` when nothing else is ready or timed (so nothing can
+                    # preempt, and no timer is due), inline; unicorn resumes on SLICE_GOES_ON.
+                    quantum = loop._quantum_left - 1
+                    limit = loop._call_limit
+                    if quantum > 0 and (limit is None or k.calls < limit):
+                        loop._quantum_left = quantum
+                        if k.clock >= stamp_due:
+                            refresh_time_stamp_bundle(k)
+                            stamp_due = k.clock + STAMP_PERIOD
+                        regs[3] = result
+                        if write_r3 is not None:
+                            write_r3()
+                        return
+                    verdict = after_call(t)
                 else:
-                    verdict = BLOCKED if result == BLOCKED else after_call(t)
-                if k.clock >= stamp_due[0]:
+                    verdict = after_call(t)
+                if k.clock >= stamp_due:
                     refresh_time_stamp_bundle(k)
-                    stamp_due[0] = k.clock + STAMP_PERIOD
+                    stamp_due = k.clock + STAMP_PERIOD
                 if verdict == SLICE_GOES_ON and t.program is program:
                     if not self._counted and not sched._timed and not sched.ready:
                         regs[3] = t.pending  # type: ignore[assignment]

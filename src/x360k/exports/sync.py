@@ -26,6 +26,7 @@ from x360k.status import (
     STATUS_INVALID_HANDLE,
     STATUS_INVALID_PARAMETER,
     STATUS_MUTANT_NOT_OWNED,
+    STATUS_OBJECT_TYPE_MISMATCH,
     STATUS_SEMAPHORE_LIMIT_EXCEEDED,
     STATUS_SUCCESS,
     STATUS_TIMER_RESUME_IGNORED,
@@ -86,12 +87,22 @@ def pulse_event(k: KernelState, event: Event) -> bool:
     "NtSetEvent", 0xF6, Param("handle", K.HANDLE), Param("previous_state", K.OUT_U32, optional=True)
 )
 def nt_set_event(k: KernelState, t: Thread, handle: int, prev_ptr: int) -> int:
-    """Set an event: a notification event releases every waiter, a synchronization one one."""
-    require(k, prev_ptr)
-    event = lookup_typed(k, t, handle, Event)
-    if isinstance(event, int):
-        return event
-    write_u32(k, prev_ptr, previous_state(k, set_event(k, event)))
+    """Set an event: a notification event releases every waiter, a synchronization one one.
+
+    (``require``, ``lookup_typed`` and ``set_event`` inline: the cheapest way to wake a thread.)
+    """
+    if prev_ptr:
+        k.memory.require(prev_ptr, 4)
+    event = k.table.lookup(handle, t)
+    if event is None:
+        return STATUS_INVALID_HANDLE
+    if not isinstance(event, Event):
+        return STATUS_OBJECT_TYPE_MISMATCH
+    previous = event.state
+    event.state = True
+    k.signal(event)
+    if prev_ptr:
+        k.memory.write_u32(prev_ptr, previous_state(k, previous))
     return STATUS_SUCCESS
 
 

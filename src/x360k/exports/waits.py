@@ -97,9 +97,9 @@ def nt_wait_for_single_object_ex(
     if not obj.WAITABLE and not waitable(k, obj):
         return _unwaitable(k, single=True, wait_any=False)
     objects = [obj]
-    if not k.quirks.mutant_recursion_unlimited and mutant_limit_reached(k, t, objects):
+    if isinstance(obj, Mutant) and mutant_limit_reached(k, t, objects):
         return STATUS_MUTANT_LIMIT_EXCEEDED
-    return k.wait(t, objects, wait_all=False, alertable=bool(alertable), deadline=deadline)
+    return k.wait(t, objects, wait_all=False, alertable=alertable != 0, deadline=deadline)
 
 
 @GROUP.export(
