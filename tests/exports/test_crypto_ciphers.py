@@ -194,3 +194,32 @@ def test_bad_pointers_write_nothing(k: Kernel) -> None:
     k.call("XeCryptRc4Ecb", rc4, UNMAPPED, 16)
     assert get(k, rc4, 0x102) == before
     assert k.call("XeKeysObscureKey", UNMAPPED, out) == 0xC0000005
+
+
+def _reference_rc4(key: bytes, data: bytes) -> bytes:
+    """RC4 as its description gives it, for keys of any length 1..256."""
+    s = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + s[i] + key[i % len(key)]) & 0xFF
+        s[i], s[j] = s[j], s[i]
+    out, i, j = bytearray(), 0, 0
+    for byte in data:
+        i = (i + 1) & 0xFF
+        j = (j + s[i]) & 0xFF
+        s[i], s[j] = s[j], s[i]
+        out.append(byte ^ s[(s[i] + s[j]) & 0xFF])
+    return bytes(out)
+
+
+@pytest.mark.parametrize("size", [1, 5, 6, 16, 33, 64, 200, 256])
+def test_rc4_one_shot_takes_every_key_length(k: Kernel, size: int) -> None:
+    """cryptography's ARC4 takes only eight key lengths; RC4 (and the guest) any of 1..256."""
+    key_bytes = bytes((7 * i + 3) & 0xFF for i in range(size))
+    plain = bytes(range(48))
+    data = put(k, plain)
+    key = put(k, key_bytes)
+    k.call("XeCryptRc4", key, size, data, 48)
+    # canary schedules the 16 bytes at the pointer, whatever the size (rc4_key_uses_16_bytes)
+    used = key_bytes if k.profile == "console" else get(k, key, 16)
+    assert get(k, data, 48) == _reference_rc4(used, plain)

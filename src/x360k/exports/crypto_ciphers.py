@@ -9,7 +9,8 @@ or hand back, so the keyed-state exports step it through OpenSSL's RC4_KEY,
 filled from and read back into the guest state (crypto_native.py), or here
 (:func:`rc4_schedule`, and crypto_native's ``pure_rc4``, hand-written for
 that reason) when OpenSSL's cannot load; the one-shot XeCryptRc4
-uses ARC4 whenever the key is one ARC4 accepts (5 to 256 bytes).
+uses ARC4 whenever the key has a length ARC4 accepts (5, 7, 8, 10, 16, 20, 24 or
+32 bytes; RC4 itself takes 1 to 256, and the rest go through the same schedule).
 
 CBC feeds are updated in place to the last ciphertext block, as canary
 does. AES-CBC processes whole 16-byte blocks, a trailing partial block as a
@@ -327,7 +328,7 @@ def xe_crypt_rc4(k: KernelState, t: Thread, key: int, key_size: int, data: int, 
     """Encrypt or decrypt ``size`` bytes in place under a fresh key schedule."""
     key_bytes = rc4_key_bytes(k, key, key_size)
     text = k.memory.read_bytes(data, size)
-    if 5 <= len(key_bytes) <= 256:
+    if len(key_bytes) * 8 in ARC4.key_sizes:
         result = Cipher(ARC4(key_bytes), mode=None).encryptor().update(text)
     else:
         result = backend(k).rc4(rc4_schedule(key_bytes), text)
