@@ -33,8 +33,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from x360k.diff import arrowfn as af
 from x360k.trace.event import FIELDS, KIND_CODE, KINDS, TraceEvent
 
 I64 = npt.NDArray[np.int64]
@@ -138,7 +138,7 @@ class TraceColumns:
         """Python values of a few rows (for display only)."""
         idx = pa.array(list(rows), pa.int64())
         present = [n for n in names if n in self.table.column_names]
-        out: dict[str, list[Any]] = self.table.select(present).take(idx).to_pydict()
+        out: dict[str, list[Any]] = af.take(self.table.select(present), idx).to_pydict()
         for n in names:
             out.setdefault(n, [None] * len(idx))
         return out
@@ -228,9 +228,9 @@ def kind_codes(column: pa.ChunkedArray | pa.Array) -> I8:
     parts: list[I8] = []
     for chunk in chunks:
         if not pa.types.is_dictionary(chunk.type):
-            chunk = pc.dictionary_encode(chunk.cast(pa.string()))
+            chunk = af.dictionary_encode(af.cast(chunk, pa.string()))
         lut = np.array([KIND_CODE.get(str(k), -1) for k in chunk.dictionary.to_pylist()] + [-1])
-        idx = chunk.indices.fill_null(-1) if chunk.null_count else chunk.indices
+        idx = af.fill_null(chunk.indices, -1) if chunk.null_count else chunk.indices
         codes = idx.to_numpy(zero_copy_only=False)
         parts.append(lut.astype(np.int8)[codes])
     if not parts:
@@ -285,7 +285,7 @@ def _header_from_meta(meta: dict[bytes, bytes] | None) -> dict[str, Any]:
 def _check_kinds(path: str, table: pa.Table) -> None:
     col = table.column("kind")
     for chunk in col.chunks:
-        enc = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
+        enc = chunk if pa.types.is_dictionary(chunk.type) else af.dictionary_encode(chunk)
         values = [str(v) for v in enc.dictionary.to_pylist()]
         bad = [k for k, v in enumerate(values) if v not in KIND_CODE]
         if not bad:
@@ -317,7 +317,7 @@ def sorted_columns(
         np.all((tid[1:] > tid[:-1]) | ((tid[1:] == tid[:-1]) & (idx[1:] > idx[:-1])))
     ):
         order = np.lexsort((idx, tid))
-        table = table.take(pa.array(order)).replace_schema_metadata(
+        table = af.take(table, af.int64_array(order)).replace_schema_metadata(
             {k: v for k, v in (table.schema.metadata or {}).items() if k != _THREADS_KEY}
         )
         if seq is not None:
