@@ -15,7 +15,14 @@ from x360k.diff.explain import Explained, WindowRow
 from x360k.diff.inputs import events_to_columns, load
 from x360k.diff.keys import Normalisation
 from x360k.diff.report import GroupRow, Report, build_report
-from x360k.diff.text_report import PLAIN_WIDTH, _wrapped, plain_text, render_text, write_text
+from x360k.diff.text_report import (
+    NOT_IN_EMOJI_NAMES,
+    PLAIN_WIDTH,
+    _wrapped,
+    plain_text,
+    render_text,
+    write_text,
+)
 
 from .pairgen import make_pair
 
@@ -119,6 +126,8 @@ def test_what_rich_would_lay_out_itself_falls_back_to_rich(case: dict[str, objec
         {"window": []},
         {"rerun": "x360k diff " + "a" * 300 + " --from 1:2=3:4"},
         {"handles": ["0x1000 created by NtCreateEvent at ref#3 :thumbs_up:"]},
+        {"handles": ["0x1000 at :1=2: and then :red_heart-emoji: here"]},
+        {"handles": ["0x1000 at :1=2: and :not_an_emoji_name: here"]},
         {"ref_stack": ["A" * 120, "B" * 120]},
     ],
 )
@@ -155,3 +164,9 @@ def test_word_wrapping_is_rich_s_on_random_lines() -> None:
         out = io.StringIO()
         Console(file=out, highlight=False, width=64).print(line)
         assert "\n".join(_wrapped(line, 64)) + "\n" == out.getvalue()
+
+
+def test_no_emoji_name_holds_the_characters_the_check_skips_on() -> None:
+    from rich._emoji_codes import EMOJI
+
+    assert not [name for name in EMOJI if NOT_IN_EMOJI_NAMES.intersection(name)]

@@ -10,7 +10,6 @@ so memory does not grow with their number.
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
@@ -299,19 +298,22 @@ _MARK_CLASS = {"-": "m-minus", "+": "m-plus", "~": "m-tilde", "%": "m-pct", "=":
 def _html_line(line: str | None, fields: dict[str, str], differing: list[str]) -> str:
     if line is None:
         return ""
-    out = html.escape(line)
+    from html import escape
+
+    out = escape(line)
     for name in differing:
         value = fields.get(name)
         if value is None:
             continue
-        token = html.escape(f"{name}={value}")
+        token = escape(f"{name}={value}")
         out = out.replace(token, f"<mark>{token}</mark>", 1)
     return out
 
 
 def render_html(report: Report, cap_bytes: int = HTML_CAP_BYTES) -> str:
     """One HTML page, no scripts, no external resources, at most about ``cap_bytes``."""
-    e = html.escape
+    from html import escape as e
+
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>x360k diff: {e(report.verdict)}</title><style>{_CSS}</style></head><body>",
@@ -395,7 +397,8 @@ def render_html(report: Report, cap_bytes: int = HTML_CAP_BYTES) -> str:
 
 
 def _html_section(d: Explained) -> str:
-    e = html.escape
+    from html import escape as e
+
     rows = "".join(
         f"<tr class='{_MARK_CLASS.get(w.mark, '')}'><td>{e(w.mark)}</td>"
         f"<td>{_html_line(w.ref, w.ref_fields, w.differing)}</td>"

@@ -266,12 +266,28 @@ def _plain(text: str, limit: int | None = None, *, markup: bool = True) -> str:
 def _unmarked(text: str) -> str:
     if "[" in text and ("\\[" in text or _may_be_tag(text)):
         raise _NotPlain
-    if text.count(":") > 1:
-        from rich._emoji_replace import _emoji_replace
-
-        if _emoji_replace(text) != text:
-            raise _NotPlain
+    if text.count(":") > 1 and not _emoji_free(text):
+        raise _NotPlain
     return text
+
+
+#: Characters in no emoji name rich knows (a test holds rich's table to it).
+NOT_IN_EMOJI_NAMES: Final = frozenset("=/,")
+
+
+def _emoji_free(text: str) -> bool:
+    """Whether rich's emoji replacement leaves ``text`` as it is.
+
+    Rich looks up every ``:name:`` (``:name-emoji:``, ``:name-text:``) in its
+    table; a name holding a character no emoji name has (``--from 6:1=1:1``)
+    is left alone without loading that table.
+    """
+    for m in re.finditer(r":(\S*?)(?:-(?:emoji|text))?:", text):
+        if not NOT_IN_EMOJI_NAMES.intersection(m.group(1)):
+            from rich._emoji_replace import _emoji_replace
+
+            return _emoji_replace(text) == text
+    return True
 
 
 def _wrapped(text: str, width: int, *, markup: bool = True) -> list[str]:
