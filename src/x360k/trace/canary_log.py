@@ -32,6 +32,7 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Final
 
@@ -255,10 +256,13 @@ def _arg_lists(column: pa.Array) -> Iterator[list[str]]:
     """Each row's arguments as a Python list, from one newline-joined string per row.
 
     Converting the flattened strings one by one costs several times more than
-    splitting each row's string in Python.
+    splitting each row's string in Python (``map`` without a generator frame
+    when every row has arguments).
     """
-    for text in column.to_pylist():
-        yield [] if text is None else text.split("\n")
+    texts = column.to_pylist()
+    if column.null_count:
+        return ([] if text is None else text.split("\n") for text in texts)
+    return map(str.split, texts, repeat("\n"))
 
 
 def _shared(column: pa.Array) -> list[int]:
