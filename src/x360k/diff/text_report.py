@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Final
+
+import msgspec
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,23 +41,20 @@ _GROUPS_TITLE: Final = "findings by export and class"
 _MARK_STYLE: Final = {"-": "red", "+": "green", "%": "yellow"}
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(msgspec.Struct, frozen=True):
     """``console.print(text)``: markup and emoji codes apply; wrapped at the page unless soft."""
 
     text: str
     soft: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Bold:
+class Bold(msgspec.Struct, frozen=True):
     """A line printed as a bold ``Text`` (no markup, no emoji codes)."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(msgspec.Struct, frozen=True):
     """The side-by-side window of one divergence."""
 
     rows: list[WindowRow]
@@ -64,8 +62,7 @@ class Window:
     cand_title: str
 
 
-@dataclass(frozen=True, slots=True)
-class Groups:
+class Groups(msgspec.Struct, frozen=True):
     """The table of findings by export and class."""
 
     rows: list[GroupRow]
@@ -412,7 +409,12 @@ def _plain_groups(block: Groups, width: int) -> list[str]:
 
 
 def rich_would_style(stream: IO[str]) -> bool:
-    """Whether rich treats ``stream`` as a terminal (escape codes), as its Console decides."""
+    """Whether rich may do more than write text to ``stream``, as its Console decides:
+    a terminal (escape codes), or anything under IPython (which rich renders for itself)."""
+    import builtins
+
+    if hasattr(builtins, "get_ipython"):
+        return True
     tty_compatible = os.environ.get("TTY_COMPATIBLE", "")
     if tty_compatible in ("0", "1"):
         return tty_compatible == "1"
