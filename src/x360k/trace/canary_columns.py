@@ -137,6 +137,8 @@ def _pieces(data: bytes, offsets: npt.NDArray[np.int64]) -> pa.Array:
 #: Bytes that may be a hex digit of the thread id.
 _HEX_BYTE: Final = np.zeros(256, bool)
 _HEX_BYTE[np.frombuffer(b"0123456789ABCDEFabcdef", np.uint8)] = True
+#: Eight true bytes read as one word: all eight thread id characters are hex digits.
+_ALL_EIGHT: Final = np.frombuffer(b"\x01" * 8, np.uint64)[0]
 #: The shortest call line: ``d> XXXXXXXX N()``.
 _SHORTEST: Final = 15
 
@@ -172,8 +174,9 @@ def _call_parts(data: bytes) -> tuple[int, pa.Array, pa.Array, pa.Array]:
         & (head[:, 1] == ord(">"))
         & (head[:, 2] == ord(" "))
         & (head[:, 11] == ord(" "))
-        & _HEX_BYTE[head[:, 3:11]].all(axis=1)
     )
+    hex_digits = np.ascontiguousarray(_HEX_BYTE[head[:, 3:11]]).view(np.uint64).ravel()
+    shaped &= hex_digits == _ALL_EIGHT
     e = e - (buf[e - 1] == 13)  # a "\r" before the newline
     shaped &= buf[e - 1] == ord(")")
     parens = np.concatenate((marks[~is_newline], [len(data)]))
@@ -212,8 +215,10 @@ def parse_chunk(
 
     Runs in Arrow's kernels and numpy, which release the GIL, so chunks can be
     parsed on worker threads while the caller numbers and consumes earlier ones.
-    ``joined_args``: the ``args`` column holds each row's arguments joined by
-    newlines (null for none) rather than lists, for building Python events.
+    ``joined_args``: for building Python events, the ``args`` column holds each
+    row's arguments joined by newlines (null for none) rather than lists, and
+    ``module``, ``ordinal`` and ``raw_tid`` are dictionary arrays over each
+    name's or thread's value (not ARROW_SCHEMA's types; no ``kind``).
     """
     lines, raw_text, name, text = _call_parts(_utf8(chunk))
     parsed = ParsedChunk(lines=lines, debug_lines=chunk.startswith(b"d> ") or b"\nd> " in chunk)
@@ -236,13 +241,25 @@ def parse_chunk(
     found = [exports[name] for name in names.dictionary.to_pylist()]
     parsed.high_frequency_calls = any(e.high_frequency for e in found)
     args = _arguments(names, text, joined_args)
+    modules = pa.array([e.module for e in found])
+    ordinals = pa.array([e.ordinal for e in found], pa.uint32())
+    if joined_args:
+        # for Python values only: per-name (per-thread) lookups, no gathers or re-encoding
+        parsed.columns = {
+            "name": names,
+            "module": pa.DictionaryArray.from_arrays(names.indices, modules),
+            "ordinal": pa.DictionaryArray.from_arrays(names.indices, ordinals),
+            "args": args,
+            "raw_tid": pa.DictionaryArray.from_arrays(raw.indices, raw_values),
+        }
+        return parsed
     parsed.columns = {
         "kind": pa.DictionaryArray.from_arrays(
             pa.array(np.full(n, KIND_CODE["kernel.call"], np.int8)), _KIND_DICTIONARY
         ),
         "name": names,
-        "module": pa.array([e.module for e in found]).take(names.indices).dictionary_encode(),
-        "ordinal": pa.array([e.ordinal for e in found], pa.uint32()).take(names.indices),
+        "module": modules.take(names.indices).dictionary_encode(),
+        "ordinal": ordinals.take(names.indices),
         "args": args,
         "raw_tid": raw_values.take(raw.indices),
     }

@@ -40,7 +40,6 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from x360k.trace.canary_columns import ChunkState, ParsedChunk, parse_chunk
 from x360k.trace.canary_exports import (
@@ -265,25 +264,19 @@ def _arg_lists(column: pa.Array) -> Iterator[list[str]]:
     return map(str.split, texts, repeat("\n"))
 
 
-def _shared(column: pa.Array) -> list[int]:
-    """An integer column with few distinct values as Python ints, one object per value."""
-    if column.null_count:
-        return list(column.to_pylist())
-    return _decoded(pc.dictionary_encode(column))
-
-
 def _events(
     columns: dict[str, pa.Array], tids: npt.NDArray[np.int64], idx: npt.NDArray[np.int64]
 ) -> Iterator[TraceEvent]:
-    """The events of a chunk's call lines (only the fields canary fills)."""
+    """The events of a chunk's call lines (only the fields canary fills), from the columns
+    :func:`parse_chunk` makes with ``joined_args``."""
     rows = zip(
         tids.tolist(),
         idx.tolist(),
         _decoded(columns["name"]),
         _decoded(columns["module"]),
-        _shared(columns["ordinal"]),
+        _decoded(columns["ordinal"]),
         _arg_lists(columns["args"]),
-        _shared(columns["raw_tid"]),
+        _decoded(columns["raw_tid"]),
         strict=True,
     )
     for tid, index, name, module, ordinal, args, raw_tid in rows:
