@@ -337,6 +337,16 @@ def bench_size(n: int) -> None:
             [sys.executable, "-c", "import numpy, pyarrow, pyarrow.compute"], repeat=repeat
         )
         print(f"   (python -c 'import numpy, pyarrow, pyarrow.compute': {floor.wall:.2f} s)")
+        # what x360k pays: it imports no pyarrow.compute and starts OpenBLAS on one thread
+        lean = _run(
+            [sys.executable, "-c", "import numpy, pyarrow"],
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+            repeat=repeat,
+        )
+        print(
+            f"   (OPENBLAS_NUM_THREADS=1 python -c 'import numpy, pyarrow': {lean.wall:.2f} s, "
+            f"cpu {lean.cpu:.2f} s)"
+        )
         pipes = _pipelines(ref, cand, work, tid_map, repeat)
         for label, t in pipes.items():
             print(

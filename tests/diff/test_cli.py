@@ -250,3 +250,30 @@ def test_the_reference_cache_keeps_to_its_size_bound(tmp_path: Path) -> None:
     bad = CliRunner(env={"X360K_CACHE": str(cache), "X360K_CACHE_SIZE": "lots"})
     result = bad.invoke(cli, ["diff", ref, cand])
     assert result.exit_code == 2 and "X360K_CACHE_SIZE" in result.output
+
+
+@pytest.mark.parametrize("columnar", [False, True])
+def test_a_small_diff_leaves_heavy_modules_unimported(tmp_path: Path, columnar: bool) -> None:
+    """pyarrow.compute, numpy.ma and rich's console cost a small diff ~40 ms to import."""
+    import os
+    import sys
+
+    paths = _write_pair(make_pair(5), tmp_path)
+    if columnar:
+        for k, p in enumerate(paths):
+            paths[k] = str(Path(p).with_suffix(".arrow"))
+            convert(Path(p), Path(paths[k]))
+    probe = (
+        "import sys\n"
+        "from x360k.cli.main import main\n"
+        f"sys.argv = ['x360k', 'diff', '--no-cache', {paths[0]!r}, {paths[1]!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('pyarrow.compute', 'numpy.ma', 'rich.console', 'rich.table')\n"
+        "print('imported:', [m for m in heavy if m in sys.modules], file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=False
+    )
+    assert "verdict: DIVERGED" in proc.stdout
+    assert "imported: []" in proc.stderr

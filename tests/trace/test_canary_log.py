@@ -232,3 +232,56 @@ def test_crlf_line_ends_and_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     assert [e.name for e in got] == ["RtlInitAnsiString", "NtClose"]
     assert got[1].args == ["0xf8000010"]
     assert got[0].args == ["0x7006fb80", "0x820140e4(caf\ufffd \ufffd)"]
+
+
+def test_which_lines_are_calls_agrees_with_the_line_pattern(tmp_path: Path) -> None:
+    """The numpy check of each line's fixed parts picks what ``_CALL_LINE`` matches."""
+    import re
+
+    call_line = re.compile(r"^[id]> [0-9A-Fa-f]{8} ([A-Za-z_][A-Za-z0-9_]*)\(.*\)\r?$")
+    rng = random.Random(3)
+    names = ["NtClose", "RtlInitAnsiString", "XamUserGetXUID", "NotAnExport", "_x1", "9bad", ""]
+    variants = [
+        "d> F8000008 {n}({a})",
+        "i> 0000abcd {n}({a})",
+        "w> F8000008 {n}({a})",
+        "d> F800000G {n}({a})",
+        "d>  F8000008 {n}({a})",
+        "d> F8000008 {n} ({a})",
+        "d> F8000008 {n}({a}",
+        "d> F8000008 {n}({a}) ",
+        "d> F8000008 {n}({a})\r",
+        "d> F8000008 {n}({a})\r\r",
+        "d> F8000008 {n}",
+        "d> F8000008 {n})",
+        "d> F8000008 GPU: {n}({a})",
+        "d> F8000008 {n}é({a})",
+        "d> F8000008 {n}(é{a})",
+        "d> F8000008 {n}(({a}))",
+        "d> F8000008 ()",
+        "d> F8000008",
+        "",
+        "x",
+    ]
+    lines = []
+    for _ in range(3000):
+        args = ", ".join(f"{rng.getrandbits(32):08X}" for _ in range(rng.randint(0, 3)))
+        lines.append(rng.choice(variants).format(n=rng.choice(names), a=args))
+    path = tmp_path / "shapes.log"
+    path.write_bytes("\n".join(lines).encode() + b"\n")
+    reader = CanaryLogReader(path)
+    got = [(e.raw_tid, e.name) for e in reader.events()]
+    want, unknown = [], 0
+    for line in lines:
+        m = call_line.match(line)
+        if m is None:
+            continue
+        if m[1] in CANARY_EXPORTS:
+            want.append((int(line[3:11], 16), m[1]))
+        else:
+            unknown += 1
+    assert got == want
+    assert reader.report.ignored_lines == len(lines) - len(want)
+    assert f"{unknown} call-shaped line(s) name no export" in reader.report.summary()
+    table = CanaryLogReader(path).table()
+    assert table.column("name").to_pylist() == [n for _, n in want]

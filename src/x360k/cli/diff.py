@@ -168,8 +168,6 @@ def command(
     fail_on: str,
 ) -> None:
     """Find where CAND parts ways with REF, per guest thread, and explain why."""
-    from rich.console import Console
-
     from x360k.diff.compare import DiffOptions, StartPoint, run_diff
     from x360k.diff.inputs import InputError, load_pair
     from x360k.diff.keys import Normalisation, load_arg_table, registry_arg_table
@@ -237,7 +235,6 @@ def command(
             MAX_EXPLAINED,
             build_report,
             render_html,
-            render_text,
             write_json,
         )
 
@@ -248,8 +245,9 @@ def command(
         write_json(report, result, sys.stdout.buffer)
         sys.stdout.flush()
     else:
-        wide = None if sys.stdout.isatty() else 200
-        render_text(report, Console(highlight=False, width=wide), show=show)
+        from x360k.diff.text_report import write_text
+
+        write_text(report, sys.stdout, show=show)
     try:
         if html_out is not None:
             html_out.write_text(render_html(report), encoding="utf-8")

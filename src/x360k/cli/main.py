@@ -74,6 +74,9 @@ def cli() -> None:
 
 def main() -> None:
     """Console-script entry point (also ``python -m x360k``)."""
+    # No command multiplies matrices bigger than a few dozen rows, and OpenBLAS
+    # starting one thread per core when numpy is imported costs ~50 ms of CPU.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         # Not standalone, so usage errors reach _usage_error; click then *returns* the code
         # of a ctx.exit(n) instead of exiting with it.

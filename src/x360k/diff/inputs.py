@@ -33,8 +33,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from x360k.diff import arrowfn as af
 from x360k.trace.event import FIELDS, KIND_CODE, KINDS, TraceEvent
 
 I64 = npt.NDArray[np.int64]
@@ -108,6 +108,7 @@ class TraceColumns:
     read_notes: tuple[str, ...] = ()
     _events: dict[int, list[TraceEvent]] = field(default_factory=dict, repr=False)
     _event_fields: list[str] | None = field(default=None, repr=False)
+    _columns: dict[str, pa.ChunkedArray] | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -119,16 +120,23 @@ class TraceColumns:
             raise KeyError(tid)
         return int(self.thread_starts[k]), int(self.thread_starts[k + 1])
 
+    def _by_name(self) -> dict[str, pa.ChunkedArray]:
+        """The table's columns by name (``table.column_names`` builds a new list each call)."""
+        if self._columns is None:
+            self._columns = dict(zip(self.table.column_names, self.table.columns, strict=True))
+        return self._columns
+
     def has(self, name: str) -> bool:
-        return name in self.table.column_names
+        return name in self._by_name()
 
     def column(self, name: str, lo: int = 0, hi: int | None = None) -> pa.ChunkedArray | None:
         """A column's rows [lo, hi) (zero copy), or None when the trace has no such column."""
-        if name not in self.table.column_names:
+        col = self._by_name().get(name)
+        if col is None:
             return None
-        col = self.table.column(name)
-        end = self.n if hi is None else hi
-        return col if (lo, end) == (0, self.n) else col.slice(lo, end - lo)
+        n = len(col)
+        end = n if hi is None else hi
+        return col if (lo, end) == (0, n) else col.slice(lo, end - lo)
 
     def kinds(self, lo: int, hi: int) -> I8:
         """Kind codes (KIND_CODE) of rows [lo, hi)."""
@@ -139,16 +147,15 @@ class TraceColumns:
     def take(self, rows: Iterable[int], names: Iterable[str]) -> dict[str, list[Any]]:
         """Python values of a few rows (for display only)."""
         idx = pa.array(list(rows), pa.int64())
-        present = [n for n in names if n in self.table.column_names]
-        out: dict[str, list[Any]] = self.table.select(present).take(idx).to_pydict()
+        present = [n for n in names if self.has(n)]
+        out: dict[str, list[Any]] = af.take(self.table.select(present), idx).to_pydict()
         for n in names:
             out.setdefault(n, [None] * len(idx))
         return out
 
     def value(self, name: str, row: int) -> Any:
-        if name not in self.table.column_names:
-            return None
-        return _py(name, self.table.column(name)[row].as_py())
+        col = self._by_name().get(name)
+        return None if col is None else _py(name, col[row].as_py())
 
     def idx_at(self, row: int) -> int:
         return int(self.table.column("idx")[row].as_py())
@@ -230,9 +237,9 @@ def kind_codes(column: pa.ChunkedArray | pa.Array) -> I8:
     parts: list[I8] = []
     for chunk in chunks:
         if not pa.types.is_dictionary(chunk.type):
-            chunk = pc.dictionary_encode(chunk.cast(pa.string()))
+            chunk = af.dictionary_encode(af.cast(chunk, pa.string()))
         lut = np.array([KIND_CODE.get(str(k), -1) for k in chunk.dictionary.to_pylist()] + [-1])
-        idx = chunk.indices.fill_null(-1) if chunk.null_count else chunk.indices
+        idx = af.fill_null(chunk.indices, -1) if chunk.null_count else chunk.indices
         codes = idx.to_numpy(zero_copy_only=False)
         parts.append(lut.astype(np.int8)[codes])
     if not parts:
@@ -287,7 +294,7 @@ def _header_from_meta(meta: dict[bytes, bytes] | None) -> dict[str, Any]:
 def _check_kinds(path: str, table: pa.Table) -> None:
     col = table.column("kind")
     for chunk in col.chunks:
-        enc = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
+        enc = chunk if pa.types.is_dictionary(chunk.type) else af.dictionary_encode(chunk)
         values = [str(v) for v in enc.dictionary.to_pylist()]
         bad = [k for k, v in enumerate(values) if v not in KIND_CODE]
         if not bad:
@@ -319,7 +326,7 @@ def sorted_columns(
         np.all((tid[1:] > tid[:-1]) | ((tid[1:] == tid[:-1]) & (idx[1:] > idx[:-1])))
     ):
         order = np.lexsort((idx, tid))
-        table = table.take(pa.array(order)).replace_schema_metadata(
+        table = af.take(table, af.int64_array(order)).replace_schema_metadata(
             {k: v for k, v in (table.schema.metadata or {}).items() if k != _THREADS_KEY}
         )
         if seq is not None:
@@ -541,17 +548,26 @@ def load_pair(
     leaving a core idle. Only the reference is cached. A reference that cannot
     be read is reported first, as when the two are read one after the other.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
 
     if not Path(ref).is_file():  # at once, not after the candidate has been read
         raise InputError(f"{Path(ref)}: no such file")
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        later = pool.submit(load, cand, columns=columns)
+    got: list[TraceColumns | BaseException] = []
+
+    def read_candidate() -> None:
         try:
-            first = load(ref, cache=cache, columns=columns)
-        except BaseException:
-            later.cancel()
-            with contextlib.suppress(Exception):
-                later.result()  # let it finish (and clean up) before the error goes up
-            raise
-        return first, later.result()
+            got.append(load(cand, columns=columns))
+        except BaseException as exc:  # handed to the caller's thread below
+            got.append(exc)
+
+    # a plain thread: concurrent.futures would import logging on the way (~3 ms)
+    worker = threading.Thread(target=read_candidate, name="x360k-diff-candidate", daemon=True)
+    worker.start()
+    try:
+        first = load(ref, cache=cache, columns=columns)
+    finally:
+        worker.join()  # also when the reference failed: let the candidate clean up first
+    second = got[0]
+    if isinstance(second, BaseException):
+        raise second
+    return first, second

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 # the argument table lives in argtable.py; re-exported here, where it was first
+from x360k.diff import arrowfn as af
 from x360k.diff.argtable import DEFAULT_ARG_TABLE as DEFAULT_ARG_TABLE
 from x360k.diff.argtable import ArgTable as ArgTable
 from x360k.diff.argtable import load_arg_table as load_arg_table
@@ -105,8 +105,8 @@ def _as_dict(col: pa.ChunkedArray) -> pa.DictionaryArray:
     arr = _one(col)
     if not pa.types.is_dictionary(arr.type):
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-            arr = arr.cast(pa.string())
-        arr = pc.dictionary_encode(arr)
+            arr = af.cast(arr, pa.string())
+        arr = af.dictionary_encode(arr)
     return arr
 
 
@@ -116,7 +116,7 @@ def dictionary_values(col: pa.ChunkedArray) -> list[str]:
 
 
 def _codes(arr: pa.DictionaryArray) -> npt.NDArray[np.int64]:
-    idx = arr.indices.fill_null(-1) if arr.null_count else arr.indices
+    idx = af.fill_null(arr.indices, -1) if arr.null_count else arr.indices
     out: npt.NDArray[np.int64] = idx.to_numpy(zero_copy_only=False).astype(np.int64)
     return out
 
@@ -146,14 +146,14 @@ def _int_values(col: pa.ChunkedArray) -> tuple[U64, npt.NDArray[np.bool_] | None
     arr = _one(col)
     valid = None
     if arr.null_count:
-        valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), bool)
+        valid = np.asarray(af.is_valid(arr).to_numpy(zero_copy_only=False), bool)
     if pa.types.is_integer(arr.type) and arr.buffers()[1] is not None:
         width = arr.type.bit_width // 8
         raw = np.frombuffer(arr.buffers()[1], dtype=arr.type.to_pandas_dtype())
         values = raw[arr.offset : arr.offset + len(arr)]
         assert values.itemsize == width
     else:
-        values = pc.fill_null(arr, 0).to_numpy(zero_copy_only=False)
+        values = af.fill_null(arr, 0).to_numpy(zero_copy_only=False)
     return values.astype(np.uint64), valid
 
 
@@ -221,14 +221,14 @@ def _arg_values(flat: pa.Array) -> tuple[U64, U64 | None]:
     """Argument values as integers, whether stored as hex strings or as integers, and
     the hash of each argument's pointee text (canary's ``(...)``; None when none has one)."""
     if pa.types.is_integer(flat.type):
-        ints = np.asarray(pc.fill_null(flat, 0).to_numpy(zero_copy_only=False)).astype(np.uint64)
+        ints = np.asarray(af.fill_null(flat, 0).to_numpy(zero_copy_only=False)).astype(np.uint64)
         return ints, None
     fast = _parse_hex_fast(flat)
     if fast is not None:
         return fast, None
     import xxhash
 
-    enc = pc.dictionary_encode(flat.cast(pa.string()))
+    enc = af.dictionary_encode(af.cast(flat, pa.string()))
     heads, tails = [], []
     for v in enc.dictionary.to_pylist():
         head, pointee = split_pointee(str(v))
@@ -441,7 +441,7 @@ class KeyBuilder:
             if present(handle):
                 assert handle is not None
                 self._count("handles", present(handle))
-                valid = np.asarray(pc.is_valid(_one(handle)).to_numpy(zero_copy_only=False), bool)
+                valid = np.asarray(af.is_valid(_one(handle)).to_numpy(zero_copy_only=False), bool)
                 add(np.ones(hi - lo, np.uint64), valid, 0x300)
         else:
             if present(handle):

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from x360k.diff import arrowfn as af
 from x360k.diff.inputs import TraceColumns
 from x360k.trace.event import KIND_CODE
 
@@ -130,25 +130,25 @@ class HandleIndex:
             scol = cols.column("sid", lo, hi) if has_sid else None
             hvalid = svalid = None
             if hcol is not None and hcol.null_count < len(hcol):
-                hvalid = np.asarray(pc.is_valid(hcol).to_numpy(zero_copy_only=False), bool)
+                hvalid = np.asarray(af.is_valid(hcol).to_numpy(zero_copy_only=False), bool)
                 uses |= hvalid
             if scol is not None and scol.null_count < len(scol):
-                svalid = np.asarray(pc.is_valid(scol).to_numpy(zero_copy_only=False), bool)
+                svalid = np.asarray(af.is_valid(scol).to_numpy(zero_copy_only=False), bool)
                 uses |= svalid
             local = np.flatnonzero(uses)
             if not len(local):
                 continue
             rows_parts.append(local + lo)
-            take = pa.array(local)
+            take = af.int64_array(np.asarray(local))
             if hcol is not None and hvalid is not None:
-                hv = pc.fill_null(hcol.take(take), 0).to_numpy().astype(np.uint64)
+                hv = af.fill_null(af.take(hcol, take), 0).to_numpy().astype(np.uint64)
                 handle_parts.append(hv)
                 handle_valid.append(hvalid[local])
             else:
                 handle_parts.append(np.zeros(len(local), np.uint64))
                 handle_valid.append(np.zeros(len(local), bool))
             if scol is not None and svalid is not None:
-                sid_parts.extend(scol.take(take).chunks)
+                sid_parts.extend(af.take(scol, take).chunks)
             elif has_sid:
                 sid_parts.append(pa.nulls(len(local), cols.table.column("sid").type))
             create_parts.append(cols.kinds(lo, hi)[local] == KIND_CODE["handle.create"])
@@ -173,11 +173,11 @@ class HandleIndex:
         if sid_parts:
             sids = pa.chunked_array(sid_parts, cols.table.column("sid").type).combine_chunks()
             if pa.types.is_integer(sids.type):
-                skey = pc.fill_null(sids, 0).to_numpy().astype(np.uint64)
+                skey = af.fill_null(sids, 0).to_numpy().astype(np.uint64)
             else:
-                enc = pc.dictionary_encode(sids.cast(pa.string()))
-                skey = enc.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.uint64)
-            svalid_all = np.asarray(pc.is_valid(sids).to_numpy(zero_copy_only=False), bool)
+                enc = af.dictionary_encode(af.cast(sids, pa.string()))
+                skey = af.fill_null(enc.indices, 0).to_numpy(zero_copy_only=False).astype(np.uint64)
+            svalid_all = np.asarray(af.is_valid(sids).to_numpy(zero_copy_only=False), bool)
             by_sid = _origins_by(skey, svalid_all, is_create, seq, thread, known)
             # a sid names one creation exactly; a handle value only by its history
             origin = np.where(

@@ -40,8 +40,8 @@ from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from x360k.diff import arrowfn as af
 from x360k.diff.inputs import TraceColumns
 from x360k.trace.event import KINDS
 
@@ -144,10 +144,10 @@ def has_pointees(cols: TraceColumns) -> bool:
     if col is None or col.null_count == len(col):
         return False
     for chunk in col.chunks:
-        values = chunk.flatten()
+        values = af.list_flatten(chunk)
         if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
             continue
-        if len(values) and bool(pc.any(pc.match_substring(values, "(")).as_py()):
+        if len(values) and af.any_true(af.match_substring(values, "(")):
             return True
     return False
 

@@ -10,22 +10,20 @@ so memory does not grow with their number.
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
 from typing import IO, Final
 
 import msgspec
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from x360k.diff.classify import CLASSES, Finding
 from x360k.diff.compare import DiffResult, PairResult
-from x360k.diff.explain import Explained, Explainer, WindowRow, events_at
+from x360k.diff.explain import Explained, Explainer, events_at
 from x360k.diff.inputs import Rows, TraceColumns
 from x360k.diff.rules import RULES
+from x360k.diff.text_report import margin as _margin
+from x360k.diff.text_report import projected_summary as _projected_summary
 from x360k.trace.event import TraceEvent
 
 REPORT_SCHEMA: Final = "x360k.diff.report"
@@ -278,145 +276,6 @@ def to_json(report: Report) -> bytes:
     return msgspec.json.format(msgspec.json.encode(report), indent=1)
 
 
-# ------------------------------------------------------------------------- text
-
-
-def _styled(line: str | None, fields: dict[str, str], differing: list[str]) -> Text:
-    if line is None:
-        return Text("")
-    t = Text(line)
-    for name in differing:
-        value = fields.get(name)
-        if value is None:
-            continue
-        token = f"{name}={value}"
-        start = line.find(token)
-        if start >= 0:
-            t.stylize("bold red", start, start + len(token))
-    if not differing and line:
-        pass
-    return t
-
-
-def _window_table(rows: list[WindowRow], ref_title: str, cand_title: str) -> Table:
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column(" ", no_wrap=True)
-    table.add_column(ref_title, overflow="fold")
-    table.add_column(cand_title, overflow="fold")
-    for row in rows:
-        style = {"-": "red", "+": "green", "%": "yellow"}.get(row.mark, "")
-        left = _styled(row.ref, row.ref_fields, row.differing)
-        right = _styled(row.cand, row.cand_fields, row.differing)
-        if style:
-            left.stylize(style)
-            right.stylize(style)
-        table.add_row(row.mark, left, right)
-    return table
-
-
-def render_text(report: Report, console: Console, *, show: int = 10) -> None:
-    """The terminal report: mapping, verdicts, rules, the first ``show`` divergences, groups."""
-    console.print(f"reference: {report.reference}")
-    console.print(f"candidate: {report.candidate}")
-    console.print(f"mode: {report.mode}")
-    for note in report.notes:
-        console.print(f"note: {note}", highlight=False, soft_wrap=True)
-    lost = _projected_summary(report.projection)
-    if lost:
-        console.print(f"not compared: {lost}", highlight=False, soft_wrap=True)
-    console.print()
-    console.print(
-        "[bold]threads[/bold] (reference -> candidate, how mapped, confidence, "
-        "margin over the runner-up)"
-    )
-    for t in report.threads:
-        r = "-" if t.ref_tid is None else str(t.ref_tid)
-        c = "-" if t.cand_tid is None else str(t.cand_tid)
-        console.print(
-            f"  tid {r:>4} -> {c:<4} {t.method:<17} {t.confidence:4.2f} {_margin(t):<14} "
-            f"{t.verdict}  ({t.ref_events} / {t.cand_events} events, {t.matched} matched"
-            + (f", {t.skipped} skipped by checkpoint" if t.skipped else "")
-            + ")",
-            highlight=False,
-        )
-    console.print()
-    on = [f"{r.name} ({r.events})" for r in report.rules if r.enabled]
-    off = [r.name for r in report.rules if not r.enabled]
-    console.print("rules on: " + (", ".join(on) or "none"), highlight=False)
-    if off:
-        console.print("rules off: " + ", ".join(off), highlight=False)
-    if report.ignored:
-        console.print("ignored fields: " + ", ".join(report.ignored), highlight=False)
-    for e in [
-        *report.divergences[:show],
-        *report.truncations[: max(0, show - len(report.divergences))],
-    ]:
-        console.print()
-        rt, ct = _tid(e.ref_tid), _tid(e.cand_tid)
-        head = f"#{e.number} {e.cls.upper()}  tid {rt} / {ct}"
-        console.print(Text(head, style="bold"))
-        console.print(e.explanation, highlight=False)
-        console.print(_window_table(e.window, f"reference tid {rt}", f"candidate tid {ct}"))
-        if e.ref_stack or e.cand_stack:
-            console.print(
-                "  open calls: ref "
-                + (" > ".join(e.ref_stack) or "-")
-                + " | cand "
-                + (" > ".join(e.cand_stack) or "-"),
-                highlight=False,
-            )
-        for h in e.handles:
-            console.print(f"  handle: {h}", highlight=False)
-        console.print(f"  re-run: {e.rerun}", highlight=False, soft_wrap=True)
-    if report.groups:
-        console.print()
-        table = Table(title="findings by export and class", title_justify="left")
-        table.add_column("export")
-        table.add_column("class")
-        table.add_column("count", justify="right")
-        table.add_column("first")
-        for g in report.groups:
-            table.add_row(g.export, g.cls, str(g.count), g.first)
-        console.print(table)
-    shown = min(show, len(report.divergences))
-    if report.divergence_count > shown:
-        console.print(
-            f"({report.divergence_count - shown} more divergences not shown in detail: "
-            "--show N, --json (lists every one) or --html)"
-        )
-    console.print()
-    console.print(Text(f"verdict: {report.verdict}", style="bold"))
-    if report.verdict in ("DIVERGED", "PARTIAL") and not report.exit_code:
-        console.print(
-            f"(exit status 0: no finding of a --fail-on class: {', '.join(report.fail_on)})",
-            highlight=False,
-        )
-
-
-def _tid(tid: int) -> str:
-    return "-" if tid < 0 else str(tid)
-
-
-def _margin(t: ThreadRow) -> str:
-    if t.margin is None:
-        return "-"
-    return f"+{t.margin:.2f} vs {t.runner_up}"
-
-
-def _projected_summary(view: ProjectionRow) -> str:
-    """``reference 12 events (kind import.call 8, ...); candidate none``, or "" if nothing."""
-    parts = []
-    for side in ("reference", "candidate"):
-        counts = view.events.get(side, {})
-        total = sum(counts.values())
-        if not total:
-            continue
-        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        what = ", ".join(f"{k} {n}" for k, n in top[:6]) + (", ..." if len(top) > 6 else "")
-        parts.append(f"{side} {total} events ({what})")
-    return "; ".join(parts)
-
-
 # ------------------------------------------------------------------------- html
 
 _CSS = """
@@ -439,19 +298,22 @@ _MARK_CLASS = {"-": "m-minus", "+": "m-plus", "~": "m-tilde", "%": "m-pct", "=":
 def _html_line(line: str | None, fields: dict[str, str], differing: list[str]) -> str:
     if line is None:
         return ""
-    out = html.escape(line)
+    from html import escape
+
+    out = escape(line)
     for name in differing:
         value = fields.get(name)
         if value is None:
             continue
-        token = html.escape(f"{name}={value}")
+        token = escape(f"{name}={value}")
         out = out.replace(token, f"<mark>{token}</mark>", 1)
     return out
 
 
 def render_html(report: Report, cap_bytes: int = HTML_CAP_BYTES) -> str:
     """One HTML page, no scripts, no external resources, at most about ``cap_bytes``."""
-    e = html.escape
+    from html import escape as e
+
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>x360k diff: {e(report.verdict)}</title><style>{_CSS}</style></head><body>",
@@ -535,7 +397,8 @@ def render_html(report: Report, cap_bytes: int = HTML_CAP_BYTES) -> str:
 
 
 def _html_section(d: Explained) -> str:
-    e = html.escape
+    from html import escape as e
+
     rows = "".join(
         f"<tr class='{_MARK_CLASS.get(w.mark, '')}'><td>{e(w.mark)}</td>"
         f"<td>{_html_line(w.ref, w.ref_fields, w.differing)}</td>"

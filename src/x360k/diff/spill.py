@@ -36,8 +36,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from x360k.diff import arrowfn as af
 from x360k.trace.event import KINDS
 
 #: Rows held in memory before they are grouped by thread and written out.
@@ -183,10 +183,10 @@ def _small_batches(path: Path, names: tuple[str, ...], header: bool) -> list[pa.
     for c in names:
         col = table.column(c).combine_chunks()
         if c == "kind":
-            codes = pc.index_in(col, value_set=_KIND_VALUES)
+            codes = af.index_in(col, value_set=_KIND_VALUES)
             if codes.null_count:
                 return None  # an unknown kind, or none
-            col = pa.DictionaryArray.from_arrays(codes.cast(pa.uint8()), _KIND_VALUES)
+            col = pa.DictionaryArray.from_arrays(af.cast(codes, pa.uint8()), _KIND_VALUES)
         cols.append(col)
     return [pa.RecordBatch.from_arrays(cols, names=list(names))]
 
@@ -200,13 +200,13 @@ class _Codes:
     def encode(self, arr: pa.Array) -> pa.Array:
         if arr.null_count == len(arr):
             return pa.nulls(len(arr), pa.int32())
-        enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+        enc = arr if pa.types.is_dictionary(arr.type) else af.dictionary_encode(arr)
         lut = pa.array(
             [self.codes.setdefault(str(v), len(self.codes)) for v in enc.dictionary.to_pylist()],
             pa.int32(),
         )
         # a null index takes a null: no mask to build (which would also import numpy.ma)
-        return pc.take(lut, enc.indices)
+        return af.take(lut, enc.indices)
 
     def values(self) -> list[str]:
         return list(self.codes)
@@ -217,7 +217,7 @@ def _encode(batch: pa.RecordBatch, dicts: dict[str, _Codes]) -> pa.RecordBatch:
     for name, col in zip(batch.schema.names, batch.columns, strict=True):
         if name == "kind":
             # DuckDB's ENUM of exactly KINDS: its codes are KIND_CODE
-            col = col.indices.cast(pa.int8())
+            col = af.cast(col.indices, pa.int8())
         elif name in dicts:
             col = dicts[name].encode(col)
         cols.append(col)
@@ -305,14 +305,14 @@ def _take(table: pa.Table, order: npt.NDArray[np.int64] | None) -> pa.RecordBatc
     and each column is gathered from one contiguous array (a gather across
     chunks is several times slower).
     """
-    indices = None if order is None else pa.array(order)
+    indices = None if order is None else af.int64_array(order)
     cols = []
     for col in table.columns:
         if col.null_count == len(col):
             cols.append(pa.nulls(len(col), col.type))
             continue
         arr = col.combine_chunks()
-        cols.append(arr if indices is None else arr.take(indices))
+        cols.append(arr if indices is None else af.take(arr, indices))
     return pa.RecordBatch.from_arrays(cols, names=table.column_names)
 
 
@@ -402,8 +402,8 @@ def _valid(batch: pa.RecordBatch) -> bool:
     for key in ("tid", "idx", "kind"):
         if batch.column(key).null_count:
             return False
-    return int(pc.min(batch.column("tid")).as_py()) >= 0 and (
-        int(pc.min(batch.column("idx")).as_py()) >= 0
+    return int(af.min_value(batch.column("tid")).as_py()) >= 0 and (
+        int(af.min_value(batch.column("idx")).as_py()) >= 0
     )
 
 
@@ -458,7 +458,7 @@ def open_spill(
         if tid in unsorted:
             t = pa.Table.from_batches(parts)
             order = np.argsort(t.column("idx").to_numpy().astype(np.int64), kind="stable")
-            parts = t.take(pa.array(order)).combine_chunks().to_batches()
+            parts = af.take(t, af.int64_array(order)).combine_chunks().to_batches()
         batches.extend(parts)
     schema = restore(_empty(reader.schema)).schema
     return pa.Table.from_batches(batches, schema=schema), index, mm

@@ -32,13 +32,14 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from x360k.trace.canary_columns import ChunkState, ParsedChunk, parse_chunk
 from x360k.trace.canary_exports import (
@@ -181,17 +182,28 @@ class CanaryLogReader(LineReader):
         self._survey = survey
 
     def events(self) -> Iterator[TraceEvent]:
-        for batch in self.batches(1 << 62):
-            yield from _events(batch)
+        """The calls as events, built from each chunk's columns without an Arrow batch."""
+        state = ChunkState(CANARY_EXPORTS)
+        lines = 0
+        debug_lines = False
+        for parsed in self._parsed(state, joined_args=True):
+            lines += parsed.lines
+            debug_lines = debug_lines or parsed.debug_lines
+            numbered = state.number(parsed)
+            if numbered is not None:
+                yield from _events(parsed.columns, *numbered)
+        self._finish(_survey_of(state, debug_lines), lines)
 
-    def _parsed(self, state: ChunkState) -> Iterator[ParsedChunk]:
+    def _parsed(self, state: ChunkState, joined_args: bool = False) -> Iterator[ParsedChunk]:
         """Chunks parsed on worker threads, a few ahead, handed back in file order."""
         workers = min(_MAX_WORKERS, os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: deque[Future[ParsedChunk]] = deque()
             for chunk in self._open():
                 self._check_tail(chunk)
-                pending.append(pool.submit(parse_chunk, chunk, state.exports, state.export_names))
+                pending.append(
+                    pool.submit(parse_chunk, chunk, state.exports, state.export_names, joined_args)
+                )
                 if len(pending) > workers:
                     yield pending.popleft().result()
             while pending:
@@ -209,20 +221,23 @@ class CanaryLogReader(LineReader):
             if batch is not None:
                 for start in range(0, batch.num_rows, batch_rows):
                     yield batch.slice(start, batch_rows)
-        survey = _Survey(
-            calls=state.calls,
-            debug_lines=debug_lines,
-            high_frequency_calls=state.high_frequency_calls,
-            unknown_names=state.unknown_names,
-            first_unknown=state.first_unknown,
-        )
-        self._finish(survey, lines)
+        self._finish(_survey_of(state, debug_lines), lines)
 
     def table(self) -> pa.Table:
         """The whole log; the header reflects what the read found."""
         batches = list(self.batches())
         table = pa.Table.from_batches(batches, schema=ARROW_SCHEMA)
         return table.replace_schema_metadata(schema_with_header(self.header).metadata)
+
+
+def _survey_of(state: ChunkState, debug_lines: bool) -> _Survey:
+    return _Survey(
+        calls=state.calls,
+        debug_lines=debug_lines,
+        high_frequency_calls=state.high_frequency_calls,
+        unknown_names=state.unknown_names,
+        first_unknown=state.first_unknown,
+    )
 
 
 def _has_debug_line(chunk: str) -> bool:
@@ -236,42 +251,38 @@ def _decoded(column: pa.Array) -> list[Any]:
     return result
 
 
-def _arg_lists(column: pa.ListArray) -> Iterator[list[str]]:
-    """Each row's arguments as a Python list, built from one joined string per row.
+def _arg_lists(column: pa.Array) -> Iterator[list[str]]:
+    """Each row's arguments as a Python list, from one newline-joined string per row.
 
     Converting the flattened strings one by one costs several times more than
-    joining each row in Arrow and splitting it in Python. The separator is a
-    newline, which no argument can hold: the log was cut into lines at them.
+    splitting each row's string in Python (``map`` without a generator frame
+    when every row has arguments).
     """
-    counts = pc.list_value_length(column).to_numpy(zero_copy_only=False).tolist()
-    joined = pc.binary_join(column, "\n").to_pylist()
-    for count, text in zip(counts, joined, strict=True):
-        yield text.split("\n") if count else []
-
-
-def _shared(column: pa.Array) -> list[int]:
-    """An integer column with few distinct values as Python ints, one object per value."""
+    texts = column.to_pylist()
     if column.null_count:
-        return list(column.to_pylist())
-    return _decoded(pc.dictionary_encode(column))
+        return ([] if text is None else text.split("\n") for text in texts)
+    return map(str.split, texts, repeat("\n"))
 
 
-def _events(batch: pa.RecordBatch) -> Iterator[TraceEvent]:
-    """The events of a batch of call lines (only the columns canary fills)."""
-    columns = zip(
-        batch.column("tid").to_pylist(),
-        batch.column("idx").to_pylist(),
-        _decoded(batch.column("name")),
-        _decoded(batch.column("module")),
-        _shared(batch.column("ordinal")),
-        _arg_lists(batch.column("args")),
-        _shared(batch.column("raw_tid")),
+def _events(
+    columns: dict[str, pa.Array], tids: npt.NDArray[np.int64], idx: npt.NDArray[np.int64]
+) -> Iterator[TraceEvent]:
+    """The events of a chunk's call lines (only the fields canary fills), from the columns
+    :func:`parse_chunk` makes with ``joined_args``."""
+    rows = zip(
+        tids.tolist(),
+        idx.tolist(),
+        _decoded(columns["name"]),
+        _decoded(columns["module"]),
+        _decoded(columns["ordinal"]),
+        _arg_lists(columns["args"]),
+        _decoded(columns["raw_tid"]),
         strict=True,
     )
-    for tid, idx, name, module, ordinal, args, raw_tid in columns:
+    for tid, index, name, module, ordinal, args, raw_tid in rows:
         yield TraceEvent(
             tid=tid,
-            idx=idx,
+            idx=index,
             kind="kernel.call",
             name=name,
             module=module,
