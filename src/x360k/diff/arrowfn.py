@@ -15,7 +15,11 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from pyarrow import _compute as _c
+
+try:  # the kernels' own (Cython) module, which pyarrow.compute wraps
+    from pyarrow import _compute as _c
+except ImportError:  # a pyarrow that moves it: the public module has the same names
+    import pyarrow.compute as _c
 
 T = TypeVar("T", pa.Array, pa.ChunkedArray, pa.RecordBatch, pa.Table)
 ArrayLike = pa.Array | pa.ChunkedArray
