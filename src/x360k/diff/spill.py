@@ -138,7 +138,7 @@ def _duck_batches(path: Path, names: tuple[str, ...]) -> Iterator[pa.RecordBatch
         con.execute("SET enable_progress_bar = false")  # never on our stdout
         rel = con.sql(query, params=[str(path)])
         yield from rel.to_arrow_reader(BATCH_ROWS)
-    except (duckdb.Error, pa.ArrowException) as exc:
+    except (duckdb.Error, pa.ArrowException, OSError) as exc:  # DuckDB's, through Arrow: OSError
         raise _Unreadable(str(exc)) from None
     finally:
         con.close()
@@ -177,6 +177,7 @@ def _small_batches(path: Path, names: tuple[str, ...], header: bool) -> list[pa.
     options = pj.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore")
     try:
         table = pj.read_json(pa.BufferReader(data), parse_options=options)
+        table.validate(full=True)  # Arrow's JSON reader lets invalid UTF-8 through
     except (pa.ArrowException, ValueError):
         return None
     cols: list[pa.Array] = []

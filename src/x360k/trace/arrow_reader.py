@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 
-from x360k.trace.columns import conform
+from x360k.trace.columns import ARROW_SCHEMA, conform
 from x360k.trace.compact import compacted_columns, expand_table
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.header import HEADER_METADATA_KEY, TraceHeader, decode_header
@@ -40,14 +41,52 @@ def compacted_in(path: Path, schema: pa.Schema) -> list[str]:
         raise TraceFormatError(path, f"bad schema metadata: {exc}") from None
 
 
+def _misfit(table: pa.Table) -> tuple[int, str] | None:
+    """The first (row, column) whose integer cannot be stored in schema v1's type, if any.
+
+    Only called once a conversion has failed, to name the event rather than its batch.
+    """
+    import pyarrow.compute as pc
+
+    found: list[tuple[int, str]] = []
+    for field in ARROW_SCHEMA:
+        if field.name not in table.column_names or not pa.types.is_integer(field.type):
+            continue
+        col = table.column(field.name)
+        if not pa.types.is_integer(col.type):
+            continue
+        info = np.iinfo(field.type.to_pandas_dtype())
+        values = pc.fill_null(col, 0).to_numpy()
+        if values.dtype.kind == "u":
+            bad = values > np.uint64(info.max)
+        else:
+            values = values.astype(np.int64)
+            bad = (values < max(int(info.min), -(1 << 63))) | (
+                values > min(int(info.max), (1 << 63) - 1)
+            )
+        rows = np.flatnonzero(bad)
+        if len(rows):
+            found.append((int(rows[0]), field.name))
+    return min(found) if found else None
+
+
 @contextmanager
-def _schema_errors(path: Path, first_row: int) -> Iterator[None]:
+def _schema_errors(path: Path, first_row: int, table: pa.Table | None = None) -> Iterator[None]:
     """Turn a column that does not fit schema v1 into a TraceFormatError naming the event."""
     try:
         yield
     except KeyError as exc:
         raise TraceFormatError(path, f"bad kind or missing column {exc}", event=first_row) from None
     except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        where = _misfit(table) if table is not None else None
+        if where is not None:
+            row, name = where
+            value = table.column(name)[row].as_py() if table is not None else None
+            raise TraceFormatError(
+                path,
+                f"field {name}: {value} does not fit schema v1's {ARROW_SCHEMA.field(name).type}",
+                event=first_row + row,
+            ) from None
         raise TraceFormatError(
             path, f"column does not fit schema v1: {exc}", event=first_row
         ) from None
@@ -57,7 +96,7 @@ def conform_table(
     path: Path, table: pa.Table, compacted: list[str], first_row: int = 0
 ) -> pa.Table:
     """A table read from a columnar file, compact columns expanded, in ARROW_SCHEMA."""
-    with _schema_errors(path, first_row):
+    with _schema_errors(path, first_row, table):
         if compacted:
             table = expand_table(table, compacted)
         return conform(table)
@@ -67,7 +106,7 @@ def conform_batch(
     path: Path, batch: pa.RecordBatch, first_row: int, compacted: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
     """One foreign batch in ARROW_SCHEMA, or a TraceFormatError naming the event."""
-    with _schema_errors(path, first_row):
+    with _schema_errors(path, first_row, pa.Table.from_batches([batch])):
         table = pa.Table.from_batches([batch])
         if compacted:
             table = expand_table(table, compacted)

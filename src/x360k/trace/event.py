@@ -8,7 +8,7 @@ description; this module is its executable form.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
 
 import msgspec
 import xxhash
@@ -40,6 +40,16 @@ VOLATILE_FIELDS: Final[frozenset[str]] = frozenset(
 )
 
 
+# Integer fields carry their column's range (docs/trace-format.md), so decoding a line
+# whose value cannot be stored fails in msgspec's decoder, at C speed, naming the field.
+_U32 = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
+_U64 = Annotated[int, msgspec.Meta(ge=0)]  # msgspec reads no integer past 2**64 - 1
+_I32 = Annotated[int, msgspec.Meta(ge=-(1 << 31), le=(1 << 31) - 1)]
+_I64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
+_ORDINAL = Annotated[int, msgspec.Meta(ge=0, le=(1 << 31) - 1)]
+_INDEX = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
+
+
 class TraceEvent(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
     """One event in one guest thread's stream.
 
@@ -48,29 +58,29 @@ class TraceEvent(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
     are the alignment axis the diff tool works on.
     """
 
-    tid: int
-    idx: int
+    tid: _ORDINAL
+    idx: _INDEX
     kind: str
     name: str | None = None
     module: str | None = None
-    ordinal: int | None = None
-    call_id: int | None = None
-    ret_addr: int | None = None
-    status: int | None = None
-    ret: int | None = None
+    ordinal: _U32 | None = None
+    call_id: _I64 | None = None
+    ret_addr: _U32 | None = None
+    status: _U32 | None = None
+    ret: _U64 | None = None
     args: list[str] | None = None
-    handle: int | None = None
+    handle: _U32 | None = None
     sid: str | None = None
     object_type: str | None = None
-    raw_tid: int | None = None
-    child_tid: int | None = None
-    child_raw_tid: int | None = None
-    entry: int | None = None
+    raw_tid: _U32 | None = None
+    child_tid: _I32 | None = None
+    child_raw_tid: _U32 | None = None
+    entry: _U32 | None = None
     checksum: str | None = None
-    ts: int | None = None
+    ts: _I64 | None = None
     path: str | None = None
-    offset: int | None = None
-    length: int | None = None
+    offset: _I64 | None = None
+    length: _I64 | None = None
     objects: list[str] | None = None
     text: str | None = None
 

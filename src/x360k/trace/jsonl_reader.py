@@ -37,6 +37,7 @@ from x360k.trace.jsonl_foreign import (
 from x360k.trace.reader import DEFAULT_BATCH_ROWS, LineReader
 
 _CHUNK_BYTES: Final = 1 << 20
+_M64: Final = (1 << 64) - 1
 #: The byte-order mark some tools put before UTF-8 text; read past, never an error.
 UTF8_BOM: Final = b"\xef\xbb\xbf"
 _ARROW_BATCH_ROWS: Final = 1 << 18
@@ -76,7 +77,10 @@ def _column_type(field: pa.Field) -> str:
 #: alone would take ``1.5`` or ``true`` in an integer field, which the typed path refuses.
 _DUCKDB_QUERY: Final = strict_read_json({f.name: _column_type(f) for f in ARROW_SCHEMA}, "?")
 #: Errors that make the bulk path give up and the typed path (exact line numbers) take over.
-_BULK_ERRORS: Final = (pa.ArrowException, duckdb.Error, KeyError, ValueError)
+#: What hands a file from the bulk path to the typed one, which then names the line. DuckDB's
+#: errors arrive through Arrow's batch reader as plain OSError (an unreadable file fails the
+#: typed path too, with its own message).
+_BULK_ERRORS: Final = (pa.ArrowException, duckdb.Error, KeyError, ValueError, OSError)
 
 
 def check_event(event: TraceEvent) -> str | None:
@@ -163,7 +167,10 @@ class JsonlReader(LineReader):
             try:
                 events = self._decoder.decode_lines(chunk)
                 if all(
-                    e.kind in KIND_CODE and 0 <= e.tid <= MAX_TID and e.idx >= 0 for e in events
+                    e.kind in KIND_CODE
+                    and e.tid <= MAX_TID
+                    and (e.ret is None or e.ret <= _M64)  # the one bound msgspec cannot check
+                    for e in events
                 ):
                     if events and self._threads is None:
                         self._threads = False
