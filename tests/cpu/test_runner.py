@@ -75,11 +75,17 @@ def test_run_guest_expected_fault_and_wedge(guest: Guest) -> None:
 def test_run_guest_reports_a_bad_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.elf"
     bad.write_bytes(b"not an elf at all")
-    with pytest.raises(ScenarioError, match="not an ELF file") as raised:
+    with pytest.raises(ScenarioError, match="neither a XEX2 nor an ELF") as raised:
         run_guest(bad)
-    # One line naming the file once: "file:0: not an ELF file", not "file:0: file: not ...".
+    # One line naming the file once: "file:0: neither ...", not "file:0: file: neither ...".
     assert str(raised.value).count(str(bad)) == 1
-    assert str(raised.value).startswith(f"{bad}:0: not an ELF file")
+    assert str(raised.value).startswith(
+        f"{bad}:0: neither a XEX2 nor an ELF executable (it starts 6e 6f 74 20;"
+    )
+    empty = tmp_path / "empty.xex"
+    empty.write_bytes(b"")
+    with pytest.raises(ScenarioError, match=r"neither a XEX2 nor an ELF executable \(it is empty"):
+        run_guest(empty)
     with pytest.raises(GuestLoadError, match="cannot read"):
         execute_guest(tmp_path / "missing.elf")
 

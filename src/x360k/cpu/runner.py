@@ -142,6 +142,12 @@ def _load(kernel: Kernel, data: bytes, file: Path) -> GuestImage:
     from x360k.exports.kernel_variables import variable_addresses
     from x360k.exports.module_table import describe_title
 
+    if data[:4] != b"\x7fELF":
+        start = f"it starts {data[:4].hex(' ')}" if data else "it is empty"
+        raise GuestLoadError(
+            f"{file}: neither a XEX2 nor an ELF executable ({start}; "
+            "a XEX2 starts 58 45 58 32, an ELF 7f 45 4c 46)"
+        )
     try:
         image = load_image(kernel.memory, data, file.name, variable_addresses(kernel))
     except ElfError as exc:
