@@ -263,3 +263,51 @@ def test_a_header_of_a_newer_schema_is_refused_not_guessed_at(tmp_path: Path) ->
     assert err.strip() == f"x360k diff: {newer}:1: bad header: schema_version 7 is not " + (
         "supported (this reader knows 1)"
     )
+
+
+def test_listing_every_divergence_hands_mapped_pages_back_per_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows listed in brief are scattered over the trace; pages go back after each batch."""
+    import io
+
+    from x360k.diff import report as report_module
+    from x360k.diff.inputs import TraceColumns
+    from x360k.diff.report import write_json
+
+    ref_ev, cand_ev = _many(230)
+    result = run_diff(events_to_columns(ref_ev), events_to_columns(cand_ev))
+    rep = build_report(result, "r", "c")
+    monkeypatch.setattr(report_module, "BRIEF_BATCH", 8)
+    released: list[int] = []
+    monkeypatch.setattr(TraceColumns, "release", lambda self: released.append(1))
+    out = io.BytesIO()
+    write_json(rep, result, out)
+    listed = msgspec.json.decode(out.getvalue())["divergences"]
+    assert len(listed) == 230
+    assert len(released) == 2 * -(-(230 - rep.explained_cap) // 8)  # both sides, each batch
+
+
+def test_events_kept_during_the_compare_list_the_same_json(tmp_path: Path) -> None:
+    """--json keeps each divergence's first events while the pair is compared: same report."""
+    import io
+
+    from x360k.diff.compare import DiffOptions
+    from x360k.diff.report import write_json
+
+    ref_ev, cand_ev = _many(230)
+    ref_ev = ref_ev[:-7]  # a truncated tail too: a finding with no candidate row
+    outs = []
+    for keep in (False, True):
+        result = run_diff(
+            events_to_columns(ref_ev),
+            events_to_columns(cand_ev),
+            DiffOptions(keep_first_events=keep),
+        )
+        kept = sum(len(p.first_events) for p in result.pairs)
+        assert kept == (sum(f.divergent for p in result.pairs for f in p.findings) if keep else 0)
+        out = io.BytesIO()
+        write_json(build_report(result, "r", "c"), result, out)
+        outs.append(out.getvalue())
+    assert outs[0] == outs[1]
+    assert len(msgspec.json.decode(outs[1])["divergences"]) > 200

@@ -207,6 +207,7 @@ def command(
         norm=norm,
         start=start,
         fail_on=fail,
+        keep_first_events=as_json,  # JSON lists every divergence
     )
     try:
         size = sum(p.stat().st_size for p in (ref, cand) if p.is_file())

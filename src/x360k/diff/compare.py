@@ -12,18 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from x360k.diff.align import AlignParams, Segment, align, first_mismatch
 from x360k.diff.classify import DEFAULT_FAIL_ON, Finding, ThreadAlignment, classify
-from x360k.diff.inputs import Rows, TraceColumns
+from x360k.diff.inputs import Rows, TraceColumns, events_at
 from x360k.diff.keys import KeyBuilder, Normalisation, ThreadKeys
 from x360k.diff.mapping import ThreadPair, map_threads, thread_infos
 from x360k.diff.origins import HandleIndex, mismatched_handles
 from x360k.diff.projection import Projection, project
-from x360k.trace.event import KIND_CODE
+from x360k.trace.event import KIND_CODE, TraceEvent
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -57,6 +58,15 @@ class DiffOptions:
     bisect: bool = False
     #: Finding classes that make the run fail (exit status 1), see ``--fail-on``.
     fail_on: frozenset[str] = DEFAULT_FAIL_ON
+    #: Fetch each divergence's first events while its thread pair's pages are still
+    #: resident (for listing every divergence: ``--json``); see PairResult.first_events.
+    keep_first_events: bool = False
+
+
+#: Divergences whose first events a diff keeps at most (beyond, they are fetched later).
+KEEP_EVENTS_LIMIT: Final = 100_000
+#: A divergence's first event on each side (None: that side has none), by (class, i0, j0).
+FirstEvents = dict[tuple[str, int, int], tuple[TraceEvent | None, TraceEvent | None]]
 
 
 @dataclass(slots=True)
@@ -72,6 +82,9 @@ class PairResult:
     stopped_early: bool = False
     verdict: str = ""
     skipped: int = 0  # events before the last agreeing checkpoint, not compared (--bisect)
+    #: First events of the divergent findings, fetched during the compare (keep_first_events):
+    #: listing them later from a trace larger than memory would read it all again, at random.
+    first_events: FirstEvents = field(default_factory=dict)
 
     def ref_idx(self, ref: TraceColumns, pos: int) -> int:
         return _idx_at(ref, self.ref_rows, pos)
@@ -411,6 +424,24 @@ class _HandleMatches:
                     pr.findings = [f for f in pr.findings if f.i0 <= cut.i0]
 
 
+def _keep_first_events(pr: PairResult, ref: TraceColumns, cand: TraceColumns, room: int) -> int:
+    """Fetch the first events of up to ``room`` of ``pr``'s divergences; how many it kept."""
+    found = [f for f in pr.findings if f.divergent][:room]
+    if not found:
+        return 0
+    sides = []
+    for cols, rows, starts in (
+        (ref, pr.ref_rows, [f.i0 for f in found]),
+        (cand, pr.cand_rows, [f.j0 for f in found]),
+    ):
+        at = [int(rows[p]) if p < len(rows) else None for p in starts]
+        got = iter(events_at(cols, [r for r in at if r is not None]))
+        sides.append([None if r is None else next(got) for r in at])
+    for f, r_ev, c_ev in zip(found, sides[0], sides[1], strict=True):
+        pr.first_events[f.cls, f.i0, f.j0] = (r_ev, c_ev)
+    return len(found)
+
+
 def run_diff(
     ref: TraceColumns,
     cand: TraceColumns,
@@ -438,6 +469,7 @@ def run_diff(
     ref_limits: dict[int, int] = {}
     cand_limits: dict[int, int] = {}
     result = DiffResult(ref, cand, opts, [], {}, projection=view)
+    kept = 0
     for k, pair in enumerate(mapping):
         step("aligning threads", k, len(mapping))
         rr = ref.thread_range(pair.ref) if pair.ref is not None else (0, 0)
@@ -476,6 +508,8 @@ def run_diff(
             del rk, ck
         pr.findings, pr.segments, pr.stopped_early = res.findings, res.segments, res.stopped_early
         pr.matched = sum(s.length for s in pr.segments) + pr.skipped
+        if opts.keep_first_events and kept < KEEP_EVENTS_LIMIT:
+            kept += _keep_first_events(pr, ref, cand, KEEP_EVENTS_LIMIT - kept)
         result.pairs.append(pr)
         ref.release()
         cand.release()

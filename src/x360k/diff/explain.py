@@ -16,7 +16,7 @@ from x360k.diff.compare import DiffResult, PairResult
 from x360k.diff.inputs import Rows, TraceColumns
 from x360k.diff.keys import split_pointee
 from x360k.status import status_name
-from x360k.trace.event import FIELDS, KIND_CODE, TraceEvent
+from x360k.trace.event import KIND_CODE, TraceEvent
 
 #: Fields shown in the seed's display format, in order, after ``[idx] kind name``.
 DISPLAY_FIELDS = (
@@ -250,29 +250,6 @@ def _handle_label(ev: TraceEvent) -> str:
     if ev.handle is not None:
         return f"handle 0x{ev.handle:08x}"
     return "a handle"
-
-
-def events_at(cols: TraceColumns, rows: list[int]) -> list[TraceEvent]:
-    """Many events at once, for display: one ``take`` instead of a slice per event."""
-    if not rows:
-        return []
-    names = [f for f in FIELDS if cols.has(f)]
-    got = cols.take(rows, names)
-    out = []
-    for k in range(len(rows)):
-        kw = {n: got[n][k] for n in names if got[n][k] is not None}
-        sid = kw.get("sid")
-        if isinstance(sid, int):
-            kw["sid"] = f"{sid:016x}"
-        for n in ("args", "objects"):
-            v = kw.get(n)
-            if isinstance(v, list):
-                kw[n] = [f"0x{a:08x}" if isinstance(a, int) else str(a) for a in v]
-        kw.setdefault("tid", 0)
-        kw.setdefault("idx", rows[k])
-        kw.setdefault("kind", "marker")
-        out.append(msgspec.convert(kw, TraceEvent))
-    return out
 
 
 #: A finding's first event on each side, fetched beforehand (None: that side has none).

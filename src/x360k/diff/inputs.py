@@ -200,6 +200,29 @@ _EVENT_BLOCK: Final = 16
 _EVENT_BLOCKS_KEPT: Final = 32
 
 
+def events_at(cols: TraceColumns, rows: list[int]) -> list[TraceEvent]:
+    """Many events at once, for display: one ``take`` instead of a slice per event."""
+    if not rows:
+        return []
+    names = [f for f in FIELDS if cols.has(f)]
+    got = cols.take(rows, names)
+    out = []
+    for k in range(len(rows)):
+        kw = {n: got[n][k] for n in names if got[n][k] is not None}
+        sid = kw.get("sid")
+        if isinstance(sid, int):
+            kw["sid"] = f"{sid:016x}"
+        for n in ("args", "objects"):
+            v = kw.get(n)
+            if isinstance(v, list):
+                kw[n] = [f"0x{a:08x}" if isinstance(a, int) else str(a) for a in v]
+        kw.setdefault("tid", 0)
+        kw.setdefault("idx", rows[k])
+        kw.setdefault("kind", "marker")
+        out.append(msgspec.convert(kw, TraceEvent))
+    return out
+
+
 def _pylist(col: pa.ChunkedArray) -> list[Any]:
     """Python values of a column; dictionary columns looked up by hand (pyarrow's
     decoding costs ~50 us a call, which a report's hundreds of windows notice)."""

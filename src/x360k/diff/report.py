@@ -19,8 +19,8 @@ import msgspec
 
 from x360k.diff.classify import CLASSES, Finding
 from x360k.diff.compare import DiffResult, PairResult
-from x360k.diff.explain import Explained, Explainer, events_at
-from x360k.diff.inputs import Rows, TraceColumns
+from x360k.diff.explain import Explained, Explainer
+from x360k.diff.inputs import Rows, TraceColumns, events_at
 from x360k.diff.rules import RULES
 from x360k.diff.text_report import margin as _margin
 from x360k.diff.text_report import projected_summary as _projected_summary
@@ -231,12 +231,22 @@ def all_divergences(report: Report, result: DiffResult) -> Iterator[Explained]:
     for _ in range(len(report.divergences)):
         next(rest, None)
     while batch := list(islice(rest, BRIEF_BATCH)):
+        kept = [pr.first_events.get((f.cls, f.i0, f.j0)) for _, pr, f in batch]
+        if all(k is not None for k in kept):  # fetched during the compare: no re-read
+            for (number, pr, f), events in zip(batch, kept, strict=True):
+                assert events is not None
+                yield ex.explain(number, pr, f, brief=True, events=events)
+            continue
         ref_rows = [_row(pr.ref_rows, f.i0) for _, pr, f in batch]
         cand_rows = [_row(pr.cand_rows, f.j0) for _, pr, f in batch]
         r_events = _fetch(result.ref, ref_rows)
         c_events = _fetch(result.cand, cand_rows)
         for k, (number, pr, f) in enumerate(batch):
             yield ex.explain(number, pr, f, brief=True, events=(r_events[k], c_events[k]))
+        # A batch's rows are scattered over the whole trace and each page fault maps its
+        # neighbours too: hand the mapped pages back, or listing touches every page once.
+        result.ref.release()
+        result.cand.release()
 
 
 def _row(rows: Rows, pos: int) -> int | None:
