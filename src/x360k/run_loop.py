@@ -32,6 +32,8 @@ SERVED: Final = -2
 #: ``serve_call`` verdicts besides BLOCKED: the slice ends, or goes on with the same program.
 SLICE_ENDS: Final = 0
 SLICE_GOES_ON: Final = 1
+#: A call count no run reaches: the call bound of a slice without a call limit.
+NO_CALL_LIMIT: Final = 1 << 62
 _RUNNING: Final = ThreadState.RUNNING
 _READY: Final = ThreadState.READY
 
@@ -64,7 +66,15 @@ def _wedge_report(k: KernelParts) -> Any:
 class RunLoop:
     """Runs the thread programs of one kernel on its scheduler."""
 
-    __slots__ = ("_call_limit", "_interrupt_idle_since", "_plans", "_quantum_left", "_sched", "k")
+    __slots__ = (
+        "_call_bound",
+        "_call_limit",
+        "_interrupt_idle_since",
+        "_plans",
+        "_quantum_left",
+        "_sched",
+        "k",
+    )
 
     def __init__(self, k: KernelParts, plans: Mapping[str | int, Plan]) -> None:
         self.k = k
@@ -74,6 +84,8 @@ class RunLoop:
         #: The running slice's calls left in its quantum, and its call limit (``after_call``).
         self._quantum_left = 0
         self._call_limit: int | None = None
+        #: ``_call_limit`` as a number to compare with (NO_CALL_LIMIT for none): CPU plans.
+        self._call_bound = NO_CALL_LIMIT
         #: Since when only interrupt ticks could move the run on (x360k.kernel_workers).
         self._interrupt_idle_since: int | None = None
 
@@ -179,9 +191,10 @@ class RunLoop:
                 k.push_apcs(t)
         plans = self._plans
         sched = self._sched
-        outer = self._quantum_left, self._call_limit
+        outer = self._quantum_left, self._call_limit, self._call_bound
         self._quantum_left = QUANTUM
         self._call_limit = call_limit
+        self._call_bound = NO_CALL_LIMIT if call_limit is None else call_limit
         try:
             while True:
                 program = t.program
@@ -246,7 +259,7 @@ class RunLoop:
                     break
         finally:
             k.current = None
-            self._quantum_left, self._call_limit = outer
+            self._quantum_left, self._call_limit, self._call_bound = outer
         if t.state is _RUNNING:
             t.state = _READY
             sched.make_ready(t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,20 +50,47 @@ def test_a_call_limit_inside_a_quantum_is_exact(guest: Guest) -> None:
     assert run.outcome == "limit" and run.kernel.calls == 70
 
 
+@pytest.mark.parametrize("max_calls", [QUANTUM, 3 * QUANTUM, 3 * QUANTUM + 1])
+def test_a_call_limit_at_a_quantum_boundary_is_exact(guest: Guest, max_calls: int) -> None:
+    runs = [
+        execute_guest(
+            guest("stress"),
+            pokes={"calls": 500},
+            keep_trace=True,
+            max_calls=max_calls,
+            serve_in_hook=serve_in_hook,
+        )
+        for serve_in_hook in (True, False)
+    ]
+    served, stopped = runs
+    assert served.outcome == stopped.outcome == "limit"
+    assert served.kernel.calls == stopped.kernel.calls == max_calls
+    assert served.kernel.clock == stopped.kernel.clock
+    assert served.trace is not None and stopped.trace is not None
+    assert served.trace.events == stopped.trace.events
+
+
 def _wrap_plans(monkeypatch: pytest.MonkeyPatch, before: Callable[[Any, Any], None]) -> None:
-    """Run ``before(kernel, thread)`` ahead of every call the call path makes by its plans."""
-    original = call_path.bind_plan
+    """Run ``before(kernel, thread)`` in every call the call path makes by its plans.
 
-    def binding(k: Any, ex: Any, finish_call: Any, hex_texts: Any) -> Any:
-        plan = original(k, ex, finish_call, hex_texts)
+    Both kinds of plan (the kernel's, and the CPU hook's) are bound to a copy of the
+    export whose handler calls ``before`` first.
+    """
 
-        def wrapped(t: Any, args: tuple[int, ...]) -> int | None:
+    def wrapping(ex: Any) -> Any:
+        handler = ex.handler
+
+        def wrapped(k: Any, t: Any, *args: int) -> Any:
             before(k, t)
-            return plan(t, args)
+            return handler(k, t, *args)
 
-        return wrapped
+        return dataclasses.replace(ex, handler=wrapped)
 
-    monkeypatch.setattr(call_path, "bind_plan", binding)
+    plan, cpu_plan = call_path.bind_plan, call_path.bind_cpu_plan
+    monkeypatch.setattr(call_path, "bind_plan", lambda k, ex, *rest: plan(k, wrapping(ex), *rest))
+    monkeypatch.setattr(
+        call_path, "bind_cpu_plan", lambda k, ex, *rest: cpu_plan(k, wrapping(ex), *rest)
+    )
 
 
 def test_an_error_in_a_served_call_reaches_the_caller(
