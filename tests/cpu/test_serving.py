@@ -12,7 +12,7 @@ import pytest
 from x360k import call_path
 from x360k.cpu.engine import Engine
 from x360k.cpu.runner import execute_guest
-from x360k.scheduler import QUANTUM
+from x360k.scheduler import CALL_COST, QUANTUM
 
 Guest = Callable[[str], Path]
 
@@ -30,7 +30,7 @@ def _count_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.parametrize("serve_in_hook", [True, False])
-def test_a_lone_thread_leaves_unicorn_only_at_the_end_of_its_quantum(
+def test_a_lone_thread_stays_in_unicorn_across_its_quanta(
     guest: Guest, monkeypatch: pytest.MonkeyPatch, serve_in_hook: bool
 ) -> None:
     starts = _count_starts(monkeypatch)
@@ -41,8 +41,34 @@ def test_a_lone_thread_leaves_unicorn_only_at_the_end_of_its_quantum(
     assert run.outcome == "finished" and run.kernel.calls == calls
     assert run.kernel.threads[0].exit_code == 0  # every call's r3 reached the guest
     assert all(count == 0 for count in starts)  # nothing else could run: uncounted
-    # One start per slice (a quantum of calls) with the hook; one per call without.
-    assert len(starts) == (calls // QUANTUM + 1 if serve_in_hook else calls + 1)
+    # With the hook, each spent quantum rolls over into the next slice in place (nothing
+    # else could run, no limit is near): one start in all. Without it, one per call.
+    assert len(starts) == (1 if serve_in_hook else calls + 1)
+
+
+@pytest.mark.parametrize("max_time", [QUANTUM * CALL_COST * 3, QUANTUM * CALL_COST * 3 + 50])
+def test_max_time_stops_a_rolling_slice_where_a_restart_would(
+    guest: Guest, monkeypatch: pytest.MonkeyPatch, max_time: int
+) -> None:
+    """``run`` looks at ``max_time`` between slices: a slice rolls over only below it."""
+    starts = _count_starts(monkeypatch)
+    served = execute_guest(
+        guest("stress"), pokes={"calls": 10 * QUANTUM}, keep_trace=True, max_time=max_time
+    )
+    assert len(starts) == 1  # every slice before the limit rolled over
+    stopped = execute_guest(
+        guest("stress"),
+        pokes={"calls": 10 * QUANTUM},
+        keep_trace=True,
+        max_time=max_time,
+        serve_in_hook=False,
+    )
+    assert served.outcome == stopped.outcome == "limit"
+    assert served.kernel.calls == stopped.kernel.calls
+    assert served.kernel.clock == stopped.kernel.clock
+    assert served.trace is not None and stopped.trace is not None
+    assert served.trace.events == stopped.trace.events
+    assert served.kernel.calls < 10 * QUANTUM
 
 
 def test_a_call_limit_inside_a_quantum_is_exact(guest: Guest) -> None:

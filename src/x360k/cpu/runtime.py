@@ -42,7 +42,7 @@ from x360k.exports.kernel_variables import STAMP_PERIOD, refresh_time_stamp_bund
 from x360k.exports.registry import BLOCKED, Export
 from x360k.memory import GuestMemoryError
 from x360k.objects.thread import ThreadState
-from x360k.run_loop import PREEMPT, SERVED, SLICE_GOES_ON
+from x360k.run_loop import PREEMPT, SERVED, SLICE_ENDS, SLICE_GOES_ON
 from x360k.trace.text_form import format_event
 
 if TYPE_CHECKING:
@@ -160,6 +160,7 @@ class CpuRuntime:
         serve_call = k.serve_call
         after_call = k.after_call
         loop = k.run_loop
+        roll_over = loop.roll_over
         sched = k.scheduler
         #: When KeTimeStampBundle is next refreshed (canary's period: 1 ms of guest time).
         stamp = [0]
@@ -176,21 +177,34 @@ class CpuRuntime:
             self._interrupt = INTR_SYSCALL
             stop()
 
-        def after(t: Thread, result: int, program: object) -> None:
-            """A served call that may not simply resume: ``after_call``, then resume or stop."""
-            verdict = BLOCKED if result == BLOCKED else after_call(t)
+        def settle(t: Thread, verdict: int, program: object) -> None:
+            """Resume unicorn after a served call, or stop it for the program and the run loop.
+
+            ``verdict``: the call's (BLOCKED, or ``after_call``'s). A slice that ended on
+            its quantum alone rolls over into the next one in place (``RunLoop.roll_over``)
+            when the run is uncounted: a restart would only refresh KeTimeStampBundle (done
+            here) and resume with r3.
+            """
             if k.clock >= stamp[0]:
                 refresh()
-            if verdict == SLICE_GOES_ON and t.program is program:
-                if not self._counted and not sched._timed and not sched.ready:
-                    regs[3] = t.pending  # type: ignore[assignment]
-                    t.pending = None
-                    if write_r3 is not None:
-                        write_r3()
-                    return
-                verdict = _RESTART
+            if t.program is program:
+                if verdict == SLICE_ENDS and not self._counted and roll_over(t):
+                    refresh_time_stamp_bundle(k)  # what a fresh start of unicorn does
+                    verdict = SLICE_GOES_ON
+                if verdict == SLICE_GOES_ON:
+                    if not self._counted and not sched._timed and not sched.ready:
+                        regs[3] = t.pending  # type: ignore[assignment]
+                        t.pending = None
+                        if write_r3 is not None:
+                            write_r3()
+                        return
+                    verdict = _RESTART
             self._served = verdict
             stop()
+
+        def after(t: Thread, result: int, program: object) -> None:
+            """A served call that may not simply resume (``result``: r3 as unsigned, or BLOCKED)."""
+            settle(t, BLOCKED if result == BLOCKED else after_call(t), program)
 
         host = CpuPlanHost(regs, lr, loop, stamp, decline, after, refresh)
 
@@ -247,19 +261,9 @@ class CpuRuntime:
                 args = unpack(regs, 12) if unpack is not None else ()  # r3.. at byte 12
                 result = None if plan_ is None else plan_(t, args)
                 if result is None:  # variadic, or more than eight arguments: the generic way
-                    verdict = serve_call(t, ex, args)
-                    if k.clock >= stamp[0]:
-                        refresh()
-                    if verdict == SLICE_GOES_ON and t.program is program:
-                        if not self._counted and not sched._timed and not sched.ready:
-                            regs[3] = t.pending  # type: ignore[assignment]
-                            t.pending = None
-                            if write_r3 is not None:
-                                write_r3()
-                            return
-                        verdict = _RESTART
-                    self._served = verdict
-                elif (
+                    settle(t, serve_call(t, ex, args), program)
+                    return
+                if (
                     result != BLOCKED
                     and not self._counted
                     and not sched.ready
@@ -279,11 +283,8 @@ class CpuRuntime:
                         if write_r3 is not None:
                             write_r3()
                         return
-                    after(t, result, program)
-                    return
-                else:
-                    after(t, result, program)
-                    return
+                after(t, result, program)
+                return
             except BaseException as exc:  # re-raised by the program once unicorn stopped
                 self._failure = exc
             stop()
