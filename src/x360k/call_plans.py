@@ -66,12 +66,13 @@ _ARGS_FROM_TUPLE: Final = """\
 """
 
 #: A CPU plan's start: the ``sc``'s registers, read straight from unicorn's register file
-#: (32-bit, so no range checks), the return address and stack pointer as the hook sets them.
+#: (32-bit, so no range checks), and the stack pointer as the hook sets it. The return
+#: address (``t.ret_addr``) is read from LR only where something reads it: a traced call's
+#: record and a stop report (no handler does).
 _ARGS_FROM_REGISTERS: Final = """\
         if k.current is not t:
             return decline()
         gpr = t.gpr
-        t.ret_addr = regs[{lr}]
         gpr[1] = regs[1]
         program = t.program
 {reads}
@@ -87,7 +88,7 @@ _CALL: Final = """\
         t.next_idx = idx + 2
         rec = k.call_recorder
         if rec is not None:
-            rec.record_call(
+{ret_addr}            rec.record_call(
                 t.ordinal, idx, name, module, ordinal, call_id, t.ret_addr, t.thread_id, k.clock,
                 [{texts}],
             )
@@ -96,7 +97,7 @@ _CALL: Final = """\
         except GuestMemoryError:
             result = STATUS_ACCESS_VIOLATION
         except ObjectInUse as err:
-            raise stop_for(k, t, name, err) from None
+{ret_addr}            raise stop_for(k, t, name, err) from None
         if result == {blocked}:
             if t.state is not TERMINATED:
                 t.blocked_call = (ex, call_id)
@@ -229,7 +230,7 @@ def plan_source(nargs: int, returns: Returns = Returns.STATUS, *, cpu: bool = Fa
         ),
         writes="\n".join(f"        gpr[{3 + i}] = {a}" for i, a in enumerate(names)),
         reads="\n".join(f"        {a} = gpr[{3 + i}] = regs[{3 + i}]" for i, a in enumerate(names)),
-        lr="lr",
+        ret_addr="            t.ret_addr = regs[lr]\n" if cpu else "",
         texts=", ".join(f"hex_get({a}) or hex_text({a})" for a in names),
         returning=_RETURNING[returns],
     )

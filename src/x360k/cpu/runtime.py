@@ -154,8 +154,9 @@ class CpuRuntime:
         # Per ordinal called so far: the export, the reader of its (at most eight) register
         # arguments, and its call plan (``Kernel.serve_call`` without the detour).
         calls: dict[int, _CallEntry] = {}
-        # Per ordinal called so far that has one: its CPU plan (live registers only).
-        cpu_plans: dict[int, CpuPlan] = {}
+        # By ordinal, for each export called so far that has one: its CPU plan (live
+        # registers only). A list: indexing it is the cheapest lookup there is.
+        cpu_plans: list[CpuPlan | None] = [None] * (max(exports, default=0) + 1)
 
         serve_call = k.serve_call
         after_call = k.after_call
@@ -230,17 +231,8 @@ class CpuRuntime:
 
         self._serve = serve
 
-        def hook(uc: Any, number: int, data: Any) -> None:
-            t = planned
-            if t is not None and number == 8:  # INTR_SYSCALL
-                plan = cpu_plans.get(regs[0])
-                if plan is not None:
-                    try:
-                        plan(t)
-                    except BaseException as exc:  # re-raised by the program once unicorn stopped
-                        self._failure = exc
-                        stop()
-                    return
+        def general(number: int) -> None:
+            """Any interrupt but an ``sc`` a CPU plan serves: served here, or unicorn stops."""
             t = serving
             if number != INTR_SYSCALL or t is None:
                 self._interrupt = number
@@ -288,6 +280,25 @@ class CpuRuntime:
             except BaseException as exc:  # re-raised by the program once unicorn stopped
                 self._failure = exc
             stop()
+
+        def failed(exc: BaseException) -> None:
+            self._failure = exc  # re-raised by the program once unicorn has stopped
+            stop()
+
+        def hook(uc: Any, number: int, data: Any) -> None:
+            t = planned
+            if t is not None and number == 8:  # INTR_SYSCALL
+                try:
+                    plan = cpu_plans[regs[0]]
+                except IndexError:  # r0 is no ordinal at all (the return stub's marker)
+                    plan = None
+                if plan is not None:
+                    try:
+                        plan(t)
+                    except BaseException as exc:
+                        failed(exc)
+                    return
+            general(number)
 
         return hook
 

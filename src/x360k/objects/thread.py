@@ -121,7 +121,8 @@ class Thread(KernelObject):
         self.stack_size = 0
         #: The last few calls made as (event index, export), for wedge reports.
         self.recent: deque[tuple[int, str]] = deque(maxlen=8)
-        #: Guest return address of the current call (set by the CPU runtime).
+        #: Guest return address of the current call (set by the CPU runtime; a CPU plan sets it
+        #: only for the call's trace record or a stop report, the only places it is read).
         self.ret_addr: int | None = None
         #: The (export, call id) a blocked thread is inside.
         self.blocked_call: tuple[Any, int] | None = None
