@@ -166,7 +166,7 @@ _RETURNING: Final = {
                 )""",
     Returns.VALUE: """\
             gpr[3] = result & 0xFFFFFFFFFFFFFFFF
-            result &= M32
+            result &= 0xFFFFFFFF
             idx = t.next_idx
             t.next_idx = idx + 1
             if rec is not None:

@@ -70,7 +70,6 @@ class RunLoop:
 
     __slots__ = (
         "_call_bound",
-        "_call_limit",
         "_interrupt_idle_since",
         "_plans",
         "_quantum_left",
@@ -84,10 +83,9 @@ class RunLoop:
         self._sched = k.scheduler
         #: The call path's plans by export name or ordinal (filled by ``k.plan_for``).
         self._plans = plans
-        #: The running slice's calls left in its quantum, and its call limit (``after_call``).
+        #: The running slice's calls left in its quantum, and the call count at which it ends
+        #: (its call limit, NO_CALL_LIMIT for none): ``after_call`` and the CPU plans.
         self._quantum_left = 0
-        self._call_limit: int | None = None
-        #: ``_call_limit`` as a number to compare with (NO_CALL_LIMIT for none): CPU plans.
         self._call_bound = NO_CALL_LIMIT
         #: For a slice ``run`` started: the clock at which ``run`` stops (its ``max_time``,
         #: or NO_TIME_LIMIT); None for one whose caller looks between slices itself.
@@ -98,12 +96,12 @@ class RunLoop:
     def run(self, *, max_calls: int | None = None, max_time: int | None = None) -> RunResult:
         """Run every thread program until all end, a wedge, or a limit on calls or virtual time."""
         k = self.k
-        call_limit = None if max_calls is None else k.calls + max_calls
+        call_bound = NO_CALL_LIMIT if max_calls is None else k.calls + max_calls
         sched = k.scheduler
         run_slice = self._run_slice
         until = NO_TIME_LIMIT if max_time is None else max_time
         while True:
-            if call_limit is not None and k.calls >= call_limit:
+            if k.calls >= call_bound:
                 return RunResult("limit", k.calls, k.clock)
             t = sched.pick()
             if t is None:
@@ -115,7 +113,7 @@ class RunLoop:
                 return RunResult(outcome, k.calls, k.clock)
             if not t.system:
                 self._interrupt_idle_since = None
-            run_slice(t, call_limit, until)
+            run_slice(t, call_bound, until)
             timed = sched._timed
             if timed and timed[0].when <= k.clock:
                 sched.fire_due(k.clock)
@@ -185,9 +183,10 @@ class RunLoop:
             self._interrupt_idle_since = k.clock
         return interrupts_keep_alive(k, self._interrupt_idle_since)
 
-    def _run_slice(self, t: Thread, call_limit: int | None, until: int | None = None) -> None:
+    def _run_slice(self, t: Thread, call_bound: int, until: int | None = None) -> None:
         """Run ``t`` until it blocks, yields, ends, is preempted or uses its quantum.
 
+        ``call_bound``: the call count at which the slice ends (NO_CALL_LIMIT: none).
         ``until``: ``run``'s time bound, when ``run`` is the caller (see ``roll_over``).
         """
         k = self.k
@@ -201,10 +200,9 @@ class RunLoop:
                 k.push_apcs(t)
         plans = self._plans
         sched = self._sched
-        outer = self._quantum_left, self._call_limit, self._call_bound, self._slice_until
+        outer = self._quantum_left, self._call_bound, self._slice_until
         self._quantum_left = QUANTUM
-        self._call_limit = call_limit
-        self._call_bound = NO_CALL_LIMIT if call_limit is None else call_limit
+        self._call_bound = call_bound
         self._slice_until = until
         try:
             while True:
@@ -261,7 +259,7 @@ class RunLoop:
                 priorities = sched._priorities
                 if priorities and priorities[0] > t.priority and sched.higher_ready(t.priority):
                     break
-                if call_limit is not None and k.calls >= call_limit:
+                if k.calls >= call_bound:
                     break
                 timed = sched._timed
                 if timed and timed[0].when <= k.clock:
@@ -270,7 +268,7 @@ class RunLoop:
                     break
         finally:
             k.current = None
-            self._quantum_left, self._call_limit, self._call_bound, self._slice_until = outer
+            self._quantum_left, self._call_bound, self._slice_until = outer
         if t.state is _RUNNING:
             t.state = _READY
             sched.make_ready(t)
@@ -296,9 +294,8 @@ class RunLoop:
         priorities = sched._priorities
         if priorities and priorities[0] > t.priority and sched.higher_ready(t.priority):
             return SLICE_ENDS
-        limit = self._call_limit
         k = self.k
-        if limit is not None and k.calls >= limit:
+        if k.calls >= self._call_bound:
             return SLICE_ENDS
         timed = sched._timed
         if timed and timed[0].when <= k.clock:
@@ -383,6 +380,6 @@ class RunLoop:
                     continue
                 if not other.system:
                     self._interrupt_idle_since = None
-                self._run_slice(other, None)
+                self._run_slice(other, NO_CALL_LIMIT)
         finally:
             k.current = saved
