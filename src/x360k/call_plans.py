@@ -70,8 +70,6 @@ _ARGS_FROM_TUPLE: Final = """\
 #: address (``t.ret_addr``) is read from LR only where something reads it: a traced call's
 #: record and a stop report (no handler does).
 _ARGS_FROM_REGISTERS: Final = """\
-        if k.current is not t:
-            return decline()
         gpr = t.gpr
         gpr[1] = regs[1]
         program = t.program
@@ -144,7 +142,6 @@ _RESUME: Final = """\
 _HOST_NAMES: Final = """\
     regs = host.regs
     lr = host.lr_index
-    decline = host.decline
     after = host.after
     refresh = host.refresh
     stamp = host.stamp
@@ -226,7 +223,9 @@ def plan_source(nargs: int, returns: Returns = Returns.STATUS, *, cpu: bool = Fa
         call_cost=CALL_COST,
         blocked=BLOCKED,
         blocked_end=(
-            "            return after(t, BLOCKED, program)" if cpu else "            return BLOCKED"
+            f"            return after(t, {BLOCKED}, program)"
+            if cpu
+            else f"            return {BLOCKED}"
         ),
         writes="\n".join(f"        gpr[{3 + i}] = {a}" for i, a in enumerate(names)),
         reads="\n".join(f"        {a} = gpr[{3 + i}] = regs[{3 + i}]" for i, a in enumerate(names)),
@@ -313,18 +312,16 @@ class CpuPlanHost:
 
     ``regs``: unicorn's live register file (r0, r1, r3..r10 at their numbers, LR at
     ``lr_index``). ``loop``: the run loop, whose slice the calls count in.
-    ``decline()``: stop unicorn for the program to make the call (the thread is not
-    the kernel's current one). ``after(t, result, program)``: the hook's own
-    follow-up of a call that may not simply resume (``result`` is r3 as unsigned, or
-    BLOCKED; ``program`` the thread's program when the call began). ``stamp[0]``: the
-    clock at which KeTimeStampBundle is next refreshed, by ``refresh()``.
+    ``after(t, result, program)``: the hook's own follow-up of a call that may not
+    simply resume (``result`` is r3 as unsigned, or BLOCKED; ``program`` the thread's
+    program when the call began). ``stamp[0]``: the clock at which KeTimeStampBundle is
+    next refreshed, by ``refresh()``.
     """
 
     regs: memoryview
     lr_index: int
     loop: SliceCounters
     stamp: list[int]
-    decline: Callable[[], None]
     after: Callable[[Thread, int, object], None]
     refresh: Callable[[], None]
 
@@ -340,10 +337,11 @@ def bind_cpu_plan(
 
     The kernel-side plan's call, with its arguments read from the ``sc``'s registers
     and the hook's per-call rules fused in: one frame between unicorn and the handler,
-    no argument tuple. The hook calls it only while the run is uncounted (nothing else
-    could act before the thread's next call); it resumes unicorn itself when that still
-    holds after the call and the slice goes on, and hands everything else to
-    ``host.after``. Variadic exports and exports of more than eight arguments have none.
+    no argument tuple. The hook calls it only for the kernel's current thread while the
+    run is uncounted (nothing else could act before the thread's next call); it resumes
+    unicorn itself when that still holds after the call and the slice goes on, and
+    hands everything else to ``host.after``. Variadic exports and exports of more than
+    eight arguments have none.
     """
     from x360k.kernel_stop import stop_for
 

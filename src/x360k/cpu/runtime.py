@@ -3,10 +3,12 @@
 Each routine the guest starts (the entry point, an ExCreateThread start
 routine, an APC routine) becomes a *CPU program*: a generator that loads its
 register context into the shared engine and runs unicorn. Each import thunk's
-``sc`` is a kernel call, made inside the interrupt hook through
-``Kernel.serve_call`` (the run loop's own per-call rules) while unicorn keeps
-running, as long as a fresh start would be the same run; otherwise unicorn
-stops and the program hands the call's verdict (``SERVED``) to the run loop.
+``sc`` is a kernel call, made inside the interrupt hook (by the export's CPU
+plan, or its call plan and the run loop's own per-call rules) while unicorn
+keeps running, as long as a fresh start would be the same run (a spent quantum
+rolls over in place when ``run`` would only start the same thread again);
+otherwise unicorn stops and the program hands the call's verdict (``SERVED``)
+to the run loop.
 With ``serve_in_hook=False`` every ``sc`` stops unicorn and the program
 yields the call ``(ordinal, args)`` like any scripted program. Either way the
 kernel decides every interleaving; unicorn only ever runs one context at a
@@ -174,10 +176,6 @@ class CpuRuntime:
             refresh_time_stamp_bundle(k)
             stamp[0] = k.clock + STAMP_PERIOD
 
-        def decline() -> None:
-            self._interrupt = INTR_SYSCALL
-            stop()
-
         def settle(t: Thread, verdict: int, program: object) -> None:
             """Resume unicorn after a served call, or stop it for the program and the run loop.
 
@@ -207,7 +205,7 @@ class CpuRuntime:
             """A served call that may not simply resume (``result``: r3 as unsigned, or BLOCKED)."""
             settle(t, BLOCKED if result == BLOCKED else after_call(t), program)
 
-        host = CpuPlanHost(regs, lr, loop, stamp, decline, after, refresh)
+        host = CpuPlanHost(regs, lr, loop, stamp, after, refresh)
 
         def entry(ordinal: int) -> _CallEntry | None:
             ex = exports.get(ordinal)
@@ -225,9 +223,12 @@ class CpuRuntime:
             return found
 
         def serve(t: Thread | None, counted: bool) -> None:
+            # CPU plans serve only the kernel's current thread: that is decided here, once
+            # per run (a handler that changed ``k.current`` would have to restore it, as
+            # ``Kernel.call`` does).
             nonlocal serving, planned
             serving = t
-            planned = None if counted else t
+            planned = None if counted or k.current is not t else t
 
         self._serve = serve
 
