@@ -137,3 +137,22 @@ def test_values_and_void_returns_are_the_generic_paths(
     kinds = [e.kind for e in planned_rec.events]
     assert kinds.count("kernel.return") == 6
     assert planned_rec.events == generic_rec.events
+
+
+@pytest.mark.parametrize("plans", [True, False])
+def test_recent_calls_are_the_last_eight_oldest_first(
+    plans: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not plans:
+        _generic_only(monkeypatch)
+    rec = MemoryRecorder()
+    k = Kernel(recorder=rec)
+    t = k.main_thread
+    assert t.recent == []
+    names = ["KeQueryPerformanceFrequency", "KfLowerIrql"]
+    for i in range(11):
+        k.call(names[i % 2], *([0] if i % 2 else []))
+        if i == 2:
+            assert [name for _, name in t.recent] == [names[0], names[1], names[0]]
+    calls = [(e.idx, e.name) for e in rec.events if e.kind == "import.call"]
+    assert t.recent == calls[-8:]

@@ -19,7 +19,7 @@ from x360k.exports.registry import BLOCKED, Export, Returns, invoke_args
 from x360k.handles import ObjectInUse
 from x360k.kernel_state import KernelParts
 from x360k.memory import GuestMemoryError
-from x360k.objects.thread import Thread, ThreadState
+from x360k.objects.thread import RECENT_MASK, Thread, ThreadState
 from x360k.scheduler import CALL_COST
 from x360k.status import STATUS_ACCESS_VIOLATION
 from x360k.trace.event import TraceEvent
@@ -143,7 +143,9 @@ class CallPath:
         call_id = t.next_call_id
         t.next_call_id = call_id + 1
         idx = t.next_idx
-        t.recent.append((idx, ex.name))
+        slot = call_id & RECENT_MASK
+        t.recent_idx[slot] = idx
+        t.recent_names[slot] = ex.name
         t.next_idx = idx + 2
         rec = k.call_recorder
         if rec is not None:

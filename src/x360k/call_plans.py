@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from x360k.exports.registry import BLOCKED, Export, Returns
 from x360k.handles import ObjectInUse
 from x360k.memory import GuestMemoryError
-from x360k.objects.thread import Thread, ThreadState
+from x360k.objects.thread import RECENT_MASK, Thread, ThreadState
 from x360k.scheduler import CALL_COST
 from x360k.status import STATUS_ACCESS_VIOLATION
 
@@ -82,7 +82,9 @@ _CALL: Final = """\
         call_id = t.next_call_id
         t.next_call_id = call_id + 1
         idx = t.next_idx
-        t.recent.append((idx, name))
+        slot = call_id & {recent_mask}
+        t.recent_idx[slot] = idx
+        t.recent_names[slot] = name
         t.next_idx = idx + 2
         rec = k.call_recorder
         if rec is not None:
@@ -221,6 +223,7 @@ def plan_source(nargs: int, returns: Returns = Returns.STATUS, *, cpu: bool = Fa
         args="".join(f", {a}" for a in names),
         checks=" and ".join(f"0 <= {a} <= 0xFFFFFFFF" for a in names) or "True",
         call_cost=CALL_COST,
+        recent_mask=RECENT_MASK,
         blocked=BLOCKED,
         blocked_end=(
             f"            return after(t, {BLOCKED}, program)"
