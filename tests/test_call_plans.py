@@ -16,6 +16,7 @@ import pytest
 from x360k import call_path
 from x360k.call_plans import HEX_CACHE_LIMIT, HexTexts, _refuse, plan_source
 from x360k.cpu.runner import execute_guest
+from x360k.exports.registry import Returns
 from x360k.kernel import Kernel
 from x360k.scenario import load_scenario, run_scenario
 from x360k.trace.event import TraceEvent
@@ -33,6 +34,7 @@ def _scenario_events(path: Path, profile: str) -> list[TraceEvent]:
 
 def _generic_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(call_path, "bind_plan", lambda *args: _refuse)
+    monkeypatch.setattr(call_path, "bind_cpu_plan", lambda *args: None)
 
 
 @pytest.mark.parametrize("profile", ["canary", "console"])
@@ -83,9 +85,28 @@ def test_hex_texts_match_the_generic_format_across_a_restart() -> None:
     assert len(texts._cache) <= HEX_CACHE_LIMIT
 
 
+@pytest.mark.parametrize("cpu", [False, True])
+@pytest.mark.parametrize("returns", list(Returns))
 @pytest.mark.parametrize("nargs", range(9))
-def test_every_arity_compiles(nargs: int) -> None:
-    compile(plan_source(nargs), "plan", "exec")
+def test_every_arity_compiles(nargs: int, returns: Returns, cpu: bool) -> None:
+    compile(plan_source(nargs, returns, cpu=cpu), "plan", "exec")
+
+
+@pytest.mark.parametrize("profile", ["canary", "console"])
+@pytest.mark.parametrize("name", ["rtl_strings", "stress"])
+def test_cpu_plans_trace_as_the_kernel_plans_do(
+    name: str, profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lone guest thread's calls go through CPU plans; without them, the kernel's plans."""
+    guest = ROOT / "guests" / "bin" / f"{name}.elf"
+    pokes = {"calls": 300} if name == "stress" else None
+    planned = execute_guest(guest, profile=profile, keep_trace=True, pokes=pokes)
+    monkeypatch.setattr(call_path, "bind_cpu_plan", lambda *args: None)
+    kernel_side = execute_guest(guest, profile=profile, keep_trace=True, pokes=pokes)
+    assert planned.trace is not None and kernel_side.trace is not None
+    assert len(planned.trace.events) > 10
+    assert planned.trace.events == kernel_side.trace.events
+    assert planned.kernel.clock == kernel_side.kernel.clock
 
 
 def _calls_of_every_return_kind(k: Kernel) -> list[int]:
@@ -116,3 +137,22 @@ def test_values_and_void_returns_are_the_generic_paths(
     kinds = [e.kind for e in planned_rec.events]
     assert kinds.count("kernel.return") == 6
     assert planned_rec.events == generic_rec.events
+
+
+@pytest.mark.parametrize("plans", [True, False])
+def test_recent_calls_are_the_last_eight_oldest_first(
+    plans: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not plans:
+        _generic_only(monkeypatch)
+    rec = MemoryRecorder()
+    k = Kernel(recorder=rec)
+    t = k.main_thread
+    assert t.recent == []
+    names = ["KeQueryPerformanceFrequency", "KfLowerIrql"]
+    for i in range(11):
+        k.call(names[i % 2], *([0] if i % 2 else []))
+        if i == 2:
+            assert [name for _, name in t.recent] == [names[0], names[1], names[0]]
+    calls = [(e.idx, e.name) for e in rec.events if e.kind == "import.call"]
+    assert t.recent == calls[-8:]

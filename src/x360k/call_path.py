@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from x360k.call_plans import HexTexts, Plan, bind_plan
+from x360k.call_plans import CpuPlan, CpuPlanHost, HexTexts, Plan, bind_cpu_plan, bind_plan
 from x360k.exports.registry import BLOCKED, Export, Returns, invoke_args
 from x360k.handles import ObjectInUse
 from x360k.kernel_state import KernelParts
 from x360k.memory import GuestMemoryError
-from x360k.objects.thread import Thread, ThreadState
+from x360k.objects.thread import RECENT_MASK, Thread, ThreadState
 from x360k.scheduler import CALL_COST
 from x360k.status import STATUS_ACCESS_VIOLATION
 from x360k.trace.event import TraceEvent
@@ -51,6 +51,14 @@ class CallPath:
                 plan = plans[ex.ordinal] = bind_plan(self.k, ex, self.finish_call, self._hex)
             plans[export] = plan
         return plan
+
+    def cpu_plan_for(self, ordinal: int, host: CpuPlanHost) -> CpuPlan | None:
+        """The CPU plan of the export ``ordinal`` for the interrupt hook ``host`` (None: none).
+
+        Made afresh on each request: a CPU runtime asks once per export and keeps it.
+        """
+        ex = self._lookup.get(ordinal) or self.k.exports.get(ordinal)
+        return bind_cpu_plan(self.k, ex, self.finish_call, self._hex, host)
 
     def call(self, export: str | int, *args: int, thread: Thread | None = None) -> int:
         """Call an export exactly as a guest would; returns r3 as an unsigned 32-bit int.
@@ -135,7 +143,9 @@ class CallPath:
         call_id = t.next_call_id
         t.next_call_id = call_id + 1
         idx = t.next_idx
-        t.recent.append((idx, ex.name))
+        slot = call_id & RECENT_MASK
+        t.recent_idx[slot] = idx
+        t.recent_names[slot] = ex.name
         t.next_idx = idx + 2
         rec = k.call_recorder
         if rec is not None:

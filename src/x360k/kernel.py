@@ -133,6 +133,7 @@ class Kernel:
         self.finish_call = calls.finish_call
         self.load_args = calls.load_args
         self.plan_for = calls.plan_for
+        self.cpu_plan_for = calls.cpu_plan_for
         self.generic_call = calls.generic
         blocking = Blocking(self)
         self.signal = blocking.signal

@@ -32,6 +32,10 @@ SERVED: Final = -2
 #: ``serve_call`` verdicts besides BLOCKED: the slice ends, or goes on with the same program.
 SLICE_ENDS: Final = 0
 SLICE_GOES_ON: Final = 1
+#: A call count no run reaches: the call bound of a slice without a call limit.
+NO_CALL_LIMIT: Final = 1 << 62
+#: A clock no run reaches: ``run``'s time bound without ``max_time``.
+NO_TIME_LIMIT: Final = 1 << 62
 _RUNNING: Final = ThreadState.RUNNING
 _READY: Final = ThreadState.READY
 
@@ -64,27 +68,40 @@ def _wedge_report(k: KernelParts) -> Any:
 class RunLoop:
     """Runs the thread programs of one kernel on its scheduler."""
 
-    __slots__ = ("_call_limit", "_interrupt_idle_since", "_plans", "_quantum_left", "_sched", "k")
+    __slots__ = (
+        "_call_bound",
+        "_interrupt_idle_since",
+        "_plans",
+        "_quantum_left",
+        "_sched",
+        "_slice_until",
+        "k",
+    )
 
     def __init__(self, k: KernelParts, plans: Mapping[str | int, Plan]) -> None:
         self.k = k
         self._sched = k.scheduler
         #: The call path's plans by export name or ordinal (filled by ``k.plan_for``).
         self._plans = plans
-        #: The running slice's calls left in its quantum, and its call limit (``after_call``).
+        #: The running slice's calls left in its quantum, and the call count at which it ends
+        #: (its call limit, NO_CALL_LIMIT for none): ``after_call`` and the CPU plans.
         self._quantum_left = 0
-        self._call_limit: int | None = None
+        self._call_bound = NO_CALL_LIMIT
+        #: For a slice ``run`` started: the clock at which ``run`` stops (its ``max_time``,
+        #: or NO_TIME_LIMIT); None for one whose caller looks between slices itself.
+        self._slice_until: int | None = None
         #: Since when only interrupt ticks could move the run on (x360k.kernel_workers).
         self._interrupt_idle_since: int | None = None
 
     def run(self, *, max_calls: int | None = None, max_time: int | None = None) -> RunResult:
         """Run every thread program until all end, a wedge, or a limit on calls or virtual time."""
         k = self.k
-        call_limit = None if max_calls is None else k.calls + max_calls
+        call_bound = NO_CALL_LIMIT if max_calls is None else k.calls + max_calls
         sched = k.scheduler
         run_slice = self._run_slice
+        until = NO_TIME_LIMIT if max_time is None else max_time
         while True:
-            if call_limit is not None and k.calls >= call_limit:
+            if k.calls >= call_bound:
                 return RunResult("limit", k.calls, k.clock)
             t = sched.pick()
             if t is None:
@@ -96,7 +113,7 @@ class RunLoop:
                 return RunResult(outcome, k.calls, k.clock)
             if not t.system:
                 self._interrupt_idle_since = None
-            run_slice(t, call_limit)
+            run_slice(t, call_bound, until)
             timed = sched._timed
             if timed and timed[0].when <= k.clock:
                 sched.fire_due(k.clock)
@@ -166,8 +183,12 @@ class RunLoop:
             self._interrupt_idle_since = k.clock
         return interrupts_keep_alive(k, self._interrupt_idle_since)
 
-    def _run_slice(self, t: Thread, call_limit: int | None) -> None:
-        """Run ``t`` until it blocks, yields, ends, is preempted or uses its quantum."""
+    def _run_slice(self, t: Thread, call_bound: int, until: int | None = None) -> None:
+        """Run ``t`` until it blocks, yields, ends, is preempted or uses its quantum.
+
+        ``call_bound``: the call count at which the slice ends (NO_CALL_LIMIT: none).
+        ``until``: ``run``'s time bound, when ``run`` is the caller (see ``roll_over``).
+        """
         k = self.k
         k.current = t
         t.state = _RUNNING
@@ -179,9 +200,10 @@ class RunLoop:
                 k.push_apcs(t)
         plans = self._plans
         sched = self._sched
-        outer = self._quantum_left, self._call_limit
+        outer = self._quantum_left, self._call_bound, self._slice_until
         self._quantum_left = QUANTUM
-        self._call_limit = call_limit
+        self._call_bound = call_bound
+        self._slice_until = until
         try:
             while True:
                 program = t.program
@@ -237,7 +259,7 @@ class RunLoop:
                 priorities = sched._priorities
                 if priorities and priorities[0] > t.priority and sched.higher_ready(t.priority):
                     break
-                if call_limit is not None and k.calls >= call_limit:
+                if k.calls >= call_bound:
                     break
                 timed = sched._timed
                 if timed and timed[0].when <= k.clock:
@@ -246,7 +268,7 @@ class RunLoop:
                     break
         finally:
             k.current = None
-            self._quantum_left, self._call_limit = outer
+            self._quantum_left, self._call_bound, self._slice_until = outer
         if t.state is _RUNNING:
             t.state = _READY
             sched.make_ready(t)
@@ -272,14 +294,48 @@ class RunLoop:
         priorities = sched._priorities
         if priorities and priorities[0] > t.priority and sched.higher_ready(t.priority):
             return SLICE_ENDS
-        limit = self._call_limit
         k = self.k
-        if limit is not None and k.calls >= limit:
+        if k.calls >= self._call_bound:
             return SLICE_ENDS
         timed = sched._timed
         if timed and timed[0].when <= k.clock:
             sched.fire_due(k.clock)
         return SLICE_GOES_ON if quantum > 0 else SLICE_ENDS
+
+    def roll_over(self, t: Thread) -> bool:
+        """Start the running thread ``t``'s next slice in place, if that is all ``run`` would do.
+
+        For a program that serves its calls itself (the CPU runtime: leaving its
+        slice means stopping and restarting unicorn, which costs more than a
+        call), asked when ``after_call`` ended the slice. If the quantum was the
+        only reason (``t`` still running, not yielded, no thread ready, nothing
+        timed), ``run`` started the slice, and ``run`` would not stop between
+        slices (call limit, ``max_time``), then ``run`` would put ``t`` back in
+        the ready queue, pick it again at once and start its next slice: this
+        does the same here (a fresh quantum, the idle-interrupt clock reset) and
+        returns True; the program goes on as on SLICE_GOES_ON. False otherwise,
+        having changed nothing. A slice ``drive_until_unblocked`` started never
+        rolls over: its caller looks at its own thread between slices.
+        """
+        until = self._slice_until
+        k = self.k
+        sched = self._sched
+        if (
+            until is None
+            or k.clock >= until
+            or k.calls >= self._call_bound
+            or self._quantum_left > 0
+            or sched.ready
+            or sched._timed
+            or t.state is not _RUNNING
+            or t.yielded
+            or k.current is not t
+        ):
+            return False
+        if not t.system:
+            self._interrupt_idle_since = None
+        self._quantum_left = QUANTUM
+        return True
 
     def serve_call(self, t: Thread, ex: Export, args: Sequence[int]) -> int:
         """Make the running thread's call from inside its program, without a yield.
@@ -324,6 +380,6 @@ class RunLoop:
                     continue
                 if not other.system:
                     self._interrupt_idle_since = None
-                self._run_slice(other, None)
+                self._run_slice(other, NO_CALL_LIMIT)
         finally:
             k.current = saved

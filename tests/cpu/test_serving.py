@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from x360k import call_path
 from x360k.cpu.engine import Engine
 from x360k.cpu.runner import execute_guest
-from x360k.scheduler import QUANTUM
+from x360k.scheduler import CALL_COST, QUANTUM
 
 Guest = Callable[[str], Path]
 
@@ -29,7 +30,7 @@ def _count_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.parametrize("serve_in_hook", [True, False])
-def test_a_lone_thread_leaves_unicorn_only_at_the_end_of_its_quantum(
+def test_a_lone_thread_stays_in_unicorn_across_its_quanta(
     guest: Guest, monkeypatch: pytest.MonkeyPatch, serve_in_hook: bool
 ) -> None:
     starts = _count_starts(monkeypatch)
@@ -40,8 +41,34 @@ def test_a_lone_thread_leaves_unicorn_only_at_the_end_of_its_quantum(
     assert run.outcome == "finished" and run.kernel.calls == calls
     assert run.kernel.threads[0].exit_code == 0  # every call's r3 reached the guest
     assert all(count == 0 for count in starts)  # nothing else could run: uncounted
-    # One start per slice (a quantum of calls) with the hook; one per call without.
-    assert len(starts) == (calls // QUANTUM + 1 if serve_in_hook else calls + 1)
+    # With the hook, each spent quantum rolls over into the next slice in place (nothing
+    # else could run, no limit is near): one start in all. Without it, one per call.
+    assert len(starts) == (1 if serve_in_hook else calls + 1)
+
+
+@pytest.mark.parametrize("max_time", [QUANTUM * CALL_COST * 3, QUANTUM * CALL_COST * 3 + 50])
+def test_max_time_stops_a_rolling_slice_where_a_restart_would(
+    guest: Guest, monkeypatch: pytest.MonkeyPatch, max_time: int
+) -> None:
+    """``run`` looks at ``max_time`` between slices: a slice rolls over only below it."""
+    starts = _count_starts(monkeypatch)
+    served = execute_guest(
+        guest("stress"), pokes={"calls": 10 * QUANTUM}, keep_trace=True, max_time=max_time
+    )
+    assert len(starts) == 1  # every slice before the limit rolled over
+    stopped = execute_guest(
+        guest("stress"),
+        pokes={"calls": 10 * QUANTUM},
+        keep_trace=True,
+        max_time=max_time,
+        serve_in_hook=False,
+    )
+    assert served.outcome == stopped.outcome == "limit"
+    assert served.kernel.calls == stopped.kernel.calls
+    assert served.kernel.clock == stopped.kernel.clock
+    assert served.trace is not None and stopped.trace is not None
+    assert served.trace.events == stopped.trace.events
+    assert served.kernel.calls < 10 * QUANTUM
 
 
 def test_a_call_limit_inside_a_quantum_is_exact(guest: Guest) -> None:
@@ -49,20 +76,47 @@ def test_a_call_limit_inside_a_quantum_is_exact(guest: Guest) -> None:
     assert run.outcome == "limit" and run.kernel.calls == 70
 
 
+@pytest.mark.parametrize("max_calls", [QUANTUM, 3 * QUANTUM, 3 * QUANTUM + 1])
+def test_a_call_limit_at_a_quantum_boundary_is_exact(guest: Guest, max_calls: int) -> None:
+    runs = [
+        execute_guest(
+            guest("stress"),
+            pokes={"calls": 500},
+            keep_trace=True,
+            max_calls=max_calls,
+            serve_in_hook=serve_in_hook,
+        )
+        for serve_in_hook in (True, False)
+    ]
+    served, stopped = runs
+    assert served.outcome == stopped.outcome == "limit"
+    assert served.kernel.calls == stopped.kernel.calls == max_calls
+    assert served.kernel.clock == stopped.kernel.clock
+    assert served.trace is not None and stopped.trace is not None
+    assert served.trace.events == stopped.trace.events
+
+
 def _wrap_plans(monkeypatch: pytest.MonkeyPatch, before: Callable[[Any, Any], None]) -> None:
-    """Run ``before(kernel, thread)`` ahead of every call the call path makes by its plans."""
-    original = call_path.bind_plan
+    """Run ``before(kernel, thread)`` in every call the call path makes by its plans.
 
-    def binding(k: Any, ex: Any, finish_call: Any, hex_texts: Any) -> Any:
-        plan = original(k, ex, finish_call, hex_texts)
+    Both kinds of plan (the kernel's, and the CPU hook's) are bound to a copy of the
+    export whose handler calls ``before`` first.
+    """
 
-        def wrapped(t: Any, args: tuple[int, ...]) -> int | None:
+    def wrapping(ex: Any) -> Any:
+        handler = ex.handler
+
+        def wrapped(k: Any, t: Any, *args: int) -> Any:
             before(k, t)
-            return plan(t, args)
+            return handler(k, t, *args)
 
-        return wrapped
+        return dataclasses.replace(ex, handler=wrapped)
 
-    monkeypatch.setattr(call_path, "bind_plan", binding)
+    plan, cpu_plan = call_path.bind_plan, call_path.bind_cpu_plan
+    monkeypatch.setattr(call_path, "bind_plan", lambda k, ex, *rest: plan(k, wrapping(ex), *rest))
+    monkeypatch.setattr(
+        call_path, "bind_cpu_plan", lambda k, ex, *rest: cpu_plan(k, wrapping(ex), *rest)
+    )
 
 
 def test_an_error_in_a_served_call_reaches_the_caller(

@@ -3,10 +3,12 @@
 Each routine the guest starts (the entry point, an ExCreateThread start
 routine, an APC routine) becomes a *CPU program*: a generator that loads its
 register context into the shared engine and runs unicorn. Each import thunk's
-``sc`` is a kernel call, made inside the interrupt hook through
-``Kernel.serve_call`` (the run loop's own per-call rules) while unicorn keeps
-running, as long as a fresh start would be the same run; otherwise unicorn
-stops and the program hands the call's verdict (``SERVED``) to the run loop.
+``sc`` is a kernel call, made inside the interrupt hook (by the export's CPU
+plan, or its call plan and the run loop's own per-call rules) while unicorn
+keeps running, as long as a fresh start would be the same run (a spent quantum
+rolls over in place when ``run`` would only start the same thread again);
+otherwise unicorn stops and the program hands the call's verdict (``SERVED``)
+to the run loop.
 With ``serve_in_hook=False`` every ``sc`` stops unicorn and the program
 yields the call ``(ordinal, args)`` like any scripted program. Either way the
 kernel decides every interleaving; unicorn only ever runs one context at a
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from unicorn import ppc_const as R
 
+from x360k.call_plans import CpuPlanHost
 from x360k.cpu.engine import INTR_SYSCALL, Engine
 from x360k.cpu.fault import INTERRUPT_NAMES, FaultReport, GuestFault, classify, disassemble
 from x360k.cpu.loader import GuestImage
@@ -41,11 +44,11 @@ from x360k.exports.kernel_variables import STAMP_PERIOD, refresh_time_stamp_bund
 from x360k.exports.registry import BLOCKED, Export
 from x360k.memory import GuestMemoryError
 from x360k.objects.thread import ThreadState
-from x360k.run_loop import PREEMPT, SERVED, SLICE_GOES_ON
+from x360k.run_loop import PREEMPT, SERVED, SLICE_ENDS, SLICE_GOES_ON
 from x360k.trace.text_form import format_event
 
 if TYPE_CHECKING:
-    from x360k.call_plans import Plan
+    from x360k.call_plans import CpuPlan, Plan
     from x360k.kernel import Kernel
     from x360k.objects.thread import Program, Thread
     from x360k.trace.event import TraceEvent
@@ -106,7 +109,8 @@ class CpuRuntime:
         self.serve_in_hook = serve_in_hook
         #: While unicorn runs: the thread whose calls the hook may serve (None: it may not),
         #: and whether the run counts instructions.
-        self._serving: Thread | None = None
+        #: (set by the hook: ``_serve(thread, counted)``), and whether the run counts.
+        self._serve: Callable[[Thread | None, bool], None] = lambda t, counted: None
         self._counted = False
         #: What the hook did with the last ``sc`` it served and stopped at (a verdict).
         self._served: int | None = None
@@ -129,14 +133,19 @@ class CpuRuntime:
         """The interrupt hook: serves kernel calls without leaving unicorn when it may.
 
         Stopping and restarting unicorn costs more than a kernel call, so the
-        call is made here, through ``Kernel.serve_call`` (the run loop's own
-        per-call rules). Unicorn resumes after the ``sc`` only if a fresh start
+        call is made here, through the export's call plan and the run loop's own
+        per-call rules. Unicorn resumes after the ``sc`` only if a fresh start
         would be the same run: the thread's slice goes on with the same program,
         and the run was uncounted and still would be (nothing else can act
         before the thread's next call). Otherwise it stops and the program
         hands the verdict to the run loop (``_run``). Any other interrupt, the
         return stub and unknown ordinals stop unicorn for the program to handle.
-        A closure over the hot objects: this runs once per guest kernel call.
+
+        While the run is uncounted and the registers are unicorn's own, an
+        export called before is served by its CPU plan (``bind_cpu_plan``): the
+        whole call and these rules in one frame, the arguments read from the
+        register file. A closure over the hot objects: this runs once per guest
+        kernel call.
         """
         engine = self.engine
         paths = engine.syscall_paths()
@@ -147,6 +156,56 @@ class CpuRuntime:
         # Per ordinal called so far: the export, the reader of its (at most eight) register
         # arguments, and its call plan (``Kernel.serve_call`` without the detour).
         calls: dict[int, _CallEntry] = {}
+        # By ordinal, for each export called so far that has one: its CPU plan (live
+        # registers only). A list: indexing it is the cheapest lookup there is.
+        cpu_plans: list[CpuPlan | None] = [None] * (max(exports, default=0) + 1)
+
+        serve_call = k.serve_call
+        after_call = k.after_call
+        loop = k.run_loop
+        roll_over = loop.roll_over
+        sched = k.scheduler
+        #: When KeTimeStampBundle is next refreshed (canary's period: 1 ms of guest time).
+        stamp = [0]
+        #: The thread whose calls the hook may serve (None: it may not), and the same
+        #: thread when its CPU plans may serve them (the run is uncounted).
+        serving: Thread | None = None
+        planned: Thread | None = None
+
+        def refresh() -> None:
+            refresh_time_stamp_bundle(k)
+            stamp[0] = k.clock + STAMP_PERIOD
+
+        def settle(t: Thread, verdict: int, program: object) -> None:
+            """Resume unicorn after a served call, or stop it for the program and the run loop.
+
+            ``verdict``: the call's (BLOCKED, or ``after_call``'s). A slice that ended on
+            its quantum alone rolls over into the next one in place (``RunLoop.roll_over``)
+            when the run is uncounted: a restart would only refresh KeTimeStampBundle (done
+            here) and resume with r3.
+            """
+            if k.clock >= stamp[0]:
+                refresh()
+            if t.program is program:
+                if verdict == SLICE_ENDS and not self._counted and roll_over(t):
+                    refresh_time_stamp_bundle(k)  # what a fresh start of unicorn does
+                    verdict = SLICE_GOES_ON
+                if verdict == SLICE_GOES_ON:
+                    if not self._counted and not sched._timed and not sched.ready:
+                        regs[3] = t.pending  # type: ignore[assignment]
+                        t.pending = None
+                        if write_r3 is not None:
+                            write_r3()
+                        return
+                    verdict = _RESTART
+            self._served = verdict
+            stop()
+
+        def after(t: Thread, result: int, program: object) -> None:
+            """A served call that may not simply resume (``result``: r3 as unsigned, or BLOCKED)."""
+            settle(t, BLOCKED if result == BLOCKED else after_call(t), program)
+
+        host = CpuPlanHost(regs, lr, loop, stamp, after, refresh)
 
         def entry(ordinal: int) -> _CallEntry | None:
             ex = exports.get(ordinal)
@@ -157,18 +216,25 @@ class CpuRuntime:
                 struct.Struct(f"={ex.register_args}I").unpack_from if ex.register_args else None,
                 None if ex.variadic else k.plan_for(ordinal),
             )
+            if read is None:
+                cpu_plan = k.cpu_plan_for(ordinal, host)
+                if cpu_plan is not None:
+                    cpu_plans[ordinal] = cpu_plan
             return found
 
-        serve_call = k.serve_call
-        after_call = k.after_call
-        loop = k.run_loop
-        sched = k.scheduler
-        #: When KeTimeStampBundle is next refreshed (canary's period: 1 ms of guest time).
-        stamp_due = 0
+        def serve(t: Thread | None, counted: bool) -> None:
+            # CPU plans serve only the kernel's current thread: that is decided here, once
+            # per run (a handler that changed ``k.current`` would have to restore it, as
+            # ``Kernel.call`` does).
+            nonlocal serving, planned
+            serving = t
+            planned = None if counted or k.current is not t else t
 
-        def hook(uc: Any, number: int, data: Any) -> None:
-            nonlocal stamp_due
-            t = self._serving
+        self._serve = serve
+
+        def general(number: int) -> None:
+            """Any interrupt but an ``sc`` a CPU plan serves: served here, or unicorn stops."""
+            t = serving
             if number != INTR_SYSCALL or t is None:
                 self._interrupt = number
                 stop()
@@ -181,18 +247,18 @@ class CpuRuntime:
                     self._interrupt = number
                     stop()
                     return
-                ex, unpack, plan = call
+                ex, unpack, plan_ = call
                 t.ret_addr = regs[lr]
                 t.gpr[1] = regs[1]
                 program = t.program
                 args = unpack(regs, 12) if unpack is not None else ()  # r3.. at byte 12
-                result = None if plan is None else plan(t, args)
+                result = None if plan_ is None else plan_(t, args)
                 if result is None:  # variadic, or more than eight arguments: the generic way
-                    verdict = serve_call(t, ex, args)
-                elif result == BLOCKED:
-                    verdict = BLOCKED
-                elif (
-                    not self._counted
+                    settle(t, serve_call(t, ex, args), program)
+                    return
+                if (
+                    result != BLOCKED
+                    and not self._counted
                     and not sched.ready
                     and not sched._timed
                     and t.state is _RUNNING
@@ -202,34 +268,38 @@ class CpuRuntime:
                     # ``after_call`` when nothing else is ready or timed (so nothing can
                     # preempt, and no timer is due), inline; unicorn resumes on SLICE_GOES_ON.
                     quantum = loop._quantum_left - 1
-                    limit = loop._call_limit
-                    if quantum > 0 and (limit is None or k.calls < limit):
+                    if quantum > 0 and k.calls < loop._call_bound:
                         loop._quantum_left = quantum
-                        if k.clock >= stamp_due:
-                            refresh_time_stamp_bundle(k)
-                            stamp_due = k.clock + STAMP_PERIOD
+                        if k.clock >= stamp[0]:
+                            refresh()
                         regs[3] = result
                         if write_r3 is not None:
                             write_r3()
                         return
-                    verdict = after_call(t)
-                else:
-                    verdict = after_call(t)
-                if k.clock >= stamp_due:
-                    refresh_time_stamp_bundle(k)
-                    stamp_due = k.clock + STAMP_PERIOD
-                if verdict == SLICE_GOES_ON and t.program is program:
-                    if not self._counted and not sched._timed and not sched.ready:
-                        regs[3] = t.pending  # type: ignore[assignment]
-                        t.pending = None
-                        if write_r3 is not None:
-                            write_r3()
-                        return
-                    verdict = _RESTART
-                self._served = verdict
+                after(t, result, program)
+                return
             except BaseException as exc:  # re-raised by the program once unicorn stopped
                 self._failure = exc
             stop()
+
+        def failed(exc: BaseException) -> None:
+            self._failure = exc  # re-raised by the program once unicorn has stopped
+            stop()
+
+        def hook(uc: Any, number: int, data: Any) -> None:
+            t = planned
+            if t is not None and number == 8:  # INTR_SYSCALL
+                try:
+                    plan = cpu_plans[regs[0]]
+                except IndexError:  # r0 is no ordinal at all (the return stub's marker)
+                    plan = None
+                if plan is not None:
+                    try:
+                        plan(t)
+                    except BaseException as exc:
+                        failed(exc)
+                    return
+            general(number)
 
         return hook
 
@@ -313,12 +383,12 @@ class CpuRuntime:
                 counted = self._contended()
                 self._counted = counted
                 self._in_run = True
-                self._serving = t if self.serve_in_hook else None
+                self._serve(t if self.serve_in_hook else None, counted)
                 try:
                     error = engine.start(pc, BUDGET if counted else 0)
                 finally:
                     self._in_run = False
-                    self._serving = None
+                    self._serve(None, False)
                 if self._failure is not None:
                     failure, self._failure = self._failure, None
                     raise failure

@@ -13,9 +13,13 @@ import enum
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from x360k.objects.base import KernelObject
+
+#: How many of a thread's last calls its reports show (a power of two: a ring by call id).
+RECENT_CALLS: Final = 8
+RECENT_MASK: Final = RECENT_CALLS - 1
 
 if TYPE_CHECKING:
     from x360k.dispatcher import WaitBlock
@@ -69,7 +73,8 @@ class Thread(KernelObject):
         "priority",
         "program",
         "program_stack",
-        "recent",
+        "recent_idx",
+        "recent_names",
         "ret_addr",
         "return_fields",
         "stack_base",
@@ -119,9 +124,13 @@ class Thread(KernelObject):
         self.pcr = 0
         self.stack_base = 0
         self.stack_size = 0
-        #: The last few calls made as (event index, export), for wedge reports.
-        self.recent: deque[tuple[int, str]] = deque(maxlen=8)
-        #: Guest return address of the current call (set by the CPU runtime).
+        #: The last RECENT_CALLS calls' event indices and export names, for wedge and stop
+        #: reports: call id ``c`` at slot ``c & RECENT_MASK`` (read them through ``recent``).
+        #: Two flat rings cost a call less than a tuple appended to a bounded deque.
+        self.recent_idx: list[int] = [0] * RECENT_CALLS
+        self.recent_names: list[str] = [""] * RECENT_CALLS
+        #: Guest return address of the current call (set by the CPU runtime; a CPU plan sets it
+        #: only for the call's trace record or a stop report, the only places it is read).
         self.ret_addr: int | None = None
         #: The (export, call id) a blocked thread is inside.
         self.blocked_call: tuple[Any, int] | None = None
@@ -144,6 +153,16 @@ class Thread(KernelObject):
 
     def signal_state(self) -> int:
         return 1 if self.state is ThreadState.TERMINATED else 0
+
+    @property
+    def recent(self) -> list[tuple[int, str]]:
+        """The thread's last few calls as (event index, export), oldest first."""
+        end = self.next_call_id
+        idx, names = self.recent_idx, self.recent_names
+        return [
+            (idx[c & RECENT_MASK], names[c & RECENT_MASK])
+            for c in range(max(0, end - RECENT_CALLS), end)
+        ]
 
     def describe(self) -> str:
         if self.terminated:
