@@ -277,3 +277,22 @@ def test_a_small_diff_leaves_heavy_modules_unimported(tmp_path: Path, columnar: 
     )
     assert "verdict: DIVERGED" in proc.stdout
     assert "imported: []" in proc.stderr
+
+
+def test_diff_never_writes_a_report_over_its_inputs(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"tid":0,"idx":0,"kind":"kernel.call","name":"NtClose"}\n')
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(trace)
+    before = trace.read_bytes()
+    for option, out in (("--html", trace), ("--perfetto", link)):
+        res = CliRunner().invoke(cli, ["diff", str(trace), str(trace), option, str(out)])
+        assert res.exit_code == 2
+        assert "is an input of this diff; a report never writes over a trace" in res.stderr
+    assert trace.read_bytes() == before
+    html = tmp_path / "r.html"
+    assert (
+        CliRunner().invoke(cli, ["diff", str(trace), str(trace), "--html", str(html)]).exit_code
+        == 0
+    )
+    assert html.read_text().startswith("<!DOCTYPE html>")

@@ -7,6 +7,7 @@ error. Input errors are one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -72,6 +73,16 @@ def parse_fail_on(text: str) -> frozenset[str]:
                 "default, all)"
             )
     return frozenset(out)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (links included), or the same path before it exists."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        return False
+    return a.resolve() == b.resolve()
 
 
 def _fail(message: str) -> None:
@@ -173,6 +184,9 @@ def command(
     from x360k.diff.keys import Normalisation, load_arg_table, registry_arg_table
     from x360k.diff.mapping import parse_map
 
+    for option, out in (("--html", html_out), ("--perfetto", perfetto_out)):
+        if out is not None and any(_same_file(out, p) for p in (ref, cand)):
+            _fail(f"{option} {out}: is an input of this diff; a report never writes over a trace")
     try:
         forced = parse_map(map_)
     except ValueError as exc:
@@ -249,13 +263,23 @@ def command(
         from x360k.diff.text_report import write_text
 
         write_text(report, sys.stdout, show=show)
+    from x360k.trace.atomic_write import atomic_write
+
+    def write(out: Path, data: bytes) -> None:
+        """A report file whole or not at all (a failed write leaves what was there); a
+        device or pipe (``/dev/stdout``) is written to as it is."""
+        if out.exists() and not out.is_file():
+            out.write_bytes(data)
+        else:
+            atomic_write(out, lambda tmp: tmp.write_bytes(data))
+
     try:
         if html_out is not None:
-            html_out.write_text(render_html(report), encoding="utf-8")
+            write(html_out, render_html(report).encode())
         if perfetto_out is not None:
             from x360k.diff.perfetto import perfetto_excerpt
 
-            perfetto_out.write_bytes(perfetto_excerpt(result))
+            write(perfetto_out, perfetto_excerpt(result))
     except OSError as exc:
         _fail(f"cannot write report: {exc}")
     if show_bar:

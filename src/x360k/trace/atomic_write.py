@@ -17,6 +17,17 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def _mode_for(target: Path) -> int:
+    """The permissions ``target`` ends with: its own if it exists, else a new file's under the
+    umask (``mkstemp`` makes its file private, which a report or a converted trace is not)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def atomic_write(target: Path, write: Callable[[Path], T]) -> T:
     """Call ``write(tmp)``, then rename ``tmp`` over ``target``; returns what ``write`` did."""
     try:
@@ -27,6 +38,7 @@ def atomic_write(target: Path, write: Callable[[Path], T]) -> T:
     tmp = Path(tmp_name)
     try:
         result = write(tmp)
+        tmp.chmod(_mode_for(target))
         tmp.replace(target)
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(target)) from None
