@@ -112,3 +112,15 @@ def test_info_shows_resources_tls_and_stack_as_xex2_reads_them(tmp_path: Path) -
         _ = theirs.default_stack_size
     text = CliRunner().invoke(cli, ["xex", "info", str(path)]).output
     assert "resource 5833364B" in text and "8 slots" in text
+
+
+def test_pack_never_writes_over_the_elf_it_packs(tmp_path: Path) -> None:
+    elf = tmp_path / "title.xex"  # an ELF named .xex: the default target is the file itself
+    elf.write_bytes((GUESTS / "wedge.elf").read_bytes())
+    before = elf.read_bytes()
+    runner = CliRunner()
+    for args in (["xex", "pack", str(elf)], ["xex", "pack", str(elf), "-o", str(elf)]):
+        r = runner.invoke(cli, args)
+        assert r.exit_code == 2
+        assert "is the ELF being packed; pack never writes over its input" in r.stderr
+    assert elf.read_bytes() == before

@@ -7,7 +7,6 @@ error. Input errors are one line on stderr, never a traceback.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -73,16 +72,6 @@ def parse_fail_on(text: str) -> frozenset[str]:
                 "default, all)"
             )
     return frozenset(out)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` name one file (links included), or the same path before it exists."""
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        return False
-    return a.resolve() == b.resolve()
 
 
 def _fail(message: str) -> None:
@@ -183,9 +172,10 @@ def command(
     from x360k.diff.inputs import InputError, load_pair
     from x360k.diff.keys import Normalisation, load_arg_table, registry_arg_table
     from x360k.diff.mapping import parse_map
+    from x360k.trace.atomic_write import same_file
 
     for option, out in (("--html", html_out), ("--perfetto", perfetto_out)):
-        if out is not None and any(_same_file(out, p) for p in (ref, cand)):
+        if out is not None and any(same_file(out, p) for p in (ref, cand)):
             _fail(f"{option} {out}: is an input of this diff; a report never writes over a trace")
     try:
         forced = parse_map(map_)

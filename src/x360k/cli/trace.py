@@ -20,6 +20,7 @@ import msgspec
 
 from x360k.cli.errors import fail, guest_binary_hint
 from x360k.cli.params import COUNT, POSITIVE
+from x360k.trace.atomic_write import same_file
 from x360k.trace.compressed import decompressed
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import KIND_CODE, TraceEvent
@@ -316,7 +317,7 @@ def export(
     from x360k.trace.perfetto import output_format, write_perfetto
 
     out_fmt = output_format(out)
-    if _same_path(path, out):
+    if same_file(path, out):
         fail(None, f"{out}: is the input: export never writes over its source")
     with decompressed(path) as plain:
         reader = open_trace(plain, lenient, fmt=fmt)
@@ -339,15 +340,6 @@ def export(
                 "--max-events",
                 err=True,
             )
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    import os
-
-    try:
-        return b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 @command.command("sql")

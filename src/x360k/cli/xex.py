@@ -16,6 +16,7 @@ from typing import Any
 import click
 import msgspec
 
+from x360k.trace.atomic_write import atomic_write, same_file
 from x360k.xex.basefile import COMPRESSION_NAMES, ENCRYPTION_NAMES
 from x360k.xex.errors import XexError
 from x360k.xex.headers import (
@@ -219,5 +220,12 @@ def pack_cmd(elf: str, output: str | None, compression: str, encryption: str) ->
         click.echo(exc.line(elf), err=True)
         sys.exit(2)
     target = Path(output) if output else Path(elf).with_suffix(".xex")
-    target.write_bytes(xex)
+    if same_file(target, Path(elf)):
+        click.echo(f"{target}: is the ELF being packed; pack never writes over its input", err=True)
+        sys.exit(2)
+    try:
+        atomic_write(target, lambda tmp: tmp.write_bytes(xex))
+    except OSError as exc:
+        click.echo(f"{target}: cannot write: {exc.strerror or exc}", err=True)
+        sys.exit(2)
     click.echo(f"wrote {target} ({len(xex)} bytes)")

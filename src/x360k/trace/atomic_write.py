@@ -17,6 +17,17 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (links included), or one path before it exists:
+    what a command checks so that its output never replaces its input."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        return False
+    return a.resolve() == b.resolve()
+
+
 def _mode_for(target: Path) -> int:
     """The permissions ``target`` ends with: its own if it exists, else a new file's under the
     umask (``mkstemp`` makes its file private, which a report or a converted trace is not)."""

@@ -15,7 +15,6 @@ name and renamed, so a crash never leaves a half-written entry behind.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import xxhash
 from x360k.trace import cache_store
 from x360k.trace.arrow_reader import ArrowFileReader, header_from_schema
 from x360k.trace.arrow_writer import write_arrow_file
-from x360k.trace.atomic_write import atomic_write
+from x360k.trace.atomic_write import atomic_write, same_file
 from x360k.trace.columns import SORTED_METADATA_KEY, batch_to_events, sort_by_thread
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import SCHEMA_VERSION
@@ -188,15 +187,6 @@ def target_format(target: Path, fmt: str | None) -> str:
     return fmt
 
 
-def _same_file(source: Path, target: Path) -> bool:
-    if target.exists():
-        try:
-            return os.path.samefile(source, target)
-        except OSError:
-            return False
-    return source.resolve() == target.resolve()
-
-
 def convert(
     source: str | Path,
     target: str | Path,
@@ -216,7 +206,7 @@ def convert(
     """
     source, target = Path(source), Path(target)
     fmt = target_format(target, fmt)
-    if _same_file(source, target):
+    if same_file(source, target):
         raise TraceFormatError(target, "is the input: convert never writes over its source")
     if target.exists() and fmt != "jsonl":
         digest = content_hash(source)
