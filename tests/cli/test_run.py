@@ -230,3 +230,22 @@ def test_the_kernels_own_threads_are_named_and_not_counted_as_left_alive() -> No
     assert programs[0x101] == "kernel vsync worker"
     assert programs[0x102] == "kernel audio worker"
     assert result["objects_alive"] == 0 and result["objects_alive_types"] == {}
+
+
+def test_a_trace_never_writes_over_a_file_being_run(tmp_path: Path) -> None:
+    """Both a scenario and a guest ELF survive a --trace naming them (the ELF was lost)."""
+    scenario = tmp_path / "s.jsonl"  # a scenario under a trace suffix
+    scenario.write_bytes((EXAMPLES / "timer_loop.yaml").read_bytes())
+    guest = tmp_path / "g.jsonl"
+    guest.write_bytes((Path(__file__).parents[2] / "guests" / "bin" / "compute.elf").read_bytes())
+    runner = CliRunner()
+    for path, extra in ((scenario, ["--profile", "canary"]), (guest, [])):
+        before = path.read_bytes()
+        res = runner.invoke(cli, ["run", str(path), *extra, "--trace", str(path)])
+        assert res.exit_code == 2, res.output
+        assert "is a file being run; a trace never writes over it" in res.stderr
+        assert path.read_bytes() == before
+    other = tmp_path / "other.jsonl"
+    res = runner.invoke(cli, ["run", str(scenario), "--profile", "canary", "--trace", str(other)])
+    assert res.exit_code == 0, res.output
+    assert open_trace(other).header is not None

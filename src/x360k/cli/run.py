@@ -450,6 +450,16 @@ def command(
             continue
         plan += [(item, p) for p in names]
 
+    if trace_file is not None:  # before anything is written: a trace never replaces an input
+        from x360k.trace.atomic_write import same_file
+
+        profiles_in_plan = len({p for _, p in plan})
+        for item, run_profile in plan:
+            file = str(item) if isinstance(item, Path) else item.file
+            target = _trace_path(trace_file, file, run_profile, len(plan), profiles_in_plan)
+            if any(same_file(target, Path(given)) for given in scenarios):
+                _fail_usage(f"--trace {target}: is a file being run; a trace never writes over it")
+
     if verbose and not as_json and len(plan) > 1:
         out.print(
             f"[bold]Running {_plural(len(plan), 'scenario run')}[/] "
