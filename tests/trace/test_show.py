@@ -68,3 +68,13 @@ def test_an_xex_passed_as_a_trace_is_named_a_guest_binary(tmp_path: Path) -> Non
     ran = CliRunner().invoke(cli, ["run", str(xex)])
     assert ran.exit_code == 2 and "YAML" not in ran.output
     assert "header" in ran.output  # the XEX2 reader answered, not the scenario loader
+
+
+def test_an_empty_or_inverted_range_is_an_error_not_an_empty_listing(tmp_path: Path) -> None:
+    path = _trace(tmp_path / "t.jsonl")
+    runner = CliRunner()
+    for span in ("5:2", "3:3", "-1:4"):
+        res = runner.invoke(cli, ["trace", "show", str(path), "--range", span])
+        assert res.exit_code == 2, (span, res.output)
+        assert "Invalid value for --range" in res.stderr and "B must be above A" in res.stderr
+    assert runner.invoke(cli, ["trace", "show", str(path), "--range", "0:1"]).exit_code == 0

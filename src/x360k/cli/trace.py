@@ -84,9 +84,16 @@ def _parse_range(text: str | None) -> tuple[int, int] | None:
         low = int(start, 0) if start else 0
         high = int(end, 0) if end else 1 << 62
     except ValueError:
-        raise click.BadParameter(f"{text!r}: expected A:B (either side may be empty)") from None
+        raise click.BadParameter(
+            f"{text!r}: expected A:B (either side may be empty)", param_hint="--range"
+        ) from None
     if not sep:
         high = low + 1
+    if low < 0 or high <= low:
+        raise click.BadParameter(
+            f"{text!r}: A:B takes events A to B-1, so B must be above A and A not negative",
+            param_hint="--range",
+        )
     return low, high
 
 
