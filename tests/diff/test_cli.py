@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from x360k.cli.main import cli
 from x360k.trace.cache import convert
+from x360k.trace.event import TraceEvent
 from x360k.trace.jsonl_writer import JsonlWriter
 from x360k.trace.text_form import format_event
 
@@ -296,3 +297,20 @@ def test_diff_never_writes_a_report_over_its_inputs(tmp_path: Path) -> None:
         == 0
     )
     assert html.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_from_a_missing_thread_or_past_the_end_is_an_error_not_a_match(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    with JsonlWriter(trace) as w:
+        for k in range(4):
+            w.record(TraceEvent(tid=0, idx=k, kind="kernel.call", name="NtClose", args=["0x1"]))
+    runner = CliRunner()
+    for start, why in (
+        ("9:0=0:0", "--from: the reference trace has no thread 9 (its threads: 0)"),
+        ("0:0=5:0", "--from: the candidate trace has no thread 5 (its threads: 0)"),
+        ("0:4=0:0", "the reference's thread 0 ends at #3; #4 is past its last event"),
+    ):
+        res = runner.invoke(cli, ["diff", str(trace), str(trace), "--from", start])
+        assert res.exit_code == 2 and why in res.stderr, (start, res.output)
+    res = runner.invoke(cli, ["diff", str(trace), str(trace), "--from", "0:3=0:3"])
+    assert res.exit_code == 0 and "verdict: MATCH" in res.output

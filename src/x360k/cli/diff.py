@@ -13,12 +13,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from x360k.cli.errors import fail, guest_binary_hint
 from x360k.cli.params import COUNT, check_thread_map
 from x360k.diff.rules import FAIL_ON_CLASSES, IGNORABLE, RULES
+
+if TYPE_CHECKING:
+    from x360k.diff.compare import StartPoint
+    from x360k.diff.inputs import TraceColumns
 
 #: Progress callback: (stage, done, total).
 Progress = Callable[[str, int, int], None]
@@ -72,6 +77,26 @@ def parse_fail_on(text: str) -> frozenset[str]:
                 "default, all)"
             )
     return frozenset(out)
+
+
+def _check_start(start: StartPoint, ref: TraceColumns, cand: TraceColumns) -> None:
+    """Refuse a ``--from`` that names a missing thread or starts past a thread's last event
+    (either would compare nothing, which must never read as a match)."""
+    for side, cols, tid, idx in (
+        ("reference", ref, start.ref_tid, start.ref_idx),
+        ("candidate", cand, start.cand_tid, start.cand_idx),
+    ):
+        tids = cols.thread_tids.tolist()
+        if tid not in tids:
+            have = ", ".join(map(str, tids[:20])) + (", ..." if len(tids) > 20 else "")
+            _fail(f"--from: the {side} trace has no thread {tid} (its threads: {have or 'none'})")
+        _, hi = cols.thread_range(tid)
+        last = cols.idx_at(hi - 1)
+        if idx > last:
+            _fail(
+                f"--from: the {side}'s thread {tid} ends at #{last}; #{idx} is past its last "
+                "event, so nothing would be compared"
+            )
 
 
 def _fail(message: str) -> None:
@@ -233,6 +258,8 @@ def command(
             check_thread_map(forced, ref_cols.thread_tids.tolist(), cand_cols.thread_tids.tolist())
         except click.BadParameter as exc:
             _fail(exc.format_message())
+        if start is not None:
+            _check_start(start, ref_cols, cand_cols)
         if ref_cols.n == 0 and cand_cols.n == 0:
             _fail(f"neither input yields any events: {ref}, {cand}; nothing to compare")
         result = run_diff(ref_cols, cand_cols, opts, step)
