@@ -43,7 +43,7 @@ VOLATILE_FIELDS: Final[frozenset[str]] = frozenset(
 # Integer fields carry their column's range (docs/trace-format.md), so decoding a line
 # whose value cannot be stored fails in msgspec's decoder, at C speed, naming the field.
 _U32 = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
-_U64 = Annotated[int, msgspec.Meta(ge=0)]  # msgspec reads no integer past 2**64 - 1
+_U64 = Annotated[int, msgspec.Meta(ge=0)]  # no upper bound past int64 in msgspec: readers check it
 _I32 = Annotated[int, msgspec.Meta(ge=-(1 << 31), le=(1 << 31) - 1)]
 _I64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
 _ORDINAL = Annotated[int, msgspec.Meta(ge=0, le=(1 << 31) - 1)]
