@@ -95,3 +95,15 @@ def test_an_out_of_range_value_in_foreign_parquet_names_the_event(tmp_path: Path
         code, err = _run(args, bad, ref, tmp_path)
         assert code == 2 and err.count("\n") == 1, (args, err)
         assert "bad.parquet: event 4: field ordinal: -5 does not fit schema v1's uint32" in err
+
+
+def test_two_traces_in_one_file_are_named_as_such(tmp_path: Path) -> None:
+    header = b'{"format":"x360k-trace","schema_version":1,"emulator":"x"}'
+    one = tmp_path / "one.jsonl"
+    one.write_bytes(b"\n".join([header, *GOOD]) + b"\n")
+    both = tmp_path / "both.jsonl"
+    both.write_bytes(one.read_bytes() * 2)
+    for args in COMMANDS:
+        code, err = _run(args, both, one, tmp_path)
+        assert code == 2, (args, err)
+        assert "both.jsonl:6: a second trace header: two traces in one file" in err, (args, err)

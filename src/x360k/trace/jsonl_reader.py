@@ -146,7 +146,10 @@ class JsonlReader(LineReader):
         try:
             foreign = self._foreign.decode(raw)
         except msgspec.DecodeError as exc:
-            self._bad(line, f"not a trace event: {exc}")
+            if looks_like_header(raw):
+                self._bad(line, "a second trace header: two traces in one file (cat a b?)")
+            else:
+                self._bad(line, f"not a trace event: {exc}")
             return None
         if self._threads is None:
             self._threads = ThreadNumbering() if first_tid_is_raw(foreign) else False
