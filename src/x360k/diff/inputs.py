@@ -508,6 +508,15 @@ def _load_trace_layer(path: Path, names: tuple[str, ...], cache: bool) -> TraceC
     return cols
 
 
+def not_a_file(p: Path) -> str:
+    """Why ``p``, which is no regular file, cannot be read as a trace: the one line to show."""
+    if p.is_dir():
+        return f"{p}: is a directory, not a trace file"
+    if p.exists():
+        return f"{p}: not a regular file (traces are read from files: save a pipe's output first)"
+    return f"{p}: no such file"
+
+
 def load(
     path: str | Path, *, cache: bool = False, columns: tuple[str, ...] = BASE_COLUMNS
 ) -> TraceColumns:
@@ -520,7 +529,7 @@ def load(
 
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"{p}: no such file")
+        raise InputError(not_a_file(p))
     if compression_of(p) is None:
         return _load_plain(p, cache, columns)
     try:
@@ -574,7 +583,7 @@ def load_pair(
     import threading
 
     if not Path(ref).is_file():  # at once, not after the candidate has been read
-        raise InputError(f"{Path(ref)}: no such file")
+        raise InputError(not_a_file(Path(ref)))
     got: list[TraceColumns | BaseException] = []
 
     def read_candidate() -> None:
