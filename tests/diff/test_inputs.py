@@ -203,7 +203,7 @@ def test_load_pair_reads_both_sides_as_load_does_and_names_the_reference_first(
         load_pair(tmp_path / "missing.jsonl", c)
     with pytest.raises(InputError, match=r": is a directory, not a trace file$"):
         load_pair(r, tmp_path)
-    with pytest.raises(InputError, match=r"/dev/null: not a regular file \(traces are read"):
-        load_pair(Path("/dev/null"), c)
+    with pytest.raises(InputError, match=r"/dev/null \(read from a stream\): empty file"):
+        load_pair(Path("/dev/null"), c)  # a device is read as a stream: this one is empty
     with pytest.raises(InputError, match=r"bad\.jsonl"):
         load_pair(r, bad)

@@ -136,3 +136,30 @@ def test_a_bad_line_inside_is_named_in_the_compressed_file(tmp_path: Path) -> No
         res = runner.invoke(cli, args)
         assert res.exit_code == 2
         assert f"{packed} (decompressed):2:" in res.stderr, res.stderr
+
+
+def test_a_pipe_is_read_as_the_trace_it_carries_compressed_or_not(tmp_path: Path) -> None:
+    """``x360k diff ref.jsonl <(emulator ...)``: a FIFO is read once into a plain copy."""
+    import os
+    import threading
+
+    runner = CliRunner()
+    packed = _compressed(tmp_path, FOREIGN, "gzip")
+    for source, name in ((FOREIGN, "plain"), (packed, "gz")):
+        fifo = tmp_path / f"fifo-{name}"
+        os.mkfifo(fifo)
+        feeder = threading.Thread(target=lambda s=source, f=fifo: f.write_bytes(s.read_bytes()))
+        feeder.start()
+        res = runner.invoke(cli, ["diff", str(FOREIGN), str(fifo)])
+        feeder.join(timeout=10)
+        assert res.exit_code == 0 and "verdict: MATCH" in res.output, res.output
+    fifo = tmp_path / "fifo-bad"
+    os.mkfifo(fifo)
+    bad = b'{"tid":0,"idx":0,"kind":"kernel.call","ordinal":-5}\n'
+    feeder = threading.Thread(target=lambda: fifo.write_bytes(bad))
+    feeder.start()
+    res = runner.invoke(cli, ["trace", "stats", str(fifo)])
+    feeder.join(timeout=10)
+    assert res.exit_code == 2
+    assert f"{fifo} (read from a stream):1: field ordinal: -5 is out of range" in res.stderr
+    assert list((tmp_path / "scratch").iterdir()) == []

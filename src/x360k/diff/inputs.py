@@ -508,13 +508,13 @@ def _load_trace_layer(path: Path, names: tuple[str, ...], cache: bool) -> TraceC
     return cols
 
 
-def not_a_file(p: Path) -> str:
-    """Why ``p``, which is no regular file, cannot be read as a trace: the one line to show."""
+def not_a_file(p: Path) -> str | None:
+    """Why ``p`` cannot be read as a trace at all (None: it can; a pipe can too)."""
     if p.is_dir():
         return f"{p}: is a directory, not a trace file"
-    if p.exists():
-        return f"{p}: not a regular file (traces are read from files: save a pipe's output first)"
-    return f"{p}: no such file"
+    if not p.exists():
+        return f"{p}: no such file"
+    return None
 
 
 def load(
@@ -528,16 +528,18 @@ def load(
     from x360k.trace.compressed import compression_of, decompressed
 
     p = Path(path)
-    if not p.is_file():
-        raise InputError(not_a_file(p))
-    if compression_of(p) is None:
+    why = not_a_file(p)
+    if why is not None:
+        raise InputError(why)
+    if p.is_file() and compression_of(p) is None:
         return _load_plain(p, cache, columns)
     try:
-        with decompressed(p) as plain:
+        with decompressed(p) as plain:  # a compressed file, or a pipe
             try:
                 cols = _load_plain(plain, cache, columns)
             except InputError as exc:
-                raise InputError(str(exc).replace(str(plain), f"{p} (decompressed)")) from None
+                how = "decompressed" if p.is_file() else "read from a stream"
+                raise InputError(str(exc).replace(str(plain), f"{p} ({how})")) from None
     except ValueError as exc:  # TraceFormatError: the file would not decompress
         raise InputError(str(exc).splitlines()[0]) from None
     cols.path = str(p)
@@ -582,8 +584,9 @@ def load_pair(
     """
     import threading
 
-    if not Path(ref).is_file():  # at once, not after the candidate has been read
-        raise InputError(not_a_file(Path(ref)))
+    why = not_a_file(Path(ref))
+    if why is not None:  # at once, not after the candidate has been read
+        raise InputError(why)
     got: list[TraceColumns | BaseException] = []
 
     def read_candidate() -> None:

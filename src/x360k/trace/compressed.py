@@ -68,35 +68,58 @@ def _plain_name(path: Path) -> str:
     return path.stem if path.suffix.lower() in _SUFFIXES else path.name
 
 
+def _copy(src: _Source, dst: Path) -> None:
+    with dst.open("wb") as out:
+        while chunk := src.read(_CHUNK):
+            out.write(chunk)
+
+
 @contextmanager
 def decompressed(path: str | Path) -> Iterator[Path]:
-    """``path`` itself when it is plain, else a temporary plain copy, removed on exit.
+    """``path`` itself when it is a plain file, else a temporary plain copy, removed on exit.
 
-    Errors a reader raises about the copy are raised about ``path``
-    (``trace.jsonl.gz (decompressed):12: ...``), so the user sees the file they gave.
+    A compressed file is decompressed into the copy; a pipe or other stream
+    (``<(zcat trace.gz)``, ``/dev/stdin``) is read into it once, and decompressed
+    too when its bytes are compressed. Errors a reader raises about the copy
+    are raised about ``path`` (``trace.jsonl.gz (decompressed):12: ...``), so
+    the user sees the file they gave.
     """
     source = Path(path)
-    codec = compression_of(source)
-    if codec is None:
+    streamed = source.exists() and not source.is_file() and not source.is_dir()
+    codec = None if streamed else compression_of(source)
+    if codec is None and not streamed:
         yield source
         return
     folder = Path(tempfile.mkdtemp(prefix="x360k-plain-"))
     plain = folder / _plain_name(source)
+    label = f"{source} (decompressed)"
     try:
-        try:
-            with closing(_open(source, codec)) as src, plain.open("wb") as dst:
-                while chunk := src.read(_CHUNK):
-                    dst.write(chunk)
-        except (OSError, EOFError, lzma.LZMAError, pa.ArrowException) as exc:
-            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise TraceFormatError(source, f"cannot decompress ({codec}): {why}") from None
+        if streamed:
+            raw = folder / "stream"
+            try:
+                with closing(source.open("rb")) as src:
+                    _copy(src, raw)
+            except OSError as exc:
+                raise TraceFormatError(source, f"cannot read: {exc.strerror or exc}") from None
+            codec = compression_of(raw)
+            if codec is None:
+                raw.replace(plain)
+                label = f"{source} (read from a stream)"
+            source_bytes = raw
+        else:
+            source_bytes = source
+        if codec is not None:
+            try:
+                with closing(_open(source_bytes, codec)) as src:
+                    _copy(src, plain)
+            except (OSError, EOFError, lzma.LZMAError, pa.ArrowException) as exc:
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise TraceFormatError(source, f"cannot decompress ({codec}): {why}") from None
         try:
             yield plain
         except TraceFormatError as exc:
             if exc.path != str(plain):
                 raise
-            raise TraceFormatError(
-                f"{source} (decompressed)", exc.message, line=exc.line, event=exc.event
-            ) from None
+            raise TraceFormatError(label, exc.message, line=exc.line, event=exc.event) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
