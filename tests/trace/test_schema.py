@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pytest
 
 from x360k.trace.columns import ARROW_SCHEMA, events_to_batch
 from x360k.trace.event import FIELDS, KINDS, VOLATILE_FIELDS, TraceEvent
@@ -64,3 +65,28 @@ def test_sample_events_validate() -> None:
 def test_header_fields_match() -> None:
     header_rules = _schema()["$defs"]["header"]["properties"]
     assert set(header_rules) == set(TraceHeader.__struct_fields__)
+
+
+def test_trace_event_integer_bounds_are_the_columns_ranges() -> None:
+    """TraceEvent's decoding bounds and the Arrow schema's ranges say the same thing twice
+    (event.py sits below columns.py): each bound must be exactly its column's range."""
+    from x360k.trace.columns import INT_RANGES
+
+    decoder = msgspec.json.Decoder(TraceEvent)
+    for name, (low, high) in INT_RANGES.items():
+        if name == "tid":  # a thread ordinal, not the column's whole int32 range
+            low, high = 0, (1 << 31) - 1
+        if name == "idx":
+            low = 0
+
+        def line(value: int, name: str = name) -> bytes:
+            fields = {"tid": 0, "idx": 0, "kind": "marker", name: value}
+            return msgspec.json.encode(fields)
+
+        assert getattr(decoder.decode(line(low)), name) == low
+        if high < (1 << 63):  # msgspec cannot bound past int64; readers check ret themselves
+            assert getattr(decoder.decode(line(high)), name) == high
+            with pytest.raises(msgspec.ValidationError, match=name):
+                decoder.decode(line(high + 1))
+        with pytest.raises(msgspec.ValidationError, match=name):
+            decoder.decode(line(low - 1))

@@ -15,7 +15,7 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
-from x360k.trace.columns import ARROW_SCHEMA, conform
+from x360k.trace.columns import ARROW_SCHEMA, INT_RANGES, conform
 from x360k.trace.compact import compacted_columns, expand_table
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.header import HEADER_METADATA_KEY, TraceHeader, decode_header
@@ -49,24 +49,18 @@ def _misfit(table: pa.Table) -> tuple[int, str] | None:
     import pyarrow.compute as pc
 
     found: list[tuple[int, str]] = []
-    for field in ARROW_SCHEMA:
-        if field.name not in table.column_names or not pa.types.is_integer(field.type):
+    for name, (low, high) in INT_RANGES.items():
+        if name not in table.column_names or not pa.types.is_integer(table.schema.field(name).type):
             continue
-        col = table.column(field.name)
-        if not pa.types.is_integer(col.type):
-            continue
-        info = np.iinfo(field.type.to_pandas_dtype())
-        values = pc.fill_null(col, 0).to_numpy()
-        if values.dtype.kind == "u":
-            bad = values > np.uint64(info.max)
-        else:
+        values = pc.fill_null(table.column(name), 0).to_numpy()
+        if values.dtype.kind == "u":  # at least 0: only the top can be out of range
+            bad = values > np.uint64(high)
+        else:  # an int64 holds neither bound beyond its own
             values = values.astype(np.int64)
-            bad = (values < max(int(info.min), -(1 << 63))) | (
-                values > min(int(info.max), (1 << 63) - 1)
-            )
+            bad = (values < max(low, -(1 << 63))) | (values > min(high, (1 << 63) - 1))
         rows = np.flatnonzero(bad)
         if len(rows):
-            found.append((int(rows[0]), field.name))
+            found.append((int(rows[0]), name))
     return min(found) if found else None
 
 
@@ -79,9 +73,9 @@ def _schema_errors(path: Path, first_row: int, table: pa.Table | None = None) ->
         raise TraceFormatError(path, f"bad kind or missing column {exc}", event=first_row) from None
     except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         where = _misfit(table) if table is not None else None
-        if where is not None:
+        if table is not None and where is not None:
             row, name = where
-            value = table.column(name)[row].as_py() if table is not None else None
+            value = table.column(name)[row].as_py()
             raise TraceFormatError(
                 path,
                 f"field {name}: {value} does not fit schema v1's {ARROW_SCHEMA.field(name).type}",
@@ -106,8 +100,8 @@ def conform_batch(
     path: Path, batch: pa.RecordBatch, first_row: int, compacted: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
     """One foreign batch in ARROW_SCHEMA, or a TraceFormatError naming the event."""
-    with _schema_errors(path, first_row, pa.Table.from_batches([batch])):
-        table = pa.Table.from_batches([batch])
+    table = pa.Table.from_batches([batch])
+    with _schema_errors(path, first_row, table):
         if compacted:
             table = expand_table(table, compacted)
         table = conform(table, keep_metadata=False)

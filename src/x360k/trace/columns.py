@@ -61,6 +61,19 @@ ARROW_SCHEMA: Final[pa.Schema] = pa.schema(
     ]
 )
 
+
+def _range(arrow_type: pa.DataType) -> tuple[int, int]:
+    bits = arrow_type.bit_width
+    if pa.types.is_unsigned_integer(arrow_type):
+        return 0, (1 << bits) - 1
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+#: (low, high) of every integer column: what a value must fit to be stored.
+INT_RANGES: Final[dict[str, tuple[int, int]]] = {
+    f.name: _range(f.type) for f in ARROW_SCHEMA if pa.types.is_integer(f.type)
+}
+
 #: Columns whose Arrow type is dictionary<string>.
 DICTIONARY_COLUMNS: Final[frozenset[str]] = frozenset(
     f.name for f in ARROW_SCHEMA if pa.types.is_dictionary(f.type)

@@ -25,7 +25,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from x360k.trace.columns import ARROW_SCHEMA
+from x360k.trace.columns import INT_RANGES
 from x360k.trace.event import TraceEvent, hex_arg
 from x360k.trace.int_text import int_value
 
@@ -65,18 +65,8 @@ class ForeignEvent(msgspec.Struct, kw_only=True, gc=False):
     text: str | None = None
 
 
-def _range(arrow_type: pa.DataType) -> tuple[int, int]:
-    bits = arrow_type.bit_width
-    if pa.types.is_unsigned_integer(arrow_type):
-        return 0, (1 << bits) - 1
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-
-
-#: (low, high) of every integer column but tid, which :func:`to_event` handles itself.
-_INT_RANGES: Final[dict[str, tuple[int, int]]] = {
-    f.name: _range(f.type) for f in ARROW_SCHEMA if pa.types.is_integer(f.type)
-}
-_PLAIN_INTS: Final = tuple(n for n in _INT_RANGES if n not in ("tid", "child_tid"))
+#: Integer fields read as they are; tid and child_tid :func:`to_event` handles itself.
+_PLAIN_INTS: Final = tuple(n for n in INT_RANGES if n not in ("tid", "child_tid"))
 
 
 class ThreadNumbering:
@@ -95,7 +85,7 @@ def _field(name: str, value: int | str, column: str | None = None) -> int:
         number = int_value(value)
     except ValueError as exc:
         raise ValueError(f"field {name}: {exc}") from None
-    low, high = _INT_RANGES[column or name]
+    low, high = INT_RANGES[column or name]
     if not low <= number <= high:
         raise ValueError(f"field {name}: {value!r} is out of range ({low}..{high})")
     return number
