@@ -525,7 +525,7 @@ def load(
     A compressed file (gzip, zstd, bz2, lz4, xz) is read as the trace inside it,
     through a temporary plain copy (:mod:`x360k.trace.compressed`).
     """
-    from x360k.trace.compressed import compression_of, decompressed
+    from x360k.trace.compressed import compression_of, copy_label, decompressed
 
     p = Path(path)
     why = not_a_file(p)
@@ -538,8 +538,7 @@ def load(
             try:
                 cols = _load_plain(plain, cache, columns)
             except InputError as exc:
-                how = "decompressed" if p.is_file() else "read from a stream"
-                raise InputError(str(exc).replace(str(plain), f"{p} ({how})")) from None
+                raise InputError(str(exc).replace(str(plain), copy_label(p))) from None
     except ValueError as exc:  # TraceFormatError: the file would not decompress
         raise InputError(str(exc).splitlines()[0]) from None
     cols.path = str(p)

@@ -98,10 +98,8 @@ class _Unreadable(Exception):
     """DuckDB could not read the file as a trace; the caller falls back."""
 
 
-def read_header(path: Path) -> dict[str, Any] | None:
+def read_header(first: bytes) -> dict[str, Any] | None:
     """The first line as a header object, or None when it is an event (or not JSON)."""
-    with path.open("rb") as f:
-        first = f.readline()
     try:
         obj = msgspec.json.decode(first)
     except msgspec.DecodeError:
@@ -111,12 +109,10 @@ def read_header(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def _our_header_valid(path: Path) -> bool:
+def _our_header_valid(first: bytes) -> bool:
     """False for a first line that is an x360k header this reader cannot take (a newer schema)."""
     from x360k.trace.header import decode_header, looks_like_header
 
-    with path.open("rb") as f:
-        first = f.readline()
     if not looks_like_header(first):
         return True
     try:
@@ -355,8 +351,10 @@ def spill_jsonl(path: Path, names: tuple[str, ...], out: Path | None) -> Spilled
     of the wrong type, a missing or negative tid/idx, an unknown kind): the
     trace layer's reader then reads it and names what is wrong.
     """
-    header = read_header(path)
-    if header is not None and not _our_header_valid(path):
+    with path.open("rb") as f:
+        first = f.readline()
+    header = read_header(first)
+    if header is not None and not _our_header_valid(first):
         return None  # the trace layer's reader names what is wrong with it
     skip = header is not None
     names = tuple(c for c in names if c in DUCK_TYPES)

@@ -74,6 +74,12 @@ def _copy(src: _Source, dst: Path) -> None:
             out.write(chunk)
 
 
+def copy_label(source: Path) -> str:
+    """How errors about the plain copy of ``source`` name it: the file given, and how read."""
+    how = "decompressed" if source.is_file() else "read from a stream"
+    return f"{source} ({how})"
+
+
 @contextmanager
 def decompressed(path: str | Path) -> Iterator[Path]:
     """``path`` itself when it is a plain file, else a temporary plain copy, removed on exit.
@@ -92,7 +98,6 @@ def decompressed(path: str | Path) -> Iterator[Path]:
         return
     folder = Path(tempfile.mkdtemp(prefix="x360k-plain-"))
     plain = folder / _plain_name(source)
-    label = f"{source} (decompressed)"
     try:
         if streamed:
             raw = folder / "stream"
@@ -104,7 +109,6 @@ def decompressed(path: str | Path) -> Iterator[Path]:
             codec = compression_of(raw)
             if codec is None:
                 raw.replace(plain)
-                label = f"{source} (read from a stream)"
             source_bytes = raw
         else:
             source_bytes = source
@@ -120,6 +124,8 @@ def decompressed(path: str | Path) -> Iterator[Path]:
         except TraceFormatError as exc:
             if exc.path != str(plain):
                 raise
-            raise TraceFormatError(label, exc.message, line=exc.line, event=exc.event) from None
+            raise TraceFormatError(
+                copy_label(source), exc.message, line=exc.line, event=exc.event
+            ) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)

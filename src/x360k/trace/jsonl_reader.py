@@ -101,6 +101,8 @@ class JsonlReader(LineReader):
         super().__init__(path, lenient=lenient)
         self._header: TraceHeader | None = None
         self._body_offset = 0
+        #: The file starts with a byte-order mark, which DuckDB's reader would not skip.
+        self._bom = False
         self._decoder = msgspec.json.Decoder(TraceEvent)
         self._foreign = msgspec.json.Decoder(ForeignEvent)
         #: None until the first event says how the file numbers threads; then
@@ -121,6 +123,7 @@ class JsonlReader(LineReader):
         if first.startswith(UTF8_BOM):  # as Windows tools (PowerShell, .NET) write UTF-8
             first = first[len(UTF8_BOM) :]
             self._body_offset = len(UTF8_BOM)
+            self._bom = True
         if not looks_like_header(first):
             return
         try:
@@ -135,10 +138,6 @@ class JsonlReader(LineReader):
         self.report.bad_lines += 1
         if self.report.bad_lines == 1:
             self.report.notes.append(f"first bad line {line}: {message}")
-
-    def _starts_with_bom(self) -> bool:
-        with self.path.open("rb") as stream:
-            return stream.read(len(UTF8_BOM)) == UTF8_BOM
 
     def _decode_line(self, raw: bytes, line: int) -> TraceEvent | None:
         if not raw.strip():
@@ -227,7 +226,7 @@ class JsonlReader(LineReader):
         return body.replace_schema_metadata(schema_with_header(self.header).metadata)
 
     def _bulk_table(self) -> pa.Table:
-        if not _ends_cleanly(self.path) or self._starts_with_bom():
+        if not _ends_cleanly(self.path) or self._bom:
             raise ValueError("last line has no newline, or a byte-order mark first")
         connection = duckdb.connect()
         try:
@@ -256,7 +255,7 @@ class JsonlReader(LineReader):
         """Columnar read through DuckDB's JSON reader; the typed path takes over on trouble."""
         yielded = 0
         try:
-            if not _ends_cleanly(self.path) or self._starts_with_bom():
+            if not _ends_cleanly(self.path) or self._bom:
                 raise ValueError("last line has no newline, or a byte-order mark first")
             for batch in self._arrow_batches():
                 yielded += batch.num_rows

@@ -15,7 +15,7 @@ from typing import Final
 from x360k.trace.arrow_reader import ArrowFileReader, ArrowStreamReader
 from x360k.trace.canary_log import CanaryLogReader
 from x360k.trace.errors import TraceFormatError
-from x360k.trace.jsonl_reader import JsonlReader
+from x360k.trace.jsonl_reader import UTF8_BOM, JsonlReader
 from x360k.trace.parquet_reader import ParquetReader
 from x360k.trace.reader import TraceReader
 from x360k.trace.text_form import TextReader
@@ -59,7 +59,7 @@ def sniff_format(path: str | Path) -> str:
     if head.startswith(b"\xff\xff\xff\xff"):
         return "arrow-stream"
     by_name = _EXTENSIONS.get(path.suffix.lower())
-    head = head.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark says nothing of format
+    head = head.removeprefix(UTF8_BOM)  # a byte-order mark says nothing of the format
     lines = [line for line in head.split(b"\n")[:200] if line.strip()]
     if not lines:
         if by_name is not None:
