@@ -50,3 +50,55 @@ def test_a_pyarrow_without_its_private_module_falls_back_to_the_public_one(
     finally:
         monkeypatch.undo()
         importlib.reload(arrowfn_module)
+
+
+def _chunked_table() -> pa.Table:
+    batches = [
+        pa.record_batch(
+            {
+                "n": pa.array(range(start, start + size), pa.int64()),
+                "s": pa.array([f"r{i}" if i % 3 else None for i in range(start, start + size)]),
+                "a": pa.array([[str(i)] * (i % 3) for i in range(start, start + size)]),
+            }
+        )
+        for start, size in ((0, 5), (5, 1), (6, 7), (13, 4))
+    ]
+    return pa.Table.from_batches(batches)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [[16, 0, 5, 6, 12, 3], [4], [9, 9, 2, 9], list(range(17)), list(range(16, -1, -1))],
+)
+def test_take_rows_gives_the_rows_in_the_order_asked(rows: list[int]) -> None:
+    table = _chunked_table()
+    want = pc.take(table, pa.array(rows, pa.int64()))
+    got = arrowfn_module.take_rows(table, np.array(rows, np.int64))
+    assert got.to_pydict() == want.to_pydict()
+    column = table.column("s")
+    got_col = arrowfn_module.take_rows(column, np.array(rows, np.int64))
+    assert got_col.to_pylist() == pc.take(column, pa.array(rows, pa.int64())).to_pylist()
+
+
+def test_take_rows_reads_only_the_chunks_its_rows_are_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = _chunked_table()
+    taken: list[int] = []
+    real = arrowfn_module.take
+
+    def counting(data: pa.Table, indices: pa.Array) -> pa.Table:
+        taken.append(len(data))
+        return real(data, indices)
+
+    monkeypatch.setattr(arrowfn_module, "take", counting)
+    arrowfn_module.take_rows(table, np.array([14, 6], np.int64))
+    # the two chunks the rows are in (7 and 4 rows), then the 2 gathered rows put in order
+    assert taken == [7, 4, 2]
+
+
+def test_take_rows_refuses_rows_past_either_end_and_takes_none() -> None:
+    table = _chunked_table()
+    for bad in ([17], [-1], [3, 40]):
+        with pytest.raises(IndexError):
+            arrowfn_module.take_rows(table, np.array(bad, np.int64))
+    assert arrowfn_module.take_rows(table, np.zeros(0, np.int64)).num_rows == 0
+    assert arrowfn_module.take_rows(table.column("n"), np.zeros(0, np.int64)).to_pylist() == []

@@ -30,6 +30,41 @@ def take(data: T, indices: pa.Array | pa.ChunkedArray) -> T:
     return out
 
 
+TableOrColumn = TypeVar("TableOrColumn", pa.Table, pa.ChunkedArray)
+
+
+def take_rows(data: TableOrColumn, rows: npt.NDArray[np.int64]) -> TableOrColumn:
+    """``take`` of a few rows of a chunked table or column, reading only the chunks they are in.
+
+    Arrow's ``take`` on chunked data concatenates the chunks first (pyarrow 26: 0.24 s for
+    a 200M-row int64 column, 4.3 s for a one-column table of it): on a memory-mapped trace
+    that reads and copies whole columns to fetch the handful of rows a report shows, and
+    at 100M events per side pushes the mapped files out of the page cache.
+    """
+    rows = np.asarray(rows, np.int64)
+    pieces: list[Any] = data.to_batches() if isinstance(data, pa.Table) else data.chunks
+    if len(pieces) <= 1 or not len(rows):
+        return take(data, int64_array(rows))
+    starts = np.concatenate(([0], np.cumsum([len(p) for p in pieces])))
+    if rows.min() < 0 or rows.max() >= starts[-1]:
+        raise IndexError(f"row out of range: {int(rows.min())}..{int(rows.max())} of {starts[-1]}")
+    which = np.searchsorted(starts, rows, "right") - 1
+    order = np.argsort(which, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(which[order])) + 1)
+    parts = [
+        take(pieces[int(which[g[0]])], int64_array(rows[g] - starts[which[g[0]]])) for g in groups
+    ]
+    gathered: Any = (
+        pa.Table.from_batches(parts, data.schema)
+        if isinstance(data, pa.Table)
+        else pa.chunked_array(parts, data.type)
+    )
+    back = np.empty(len(order), np.int64)
+    back[order] = np.arange(len(order))
+    out: TableOrColumn = take(gathered, int64_array(back))
+    return out
+
+
 def cast(arr: Any, target: pa.DataType) -> Any:
     """A safe cast, as ``arr.cast(target)``; a no-op when the type is already ``target``."""
     if arr.type == target:

@@ -146,9 +146,9 @@ class TraceColumns:
 
     def take(self, rows: Iterable[int], names: Iterable[str]) -> dict[str, list[Any]]:
         """Python values of a few rows (for display only)."""
-        idx = pa.array(list(rows), pa.int64())
+        idx = np.fromiter(rows, np.int64)
         present = [n for n in names if self.has(n)]
-        out: dict[str, list[Any]] = af.take(self.table.select(present), idx).to_pydict()
+        out: dict[str, list[Any]] = af.take_rows(self.table.select(present), idx).to_pydict()
         for n in names:
             out.setdefault(n, [None] * len(idx))
         return out

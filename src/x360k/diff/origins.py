@@ -139,16 +139,15 @@ class HandleIndex:
             if not len(local):
                 continue
             rows_parts.append(local + lo)
-            take = af.int64_array(np.asarray(local))
             if hcol is not None and hvalid is not None:
-                hv = af.fill_null(af.take(hcol, take), 0).to_numpy().astype(np.uint64)
+                hv = af.fill_null(af.take_rows(hcol, local), 0).to_numpy().astype(np.uint64)
                 handle_parts.append(hv)
                 handle_valid.append(hvalid[local])
             else:
                 handle_parts.append(np.zeros(len(local), np.uint64))
                 handle_valid.append(np.zeros(len(local), bool))
             if scol is not None and svalid is not None:
-                sid_parts.extend(af.take(scol, take).chunks)
+                sid_parts.extend(af.take_rows(scol, local).chunks)
             elif has_sid:
                 sid_parts.append(pa.nulls(len(local), cols.table.column("sid").type))
             create_parts.append(cols.kinds(lo, hi)[local] == KIND_CODE["handle.create"])
