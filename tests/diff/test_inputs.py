@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import mmap
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import pyarrow as pa
 import pytest
 
 import x360k.diff.spill as spill
@@ -16,6 +19,7 @@ from x360k.diff.inputs import (
     InputError,
     TraceColumns,
     _load_trace_layer,
+    events_to_columns,
     load,
     load_pair,
 )
@@ -207,3 +211,37 @@ def test_load_pair_reads_both_sides_as_load_does_and_names_the_reference_first(
         load_pair(Path("/dev/null"), c)  # a device is read as a stream: this one is empty
     with pytest.raises(InputError, match=r"bad\.jsonl"):
         load_pair(r, bad)
+
+
+def test_read_ahead_spans_cover_a_threads_buffers_of_the_columns_asked(tmp_path: Path) -> None:
+    pair = make_pair(11, threads=3, blocks=60)
+    cols = load(_write(pair.ref, tmp_path / "r.jsonl"), cache=True)
+    assert cols.mapping is not None  # the cache entry is mapped, so there is a file to read
+    size, page = len(cols.mapping), mmap.PAGESIZE
+    base = pa.py_buffer(cols.mapping).address
+    lo, hi = cols.thread_range(int(cols.thread_tids[1]))
+    spans = cols.file_spans(lo, hi, ("args", "kind"))
+    assert spans and all(s % page == 0 and s < e <= size for s, e in spans)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # sorted, joined
+    for name in ("args", "kind"):
+        col = cols.column(name, lo, hi)
+        assert col is not None
+        for chunk in col.chunks:
+            for buf in chunk.buffers():
+                if buf is None or not buf.size:
+                    continue
+                start, end = buf.address - base, buf.address - base + buf.size
+                assert any(s <= start and end <= e for s, e in spans), (name, start, end)
+    # a column with no value in the range (no checkpoints here) is not read ahead
+    assert cols.file_spans(lo, hi, ("checksum",)) == []
+    assert cols.file_spans(lo, lo, ("args",)) == []
+    cols.prefetch(lo, hi, ("args", "kind"))  # a hint: it changes nothing visible
+    assert cols.event(lo) == load(tmp_path / "r.jsonl", cache=True).event(lo)
+
+
+def test_a_trace_in_memory_has_nothing_to_read_ahead() -> None:
+    pair = make_pair(12, threads=2, blocks=20)
+    cols = events_to_columns(pair.ref)
+    assert cols.mapping is None
+    assert cols.file_spans(0, cols.n, ("args",)) == []
+    cols.prefetch(0, cols.n, ("args",))

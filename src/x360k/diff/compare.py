@@ -470,8 +470,13 @@ def run_diff(
     cand_limits: dict[int, int] = {}
     result = DiffResult(ref, cand, opts, [], {}, projection=view)
     kept = 0
+    ahead = not opts.first  # --first reads only a prefix of each thread: nothing to read ahead
+    if ahead and mapping:
+        _prefetch_pair(ref, cand, mapping[0], rb, cb)
     for k, pair in enumerate(mapping):
         step("aligning threads", k, len(mapping))
+        if ahead and k + 1 < len(mapping):
+            _prefetch_pair(ref, cand, mapping[k + 1], rb, cb)
         rr = ref.thread_range(pair.ref) if pair.ref is not None else (0, 0)
         cr = cand.thread_range(pair.cand) if pair.cand is not None else (0, 0)
         if pair.ref is None or pair.cand is None:
@@ -534,6 +539,15 @@ def run_diff(
     result.notes = _notes(result)
     step("done", 1, 1)
     return result
+
+
+def _prefetch_pair(
+    ref: TraceColumns, cand: TraceColumns, pair: ThreadPair, rb: KeyBuilder, cb: KeyBuilder
+) -> None:
+    """Ask for a thread pair's key columns to be read ahead (see TraceColumns.prefetch)."""
+    for cols, tid, builder in ((ref, pair.ref, rb), (cand, pair.cand, cb)):
+        if tid is not None:
+            cols.prefetch(*cols.thread_range(tid), builder.key_columns)
 
 
 def _builder(

@@ -278,6 +278,24 @@ class KeyBuilder:
         #: Events left out by the projection, by "kind K" / "export E" (see projection.py).
         self.projected: Counter[str] = Counter()
 
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The columns whose values :meth:`keys` reads (what to ask the OS to read ahead)."""
+        norm, skip = self.norm, self.skip
+        names = ["kind", "name"]
+        names += [n for n in (*_INT_FIELDS, *_STR_FIELDS) if n not in norm.ignore | skip]
+        if not {"args"} & (norm.ignore | skip):
+            names.append("args")
+        if "handle" not in skip:
+            names.append("handle")
+        if not norm.on("handles") and "sid" not in skip:
+            names.append("sid")
+        if not norm.on("timestamps"):
+            names.append("ts")
+        if not norm.on("volatile"):
+            names += _VOLATILE
+        return tuple(names)
+
     def _count(self, rule: str, k: int) -> None:
         self.counts[rule] = self.counts.get(rule, 0) + k
 

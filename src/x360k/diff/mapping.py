@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -81,6 +82,10 @@ def _profile(shape: tuple[U64, npt.NDArray[np.int64]], full: U64) -> npt.NDArray
     return out
 
 
+#: The columns a thread's shape histogram reads.
+_SHAPE_COLUMNS: Final = ("kind", "name")
+
+
 def thread_infos(
     cols: TraceColumns, keys: KeyBuilder, limit: int | None = None
 ) -> dict[int, ThreadInfo]:
@@ -92,8 +97,14 @@ def thread_infos(
     out: dict[int, ThreadInfo] = {}
     tc = KIND_CODE["thread.create"]
     own: list[tuple[int, int, object, object]] = []  # (child tid, entry, sid, handle)
+    starts = cols.thread_starts
     for k, tid in enumerate(cols.thread_tids.tolist()):
-        lo, hi = int(cols.thread_starts[k]), int(cols.thread_starts[k + 1])
+        lo, hi = int(starts[k]), int(starts[k + 1])
+        if k == 0:
+            cols.prefetch(lo, hi if limit is None else min(hi, lo + limit), _SHAPE_COLUMNS)
+        if k + 2 < len(starts):  # the next thread's, read while this one is
+            end = int(starts[k + 2])
+            cols.prefetch(hi, end if limit is None else min(end, hi + limit), _SHAPE_COLUMNS)
         local = np.flatnonzero(cols.kinds(lo, hi) == tc)
         creates: list[tuple[int | None, int | None, bool]] = []
         create_rows: list[int] = []

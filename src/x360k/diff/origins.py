@@ -33,6 +33,8 @@ Bools = npt.NDArray[np.bool_]
 #: (a handle value created in several other threads, in a file with no emission
 #: order across threads): such a use is not checked.
 AMBIGUOUS = -2
+#: The columns the handle index reads.
+_HANDLE_COLUMNS = ("handle", "sid", "kind")
 
 
 def _latest_before(key: U64, group: I64, valid: Bools, is_create: Bools, seq: I64) -> I64:
@@ -125,6 +127,13 @@ class HandleIndex:
             lo, hi = int(cols.thread_starts[k]), int(cols.thread_starts[k + 1])
             if limits is not None:
                 hi = min(hi, limits.get(int(cols.thread_tids[k]), hi))
+            if k == 0:
+                cols.prefetch(lo, hi, _HANDLE_COLUMNS)
+            if k + 1 < len(cols.thread_tids):  # the next thread's, read while this one is
+                end = int(cols.thread_starts[k + 2])
+                if limits is not None:
+                    end = min(end, limits.get(int(cols.thread_tids[k + 1]), end))
+                cols.prefetch(int(cols.thread_starts[k + 1]), end, _HANDLE_COLUMNS)
             uses = np.zeros(hi - lo, bool)
             hcol = cols.column("handle", lo, hi) if has_handle else None
             scol = cols.column("sid", lo, hi) if has_sid else None
