@@ -59,6 +59,11 @@ def _chunked_table() -> pa.Table:
                 "n": pa.array(range(start, start + size), pa.int64()),
                 "s": pa.array([f"r{i}" if i % 3 else None for i in range(start, start + size)]),
                 "a": pa.array([[str(i)] * (i % 3) for i in range(start, start + size)]),
+                "d": pa.array(
+                    [f"k{i % 2}" for i in range(start, start + size)]
+                ).dictionary_encode(),
+                "z": pa.nulls(size, pa.int64()),
+                "zd": pa.DictionaryArray.from_arrays(pa.nulls(size, pa.int32()), pa.array(["x"])),
             }
         )
         for start, size in ((0, 5), (5, 1), (6, 7), (13, 4))
@@ -91,8 +96,9 @@ def test_take_rows_reads_only_the_chunks_its_rows_are_in(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(arrowfn_module, "take", counting)
     arrowfn_module.take_rows(table, np.array([14, 6], np.int64))
-    # the two chunks the rows are in (7 and 4 rows), then the 2 gathered rows put in order
-    assert taken == [7, 4, 2]
+    # the four columns with values of the two chunks the rows are in (7 and 4 rows), then
+    # the 2 gathered rows put in order; the all-null columns answered without a take
+    assert taken == [7] * 4 + [4] * 4 + [2]
 
 
 def test_take_rows_refuses_rows_past_either_end_and_takes_none() -> None:

@@ -52,7 +52,8 @@ def take_rows(data: TableOrColumn, rows: npt.NDArray[np.int64]) -> TableOrColumn
     order = np.argsort(which, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(which[order])) + 1)
     parts = [
-        take(pieces[int(which[g[0]])], int64_array(rows[g] - starts[which[g[0]]])) for g in groups
+        _take_piece(pieces[int(which[g[0]])], int64_array(rows[g] - starts[which[g[0]]]))
+        for g in groups
     ]
     gathered: Any = (
         pa.Table.from_batches(parts, data.schema)
@@ -63,6 +64,21 @@ def take_rows(data: TableOrColumn, rows: npt.NDArray[np.int64]) -> TableOrColumn
     back[order] = np.arange(len(order))
     out: TableOrColumn = take(gathered, int64_array(back))
     return out
+
+
+def _take_piece(piece: pa.Array | pa.RecordBatch, indices: pa.Array) -> Any:
+    """``take`` from one chunk, answering a column with no value there without reading it
+    (a trace's unused columns are stored as zeroed buffers that a take would fault in)."""
+    if isinstance(piece, pa.RecordBatch):
+        return pa.RecordBatch.from_arrays(
+            [_take_piece(col, indices) for col in piece.columns], schema=piece.schema
+        )
+    if len(piece) and piece.null_count == len(piece):
+        if pa.types.is_dictionary(piece.type):
+            nulls = pa.nulls(len(indices), piece.type.index_type)
+            return pa.DictionaryArray.from_arrays(nulls, piece.dictionary)
+        return pa.nulls(len(indices), piece.type)
+    return take(piece, indices)
 
 
 def cast(arr: Any, target: pa.DataType) -> Any:

@@ -24,7 +24,7 @@ import contextlib
 import mmap
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -148,7 +148,8 @@ class TraceColumns:
         """Python values of a few rows (for display only)."""
         idx = np.fromiter(rows, np.int64)
         present = [n for n in names if self.has(n)]
-        out: dict[str, list[Any]] = af.take_rows(self.table.select(present), idx).to_pydict()
+        with self._scattered():
+            out: dict[str, list[Any]] = af.take_rows(self.table.select(present), idx).to_pydict()
         for n in names:
             out.setdefault(n, [None] * len(idx))
         return out
@@ -178,7 +179,8 @@ class TraceColumns:
             names = self._event_fields
             lo = block * _EVENT_BLOCK
             part = self.table.slice(lo, _EVENT_BLOCK)
-            values = {f: _pylist(part.column(f)) for f in names}
+            with self._scattered():
+                values = {f: _pylist(part.column(f)) for f in names}
             events = [
                 _to_event({f: values[f][k] for f in names}, lo + k) for k in range(part.num_rows)
             ]
@@ -188,6 +190,23 @@ class TraceColumns:
         if not 0 <= row - block * _EVENT_BLOCK < len(events):
             raise IndexError(row)
         return events[row - block * _EVENT_BLOCK]
+
+    @contextlib.contextmanager
+    def _scattered(self) -> Iterator[None]:
+        """Reads of a few rows: the OS reads the pages touched (``MADV_RANDOM``), not the
+        8 MB around each, which row after row over every column reads most of a file
+        (listing 10,000 divergences of a 100M pair read 9 GB more than comparing it)."""
+        mapping = self.mapping
+        if mapping is None or not hasattr(mmap, "MADV_RANDOM"):
+            yield
+            return
+        with contextlib.suppress(OSError, ValueError):
+            mapping.madvise(mmap.MADV_RANDOM)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                mapping.madvise(mmap.MADV_NORMAL)
 
     def prefetch(self, lo: int, hi: int, names: Iterable[str]) -> None:
         """Ask the OS to read rows [lo, hi) of these columns ahead (``MADV_WILLNEED``).
