@@ -408,19 +408,27 @@ def bench_size(n: int) -> None:
 def _replicate(src: Path, dst: Path, copies: int) -> None:
     """An Arrow trace with each thread repeated ``copies`` times, idx shifted to stay gap-free.
 
-    Threads keep their order and the file stays sorted by (tid, idx); the
-    thread-range metadata is dropped (the diff then finds the ranges itself).
+    Threads keep their order and the file stays sorted by (tid, idx), with its
+    thread ranges in the metadata as ``trace convert`` writes them.
     """
+    import json
+
     import pyarrow.compute as pc
 
     from x360k.trace.columns import THREADS_METADATA_KEY
 
     with pa.memory_map(str(src)) as source:
         table = pa.ipc.open_file(source).read_all()
-        meta = {k: v for k, v in (table.schema.metadata or {}).items() if k != THREADS_METADATA_KEY}
-        schema = table.schema.with_metadata(meta)
         tid = table.column("tid").to_numpy()
         bounds = np.concatenate(([0], np.flatnonzero(tid[1:] != tid[:-1]) + 1, [len(tid)]))
+        ends = np.cumsum(np.diff(bounds) * copies)
+        ranges = {
+            str(int(tid[lo])): [int(end - (hi - lo) * copies), int(end)]
+            for lo, hi, end in zip(bounds[:-1], bounds[1:], ends, strict=True)
+        }
+        meta = dict(table.schema.metadata or {})
+        meta[THREADS_METADATA_KEY] = json.dumps(ranges).encode()
+        schema = table.schema.with_metadata(meta)
         at = schema.get_field_index("idx")
         with pa.ipc.new_file(str(dst), schema) as out:
             for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
