@@ -156,10 +156,14 @@ class TraceColumns:
 
     def value(self, name: str, row: int) -> Any:
         col = self._by_name().get(name)
-        return None if col is None else _py(name, col[row].as_py())
+        if col is None:
+            return None
+        with self._scattered():
+            return _py(name, col[row].as_py())
 
     def idx_at(self, row: int) -> int:
-        return int(self.table.column("idx")[row].as_py())
+        with self._scattered():
+            return int(self._by_name()["idx"][row].as_py())
 
     def event(self, row: int) -> TraceEvent:
         """Rebuild one event for display; only called for the few rows a report shows.
