@@ -190,8 +190,23 @@ class CanaryLogReader(LineReader):
             lines += parsed.lines
             debug_lines = debug_lines or parsed.debug_lines
             numbered = state.number(parsed)
-            if numbered is not None:
-                yield from _events(parsed.columns, *numbered)
+            if numbered is None:
+                continue
+            # ``_rows``' fields made into events here, in this generator's own loop: a
+            # second generator layer (``yield from``) costs ~5% of the read.
+            for tid, index, name, module, ordinal, args, raw_tid in _rows(
+                parsed.columns, *numbered
+            ):
+                yield TraceEvent(
+                    tid=tid,
+                    idx=index,
+                    kind="kernel.call",
+                    name=name,
+                    module=module,
+                    ordinal=ordinal,
+                    args=args,
+                    raw_tid=raw_tid,
+                )
         self._finish(_survey_of(state, debug_lines), lines)
 
     def _parsed(self, state: ChunkState, joined_args: bool = False) -> Iterator[ParsedChunk]:
@@ -264,12 +279,12 @@ def _arg_lists(column: pa.Array) -> Iterator[list[str]]:
     return map(str.split, texts, repeat("\n"))
 
 
-def _events(
+def _rows(
     columns: dict[str, pa.Array], tids: npt.NDArray[np.int64], idx: npt.NDArray[np.int64]
-) -> Iterator[TraceEvent]:
-    """The events of a chunk's call lines (only the fields canary fills), from the columns
-    :func:`parse_chunk` makes with ``joined_args``."""
-    rows = zip(
+) -> Iterator[tuple[int, int, str, str, int, list[str], int]]:
+    """Each call line's (tid, idx, name, module, ordinal, args, raw_tid), from the columns
+    :func:`parse_chunk` makes with ``joined_args`` (the only fields canary fills)."""
+    return zip(
         tids.tolist(),
         idx.tolist(),
         _decoded(columns["name"]),
@@ -279,14 +294,3 @@ def _events(
         _decoded(columns["raw_tid"]),
         strict=True,
     )
-    for tid, index, name, module, ordinal, args, raw_tid in rows:
-        yield TraceEvent(
-            tid=tid,
-            idx=index,
-            kind="kernel.call",
-            name=name,
-            module=module,
-            ordinal=ordinal,
-            args=args,
-            raw_tid=raw_tid,
-        )
