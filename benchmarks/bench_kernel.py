@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from x360k.exports.sync import nt_set_event
 from x360k.kernel import Kernel
+from x360k.objects.thread import Thread
 from x360k.trace.event import TraceEvent
 
 N = 50_000
@@ -115,6 +116,24 @@ def _measure(traced: bool, rec: _EventCounter | None = None) -> dict[str, float]
     }
 
 
+def _bare_dispatch(k: Kernel, t: Thread, ev: int) -> Callable[[], object]:
+    """``Kernel.call``'s shape with nothing but the dispatch: the export looked up by name in
+    a dict of plans, the plan's frame unpacking the arguments, the handler called. No
+    register is written, no counter or index kept, the status not sign-extended: the floor
+    under any call path that dispatches by name, against which the 1.5x goal is judged."""
+
+    def plan(thread: Thread, args: tuple[int, ...]) -> int:
+        handle, prev_ptr = args
+        return nt_set_event(k, thread, handle, prev_ptr)
+
+    plans = {"NtSetEvent": plan}
+
+    def call(export: str, *args: int, thread: Thread | None = None) -> int:
+        return plans[export](thread or t, args)
+
+    return lambda: call("NtSetEvent", ev, 0)
+
+
 def main() -> None:
     def empty() -> None:
         pass
@@ -126,11 +145,16 @@ def main() -> None:
     t = k.main_thread
     floor = _per_call_us(empty)
     direct = _per_call_us(lambda: nt_set_event(k, t, ev, 0))
+    bare = _per_call_us(_bare_dispatch(k, t, ev))
     off = _measure(traced=False)
     on = _measure(traced=True)
     events = _measure(traced=True, rec=_EventCounter())["NtSetEvent"]
     print(f"   baseline: empty Python call        {floor:7.3f} us")
     print(f"   baseline: NtSetEvent handler direct {direct:7.3f} us")
+    print(
+        f"   baseline: bare dispatch by name     {bare:7.3f} us ({bare / direct:.2f}x direct: "
+        "lookup, a plan's frame, the handler; no registers, counters or status)"
+    )
     print(
         f"   {'export (through Kernel.call)':32s} {'off us':>8s} {'on us':>8s} {'on/off':>7s}"
         f" {'off/direct':>10s}"
