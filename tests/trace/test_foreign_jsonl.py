@@ -195,3 +195,69 @@ def test_a_utf8_byte_order_mark_is_read_past(tmp_path: Path, with_header: bool) 
     assert res.exit_code == 0, res.output
     assert "verdict: MATCH" in res.output
     assert runner.invoke(cli, ["trace", "stats", str(bom)]).exit_code == 0
+
+
+def _signed_rows() -> list[dict[str, object]]:
+    """Unsigned fields written signed, as C prints NTSTATUS (a LONG) and pseudo-handles."""
+    return [
+        {"tid": 0, "idx": 0, "kind": "kernel.call", "name": "NtWaitForSingleObjectEx"},
+        {"tid": 0, "idx": 1, "kind": "kernel.return", "status": -1073741816, "ret": 7},
+        {"tid": 0, "idx": 2, "kind": "handle.create", "handle": -2},
+        {"tid": 0, "idx": 3, "kind": "kernel.return", "status": "-1", "handle": "-2147483648"},
+    ]
+
+
+def test_signed_values_of_unsigned_fields_read_as_their_twos_complement(tmp_path: Path) -> None:
+    path = tmp_path / "signed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _signed_rows()))
+    got = list(open_trace(path).events())
+    assert (got[1].status, got[1].ret) == (0xC0000008, 7)
+    assert got[2].handle == 0xFFFFFFFE
+    assert (got[3].status, got[3].handle) == (0xFFFFFFFF, 0x80000000)
+    bulk = open_trace(path).table()
+    assert plain(bulk).equals(plain(_typed_table(path)))
+    batches = pa.Table.from_batches(list(open_trace(path).batches()), schema=ARROW_SCHEMA)
+    assert plain(batches).equals(plain(bulk))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "low_high"),
+    [
+        ("status", -(1 << 31) - 1, "0..4294967295"),
+        ("handle", "-2147483649", "0..4294967295"),
+        ("ret", -1, "0..18446744073709551615"),  # only status and handle are written signed
+        ("ordinal", -5, "0..4294967295"),
+        ("ret_addr", "-2", "0..4294967295"),
+    ],
+)
+def test_a_negative_value_below_the_signed_range_is_still_out_of_range(
+    tmp_path: Path, field: str, value: object, low_high: str
+) -> None:
+    path = tmp_path / "low.jsonl"
+    rows = [{"tid": 0, "idx": 0, "kind": "kernel.return", field: value}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for read in (lambda: list(open_trace(path).events()), lambda: open_trace(path).table()):
+        with pytest.raises(TraceFormatError, match=rf"low.jsonl:1: field {field}: .*{low_high}"):
+            read()
+
+
+def test_the_bulk_query_itself_reads_signed_values(tmp_path: Path) -> None:
+    """Not by falling back to the typed path line by line: DuckDB's cast does it."""
+    import duckdb
+
+    from x360k.trace.columns import SIGNED_WRITTEN
+    from x360k.trace.int_text import strict_read_json
+
+    path = tmp_path / "signed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _signed_rows()))
+    columns = {"idx": "BIGINT", "status": "UINTEGER", "ret": "UBIGINT", "handle": "UBIGINT"}
+    query = strict_read_json(columns, "?", SIGNED_WRITTEN)
+    rows = duckdb.connect().sql(query, params=[str(path)]).fetchall()
+    assert rows == [
+        (0, None, None, None),
+        (1, 0xC0000008, 7, None),
+        (2, None, None, 0xFFFFFFFE),  # the field's width (u32), not the column's (UBIGINT)
+        (3, 0xFFFFFFFF, None, 0x80000000),
+    ]
+    with pytest.raises(duckdb.Error):
+        duckdb.connect().sql(strict_read_json(columns, "?"), params=[str(path)]).fetchall()

@@ -125,9 +125,12 @@ def _our_header_valid(first: bytes) -> bool:
 def _duck_batches(path: Path, names: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
     import duckdb
 
+    from x360k.trace.columns import SIGNED_WRITTEN
     from x360k.trace.int_text import strict_read_json
 
-    query = strict_read_json({c: DUCK_TYPES[c] for c in names if c in DUCK_TYPES}, "?")
+    query = strict_read_json(
+        {c: DUCK_TYPES[c] for c in names if c in DUCK_TYPES}, "?", SIGNED_WRITTEN
+    )
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")

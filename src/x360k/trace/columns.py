@@ -74,6 +74,14 @@ INT_RANGES: Final[dict[str, tuple[int, int]]] = {
     f.name: _range(f.type) for f in ARROW_SCHEMA if pa.types.is_integer(f.type)
 }
 
+#: The unsigned fields C code writes signed, with their highest values (2**n - 1): an
+#: NTSTATUS is a ``LONG`` and pseudo-handles are -1 and -2. Their negative values read as
+#: two's complement (``int_text.as_unsigned``); every other unsigned field stays strict:
+#: a negative ordinal, thread id or address is a broken writer, and a negative ``ret``
+#: (64-bit here, a 32-bit value in x360k's and canary's traces) cannot say which width
+#: it was sign-extended from.
+SIGNED_WRITTEN: Final[dict[str, int]] = {name: INT_RANGES[name][1] for name in ("status", "handle")}
+
 #: Columns whose Arrow type is dictionary<string>.
 DICTIONARY_COLUMNS: Final[frozenset[str]] = frozenset(
     f.name for f in ARROW_SCHEMA if pa.types.is_dictionary(f.type)

@@ -7,6 +7,12 @@ integer or a string spelling one: decimal (``"12"``, ``"-5"``) or ``0x``-prefixe
 hex in either case (``"0xC0000008"``, ``"0Xc0000008"``). Nothing else (no
 floats, booleans, signs on hex, surrounding blanks, underscores) is an integer.
 
+The unsigned fields C code writes signed (``columns.SIGNED_WRITTEN``: status
+and handle) may be: an NTSTATUS is a signed ``LONG`` (``"status": -1073741816``
+is 0xC0000008) and pseudo-handles are small negative numbers (``"handle": -2`` is
+0xFFFFFFFE). A negative value the signed type of the field's width holds reads as
+its two's complement (:func:`as_unsigned`); anything lower is out of range.
+
 :data:`INT_TEXT_PATTERN` is the one definition, in a syntax both Python's ``re``
 and DuckDB's RE2 accept, so the typed (msgspec) and the bulk (DuckDB) paths
 agree on what is valid; :func:`duckdb_int_sql` is its SQL form for any code
@@ -16,6 +22,7 @@ that hands JSON to DuckDB.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Final
 
 #: A decimal integer or 0x-prefixed hex (RE2 and Python ``re`` syntax, full match).
@@ -39,16 +46,36 @@ def int_value(value: int | str) -> int:
     return value
 
 
-def duckdb_int_sql(column: str, sql_type: str) -> str:
+def as_unsigned(number: int, high: int) -> int:
+    """``number`` as a field of unsigned range 0..``high`` (2**n - 1) holds it: a negative
+    value of the signed n-bit range as its two's complement, any other value unchanged
+    (for the caller's range check to refuse if it does not fit)."""
+    if -((high + 1) >> 1) <= number < 0:
+        return number & high
+    return number
+
+
+def duckdb_int_sql(column: str, sql_type: str, unsigned_high: int | None = None) -> str:
     """SQL turning a VARCHAR ``column`` (a JSON number or string) into ``sql_type``.
 
     Values that :data:`INT_TEXT_PATTERN` does not match make the query fail
     (DuckDB's ``error()``), as does a value out of ``sql_type``'s range; a
     reader catches that and lets its typed path name the line.
+    ``unsigned_high``: the field is unsigned of that range (0..2**n - 1), so a
+    negative value is read as :func:`as_unsigned` reads it.
     """
     quoted = f'"{column}"'
+    signed = ""
+    if unsigned_high is not None:
+        wide = f"CAST({quoted} AS HUGEINT)"
+        signed = (
+            f"WHEN starts_with({quoted}, '-') AND regexp_full_match({quoted}, '-[0-9]+') "
+            f"AND {wide} >= -{(unsigned_high + 1) >> 1} "
+            f"THEN CAST({wide} + {unsigned_high + 1} AS {sql_type}) "
+        )
     return (
         f"CASE WHEN {quoted} IS NULL THEN NULL "
+        f"{signed}"
         f"WHEN regexp_full_match({quoted}, '{INT_TEXT_PATTERN}') "
         f"THEN CAST({quoted} AS {sql_type}) "
         f"ELSE error('field {column}: not an integer') END"
@@ -61,7 +88,9 @@ DUCKDB_INTEGER_TYPES: Final = frozenset(
 )
 
 
-def strict_read_json(columns: dict[str, str], source: str) -> str:
+def strict_read_json(
+    columns: dict[str, str], source: str, unsigned: Mapping[str, int] | None = None
+) -> str:
     """A query reading JSON Lines ``source`` (SQL text) with ``columns`` typed, integers strictly.
 
     DuckDB's JSON reader casts whatever a field holds to the column's type:
@@ -69,13 +98,17 @@ def strict_read_json(columns: dict[str, str], source: str) -> str:
     path refuses all of these, so integer columns are read as text here and
     cast through :func:`duckdb_int_sql`: the same values fail the query, and
     the reader's typed path takes over and names the file and line.
+    ``unsigned``: by name, the highest value of each unsigned field that may be written
+    signed (``columns.SIGNED_WRITTEN``): its negative values are read as two's complement
+    of the field's width, not the column's.
     """
+    unsigned = unsigned or {}
     spec = ", ".join(
         f"'{name}': '{'VARCHAR' if sql_type in DUCKDB_INTEGER_TYPES else sql_type}'"
         for name, sql_type in columns.items()
     )
     select = ", ".join(
-        f'{duckdb_int_sql(name, sql_type)} AS "{name}"'
+        f'{duckdb_int_sql(name, sql_type, unsigned.get(name))} AS "{name}"'
         if sql_type in DUCKDB_INTEGER_TYPES
         else f'"{name}"'
         for name, sql_type in columns.items()

@@ -25,9 +25,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from x360k.trace.columns import INT_RANGES
+from x360k.trace.columns import INT_RANGES, SIGNED_WRITTEN
 from x360k.trace.event import TraceEvent, hex_arg
-from x360k.trace.int_text import int_value
+from x360k.trace.int_text import as_unsigned, int_value
 
 #: Largest thread ordinal (the ``tid`` column is ``int32``).
 MAX_TID: Final = (1 << 31) - 1
@@ -86,6 +86,8 @@ def _field(name: str, value: int | str, column: str | None = None) -> int:
     except ValueError as exc:
         raise ValueError(f"field {name}: {exc}") from None
     low, high = INT_RANGES[column or name]
+    if (column or name) in SIGNED_WRITTEN:
+        number = as_unsigned(number, high)
     if not low <= number <= high:
         raise ValueError(f"field {name}: {value!r} is out of range ({low}..{high})")
     return number

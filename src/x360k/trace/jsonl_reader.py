@@ -21,7 +21,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from x360k.trace.columns import ARROW_SCHEMA, conform, schema_with_header
+from x360k.trace.columns import ARROW_SCHEMA, SIGNED_WRITTEN, conform, schema_with_header
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import KIND_CODE, KINDS, TraceEvent
 from x360k.trace.header import TraceHeader, decode_header, looks_like_header
@@ -75,7 +75,9 @@ def _column_type(field: pa.Field) -> str:
 
 #: Integer fields are read as text and cast strictly (:func:`strict_read_json`): DuckDB
 #: alone would take ``1.5`` or ``true`` in an integer field, which the typed path refuses.
-_DUCKDB_QUERY: Final = strict_read_json({f.name: _column_type(f) for f in ARROW_SCHEMA}, "?")
+_DUCKDB_QUERY: Final = strict_read_json(
+    {f.name: _column_type(f) for f in ARROW_SCHEMA}, "?", SIGNED_WRITTEN
+)
 #: Errors that make the bulk path give up and the typed path (exact line numbers) take over.
 #: What hands a file from the bulk path to the typed one, which then names the line. DuckDB's
 #: errors arrive through Arrow's batch reader as plain OSError (an unreadable file fails the
