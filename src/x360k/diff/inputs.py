@@ -626,14 +626,27 @@ def _load_plain(p: Path, cache: bool, columns: tuple[str, ...]) -> TraceColumns:
             if direct is not None:
                 return direct
         elif kind == "jsonl":
-            got = _load_jsonl(p, columns, cache)
-            if got is not None:
-                return got
+            got = _load_jsonl(p, columns, cache) or _load_trace_layer(p, columns, cache)
+            return _with_unknown_fields_noted(got, p)
         return _load_trace_layer(p, columns, cache)
     except InputError:
         raise
     except (OSError, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{p}: {str(exc).splitlines()[0]}") from None
+
+
+def _with_unknown_fields_noted(cols: TraceColumns, p: Path) -> TraceColumns:
+    """``cols`` with a read note naming the fields its JSONL has that no reader keeps."""
+    from x360k.trace.extra_fields import unknown_fields
+
+    names, looked = unknown_fields(p)
+    if names:
+        shown = ", ".join(names[:8]) + (f", ... ({len(names)} fields)" if len(names) > 8 else "")
+        cols.read_notes += (
+            f"fields not in the trace schema, not compared: {shown} "
+            f"(seen in the first {looked:,} event{'s' if looked != 1 else ''})",
+        )
+    return cols
 
 
 def load_pair(
