@@ -276,3 +276,23 @@ def test_a_trace_in_memory_has_nothing_to_read_ahead() -> None:
     assert cols.mapping is None
     assert cols.file_spans(0, cols.n, ("args",)) == []
     cols.prefetch(0, cols.n, ("args",))
+
+
+def test_args_items_that_were_no_strings_read_as_the_trace_layer_reads_them(
+    tmp_path: Path, reader: str
+) -> None:
+    """DuckDB reads a number in args as decimal text and a boolean as ``true``: the diff
+    hands such a file to the trace layer (numbers as hex, anything else named)."""
+    rows = [
+        {"tid": 0, "idx": 0, "kind": "kernel.call", "name": "NtClose", "args": [4160749584, -1]},
+        {"tid": 0, "idx": 1, "kind": "kernel.return", "name": "NtClose", "status": 0},
+    ]
+    numbers = tmp_path / "n.jsonl"
+    numbers.write_text("".join(msgspec.json.encode(r).decode() + "\n" for r in rows))
+    assert spill.spill_jsonl(numbers, BASE_COLUMNS, None) is None  # not read as decimal text
+    assert load(numbers).event(0).args == ["0xf8000010", "0xffffffff"]
+    rows[0]["args"] = ["0x10", True]
+    boolean = tmp_path / "b.jsonl"
+    boolean.write_text("".join(msgspec.json.encode(r).decode() + "\n" for r in rows))
+    with pytest.raises(InputError, match=r"b.jsonl:1: .*got `bool`"):
+        load(boolean)

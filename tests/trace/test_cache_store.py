@@ -76,7 +76,7 @@ def test_cache_command_shows_and_clears(tmp_path: Path) -> None:
     report = json.loads(shown.output)
     assert report["directory"] == str(cache) and report["entries"] == 1
     assert report["bytes"] > 0 and report["limit_bytes"] == 1 << 30
-    assert report["listing"][0]["name"].startswith("v1-")
+    assert report["listing"][0]["name"].startswith("v1r2-")
     text = runner.invoke(cli, ["cache"]).output
     assert str(cache) in text and "1 entries" in text
     cleared = json.loads(runner.invoke(cli, ["cache", "--clear", "--json"]).output)

@@ -261,3 +261,39 @@ def test_the_bulk_query_itself_reads_signed_values(tmp_path: Path) -> None:
     ]
     with pytest.raises(duckdb.Error):
         duckdb.connect().sql(strict_read_json(columns, "?"), params=[str(path)]).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("item", "got"),
+    [('{"v": "0x10"}', "object"), ("true", "bool"), ("1.5", "float"), ("null", "null")],
+)
+def test_an_args_item_that_is_no_string_or_integer_is_refused_on_every_path(
+    tmp_path: Path, item: str, got: str
+) -> None:
+    """DuckDB alone would read it as its JSON text; the typed path names it, for every command."""
+    path = tmp_path / "bad.jsonl"
+    lines = [
+        '{"tid": 0, "idx": 0, "kind": "kernel.call", "name": "NtClose", "args": ["0x10"]}',
+        f'{{"tid": 0, "idx": 1, "kind": "kernel.call", "name": "NtClose", "args": [{item}]}}',
+    ]
+    path.write_text("".join(line + "\n" for line in lines))
+    for read in (
+        lambda: list(open_trace(path).events()),
+        lambda: open_trace(path).table(),
+        lambda: list(open_trace(path).batches()),
+    ):
+        with pytest.raises(TraceFormatError, match=rf"bad.jsonl:2: .*got `{got}`"):
+            read()
+    runner = CliRunner(env={"X360K_CACHE": str(tmp_path / "cache")})
+    for args in (["trace", "stats", str(path)], ["diff", str(path), str(path)]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"{path}:2: " in result.output.strip().splitlines()[-1], result.output
+
+
+def test_strings_that_look_like_other_json_values_are_kept_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    row = {"tid": 0, "idx": 0, "kind": "kernel.call", "name": "X", "args": ["true", "{", "12"]}
+    path.write_text(json.dumps(row) + "\n")
+    assert next(iter(open_trace(path).events())).args == ["true", "{", "12"]
+    assert open_trace(path).table().column("args").to_pylist() == [["true", "{", "12"]]

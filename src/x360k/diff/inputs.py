@@ -74,8 +74,9 @@ _THREADS_KEY: Final = b"x360k.threads"
 _SORTED_KEY: Final = b"x360k.sorted"
 _HEADER_KEY: Final = b"x360k.header"
 _SEQ: Final = "__seq"
-#: Version of the diff's own cache entries (bump when their columns change).
-CACHE_VERSION: Final = 3
+#: Version of the diff's own cache entries (bump when their columns change, or what the
+#: reading makes of a file: 4, signed statuses and handles, non-string args items refused).
+CACHE_VERSION: Final = 4
 
 
 class InputError(Exception):

@@ -398,15 +398,22 @@ def spill_jsonl(path: Path, names: tuple[str, ...], out: Path | None) -> Spilled
 
 
 def _valid(batch: pa.RecordBatch) -> bool:
-    """Every row has a tid, idx and kind, none negative (what the trace readers demand)."""
+    """Every row has a tid, idx and kind, none negative, and no ``args`` item was a JSON
+    value other than a string (what the trace readers demand, or read differently)."""
     if not batch.num_rows:
         return True
     for key in ("tid", "idx", "kind"):
         if batch.column(key).null_count:
             return False
-    return int(af.min_value(batch.column("tid")).as_py()) >= 0 and (
-        int(af.min_value(batch.column("idx")).as_py()) >= 0
-    )
+    if int(af.min_value(batch.column("tid")).as_py()) < 0:
+        return False
+    if int(af.min_value(batch.column("idx")).as_py()) < 0:
+        return False
+    if "args" in batch.schema.names:
+        from x360k.trace.int_text import args_may_not_be_strings
+
+        return not args_may_not_be_strings(af.list_flatten(batch.column("args")))
+    return True
 
 
 def open_spill(

@@ -40,6 +40,10 @@ from x360k.trace.readers import open_trace
 
 CACHE_ENV: Final = cache_store.CACHE_ENV
 SOURCE_HASH_KEY: Final = b"x360k.source_hash"
+#: What the readers make of a file, in entry names: bump when that changes, so entries
+#: read the old way are not served (2: signed statuses and handles read, non-string
+#: args items refused by the bulk path too).
+READER_REVISION: Final = 2
 #: What the first read of the source reported (a torn last line, ...), kept for cache hits.
 READ_REPORT_KEY: Final = b"x360k.read_report"
 _HASH_CHUNK: Final = 8 << 20
@@ -96,7 +100,9 @@ def load(
         return Loaded(direct, None, False, ReadReport())
     digest = content_hash(path)
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    entry = directory / f"v{SCHEMA_VERSION}-{digest}{'-lenient' if lenient else ''}.arrow"
+    entry = directory / (
+        f"v{SCHEMA_VERSION}r{READER_REVISION}-{digest}{'-lenient' if lenient else ''}.arrow"
+    )
     if use_cache and entry.exists():
         try:
             cached = ArrowFileReader(entry).table()

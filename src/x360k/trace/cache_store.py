@@ -1,7 +1,7 @@
 """The columnar cache directory: where it is, what is in it, and keeping it bounded.
 
 Every entry is one file named by the hash of the trace it was made from
-(``v1-<xxh3-128>.arrow`` from :mod:`x360k.trace.cache`, ``diff-v*-....arrow``
+(``v1r2-<xxh3-128>.arrow`` from :mod:`x360k.trace.cache`, ``diff-v*-....arrow``
 from the diff tool). An entry's modification time is its last use: a hit
 touches it, so evicting the oldest first is least-recently-used eviction.
 After each new entry the directory is cut back to its size bound,
@@ -24,7 +24,9 @@ from typing import Final
 CACHE_ENV: Final = "X360K_CACHE"
 SIZE_ENV: Final = "X360K_CACHE_SIZE"
 DEFAULT_LIMIT: Final = 2 << 30
-_ENTRY: Final = re.compile(r"(diff-)?v\d+-[0-9a-f]{16,64}(-[A-Za-z0-9_-]+)?\.arrow(\..+\.tmp)?")
+_ENTRY: Final = re.compile(
+    r"(diff-)?v\d+(r\d+)?-[0-9a-f]{16,64}(-[A-Za-z0-9_-]+)?\.arrow(\..+\.tmp)?"
+)
 _UNITS: Final = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", re.IGNORECASE)
 

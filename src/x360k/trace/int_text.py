@@ -23,11 +23,46 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 #: A decimal integer or 0x-prefixed hex (RE2 and Python ``re`` syntax, full match).
 INT_TEXT_PATTERN: Final = r"-?[0-9]+|0[xX][0-9A-Fa-f]+"
 _INT_TEXT: Final = re.compile(INT_TEXT_PATTERN)
+
+
+#: What a JSON value other than a string becomes in DuckDB's ``VARCHAR[]`` (a number, a
+#: boolean, null's text, an object or array as JSON text). Items starting ``0x`` never match.
+NON_STRING_ITEM_PATTERN: Final = (
+    r"^(?:-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|true|false|null|[\[{].*)$"
+)
+
+
+def args_may_not_be_strings(items: Any) -> bool:
+    """Whether a bulk read's flattened ``args`` items (an Arrow string array) hold a null or
+    one that a JSON value other than a string would have made (:data:`NON_STRING_ITEM_PATTERN`).
+
+    The bulk readers then hand the file to the typed path, which writes a number as hex
+    and names anything else; a string that only looks like one (``"true"``) reads the same
+    there. Arrow's kernels are called through ``pyarrow._compute``, not ``pyarrow.compute``,
+    whose import a small diff would notice (see ``x360k.diff.arrowfn``).
+    """
+    if not len(items):
+        return False
+    if items.null_count:
+        return True
+    try:
+        from pyarrow import _compute as c
+    except ImportError:  # a pyarrow that moves it: the public module has the same names
+        import pyarrow.compute as c
+
+    hex_items = c.call_function("starts_with", [items], c.MatchSubstringOptions("0x"))
+    rest = c.call_function("filter", [items, c.call_function("invert", [hex_items])])
+    if not len(rest):
+        return False
+    odd = c.call_function(
+        "match_substring_regex", [rest], c.MatchSubstringOptions(NON_STRING_ITEM_PATTERN)
+    )
+    return bool(c.call_function("any", [odd], c.ScalarAggregateOptions()).as_py())
 
 
 def parse_int_text(text: str) -> int:

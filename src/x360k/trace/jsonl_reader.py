@@ -25,7 +25,7 @@ from x360k.trace.columns import ARROW_SCHEMA, SIGNED_WRITTEN, conform, schema_wi
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import KIND_CODE, KINDS, TraceEvent
 from x360k.trace.header import TraceHeader, decode_header, looks_like_header
-from x360k.trace.int_text import strict_read_json
+from x360k.trace.int_text import args_may_not_be_strings, strict_read_json
 from x360k.trace.jsonl_foreign import (
     MAX_TID,
     ForeignEvent,
@@ -309,10 +309,10 @@ def _check(table: pa.Table) -> None:
             raise ValueError(f"missing {name}")
     if pc.min(table.column("tid")).as_py() < 0 or pc.min(table.column("idx")).as_py() < 0:
         raise ValueError("negative key")
-    items = pc.list_flatten(table.column("args"))
-    if len(items) and pc.any(pc.or_(pc.utf8_is_digit(items), pc.starts_with(items, "-"))).as_py():
-        # a JSON number in args reads as decimal text here; the typed path writes it as hex
-        raise ValueError("args item that may have been a number")
+    if args_may_not_be_strings(pc.list_flatten(table.column("args"))):
+        # a JSON number in args reads as decimal text here (the typed path writes it as hex),
+        # a boolean or an object as its JSON text (the typed path refuses both)
+        raise ValueError("args item that may not have been a string")
 
 
 def _ends_cleanly(path: Path) -> bool:
