@@ -163,3 +163,37 @@ def test_a_pipe_is_read_as_the_trace_it_carries_compressed_or_not(tmp_path: Path
     assert res.exit_code == 2
     assert f"{fifo} (read from a stream):1: field ordinal: -5 is out of range" in res.stderr
     assert list((tmp_path / "scratch").iterdir()) == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_a_trace_written_in_utf16_or_utf32_reads_as_its_utf8_text(
+    tmp_path: Path, encoding: str
+) -> None:
+    """What Windows PowerShell 5's ``>`` writes: UTF-16 LE with a byte-order mark."""
+    text = FOREIGN.read_text(encoding="utf-8").replace("\n", "\r\n")
+    mark = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}.get(encoding, b"")
+    wide = tmp_path / "wide.jsonl"
+    wide.write_bytes(mark + text.encode(encoding))
+    assert compression_of(wide) == ("utf-32" if encoding == "utf-32" else "utf-16")
+    assert plain(open_trace(FOREIGN).table()).equals(plain(_read_through_copy(wide)))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["diff", str(FOREIGN), str(wide)])
+    assert res.exit_code == 0 and "verdict: MATCH" in res.output, res.output
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def _read_through_copy(path: Path) -> pa.Table:
+    with decompressed(path) as inside:
+        return open_trace(inside).table()
+
+
+def test_broken_utf16_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    wide = tmp_path / "cut.jsonl"
+    wide.write_bytes(b"\xff\xfe" + FOREIGN.read_text(encoding="utf-8").encode("utf-16-le")[:-1])
+    runner = CliRunner()
+    for args in (["trace", "show", str(wide)], ["diff", str(FOREIGN), str(wide)]):
+        res = runner.invoke(cli, args)
+        assert res.exit_code == 2
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cut.jsonl: cannot read as UTF-16: " in lines[0], lines
+    assert list((tmp_path / "scratch").iterdir()) == []

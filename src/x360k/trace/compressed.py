@@ -1,5 +1,10 @@
 """Compressed trace files: a gzip, zstd, bz2, lz4 or xz file read as the trace inside it.
 
+Likewise a trace written in UTF-16 or UTF-32 with a byte-order mark (what Windows
+PowerShell 5's ``>`` and ``Out-File`` write by default) is read as the UTF-8 text it
+holds: the plain copy is the same text re-encoded, so every reader, which reads UTF-8,
+takes it.
+
 Teams keep large traces compressed (``trace.jsonl.zst``, ``canary.log.gz``).
 Every reader here opens its file by path more than once (sniffing, the
 header, DuckDB's parallel parse, memory maps), so rather than teach each one
@@ -32,7 +37,14 @@ MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
     (b"BZh", "bz2"),
     (b"\x04\x22\x4d\x18", "lz4"),
     (b"\xfd7zXZ\x00", "xz"),
+    # text encodings with a byte-order mark, UTF-32's first: its LE mark begins like UTF-16's
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
 )
+#: The "codecs" above that are text encodings: the copy is their text as UTF-8.
+TEXT_ENCODINGS: Final = frozenset({"utf-16", "utf-32"})
 #: Suffixes dropped from the plain copy's name, so its own suffix still says its format.
 _SUFFIXES: Final = frozenset({".gz", ".gzip", ".zst", ".zstd", ".bz2", ".lz4", ".xz"})
 _CHUNK: Final = 8 << 20
@@ -57,9 +69,24 @@ class _Source(Protocol):
     def close(self) -> None: ...
 
 
+class _Reencoded:
+    """A text file in ``encoding`` (its byte-order mark read past) read as UTF-8 bytes."""
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self._text = path.open("r", encoding=encoding, newline="")
+
+    def read(self, size: int, /) -> bytes:
+        return self._text.read(size // 4 or 1).encode("utf-8")
+
+    def close(self) -> None:
+        self._text.close()
+
+
 def _open(path: Path, codec: str) -> _Source:
     if codec == "xz":
         return lzma.open(path, "rb")
+    if codec in TEXT_ENCODINGS:
+        return _Reencoded(path, codec)
     stream: _Source = pa.CompressedInputStream(pa.OSFile(str(path), "rb"), codec)
     return stream
 
@@ -76,8 +103,10 @@ def _copy(src: _Source, dst: Path) -> None:
 
 def copy_label(source: Path) -> str:
     """How errors about the plain copy of ``source`` name it: the file given, and how read."""
-    how = "decompressed" if source.is_file() else "read from a stream"
-    return f"{source} ({how})"
+    if not source.is_file():
+        return f"{source} (read from a stream)"
+    codec = compression_of(source)
+    return f"{source} ({'read as ' + codec.upper() if codec in TEXT_ENCODINGS else 'decompressed'})"
 
 
 @contextmanager
@@ -116,9 +145,14 @@ def decompressed(path: str | Path) -> Iterator[Path]:
             try:
                 with closing(_open(source_bytes, codec)) as src:
                     _copy(src, plain)
-            except (OSError, EOFError, lzma.LZMAError, pa.ArrowException) as exc:
+            except (OSError, EOFError, lzma.LZMAError, pa.ArrowException, ValueError) as exc:
                 why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise TraceFormatError(source, f"cannot decompress ({codec}): {why}") from None
+                how = (
+                    f"read as {codec.upper()}"
+                    if codec in TEXT_ENCODINGS
+                    else f"decompress ({codec})"
+                )
+                raise TraceFormatError(source, f"cannot {how}: {why}") from None
         try:
             yield plain
         except TraceFormatError as exc:
