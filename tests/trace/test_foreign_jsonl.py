@@ -297,3 +297,19 @@ def test_strings_that_look_like_other_json_values_are_kept_as_written(tmp_path: 
     path.write_text(json.dumps(row) + "\n")
     assert next(iter(open_trace(path).events())).args == ["true", "{", "12"]
     assert open_trace(path).table().column("args").to_pylist() == [["true", "{", "12"]]
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_a_json_array_of_events_is_told_how_to_become_json_lines(
+    tmp_path: Path, indent: int | None
+) -> None:
+    path = tmp_path / "events.json"
+    rows = [{"tid": 0, "idx": i, "kind": "marker", "text": "x"} for i in range(3)]
+    path.write_text(json.dumps(rows, indent=indent))
+    with pytest.raises(TraceFormatError, match=r"events.json:1: a JSON array of events"):
+        list(open_trace(path).events())
+    runner = CliRunner(env={"X360K_CACHE": str(tmp_path / "cache")})
+    for args in (["trace", "stats", str(path)], ["diff", str(path), str(path)]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "jq -c '.[]'" in result.output.strip().splitlines()[-1], result.output

@@ -85,6 +85,13 @@ _DUCKDB_QUERY: Final = strict_read_json(
 _BULK_ERRORS: Final = (pa.ArrowException, duckdb.Error, KeyError, ValueError, OSError)
 
 
+#: What a file that is one JSON array of events, not JSON Lines, is told.
+_JSON_ARRAY: Final = (
+    "a JSON array of events, not JSON Lines (one event object per line): convert it with "
+    "jq -c '.[]' FILE > FILE.jsonl"
+)
+
+
 def check_event(event: TraceEvent) -> str | None:
     """What is wrong with a decoded event's keys, or ``None``."""
     if event.kind not in KIND_CODE:
@@ -149,6 +156,9 @@ class JsonlReader(LineReader):
         except msgspec.DecodeError as exc:
             if looks_like_header(raw):
                 self._bad(line, "a second trace header: two traces in one file (cat a b?)")
+            elif line == 1 and raw.lstrip().startswith(b"["):
+                # the line after the BOM and the header: a file that is one JSON array
+                self._bad(line, _JSON_ARRAY)
             else:
                 self._bad(line, f"not a trace event: {exc}")
             return None
