@@ -109,12 +109,18 @@ def test_streamed_jsonl_diffs_like_the_trace_layer(
     assert got["divergence_count"] > 0
 
 
-def test_hex_strings_in_integer_fields_diff_like_integers(tmp_path: Path, reader: str) -> None:
-    """``"status": "0xC0000008"``, hex handles and thread ids read as the integers they spell."""
+def _pair_with_failures() -> Any:
+    """A generated pair whose reference has statuses at or above 2**31 to spell."""
     pair = make_pair(9, threads=3, blocks=60)
     for ev in pair.ref[:40]:
         if ev.kind == "kernel.return" and ev.status is None:
             ev.status = 0xC0000008
+    return pair
+
+
+def test_hex_strings_in_integer_fields_diff_like_integers(tmp_path: Path, reader: str) -> None:
+    """``"status": "0xC0000008"``, hex handles and thread ids read as the integers they spell."""
+    pair = _pair_with_failures()
     plain = _write(pair.ref, tmp_path / "plain.jsonl")
     hexed = _write(pair.ref, tmp_path / "hex.jsonl", status=True, handle=True, tid=True, ret=True)
     assert b'"status":"0xC0000008"' in hexed.read_bytes()
@@ -126,10 +132,7 @@ def test_hex_strings_in_integer_fields_diff_like_integers(tmp_path: Path, reader
 
 
 def test_signed_statuses_and_handles_diff_like_unsigned_ones(tmp_path: Path, reader: str) -> None:
-    pair = make_pair(9, threads=3, blocks=60)
-    for ev in pair.ref[:40]:
-        if ev.kind == "kernel.return" and ev.status is None:
-            ev.status = 0xC0000008
+    pair = _pair_with_failures()
     plain = _write(pair.ref, tmp_path / "plain.jsonl")
     signed = _write_signed(pair.ref, tmp_path / "signed.jsonl")
     assert b'"status":-1073741816' in signed.read_bytes()

@@ -149,6 +149,14 @@ def test_commands_give_one_line_for_a_bad_hex_value(tmp_path: Path) -> None:
         assert result.output.strip().splitlines()[-1].startswith(want), result.output
 
 
+def _after_a_call(tmp_path: Path, fields: str) -> Path:
+    """bad.jsonl: an NtClose call on line 1, then an event of tid 0, idx 1 and ``fields``."""
+    path = tmp_path / "bad.jsonl"
+    first = '{"tid": 0, "idx": 0, "kind": "kernel.call", "name": "NtClose", "args": ["0x10"]}'
+    path.write_text(f'{first}\n{{"tid": 0, "idx": 1, {fields}}}\n')
+    return path
+
+
 @pytest.mark.parametrize(
     ("field", "value", "kind"),
     [("status", "1.5", "float"), ("ret", "true", "bool"), ("handle", "2.0", "float")],
@@ -157,12 +165,8 @@ def test_bulk_path_refuses_floats_and_booleans_in_integer_fields(
     tmp_path: Path, field: str, value: str, kind: str
 ) -> None:
     """DuckDB alone would read 1.5 as 2 and true as 1; every command names the line instead."""
-    path = tmp_path / "bad.jsonl"
-    lines = [
-        '{"tid": 0, "idx": 0, "kind": "kernel.call", "name": "NtClose", "args": ["0x10"]}',
-        f'{{"tid": 0, "idx": 1, "kind": "kernel.return", "name": "NtClose", "{field}": {value}}}',
-    ]
-    path.write_text("".join(line + "\n" for line in lines))
+    returned = f'"kind": "kernel.return", "name": "NtClose", "{field}": {value}'
+    path = _after_a_call(tmp_path, returned)
     with pytest.raises(TraceFormatError, match=rf"bad.jsonl:2: .*got `{kind}` - at `\$.{field}`"):
         open_trace(path).table()
     with pytest.raises(TraceFormatError, match=r"bad.jsonl:2: "):
@@ -271,12 +275,7 @@ def test_an_args_item_that_is_no_string_or_integer_is_refused_on_every_path(
     tmp_path: Path, item: str, got: str
 ) -> None:
     """DuckDB alone would read it as its JSON text; the typed path names it, for every command."""
-    path = tmp_path / "bad.jsonl"
-    lines = [
-        '{"tid": 0, "idx": 0, "kind": "kernel.call", "name": "NtClose", "args": ["0x10"]}',
-        f'{{"tid": 0, "idx": 1, "kind": "kernel.call", "name": "NtClose", "args": [{item}]}}',
-    ]
-    path.write_text("".join(line + "\n" for line in lines))
+    path = _after_a_call(tmp_path, f'"kind": "kernel.call", "name": "NtClose", "args": [{item}]')
     for read in (
         lambda: list(open_trace(path).events()),
         lambda: open_trace(path).table(),
