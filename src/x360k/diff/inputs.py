@@ -627,7 +627,9 @@ def _load_plain(p: Path, cache: bool, columns: tuple[str, ...]) -> TraceColumns:
             if direct is not None:
                 return direct
         elif kind == "jsonl":
-            got = _load_jsonl(p, columns, cache) or _load_trace_layer(p, columns, cache)
+            got = _load_jsonl(p, columns, cache)
+            if got is None:  # DuckDB could not take it: the trace layer reads it (or names why)
+                got = _load_trace_layer(p, columns, cache)
             return _with_unknown_fields_noted(got, p)
         return _load_trace_layer(p, columns, cache)
     except InputError:

@@ -282,9 +282,10 @@ class KeyBuilder:
     def key_columns(self) -> tuple[str, ...]:
         """The columns whose values :meth:`keys` reads (what to ask the OS to read ahead)."""
         norm, skip = self.norm, self.skip
+        unread = norm.ignore | skip
         names = ["kind", "name"]
-        names += [n for n in (*_INT_FIELDS, *_STR_FIELDS) if n not in norm.ignore | skip]
-        if not {"args"} & (norm.ignore | skip):
+        names += [n for n in (*_INT_FIELDS, *_STR_FIELDS) if n not in unread]
+        if "args" not in unread:
             names.append("args")
         if "handle" not in skip:
             names.append("handle")

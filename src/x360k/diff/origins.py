@@ -15,6 +15,7 @@ traffic, not to trace length.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +35,7 @@ Bools = npt.NDArray[np.bool_]
 #: order across threads): such a use is not checked.
 AMBIGUOUS = -2
 #: The columns the handle index reads.
-_HANDLE_COLUMNS = ("handle", "sid", "kind")
+_HANDLE_COLUMNS: Final = ("handle", "sid", "kind")
 
 
 def _latest_before(key: U64, group: I64, valid: Bools, is_create: Bools, seq: I64) -> I64:
