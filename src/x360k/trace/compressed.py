@@ -106,7 +106,8 @@ def copy_label(source: Path) -> str:
     if not source.is_file():
         return f"{source} (read from a stream)"
     codec = compression_of(source)
-    return f"{source} ({'read as ' + codec.upper() if codec in TEXT_ENCODINGS else 'decompressed'})"
+    how = f"read as {codec.upper()}" if codec in TEXT_ENCODINGS else "decompressed"
+    return f"{source} ({how})"
 
 
 @contextmanager

@@ -157,7 +157,7 @@ class JsonlReader(LineReader):
             if looks_like_header(raw):
                 self._bad(line, "a second trace header: two traces in one file (cat a b?)")
             elif line == 1 and raw.lstrip().startswith(b"["):
-                # the line after the BOM and the header: a file that is one JSON array
+                # the file's first line opens an array: the file is one JSON array of events
                 self._bad(line, _JSON_ARRAY)
             else:
                 self._bad(line, f"not a trace event: {exc}")
