@@ -5,8 +5,9 @@ allocates and frees arrays of a few megabytes. glibc serves blocks that large
 with a fresh ``mmap`` and unmaps them when freed, and returns the heap's top to
 the OS as soon as 128 KiB of it is free, so each stretch's arrays were new pages
 to fault in again: at 10M events per side 550k page faults and a quarter of the
-run's time, at 100M a third. Raising the two thresholds once, at start, lets
-freed blocks be reused (10M: 126k faults, 15% less wall time, the same peak).
+run's time, at 100M a third. Raising the two thresholds once, as ``x360k diff``
+and ``x360k trace`` start, lets freed blocks be reused (10M: 126k faults, 15% less
+wall time, the same peak). Other commands leave it (and ctypes' import) alone.
 
 glibc only: other C libraries (musl's ``mallopt`` does nothing) and platforms are
 left as they are, and so is a user who set either threshold in the environment

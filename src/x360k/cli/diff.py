@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from x360k.cli.allocator import keep_freed_memory
 from x360k.cli.errors import fail, guest_binary_hint
 from x360k.cli.params import COUNT, check_thread_map
 from x360k.diff.rules import FAIL_ON_CLASSES, IGNORABLE, RULES
@@ -193,6 +194,7 @@ def command(
     fail_on: str,
 ) -> None:
     """Find where CAND parts ways with REF, per guest thread, and explain why."""
+    keep_freed_memory()  # before the first array: the keys are built stretch by stretch
     from x360k.diff.compare import DiffOptions, StartPoint, run_diff
     from x360k.diff.inputs import InputError, load_pair
     from x360k.diff.keys import Normalisation, load_arg_table, registry_arg_table

@@ -13,8 +13,6 @@ import sys
 
 import click
 
-from x360k.cli.allocator import keep_freed_memory
-
 #: command name -> (module, one-line help shown in ``x360k --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("x360k.cli.run", "Run scenario files or guest ELF binaries on the kernel."),
@@ -79,7 +77,6 @@ def main() -> None:
     # No command multiplies matrices bigger than a few dozen rows, and OpenBLAS
     # starting one thread per core when numpy is imported costs ~50 ms of CPU.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    keep_freed_memory()
     try:
         # Not standalone, so usage errors reach _usage_error; click then *returns* the code
         # of a ctx.exit(n) instead of exiting with it.

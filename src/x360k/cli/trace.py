@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
+from x360k.cli.allocator import keep_freed_memory
 from x360k.cli.errors import fail, guest_binary_hint
 from x360k.cli.params import COUNT, POSITIVE
 from x360k.trace.atomic_write import same_file
@@ -74,6 +75,7 @@ _format = click.option(
 @click.group("trace")
 def command() -> None:
     """Show, summarise, convert and query trace files."""
+    keep_freed_memory()  # every subcommand builds its columns as large arrays
 
 
 def _parse_range(text: str | None) -> tuple[int, int] | None:
