@@ -299,3 +299,21 @@ def test_args_items_that_were_no_strings_read_as_the_trace_layer_reads_them(
     boolean.write_text("".join(msgspec.json.encode(r).decode() + "\n" for r in rows))
     with pytest.raises(InputError, match=r"b.jsonl:1: .*got `bool`"):
         load(boolean)
+
+
+def test_read_ahead_asks_for_each_next_range_as_the_current_one_is_handed_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cols = events_to_columns(make_pair(13, threads=2, blocks=10).ref)
+    asked: list[tuple[int, int]] = []
+    monkeypatch.setattr(TraceColumns, "prefetch", lambda _, lo, hi, names: asked.append((lo, hi)))
+    ranges = [(0, 5), (5, 9), (9, 20)]
+    seen = []
+    for k in cols.read_ahead(ranges, ("args",)):
+        seen.append((k, list(asked)))
+    assert seen == [
+        (0, [(0, 5), (5, 9)]),
+        (1, [(0, 5), (5, 9), (9, 20)]),
+        (2, [(0, 5), (5, 9), (9, 20)]),
+    ]
+    assert list(cols.read_ahead([], ("args",))) == []

@@ -470,15 +470,20 @@ def run_diff(
     cand_limits: dict[int, int] = {}
     result = DiffResult(ref, cand, opts, [], {}, projection=view)
     kept = 0
-    ahead = not opts.first  # --first reads only a prefix of each thread: nothing to read ahead
-    if ahead and mapping:
-        _prefetch_pair(ref, cand, mapping[0], rb, cb)
-    for k, pair in enumerate(mapping):
+    ref_ranges = [ref.thread_range(p.ref) if p.ref is not None else (0, 0) for p in mapping]
+    cand_ranges = [cand.thread_range(p.cand) if p.cand is not None else (0, 0) for p in mapping]
+    order: Iterable[int] = range(len(mapping))
+    if not opts.first:  # (--first reads only a prefix of each thread: nothing to read ahead)
+        both = zip(
+            ref.read_ahead(ref_ranges, rb.key_columns),
+            cand.read_ahead(cand_ranges, cb.key_columns),
+            strict=True,
+        )
+        order = (k for k, _ in both)
+    for k in order:
+        pair = mapping[k]
         step("aligning threads", k, len(mapping))
-        if ahead and k + 1 < len(mapping):
-            _prefetch_pair(ref, cand, mapping[k + 1], rb, cb)
-        rr = ref.thread_range(pair.ref) if pair.ref is not None else (0, 0)
-        cr = cand.thread_range(pair.cand) if pair.cand is not None else (0, 0)
+        rr, cr = ref_ranges[k], cand_ranges[k]
         if pair.ref is None or pair.cand is None:
             pr = PairResult(
                 pair, rb.visible_rows(*rr, count=True), cb.visible_rows(*cr, count=True), [], []
@@ -539,15 +544,6 @@ def run_diff(
     result.notes = _notes(result)
     step("done", 1, 1)
     return result
-
-
-def _prefetch_pair(
-    ref: TraceColumns, cand: TraceColumns, pair: ThreadPair, rb: KeyBuilder, cb: KeyBuilder
-) -> None:
-    """Ask for a thread pair's key columns to be read ahead (see TraceColumns.prefetch)."""
-    for cols, tid, builder in ((ref, pair.ref, rb), (cand, pair.cand, cb)):
-        if tid is not None:
-            cols.prefetch(*cols.thread_range(tid), builder.key_columns)
 
 
 def _builder(

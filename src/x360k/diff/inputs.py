@@ -24,7 +24,7 @@ import contextlib
 import mmap
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -229,6 +229,19 @@ class TraceColumns:
         for start, end in self.file_spans(lo, hi, names):
             with contextlib.suppress(OSError, ValueError):
                 self.mapping.madvise(mmap.MADV_WILLNEED, start, end - start)
+
+    def read_ahead(
+        self, ranges: Sequence[tuple[int, int]], names: tuple[str, ...]
+    ) -> Iterator[int]:
+        """0, 1, ... for a pass over these row ranges (a thread each): range 0 and then, as
+        k is handed out, range k + 1 of ``names`` are asked for (:meth:`prefetch`), so the
+        disk reads the next thread while the CPU works on this one."""
+        for k in range(len(ranges)):
+            if k == 0:
+                self.prefetch(*ranges[0], names)
+            if k + 1 < len(ranges):
+                self.prefetch(*ranges[k + 1], names)
+            yield k
 
     def file_spans(self, lo: int, hi: int, names: Iterable[str]) -> list[tuple[int, int]]:
         """The byte ranges of the mapped file that hold rows [lo, hi) of these columns'

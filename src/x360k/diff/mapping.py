@@ -11,6 +11,7 @@ can fix any pair with ``--map``.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
@@ -97,14 +98,13 @@ def thread_infos(
     out: dict[int, ThreadInfo] = {}
     tc = KIND_CODE["thread.create"]
     own: list[tuple[int, int, object, object]] = []  # (child tid, entry, sid, handle)
-    starts = cols.thread_starts
-    for k, tid in enumerate(cols.thread_tids.tolist()):
-        lo, hi = int(starts[k]), int(starts[k + 1])
-        if k == 0:
-            cols.prefetch(lo, hi if limit is None else min(hi, lo + limit), _SHAPE_COLUMNS)
-        if k + 2 < len(starts):  # the next thread's, read while this one is
-            end = int(starts[k + 2])
-            cols.prefetch(hi, end if limit is None else min(end, hi + limit), _SHAPE_COLUMNS)
+    tids = cols.thread_tids.tolist()
+    starts = cols.thread_starts.tolist()
+    bounds = list(itertools.pairwise(starts))
+    shaped = bounds if limit is None else [(lo, min(hi, lo + limit)) for lo, hi in bounds]
+    for k in cols.read_ahead(shaped, _SHAPE_COLUMNS):
+        tid = tids[k]
+        lo, hi = bounds[k]
         local = np.flatnonzero(cols.kinds(lo, hi) == tc)
         creates: list[tuple[int | None, int | None, bool]] = []
         create_rows: list[int] = []

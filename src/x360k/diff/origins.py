@@ -124,17 +124,13 @@ class HandleIndex:
         create_parts: list[Bools] = []
         thread_parts: list[I64] = []
         has_handle, has_sid = cols.has("handle"), cols.has("sid")
-        for k in range(len(cols.thread_tids)):
-            lo, hi = int(cols.thread_starts[k]), int(cols.thread_starts[k + 1])
-            if limits is not None:
-                hi = min(hi, limits.get(int(cols.thread_tids[k]), hi))
-            if k == 0:
-                cols.prefetch(lo, hi, _HANDLE_COLUMNS)
-            if k + 1 < len(cols.thread_tids):  # the next thread's, read while this one is
-                end = int(cols.thread_starts[k + 2])
-                if limits is not None:
-                    end = min(end, limits.get(int(cols.thread_tids[k + 1]), end))
-                cols.prefetch(int(cols.thread_starts[k + 1]), end, _HANDLE_COLUMNS)
+        starts = cols.thread_starts.tolist()
+        ranges = [
+            (lo, hi if limits is None else min(hi, limits.get(tid, hi)))
+            for tid, lo, hi in zip(cols.thread_tids.tolist(), starts[:-1], starts[1:], strict=True)
+        ]
+        for k in cols.read_ahead(ranges, _HANDLE_COLUMNS):
+            lo, hi = ranges[k]
             uses = np.zeros(hi - lo, bool)
             hcol = cols.column("handle", lo, hi) if has_handle else None
             scol = cols.column("sid", lo, hi) if has_sid else None
