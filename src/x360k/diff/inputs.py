@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from x360k.diff import arrowfn as af
+from x360k.trace import arrowfn as af
 from x360k.trace.event import FIELDS, KIND_CODE, KINDS, TraceEvent
 
 I64 = npt.NDArray[np.int64]

@@ -21,7 +21,6 @@ import numpy.typing as npt
 import pyarrow as pa
 
 # the argument table lives in argtable.py; re-exported here, where it was first
-from x360k.diff import arrowfn as af
 from x360k.diff.argtable import DEFAULT_ARG_TABLE as DEFAULT_ARG_TABLE
 from x360k.diff.argtable import ArgTable as ArgTable
 from x360k.diff.argtable import load_arg_table as load_arg_table
@@ -29,6 +28,7 @@ from x360k.diff.argtable import registry_arg_table as registry_arg_table
 from x360k.diff.inputs import Rows, TraceColumns
 from x360k.diff.rules import IGNORABLE as IGNORABLE
 from x360k.diff.rules import RULES
+from x360k.trace import arrowfn as af
 from x360k.trace.event import KIND_CODE, KINDS
 
 U64 = npt.NDArray[np.uint64]

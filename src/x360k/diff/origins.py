@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from x360k.diff import arrowfn as af
 from x360k.diff.inputs import TraceColumns
+from x360k.trace import arrowfn as af
 from x360k.trace.event import KIND_CODE
 
 I64 = npt.NDArray[np.int64]

@@ -41,8 +41,8 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 
-from x360k.diff import arrowfn as af
 from x360k.diff.inputs import TraceColumns
+from x360k.trace import arrowfn as af
 from x360k.trace.event import KINDS
 
 #: Fields whose presence decides whether they are compared (the key builder's fields).

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from x360k.diff import arrowfn as af
+from x360k.trace import arrowfn as af
 from x360k.trace.event import KINDS
 
 #: Rows held in memory before they are grouped by thread and written out.

@@ -43,26 +43,17 @@ def args_may_not_be_strings(items: Any) -> bool:
 
     The bulk readers then hand the file to the typed path, which writes a number as hex
     and names anything else; a string that only looks like one (``"true"``) reads the same
-    there. Arrow's kernels are called through ``pyarrow._compute``, not ``pyarrow.compute``,
-    whose import a small diff would notice (see ``x360k.diff.arrowfn``).
+    there. Arrow's kernels come from :mod:`x360k.trace.arrowfn` (a small diff must not pay
+    for importing ``pyarrow.compute``).
     """
+    from x360k.trace import arrowfn as af
+
     if not len(items):
         return False
     if items.null_count:
         return True
-    try:
-        from pyarrow import _compute as c
-    except ImportError:  # a pyarrow that moves it: the public module has the same names
-        import pyarrow.compute as c
-
-    hex_items = c.call_function("starts_with", [items], c.MatchSubstringOptions("0x"))
-    rest = c.call_function("filter", [items, c.call_function("invert", [hex_items])])
-    if not len(rest):
-        return False
-    odd = c.call_function(
-        "match_substring_regex", [rest], c.MatchSubstringOptions(NON_STRING_ITEM_PATTERN)
-    )
-    return bool(c.call_function("any", [odd], c.ScalarAggregateOptions()).as_py())
+    rest = af.filter_by(items, af.invert(af.starts_with(items, "0x")))
+    return bool(len(rest)) and af.any_true(af.match_substring_regex(rest, NON_STRING_ITEM_PATTERN))
 
 
 def parse_int_text(text: str) -> int:

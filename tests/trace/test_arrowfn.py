@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-import x360k.diff.arrowfn as arrowfn_module
+import x360k.trace.arrowfn as arrowfn_module
 
 
 def _checks(fn: ModuleType) -> None:
@@ -30,6 +30,12 @@ def _checks(fn: ModuleType) -> None:
     assert fn.any_true(pa.array([False, None])) is False
     assert fn.match_substring(texts, "(").equals(pc.match_substring(texts, "("))
     assert fn.list_flatten(lists).equals(pc.list_flatten(lists))
+    pattern = r"^0x[0-9]$"
+    assert fn.match_substring_regex(texts, pattern).equals(pc.match_substring_regex(texts, pattern))
+    assert fn.starts_with(texts, "0x").equals(pc.starts_with(texts, "0x"))
+    mask = pa.array([True, None, False, True])
+    assert fn.invert(mask).equals(pc.invert(mask))
+    assert fn.filter_by(texts, mask).equals(pc.filter(texts, mask))
     values = np.array([5, -1, 1 << 40], np.int64)
     assert fn.int64_array(values).equals(pa.array(values, pa.int64()))
 
