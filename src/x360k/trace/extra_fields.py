@@ -15,7 +15,7 @@ from typing import Any, Final
 import msgspec
 
 from x360k.trace.event import FIELDS
-from x360k.trace.header import looks_like_header
+from x360k.trace.header import UTF8_BOM, looks_like_header
 
 #: Lines :func:`unknown_fields` looks at, and bytes at most (a sample, said as such).
 SAMPLE_LINES: Final = 1000
@@ -39,7 +39,7 @@ def unknown_fields(path: Path) -> tuple[list[str], int]:
     if len(head) == SAMPLE_BYTES:
         lines = lines[:-1]  # the last may be cut at the sample's end
     for line in lines:
-        line = line.strip().removeprefix(b"\xef\xbb\xbf")
+        line = line.strip().removeprefix(UTF8_BOM)
         if not line:
             continue
         if looked == 0 and looks_like_header(line):

@@ -18,6 +18,8 @@ from x360k.trace.event import KINDS, SCHEMA_VERSION
 
 #: The value of ``format`` that marks a JSON object as a trace header.
 HEADER_FORMAT: Final = "x360k-trace"
+#: The byte-order mark some tools put before UTF-8 text; read past, never an error.
+UTF8_BOM: Final = b"\xef\xbb\xbf"
 #: Key of the header JSON in Arrow / Parquet schema metadata.
 HEADER_METADATA_KEY: Final = b"x360k.header"
 

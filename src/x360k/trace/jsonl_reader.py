@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from x360k.trace.columns import ARROW_SCHEMA, SIGNED_WRITTEN, conform, schema_with_header
 from x360k.trace.errors import TraceFormatError
 from x360k.trace.event import KIND_CODE, KINDS, TraceEvent
-from x360k.trace.header import TraceHeader, decode_header, looks_like_header
+from x360k.trace.header import UTF8_BOM, TraceHeader, decode_header, looks_like_header
 from x360k.trace.int_text import args_may_not_be_strings, strict_read_json
 from x360k.trace.jsonl_foreign import (
     MAX_TID,
@@ -38,8 +38,6 @@ from x360k.trace.reader import DEFAULT_BATCH_ROWS, LineReader
 
 _CHUNK_BYTES: Final = 1 << 20
 _M64: Final = (1 << 64) - 1
-#: The byte-order mark some tools put before UTF-8 text; read past, never an error.
-UTF8_BOM: Final = b"\xef\xbb\xbf"
 _ARROW_BATCH_ROWS: Final = 1 << 18
 
 

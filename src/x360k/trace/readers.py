@@ -15,7 +15,8 @@ from typing import Final
 from x360k.trace.arrow_reader import ArrowFileReader, ArrowStreamReader
 from x360k.trace.canary_log import CanaryLogReader
 from x360k.trace.errors import TraceFormatError
-from x360k.trace.jsonl_reader import UTF8_BOM, JsonlReader
+from x360k.trace.header import UTF8_BOM
+from x360k.trace.jsonl_reader import JsonlReader
 from x360k.trace.parquet_reader import ParquetReader
 from x360k.trace.reader import TraceReader
 from x360k.trace.text_form import TextReader
